@@ -1,0 +1,329 @@
+"""Command line: ``python -m clipcore SUBCOMMAND``. Parses, calls the library, prints.
+
+With ``--json`` a command prints exactly one JSON object on stdout; logs and progress
+bars go to stderr. Bad input exits with status 2 and a one-line ``error:`` message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.config import Settings, load_settings
+from clipcore.errors import ClipcoreError
+
+logger = logging.getLogger("clipcore")
+
+Handler = Callable[[argparse.Namespace, Settings], dict[str, Any]]
+_HANDLERS: dict[str, Handler] = {}
+_HUMAN: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+
+def command(name: str, human: Callable[[dict[str, Any]], str] | None = None) -> Callable[[Handler], Handler]:
+    """Register a subcommand handler (and how to print its result for people)."""
+
+    def wrap(fn: Handler) -> Handler:
+        _HANDLERS[name] = fn
+        if human is not None:
+            _HUMAN[name] = human
+        return fn
+
+    return wrap
+
+
+class _Progress:
+    """tqdm on stderr, plus the job table when running as a background job."""
+
+    def __init__(self, args: argparse.Namespace, desc: str) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(desc=desc, unit="img", file=sys.stderr, disable=getattr(args, "quiet", False), dynamic_ncols=True)
+        self._job = getattr(args, "_reporter", None)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar.total != total:
+            self._bar.reset(total=total)
+        self._bar.update(done - self._bar.n)
+        if self._job is not None:
+            self._job.progress(done, total)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _workspace(args: argparse.Namespace, settings: Settings, *, create: bool = False):
+    from clipcore.store import Workspace
+
+    return Workspace(settings.workspace, create=create)
+
+
+def _model(settings: Settings, batch_size: int | None = None):
+    from clipcore.models import load_model
+
+    return load_model(
+        settings.model,
+        settings.pretrained,
+        checkpoint=settings.checkpoint,
+        device=settings.device,
+        precision=settings.precision,
+    )
+
+
+def _model_key(settings: Settings) -> str:
+    from clipcore.models import embedding_key
+
+    return embedding_key(settings.model, str(settings.checkpoint) if settings.checkpoint else settings.pretrained)
+
+
+def _untrained(settings: Settings) -> bool:
+    return settings.checkpoint is None and settings.pretrained is None
+
+
+# -- subcommands -----------------------------------------------------------------------
+
+
+@command("demo", human=lambda r: f"wrote {sum(r['classes'].values())} demo images to {r['out']}")
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.demo import generate_demo
+
+    counts = generate_demo(args.out, per_class=args.per_class, seed=args.seed)
+    return {"out": str(Path(args.out).resolve()), "classes": counts}
+
+
+def _human_ingest(r: dict[str, Any]) -> str:
+    lines = [
+        f"added {r['added']}, updated {r['updated']}, unchanged {r['unchanged']}, "
+        f"duplicates {r['duplicates']}, skipped {len(r['skipped'])}; workspace now holds {r['total']} images"
+    ]
+    lines += [f"  skipped {s['path']}: {s['reason']}" for s in r["skipped"][:50]]
+    if len(r["skipped"]) > 50:
+        lines.append(f"  ... and {len(r['skipped']) - 50} more (use --json for all)")
+    return "\n".join(lines)
+
+
+@command("ingest", human=_human_ingest)
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.ingest import ingest_folder
+
+    ws = _workspace(args, settings, create=True)
+    bar = _Progress(args, "ingest")
+    try:
+        report = ingest_folder(
+            ws, args.dir, labels_from_folders=args.labels_from_folders, labels_csv=args.labels_csv, progress=bar
+        )
+    finally:
+        bar.close()
+    return report.to_dict()
+
+
+@command(
+    "embed",
+    human=lambda r: f"embedded {r['embedded']} images with {r['model']}/{r['pretrained']} "
+    f"in {r['seconds']:.1f}s ({r['images_per_s']:.1f} images/s)"
+    + (f"; {len(r['failed'])} unreadable" if r["failed"] else ""),
+)
+def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.embeddings import embed_workspace
+
+    ws = _workspace(args, settings)
+    model = _model(settings)
+    bar = _Progress(args, "embed")
+    try:
+        report = embed_workspace(ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar)
+    finally:
+        bar.close()
+    out = report.to_dict()
+    out.update(device=model.info.device, precision=model.info.precision)
+    return out
+
+
+def _human_search(r: dict[str, Any]) -> str:
+    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}" for h in r["results"]) or "no results"
+
+
+@command("search", human=_human_search)
+def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.search import top_k
+
+    ws = _workspace(args, settings)
+    matrix = ws.load_embeddings(_model_key(settings))
+    model = _model(settings)
+    hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k)
+    paths = ws.paths([h.id for h in hits])
+    return {"results": [{"id": h.id, "path": paths[h.id], "score": round(h.score, 6)} for h in hits]}
+
+
+def _human_info(r: dict[str, Any]) -> str:
+    lines = [f"workspace {r['workspace']}: {r['images']} images, {r['skipped']} skipped, {r['duplicates']} duplicates"]
+    lines += [f"  embedded with {k}: {n}" for k, n in r["embedded"].items()]
+    if r["ground_truth"]:
+        lines.append(f"  ground truth for {r['ground_truth']} images: {r['classes']}")
+    return "\n".join(lines)
+
+
+@command("info", human=_human_info)
+def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from collections import Counter
+
+    ws = _workspace(args, settings)
+    counts = ws.counts()
+    return {
+        "workspace": str(ws.root),
+        "images": counts["images"],
+        "embedded": ws.embedding_keys(),
+        "skipped": counts["skipped"],
+        "duplicates": counts["duplicates"],
+        "ground_truth": counts["ground_truth"],
+        "classes": dict(sorted(Counter(ws.ground_truth().values()).items())),
+        "schema_version": ws.schema_version,
+    }
+
+
+@command("download-model", human=lambda r: f"weights for {r['model']}/{r['pretrained']} are at {r['path']}")
+def _cmd_download(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.errors import InputError
+    from clipcore.models import fetch_weights
+
+    if settings.pretrained is None:
+        raise InputError(f"model {settings.model!r} has no pretrained tag to download; pass --pretrained TAG.")
+    path = fetch_weights(settings.model, settings.pretrained, allow_download=True)
+    return {"model": settings.model, "pretrained": settings.pretrained, "path": str(path)}
+
+
+def _human_bench(r: dict[str, Any]) -> str:
+    return (
+        f"{r['model']} on {r['device']}/{r['precision']} ({r['weights']} weights), {r['images']} images: "
+        f"end to end {r['images_per_s_end_to_end']:.1f} images/s, model only {r['images_per_s_model_only']:.1f} images/s"
+    )
+
+
+@command("bench", human=_human_bench)
+def _cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.bench import run_benchmark
+
+    return run_benchmark(
+        args.images,
+        model=settings.model,
+        device=settings.device,
+        precision=settings.precision,
+        limit=args.limit,
+        batch_size=args.batch_size,
+    )
+
+
+# -- parser ----------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, model: bool = False, workspace: bool = True) -> None:
+    if workspace:
+        p.add_argument("--workspace", help="workspace folder (default: config, CLIPCORE_WORKSPACE, data/workspace)")
+    if model:
+        p.add_argument("--model", help="open_clip architecture or 'tiny' (default ViT-B-32)")
+        p.add_argument("--pretrained", help="open_clip pretrained tag (default laion2b_s34b_b79k for ViT-B-32)")
+        p.add_argument("--checkpoint", help="local weights file instead of a pretrained tag")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+        p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--job-id", help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (subcommands register their options here)."""
+    parser = argparse.ArgumentParser(prog="python -m clipcore", description="Search, classify and label images with CLIP.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="generate the synthetic demo collection")
+    p.add_argument("--out", default="data/demo", help="output folder (default data/demo)")
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    _common(p, workspace=False)
+
+    p = sub.add_parser("ingest", help="catalogue the images of a folder")
+    p.add_argument("dir", help="folder of images (searched recursively)")
+    p.add_argument("--labels-from-folders", action="store_true", help="parent folder name = ground-truth label")
+    p.add_argument("--labels-csv", help="CSV with path,label[,group] columns (paths relative to DIR)")
+    _common(p)
+
+    p = sub.add_parser("embed", help="compute missing image embeddings")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--limit", type=int, help="embed at most N images")
+    _common(p, model=True)
+
+    p = sub.add_parser("search", help="text search")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=20)
+    _common(p, model=True)
+
+    p = sub.add_parser("info", help="what the workspace holds")
+    _common(p)
+
+    p = sub.add_parser("download-model", help="download and cache model weights (needs network)")
+    _common(p, model=True, workspace=False)
+
+    p = sub.add_parser("bench", help="measure embedding throughput on a folder of images")
+    p.add_argument("--images", required=True, help="folder of images")
+    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=64)
+    _common(p, model=True, workspace=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logger.setLevel(logging.DEBUG if args.verbose else logging.INFO if not args.json else logging.WARNING)
+    reporter = None
+    try:
+        settings = load_settings(
+            model=getattr(args, "model", None),
+            pretrained=getattr(args, "pretrained", None),
+            checkpoint=getattr(args, "checkpoint", None),
+            device=getattr(args, "device", None),
+            precision=getattr(args, "precision", None),
+            workspace=getattr(args, "workspace", None),
+        )
+        if args.job_id:
+            from clipcore.jobs import JobReporter
+            from clipcore.store import Workspace
+
+            reporter = JobReporter(Workspace(settings.workspace), args.job_id)
+        args._reporter = reporter
+        started = time.perf_counter()
+        result = _HANDLERS[args.command](args, settings)
+        if hasattr(args, "model") and _untrained(settings) and args.command not in ("bench", "download-model"):
+            result["warning"] = UNTRAINED_WARNING
+        logger.debug("%s took %.2fs", args.command, time.perf_counter() - started)
+    except ClipcoreError as exc:
+        if reporter is not None:
+            reporter.fail(str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if reporter is not None:
+            reporter.fail("interrupted")
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if reporter is not None:
+            reporter.fail(f"internal error: {exc!r}")
+        raise
+    if reporter is not None:
+        reporter.finish(result)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        if "warning" in result:
+            print(f"WARNING: {result['warning']}", file=sys.stderr)
+        print(_HUMAN.get(args.command, lambda r: json.dumps(r, indent=2, ensure_ascii=False))(result))
+    return 0

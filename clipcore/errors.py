@@ -1,0 +1,27 @@
+"""Exceptions raised at clipcore's public edges.
+
+Every message says what was expected, what arrived, and what to do, so that the
+CLI can print it as one line and a page can show it with ``st.error``.
+"""
+
+from __future__ import annotations
+
+
+class ClipcoreError(Exception):
+    """Base class of every error clipcore raises on purpose."""
+
+
+class ConfigError(ClipcoreError):
+    """A setting (config file, environment variable or flag) has a bad value."""
+
+
+class ModelUnavailableError(ClipcoreError):
+    """Model weights are neither cached locally nor reachable."""
+
+
+class WorkspaceError(ClipcoreError):
+    """The workspace is missing, unreadable, locked or lacks what was asked for."""
+
+
+class InputError(ClipcoreError, ValueError):
+    """An argument from the user (ids, query, file) is not acceptable."""

@@ -1,0 +1,1 @@
+"""Streamlit-side helpers: cached resources, session-state keys, reusable widgets."""

@@ -1,0 +1,236 @@
+"""The app's shared, cached resources: settings, workspace handles, models, embeddings.
+
+These are the only ``st.cache_resource`` / ``st.cache_data`` wrappers. Cached objects
+are read-only once cached; their keys include the workspace path and model key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.config import DEFAULT_DEMO_SOURCE, TINY_MODEL, Settings, WorkspaceEntry, load_settings
+from clipcore.errors import ClipcoreError, ModelUnavailableError
+from clipcore.models import ClipModel, load_model
+from clipcore.store import EmbeddingMatrix, Workspace
+
+from ui import state
+
+logger = logging.getLogger(__name__)
+_demo_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """The model the app uses, and why it is not the configured one (if so)."""
+
+    model: ClipModel
+    fallback_reason: str | None
+
+    @property
+    def untrained(self) -> bool:
+        """Random weights: every result must carry the untrained banner."""
+        return self.model.info.untrained
+
+
+def settings() -> Settings:
+    """Settings from clipcore.toml and the environment (cheap; read on each rerun)."""
+    return load_settings()
+
+
+def workspace_entries() -> list[WorkspaceEntry]:
+    """Workspaces the user may choose: those listed in config, else the default one."""
+    cfg = settings()
+    if cfg.workspaces:
+        return list(cfg.workspaces)
+    return [WorkspaceEntry("default", cfg.workspace.resolve(), Path(DEFAULT_DEMO_SOURCE).resolve(), True)]
+
+
+def current_entry() -> WorkspaceEntry:
+    """The workspace chosen in this browser session (first configured one by default)."""
+    entries = workspace_entries()
+    name = st.session_state.get(state.WORKSPACE)
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    return entries[0]
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(path: str) -> Workspace:
+    return Workspace(path)
+
+
+def workspace() -> Workspace:
+    """Handle on the current workspace (shared by all sessions; one SQLite connection per thread)."""
+    return _workspace(str(current_entry().path))
+
+
+@st.cache_resource(show_spinner="Loading the CLIP model...")
+def _model(name: str, pretrained: str | None, checkpoint: str | None, device: str, precision: str) -> ClipModel:
+    return load_model(name, pretrained, checkpoint=checkpoint, device=device, precision=precision)
+
+
+@st.cache_resource(show_spinner="Loading the CLIP model...")
+def _active(name: str, pretrained: str | None, checkpoint: str | None, device: str, precision: str, fallback: bool) -> ActiveModel:
+    try:
+        return ActiveModel(_model(name, pretrained, checkpoint, device, precision), None)
+    except ModelUnavailableError as exc:
+        if not fallback:
+            raise
+        logger.warning("falling back to the tiny model: %s", exc)
+        return ActiveModel(_model(TINY_MODEL, None, None, device, precision), str(exc))
+
+
+def active_model() -> ActiveModel:
+    """The configured model, or ``tiny`` (with the reason) when its weights are unavailable."""
+    cfg = settings()
+    return _active(
+        cfg.model,
+        cfg.pretrained,
+        str(cfg.checkpoint) if cfg.checkpoint else None,
+        cfg.device,
+        cfg.precision,
+        cfg.fallback_to_tiny,
+    )
+
+
+@st.cache_resource(show_spinner="Loading embeddings...", max_entries=8)
+def _embeddings(ws_path: str, key: str, version: int) -> EmbeddingMatrix:
+    return _workspace(ws_path).load_embeddings(key)
+
+
+def embeddings(ws: Workspace, key: str) -> EmbeddingMatrix:
+    """The embedding matrix of ``key``; reloaded only when new embeddings were committed.
+
+    Raises:
+        WorkspaceError: nothing embedded with this model yet.
+    """
+    return _embeddings(str(ws.root), key, ws.embedding_version(key))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def text_vector(model_key: str, text: str) -> np.ndarray:
+    """(dim,) unit vector of one text with the active model (cached across reruns and sessions)."""
+    model = active_model().model
+    if model.info.key != model_key:
+        raise ClipcoreError(f"model changed from {model_key} to {model.info.key}; reload the page.")
+    return model.encode_texts([text])[0]
+
+
+def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None:
+    """On first launch, build the demo collection and workspace (generate, ingest, embed).
+
+    Does nothing when the workspace already holds images. Returns a one-line summary of
+    what was built, or None. Runs once per process (other sessions wait on the lock).
+    """
+    ws = _workspace(str(entry.path))
+    if ws.counts()["images"] > 0 and not ws.missing_embeddings(model.info.key):
+        return None
+    if entry.source is None:
+        return None
+    from clipcore.demo import generate_demo
+    from clipcore.embeddings import embed_workspace
+    from clipcore.ingest import ingest_folder
+
+    with _demo_lock:
+        if ws.counts()["images"] > 0 and not ws.missing_embeddings(model.info.key):
+            return None
+        with st.status("Preparing the workspace (first launch)...", expanded=True) as status:
+            built = []
+            if ws.counts()["images"] == 0:
+                if not entry.source.exists() or not any(entry.source.iterdir()):
+                    st.write(f"Generating the demo collection in `{entry.source}`...")
+                    generate_demo(entry.source)
+                    built.append("generated the demo collection")
+                st.write("Cataloguing images and making thumbnails...")
+                bar = st.progress(0.0)
+                report = ingest_folder(
+                    ws,
+                    entry.source,
+                    labels_from_folders=entry.labels_from_folders,
+                    progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} files"),
+                )
+                built.append(f"catalogued {report.added} images")
+            missing = len(ws.missing_embeddings(model.info.key))
+            if missing:
+                st.write(f"Embedding {missing} images with {model.info.key}...")
+                bar = st.progress(0.0)
+                embed_workspace(ws, model, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} images"))
+                built.append(f"embedded {missing} images")
+            status.update(label="Workspace ready", state="complete", expanded=False)
+        return "; ".join(built) or None
+
+
+def model_banner(active: ActiveModel) -> None:
+    """The untrained-model warning (every page shows it when the model is ``tiny``)."""
+    if active.untrained:
+        msg = f"**{UNTRAINED_WARNING}.** The app is using `{active.model.info.key}`."
+        if active.fallback_reason:
+            msg += f" The configured model could not be loaded: {active.fallback_reason}"
+        st.warning(msg, icon="⚠️")
+
+
+def show_error(exc: ClipcoreError) -> None:
+    """How pages show an expected error: one line, no stack trace."""
+    st.error(str(exc), icon="🚫")
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every page needs: the workspace, the model and its embeddings."""
+
+    entry: WorkspaceEntry
+    ws: Workspace
+    active: ActiveModel
+    matrix: EmbeddingMatrix | None
+
+    @property
+    def model(self) -> ClipModel:
+        """The active CLIP model."""
+        return self.active.model
+
+    @property
+    def key(self) -> str:
+        """Embedding key of the active model."""
+        return self.active.model.info.key
+
+
+def page_context(*, require_embeddings: bool = True) -> PageContext:
+    """Common page prologue: banner, workspace, model, embeddings; stops the page with a
+    clear message when the workspace is empty or lacks embeddings for the model."""
+    try:
+        active = active_model()
+    except ClipcoreError as exc:
+        show_error(exc)
+        st.stop()
+    model_banner(active)
+    entry = current_entry()
+    ws = workspace()
+    try:
+        ensure_demo_workspace(entry, active.model)
+    except ClipcoreError as exc:
+        show_error(exc)
+    if ws.counts()["images"] == 0:
+        st.info(
+            f"The workspace `{entry.path}` holds no images yet. Ingest a folder from the Home page, "
+            f"or run `python -m clipcore ingest DIR --workspace {entry.path}`."
+        )
+        st.stop()
+    matrix = None
+    if require_embeddings:
+        try:
+            matrix = embeddings(ws, active.model.info.key)
+        except ClipcoreError:
+            st.info(
+                f"No images are embedded with `{active.model.info.key}` yet. Start embedding from the Home page, "
+                f"or run `python -m clipcore embed --workspace {entry.path}`."
+            )
+            st.stop()
+    return PageContext(entry, ws, active, matrix)
