@@ -659,7 +659,7 @@ def _draw_mist(scene: _Scene, rng: np.random.Generator, horizon: float) -> None:
     w = scene.page.w
     for _ in range(int(rng.integers(1, 4))):
         y = rng.uniform(0.3, 1.1) * horizon
-        band_h = rng.uniform(18, 40)
+        band_h = rng.uniform(26, 60)
         x0 = rng.uniform(-0.3, 0.4) * w
         x1 = x0 + rng.uniform(0.4, 0.9) * w
         box = (x0, y, x1, y + band_h)
@@ -722,6 +722,11 @@ def _draw_fields(scene: _Scene, rng: np.random.Generator, horizon: float, palett
         scene.wash(colour).polygon(body, fill=255)
         scene.draw.line(edge, fill=255, width=int(rng.integers(1, 3)), joint="curve")
         _draw_grass(scene, rng, edge)
+        for _ in range(int(rng.integers(10, 30))):
+            # Short level dashes model the ground the way cutters did.
+            fx, fy = rng.uniform(0, w), y + rng.uniform(0.03, 0.15) * h
+            length = rng.uniform(6, 18)
+            scene.draw.line([(fx, fy), (fx + length, fy)], fill=255, width=1)
         land = land or [p for p in edge if 0 <= p[0] <= w]
         y += rng.uniform(0.1, 0.22) * h
         colour = _pick(rng, palette, "green" if colour == "ochre" else "ochre")
@@ -741,7 +746,7 @@ def _draw_grass(scene: _Scene, rng: np.random.Generator, edge: list[tuple[float,
 def _draw_tree(scene: _Scene, rng: np.random.Generator, x: float, base: float, palette: list[str]) -> None:
     """A leafy tree (clumps of foliage) or a pine (flat pads of needles) on a bent trunk."""
     h = scene.page.h
-    height = rng.uniform(0.18, 0.38) * h
+    height = rng.uniform(0.7, 1.2) * (0.1 + 0.3 * base / h) * h  # nearer (lower) trees are taller
     bend = rng.uniform(-0.2, 0.2) * height
     top = (x + bend, base - height)
     trunk = _bezier((x, base), (x - bend * 0.5, base - height * 0.5), top, 6)
@@ -777,7 +782,7 @@ def _draw_tree(scene: _Scene, rng: np.random.Generator, x: float, base: float, p
                     scene.draw.line([(sx, sy + 1), (sx + lean * ry, sy + ry * 1.3)], fill=255, width=1)
             scene.draw.line([(cx - rx, cy + ry * 0.6), (cx + rx, cy + ry * 0.6)], fill=255, width=1)
         else:
-            size = rng.uniform(0.08, 0.14) * height
+            size = rng.uniform(0.1, 0.17) * height
             blobs = []
             for _ in range(int(rng.integers(3, 6))):
                 ox, oy = rng.normal(0, size * 0.6), rng.normal(0, size * 0.4)
@@ -797,8 +802,8 @@ def _draw_tree(scene: _Scene, rng: np.random.Generator, x: float, base: float, p
 
 
 def _draw_house(scene: _Scene, rng: np.random.Generator, x: float, base: float, palette: list[str]) -> None:
-    w = scene.page.w
-    bw = rng.uniform(0.15, 0.3) * w
+    w, h = scene.page.w, scene.page.h
+    bw = rng.uniform(0.6, 1.0) * (0.1 + 0.25 * base / h) * w  # nearer houses are bigger
     bh = bw * rng.uniform(0.4, 0.7)
     roof_h = bh * rng.uniform(0.5, 0.9)
     overhang = bw * rng.uniform(0.08, 0.2)
@@ -859,7 +864,7 @@ def _draw_boat(scene: _Scene, rng: np.random.Generator, x: float, y: float, pale
 
 def _draw_figure(scene: _Scene, rng: np.random.Generator, x: float, base: float, palette: list[str], scale: float = 1.0) -> None:
     """A small robed person: a head, a flared robe, perhaps a wide hat."""
-    size = rng.uniform(40, 75) * scale
+    size = rng.uniform(0.6, 1.0) * (0.03 + 0.09 * base / scene.page.h) * scene.page.h * scale
     head_r = size * 0.1
     robe = [(x - size * 0.12, base - size * 0.78), (x + size * 0.12, base - size * 0.78), (x + size * 0.28, base), (x - size * 0.28, base)]
     scene.erase_polygon(robe)
@@ -1029,7 +1034,7 @@ def _add_binding(page: _Page, rng: np.random.Generator) -> None:
     ys = np.linspace(rng.uniform(0.08, 0.12) * h, h - rng.uniform(0.08, 0.12) * h, n)
     holes, hdraw = page.new_mask()
     thread, tdraw = page.new_mask()
-    tw = int(rng.integers(3, 6))
+    tw = int(rng.integers(4, 8))
     tdraw.line([(x, -5), (x, h + 5)], fill=255, width=tw)
     for y in ys:
         tdraw.line([(x, y), (w + 5, y)], fill=255, width=tw)

@@ -103,6 +103,77 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_prompt_sets",
+        """
+        CREATE TABLE prompt_sets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            classes TEXT NOT NULL,
+            templates TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            note TEXT,
+            UNIQUE (name, version)
+        );
+        """,
+    ),
+    (
+        # Labels are events; an image's current label is its latest event in a batch
+        # that has not been reverted. kind 'reject' records a deselected tile (a negative).
+        "0003_labels",
+        """
+        CREATE TABLE label_batches (
+            id TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            reverted_at TEXT,
+            reverted_by TEXT
+        );
+        CREATE TABLE label_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            batch_id TEXT NOT NULL REFERENCES label_batches(id),
+            image_id INTEGER NOT NULL REFERENCES images(id),
+            label TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'assign',
+            annotator TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX label_events_image ON label_events(image_id, id);
+        CREATE INDEX label_events_batch ON label_events(batch_id);
+        """,
+    ),
+    (
+        "0004_evaluation",
+        """
+        CREATE TABLE splits (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            seed INTEGER NOT NULL,
+            test_fraction REAL NOT NULL,
+            group_by TEXT,
+            settings TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE split_members (
+            split_id INTEGER NOT NULL REFERENCES splits(id),
+            image_id INTEGER NOT NULL REFERENCES images(id),
+            part TEXT NOT NULL CHECK (part IN ('train', 'test')),
+            label TEXT NOT NULL,
+            PRIMARY KEY (split_id, image_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            results TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 
