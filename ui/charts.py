@@ -1,0 +1,49 @@
+"""Charts shared by pages: the clickable confusion-matrix heatmap."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from clipcore.metrics import ConfusionMatrix
+
+_CELL = "cell"
+
+
+def confusion_frame(cm: ConfusionMatrix) -> pd.DataFrame:
+    """Long form of a confusion matrix: true, predicted, count, row share."""
+    rows = []
+    for i, t in enumerate(cm.labels):
+        total = int(cm.matrix[i].sum())
+        for j, p in enumerate(cm.labels):
+            n = int(cm.matrix[i, j])
+            rows.append({"true": t, "predicted": p, "count": n, "share": n / total if total else 0.0})
+    return pd.DataFrame(rows)
+
+
+def confusion_chart(cm: ConfusionMatrix, *, key: str, title: str = "", size: int = 320) -> tuple[str, str] | None:
+    """Draw a confusion matrix as a heatmap; return the (true, predicted) cell the user
+    clicked in this rerun, or None."""
+    df = confusion_frame(cm)
+    pick = alt.selection_point(name=_CELL, fields=["true", "predicted"], on="click", empty=False)
+    base = alt.Chart(df, title=title or alt.Undefined).encode(
+        x=alt.X("predicted:N", sort=list(cm.labels), title="predicted"),
+        y=alt.Y("true:N", sort=list(cm.labels), title="true"),
+    )
+    heat = base.mark_rect(stroke="white").encode(
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.85)),
+        tooltip=["true", "predicted", "count", alt.Tooltip("share:Q", format=".0%")],
+    ).add_params(pick)
+    text = base.mark_text(fontSize=13).encode(
+        text="count:Q",
+        color=alt.condition(alt.datum.share > 0.5, alt.value("white"), alt.value("black")),
+    )
+    event = st.altair_chart(
+        (heat + text).properties(width=size, height=size), key=key, on_select="rerun", selection_mode=_CELL
+    )
+    points = (getattr(event, "selection", None) or {}).get(_CELL) or []
+    if points:
+        return str(points[0]["true"]), str(points[0]["predicted"])
+    return None
