@@ -174,6 +174,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Claim mode: an image handed to one annotator's page is held until it expires,
+        # so two annotators never get the same page of a ranking.
+        "0005_label_claims",
+        """
+        CREATE TABLE label_claims (
+            image_id INTEGER PRIMARY KEY REFERENCES images(id),
+            annotator TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX label_claims_annotator ON label_claims(annotator);
+        CREATE INDEX label_events_label ON label_events(kind, label);
+        """,
+    ),
 ]
 
 
