@@ -197,6 +197,70 @@ def _cmd_download(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     return {"model": settings.model, "pretrained": settings.pretrained, "path": str(path)}
 
 
+def _id_list(text: str | None, flag: str) -> list[int]:
+    from clipcore.errors import InputError
+
+    if not text:
+        return []
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise InputError(f"{flag} expects comma-separated image ids like 1,2,3; got {text!r}.") from None
+
+
+def _annotator(args: argparse.Namespace) -> str:
+    import getpass
+    import os
+
+    return args.annotator or os.environ.get("CLIPCORE_ANNOTATOR") or getpass.getuser()
+
+
+def _human_label(r: dict[str, Any]) -> str:
+    if "reverted" in r:
+        return f"reverted {r['reverted']} labels"
+    return f"labelled {r['labeled']} images (batch {r['batch_id']})"
+
+
+@command("label", human=_human_label)
+def _cmd_label(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.errors import InputError
+    from clipcore.labels import record_batch, revert_batch
+
+    ws = _workspace(args, settings)
+    if args.undo:
+        if args.label_class or args.ids:
+            raise InputError("--undo takes only a batch id; drop --class and --ids.")
+        return {"reverted": revert_batch(ws, args.undo, annotator=_annotator(args))}
+    if not args.label_class or not (args.ids or args.reject):
+        raise InputError("label needs --class C and --ids 1,2,3 (or --undo BATCH_ID).")
+    ids = _id_list(args.ids, "--ids")
+    source = {"kind": "cli", "note": args.source} if args.source else {"kind": "cli"}
+    batch_id = record_batch(
+        ws, args.label_class, ids, annotator=_annotator(args), source=source, rejected_ids=_id_list(args.reject, "--reject")
+    )
+    return {"batch_id": batch_id, "labeled": len(set(ids))}
+
+
+def _human_labels(r: dict[str, Any]) -> str:
+    if "out" in r:
+        return f"exported {r['labels']} labels as {r['format']} to {r['out']}"
+    rows = r["labels"]
+    lines = [f"{x['id']:>7}  {x['class']}  {x['path']}  ({x['annotator']}, {x['at']})" for x in rows[:200]]
+    if len(rows) > 200:
+        lines.append(f"... and {len(rows) - 200} more (use --json for all)")
+    return "\n".join(lines) or "no labels yet"
+
+
+@command("labels", human=_human_labels)
+def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.labels import current_label_rows, export_labels, label_history
+
+    ws = _workspace(args, settings)
+    if args.export:
+        return export_labels(ws, args.export, args.format, history=args.history)
+    return {"labels": label_history(ws) if args.history else current_label_rows(ws)}
+
+
 def _human_bench(r: dict[str, Any]) -> str:
     return (
         f"{r['model']} on {r['device']}/{r['precision']} ({r['weights']} weights), {r['images']} images: "
@@ -268,6 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("download-model", help="download and cache model weights (needs network)")
     _common(p, model=True, workspace=False)
+
+    p = sub.add_parser("label", help="assign a class to images (one batch), or undo a batch")
+    p.add_argument("--class", dest="label_class", help="class to assign")
+    p.add_argument("--ids", help="comma-separated image ids to assign")
+    p.add_argument("--reject", help="comma-separated image ids seen and judged not of the class")
+    p.add_argument("--annotator", help="who labels (default CLIPCORE_ANNOTATOR, then the login name)")
+    p.add_argument("--source", help="free text recorded as the batch's source")
+    p.add_argument("--undo", metavar="BATCH_ID", help="revert this batch instead")
+    _common(p)
+
+    p = sub.add_parser("labels", help="list current labels (or every event), or export them")
+    p.add_argument("--history", action="store_true", help="every event, reverted ones included")
+    p.add_argument("--export", metavar="DIR", help="write labels to this folder")
+    p.add_argument("--format", choices=["csv", "json", "folders"], default="csv", help="export format (default csv)")
+    _common(p)
 
     p = sub.add_parser("bench", help="measure embedding throughput on a folder of images")
     p.add_argument("--images", required=True, help="folder of images")

@@ -629,3 +629,12 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
         "classes": dict(sorted(Counter(r["class"] for r in rows).items())),
         "skipped": missing,
     }
+
+
+def labels_version(ws: Workspace) -> tuple[int, int]:
+    """A value that changes whenever labels change (latest event id, reverted batch count)."""
+    row = ws.query(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM label_events), "
+        "(SELECT COUNT(*) FROM label_batches WHERE reverted_at IS NOT NULL)"
+    )[0]
+    return int(row[0]), int(row[1])
