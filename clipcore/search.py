@@ -8,12 +8,17 @@ terms). Scores are cosine similarities, ranked best first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from clipcore.errors import InputError
-from clipcore.store import EmbeddingMatrix
+from clipcore.store import EmbeddingMatrix, Workspace
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from clipcore.models import ClipModel
 
 
 @dataclass(frozen=True)
@@ -102,3 +107,69 @@ def top_k(
     order = np.lexsort((matrix.ids[candidates], -scores[candidates]))
     chosen = candidates[order][offset:need]
     return [Hit(int(matrix.ids[i]), float(scores[i])) for i in chosen]
+
+
+def query_image_vector(model: "ClipModel", image: "Image.Image") -> np.ndarray:
+    """Embed one decoded RGB image (e.g. an upload from ``images.load_query_image``).
+
+    Returns:
+        (dim,) float32, unit-norm. Nothing is written to the workspace.
+    """
+    from clipcore.images import prepare_for_model
+
+    pixels = prepare_for_model(image, model.image_size)[None]
+    return model.encode_pixels(pixels)[0]
+
+
+def current_label_map(ws: Workspace) -> dict[int, str]:
+    """image id -> current label from the Label page (latest ``assign`` in a batch not reverted)."""
+    try:
+        from clipcore.labels import current_labels
+    except ImportError:  # the labels module is optional for search
+        current_labels = None
+    if current_labels is not None:
+        return current_labels(ws)
+    rows = ws.query(
+        "SELECT e.image_id, e.label FROM label_events e JOIN label_batches b ON b.id = e.batch_id "
+        "WHERE e.kind = 'assign' AND b.reverted_at IS NULL AND e.id = ("
+        " SELECT MAX(e2.id) FROM label_events e2 JOIN label_batches b2 ON b2.id = e2.batch_id"
+        " WHERE e2.image_id = e.image_id AND e2.kind = 'assign' AND b2.reverted_at IS NULL)"
+    )
+    return {int(r[0]): r[1] for r in rows}
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which images a search may return.
+
+    ``hide_labelled`` drops images that have a current label; ``truth_class`` keeps only
+    images of that ground-truth class; ``label`` keeps only images with that current label.
+    """
+
+    hide_labelled: bool = False
+    truth_class: str | None = None
+    label: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return self.hide_labelled or self.truth_class is not None or self.label is not None
+
+
+def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
+    """Ids that pass the filters, for ``top_k(restrict_to=...)``; None when no filter is set.
+
+    Returns:
+        (m,) int64 ascending, possibly empty; or None (every image passes).
+    """
+    if not filters.active:
+        return None
+    ids = set(int(i) for i in ws.image_ids())
+    labels = current_label_map(ws) if (filters.hide_labelled or filters.label is not None) else {}
+    if filters.hide_labelled:
+        ids -= set(labels)
+    if filters.label is not None:
+        ids &= {i for i, lbl in labels.items() if lbl == filters.label}
+    if filters.truth_class is not None:
+        ids &= {i for i, lbl in ws.ground_truth().items() if lbl == filters.truth_class}
+    return np.asarray(sorted(ids), dtype=np.int64)
