@@ -261,6 +261,8 @@ class ClipModel:
             )
         if len(batch) == 0:
             return np.zeros((0, self.info.embed_dim), dtype=np.float32)
+        if not batch.flags.writeable:
+            batch = batch.copy()  # torch refuses to wrap read-only memory safely
         x = torch.from_numpy(batch).to(self.info.device).permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.from_numpy(self.mean).to(x.device).view(1, 3, 1, 1)
         std = torch.from_numpy(self.std).to(x.device).view(1, 3, 1, 1)
