@@ -122,20 +122,10 @@ def query_image_vector(model: "ClipModel", image: "Image.Image") -> np.ndarray:
 
 
 def current_label_map(ws: Workspace) -> dict[int, str]:
-    """image id -> current label from the Label page (latest ``assign`` in a batch not reverted)."""
-    try:
-        from clipcore.labels import current_labels
-    except ImportError:  # the labels module is optional for search
-        current_labels = None
-    if current_labels is not None:
-        return current_labels(ws)
-    rows = ws.query(
-        "SELECT e.image_id, e.label FROM label_events e JOIN label_batches b ON b.id = e.batch_id "
-        "WHERE e.kind = 'assign' AND b.reverted_at IS NULL AND e.id = ("
-        " SELECT MAX(e2.id) FROM label_events e2 JOIN label_batches b2 ON b2.id = e2.batch_id"
-        " WHERE e2.image_id = e.image_id AND e2.kind = 'assign' AND b2.reverted_at IS NULL)"
-    )
-    return {int(r[0]): r[1] for r in rows}
+    """image id -> current label from the Label page (see ``clipcore.labels.current_labels``)."""
+    from clipcore.labels import current_labels
+
+    return current_labels(ws)
 
 
 @dataclass(frozen=True)
