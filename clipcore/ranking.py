@@ -207,13 +207,13 @@ def zero_shot_probabilities(classifier: Any, matrix: EmbeddingMatrix, source: Ma
 
 
 def few_shot_probabilities(
-    matrix: EmbeddingMatrix, labels: Mapping[int, str], *, folds: int = 5, seed: int = 0
+    matrix: EmbeddingMatrix, labels: Mapping[int, str], *, out_of_fold: bool = True, folds: int = 5, seed: int = 0
 ) -> ClassProbabilities:
     """Suggestions from a multi-class logistic regression on the current labels.
 
-    Labelled images get out-of-fold probabilities (stratified ``folds``-fold), so their
-    confidences can set auto-accept thresholds; ``honest`` is False when a class has a
-    single label and out-of-fold prediction is impossible (in-sample probabilities).
+    With ``out_of_fold``, labelled images get out-of-fold probabilities (stratified
+    ``folds``-fold), so their confidences can set auto-accept thresholds; ``honest`` is
+    False without it, or when a class has a single label (in-sample probabilities).
     Raises:
         InputError: fewer than two classes labelled.
     """
@@ -233,7 +233,7 @@ def few_shot_probabilities(
     order = [list(model.classes_).index(c) for c in classes]
     proba = proba[:, order]
     min_count = min(int((y == c).sum()) for c in classes)
-    honest = min_count >= 2
+    honest = out_of_fold and min_count >= 2
     if honest:
         cv = StratifiedKFold(n_splits=min(folds, min_count), shuffle=True, random_state=seed)
         oof = cross_val_predict(_logistic(), x, y, cv=cv, method="predict_proba").astype(np.float32)

@@ -33,6 +33,17 @@ def thumbnail_paths(ws: Workspace, records: Sequence[ImageRecord]) -> list[str]:
     return out
 
 
+def selection_key(key: str, image_id: int) -> str:
+    """Session-state key of one tile's "keep" checkbox in the grid ``key``."""
+    return f"{key}-sel-{image_id}"
+
+
+def set_selection(key: str, ids: Sequence[int], selected: bool) -> None:
+    """Tick (or untick) every tile of the grid ``key``; call before the grid is drawn, e.g. in a callback."""
+    for image_id in ids:
+        st.session_state[selection_key(key, int(image_id))] = selected
+
+
 def image_grid(
     ws: Workspace,
     ids: Sequence[int],
@@ -50,7 +61,8 @@ def image_grid(
         key: unique widget-key prefix for this grid.
         scores: shown under each tile.
         notes: one more line per tile (e.g. a label or prediction), shown as text.
-        selectable: every tile gets a checkbox, ticked by default; unticking deselects.
+        selectable: every tile gets a checkbox, ticked by default; unticking deselects
+            (a deselected tile shows a red "deselected" badge above its image).
         find_similar: a "similar" button per tile.
     """
     result = GridResult()
@@ -62,6 +74,9 @@ def image_grid(
         cols = st.columns(columns)
         for col, rec, thumb in zip(cols, records[start : start + columns], thumbs[start : start + columns]):
             with col:
+                sel_key = selection_key(key, rec.id)
+                if selectable and not st.session_state.get(sel_key, True):
+                    st.markdown(":red-badge[:material/block: deselected]")
                 st.image(thumb, width="stretch")
                 line = rec.path.rsplit("/", 1)[-1]
                 if scores is not None and rec.id in scores:
@@ -69,7 +84,8 @@ def image_grid(
                 st.text(line)
                 if notes and rec.id in notes:
                     st.text(notes[rec.id])
-                if selectable and st.checkbox("keep", value=True, key=f"{key}-sel-{rec.id}"):
+                # value only seeds a new checkbox; once set (by a click or set_selection) state wins.
+                if selectable and st.checkbox("keep", value=sel_key not in st.session_state, key=sel_key):
                     result.selected.add(rec.id)
                 b1, b2 = st.columns(2)
                 if b1.button("view", key=f"{key}-view-{rec.id}", width="stretch"):

@@ -1,0 +1,491 @@
+"""Label: mass labelling for a small team, with provenance and undo.
+
+The loop: pick a class and a query, untick the wrong tiles of the next page of
+unlabelled images, assign the class to the rest in one action (the unticked ones are
+recorded as negatives), and the next page of the same ranking appears. Every action
+is a batch in the workspace, so anyone can see, undo, revert, resolve and export it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from clipcore import labels as lbl
+from clipcore import ranking
+from clipcore.errors import ClipcoreError, InputError
+from clipcore.prompts import ensure_reference_prompt_set, latest_prompt_set
+from clipcore.search import image_vector
+from clipcore.zeroshot import build_classifier
+
+from ui import resources, state
+from ui.grid import image_grid, selection_key, set_selection
+
+PAGE_SIZES = [12, 24, 48, 96]
+QUERY_KINDS = {
+    "text": "Text",
+    "image": "Similar to an image",
+    "zero-shot": "Most confident zero-shot",
+    "few-shot": "Most confident few-shot (labels so far)",
+}
+SUGGESTERS = ["zero-shot", "few-shot", "none"]
+VIEWS = ["Label", "History", "Conflicts", "Export"]
+
+PAGE = "label_page"  # {"sig", "ids", "scores", "reranked", "gen"}: the page on screen
+SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query
+FLASH = "label_flash"  # one message shown on the next run (set in callbacks)
+MEMO = "label_memo"  # small per-session memo of suggestion models, keyed by what they depend on
+AUTO_PLANS = "label_auto_plans"
+GEN = "label_grid_gen"  # bumps with every new page so its checkboxes start ticked
+
+
+# -- identity ---------------------------------------------------------------------------
+
+
+def _signed_in_name() -> str | None:
+    user = getattr(st, "user", None)
+    if user is None or not getattr(user, "is_logged_in", False):
+        return None
+    return user.get("name") or user.get("email")
+
+
+def _annotator() -> str:
+    """The signed-in user, or a name asked once per browser session (kept in the URL)."""
+    name = _signed_in_name()
+    if name:
+        st.sidebar.caption(f"Labelling as **{name}** (signed in)")
+        return name
+    if state.ANNOTATOR not in st.session_state and st.query_params.get("annotator"):
+        st.session_state[state.ANNOTATOR] = st.query_params["annotator"]
+    typed = st.sidebar.text_input(
+        "Your name", key=state.ANNOTATOR, max_chars=lbl.MAX_ANNOTATOR_CHARS, help="Recorded with every label you make."
+    ).strip()
+    if not typed:
+        st.info("Type your name in the sidebar to start labelling; it is recorded with every label.")
+        st.stop()
+    if st.query_params.get("annotator") != typed:
+        st.query_params["annotator"] = typed
+    return typed
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _memo(name: str, sig: tuple, compute):
+    """Recompute ``compute()`` only when ``sig`` changes (per browser session)."""
+    memo = st.session_state.setdefault(MEMO, {})
+    hit = memo.get(name)
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    value = compute()
+    memo[name] = (sig, value)
+    return value
+
+
+def _flash(message: str, icon: str = "✅") -> None:
+    st.session_state[FLASH] = (message, icon)
+
+
+def _new_page() -> None:
+    st.session_state.pop(PAGE, None)
+
+
+def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
+    ensure_reference_prompt_set(ctx.ws)
+    ps = latest_prompt_set(ctx.ws)
+    if ps is None or len(ps.classes) < 2:
+        return None
+    sig = (ctx.key, ps.name, ps.version, ctx.ws.embedding_version(ctx.key))
+    source = {"model": ctx.key, "prompt_set": ps.name, "prompt_set_version": ps.version}
+    return _memo("zero-shot", sig, lambda: ranking.zero_shot_probabilities(build_classifier(ctx.model, ps), ctx.matrix, source))
+
+
+def _few_shot(ctx, labels: dict[int, str], version: tuple, *, out_of_fold: bool = False) -> ranking.ClassProbabilities | None:
+    if len(set(labels.values())) < 2:
+        return None
+    sig = (ctx.key, version, ctx.ws.embedding_version(ctx.key), out_of_fold)
+    return _memo(
+        "few-shot-oof" if out_of_fold else "few-shot",
+        sig,
+        lambda: ranking.few_shot_probabilities(ctx.matrix, labels, out_of_fold=out_of_fold),
+    )
+
+
+# -- callbacks (run before the next script run, so they may set widget state) -------------
+
+
+def _assign(ws, annotator: str, target: str, source: dict, grid_key: str) -> None:
+    page = st.session_state.get(PAGE)
+    if not page or not page["ids"]:
+        return
+    keep = [i for i in page["ids"] if st.session_state.get(selection_key(grid_key, i), True)]
+    drop = [i for i in page["ids"] if i not in keep]
+    try:
+        batch = lbl.record_batch(ws, target, keep, annotator=annotator, source=source, rejected_ids=drop)
+    except ClipcoreError as exc:
+        _flash(str(exc), "🚫")
+        return
+    _flash(f"Labelled {len(keep)} as {target!r}, {len(drop)} deselected (batch {batch[:8]}).")
+    _new_page()
+
+
+def _skip(ws, annotator: str, sig: tuple, claim: bool) -> None:
+    page = st.session_state.get(PAGE)
+    if not page:
+        return
+    skipped = st.session_state.get(SKIPPED)
+    if not skipped or skipped["sig"] != sig:
+        skipped = {"sig": sig, "ids": []}
+    skipped["ids"] = skipped["ids"] + list(page["ids"])
+    st.session_state[SKIPPED] = skipped
+    if claim:
+        lbl.release_claims(ws, annotator, page["ids"])
+    _new_page()
+
+
+def _undo(ws, annotator: str) -> None:
+    last = lbl.last_batch(ws, annotator)
+    if last is None:
+        _flash("Nothing to undo: you have no batch left that is not reverted.", "ℹ️")
+        return
+    try:
+        n = lbl.revert_batch(ws, last["batch_id"], annotator=annotator)
+    except ClipcoreError as exc:
+        _flash(str(exc), "🚫")
+        return
+    _flash(f"Undid batch {last['batch_id'][:8]} ({n} labels of {last['class']!r}).", "↩️")
+    _new_page()
+
+
+def _select(grid_key: str, value: bool) -> None:
+    page = st.session_state.get(PAGE)
+    if page:
+        set_selection(grid_key, page["ids"], value)
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def _progress(ws, annotator: str, progress: dict) -> None:
+    stats = lbl.annotator_stats(ws)
+    mine = next((s for s in stats if s["annotator"] == annotator), None)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Labelled", f"{progress['labelled']:,}")
+    c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
+    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} img/min", help="Images decided in the last 10 minutes")
+    c4.metric("Annotators", len(stats))
+    with st.expander("Progress by class and by annotator"):
+        left, right = st.columns(2)
+        left.dataframe(
+            pd.DataFrame({"class": list(progress["per_class"]), "images": list(progress["per_class"].values())}),
+            hide_index=True,
+        )
+        right.dataframe(pd.DataFrame(stats, columns=["annotator", "decided", "current", "pace_per_min", "last_at"]), hide_index=True)
+
+
+@st.fragment
+def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: dict[int, str]) -> None:
+    # A fragment: ticking a tile reruns only the grid, not the whole page.
+    kept = sum(1 for i in ids if st.session_state.get(selection_key(grid_key, i), True))
+    st.caption(f"{kept} of {len(ids)} selected; untick the tiles that are not of this class.")
+    image_grid(ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, find_similar=False)
+
+
+def _label_view(ctx, annotator: str) -> None:
+    ws, matrix = ctx.ws, ctx.matrix
+    labels = lbl.current_labels(ws)
+    version = lbl.labels_version(ws)
+    progress = lbl.label_progress(ws)
+    _progress(ws, annotator, progress)
+
+    zero_shot = _zero_shot(ctx)
+    labelled_classes = sorted(set(labels.values()))
+    classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(ws.ground_truth().values()))
+    c_class, c_kind, c_size = st.columns([2, 2, 1])
+    target = c_class.selectbox(
+        "Class to assign",
+        classes,
+        index=0 if classes else None,
+        accept_new_options=True,
+        key="label_class",
+        placeholder="Type a class name",
+        help="Choose a class or type a new one.",
+    )
+    kinds = [k for k in QUERY_KINDS if (k != "zero-shot" or zero_shot) and (k != "few-shot" or len(labelled_classes) >= 2)]
+    kind = c_kind.selectbox("Query", kinds, format_func=QUERY_KINDS.get, key="label_kind")
+    n = c_size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(48), key="label_n")
+    if not target:
+        st.info("Choose or type the class to assign.")
+        return
+    try:
+        target = lbl.clean_label(target)
+    except InputError as exc:
+        resources.show_error(exc)
+        return
+
+    text, image_id = None, None
+    if kind == "text":
+        text = st.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target}”").strip() or target
+    elif kind == "image":
+        image_id = int(st.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Ids are shown in each image's view dialog."))
+
+    o1, o2, o3 = st.columns(3)
+    learn = o1.toggle(
+        "Learn as you go",
+        value=len(labelled_classes) >= 2,
+        help="After each batch, a classifier on the labels so far (deselected tiles as negatives) re-ranks the candidates.",
+    )
+    claim = o2.toggle("Claim pages", key="label_claim", help="Team mode: images on your page are held for you, so nobody else gets them.")
+    suggester = o3.selectbox("Suggestions", SUGGESTERS, key="label_suggester", help="A suggested class and its confidence on each tile.")
+
+    sig = (str(ws.root), ctx.key, target, kind, text, image_id, n, learn, claim)
+    page = st.session_state.get(PAGE)
+    if page is None or page["sig"] != sig:
+        try:
+            page = _compute_page(ctx, annotator, labels, version, sig, target, kind, text, image_id, n, learn, claim, zero_shot)
+        except ClipcoreError as exc:
+            resources.show_error(exc)
+            return
+        st.session_state[PAGE] = page
+    ids = page["ids"]
+    grid_key = f"label-grid-{page['gen']}"
+
+    source = {"kind": kind, "model": ctx.key, "reranked": page["reranked"], "claim": claim}
+    if text is not None:
+        source["query"] = text
+    if image_id is not None:
+        source["image_id"] = image_id
+    if kind in ("zero-shot", "few-shot"):
+        source["class"] = target
+    if kind == "zero-shot" and zero_shot is not None:
+        source.update(prompt_set=zero_shot.source["prompt_set"], prompt_set_version=zero_shot.source["prompt_set_version"])
+    if kind == "few-shot":
+        source["labels_version"] = list(version)
+    suggest_probs = _suggester(ctx, suggester, zero_shot, labels, version)
+    if suggest_probs is not None:
+        source["suggestions"] = suggest_probs.source
+
+    b = st.columns(5)
+    b[0].button(
+        f"Assign to “{target}”", type="primary", key="label_assign", shortcut="A", disabled=not ids,
+        on_click=_assign, args=(ws, annotator, target, source, grid_key), width="stretch",
+        help="Selected tiles get the class; deselected ones are recorded as not this class.",
+    )
+    b[1].button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=_skip, args=(ws, annotator, sig, claim), width="stretch")
+    b[2].button("Undo last batch", key="label_undo", shortcut="U", on_click=_undo, args=(ws, annotator), width="stretch")
+    b[3].button("Select all", key="label_all", shortcut="S", disabled=not ids, on_click=_select, args=(grid_key, True), width="stretch")
+    b[4].button("Deselect all", key="label_none", shortcut="D", disabled=not ids, on_click=_select, args=(grid_key, False), width="stretch")
+
+    if page["reranked"]:
+        st.caption("Re-ranked by a classifier on the labels so far.")
+    elif learn:
+        st.caption("Learn as you go starts once this class has labelled examples and counter-examples.")
+    if not ids:
+        st.info("No unlabelled images left for this query. Change the query or the class.")
+    else:
+        notes = {} if suggest_probs is None else {
+            i: f"{suggester}: {c} {p:.0%}" for i, (c, p) in suggest_probs.suggest(ids).items()
+        }
+        _grid(ws, ids, grid_key, page["scores"], notes)
+    _auto_accept(ctx, annotator, target, labels, version, zero_shot)
+
+
+def _compute_page(ctx, annotator, labels, version, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
+    ws, matrix = ctx.ws, ctx.matrix
+    if kind == "text":
+        base = ranking.cosine_scores(matrix, resources.text_vector(ctx.key, text))
+    elif kind == "image":
+        base = ranking.cosine_scores(matrix, image_vector(matrix, image_id))
+    elif kind == "zero-shot":
+        base = zero_shot.class_scores(target)
+    else:
+        base = _few_shot(ctx, labels, version).class_scores(target)
+    skipped = st.session_state.get(SKIPPED)
+    exclude = set(labels) | lbl.rejected_for(ws, target)
+    if skipped and skipped["sig"] == sig:
+        exclude |= set(skipped["ids"])
+    if claim:
+        exclude |= lbl.claimed_by_others(ws, annotator)
+    scorer = ranking.fit_class_scorer(matrix, labels, target, lbl.rejected_for(ws, target)) if learn else None
+    ranked = ranking.rank_candidates(matrix, base, limit=2 * n if claim else n, exclude=exclude, scorer=scorer)
+    ids = [r.id for r in ranked]
+    if claim and ids:
+        ids = lbl.claim_images(ws, ids, n, annotator=annotator)
+    ids = ids[:n]
+    scores = {r.id: r.score for r in ranked}
+    gen = st.session_state.get(GEN, 0) + 1
+    st.session_state[GEN] = gen
+    return {"sig": sig, "ids": ids, "scores": {i: scores[i] for i in ids}, "reranked": scorer is not None, "gen": gen}
+
+
+def _suggester(ctx, suggester, zero_shot, labels, version) -> ranking.ClassProbabilities | None:
+    if suggester == "zero-shot":
+        return zero_shot
+    if suggester == "few-shot":
+        return _few_shot(ctx, labels, version)
+    return None
+
+
+def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
+    with st.expander("Auto-accept confident suggestions"):
+        st.caption(
+            "Per class, the lowest confidence at which the suggestions reach the target precision on the images "
+            "labelled so far; unlabelled images above it can be accepted as one batch (revertible like any other)."
+        )
+        c1, c2, c3 = st.columns(3)
+        which = c1.selectbox("Suggestions from", ["zero-shot", "few-shot"], key="label_auto_src")
+        target_precision = c2.slider("Target precision", 0.80, 1.00, 0.98, 0.01, key="label_auto_precision")
+        min_support = c3.number_input("At least this many labelled above it", 1, 1000, 5, key="label_auto_support")
+        if st.button("Compute thresholds", key="label_auto_compute"):
+            try:
+                probs = zero_shot if which == "zero-shot" else _few_shot(ctx, labels, version, out_of_fold=True)
+                if probs is None:
+                    raise InputError(f"no {which} suggestions yet: save a prompt set, or label two classes.")
+                plans = ranking.plan_auto_accept(
+                    probs, labels, target_precision, min_support=int(min_support), exclude=lbl.rejected_for(ctx.ws, target)
+                )
+                st.session_state[AUTO_PLANS] = {"version": version, "plans": plans, "source": probs.source, "precision": target_precision}
+            except ClipcoreError as exc:
+                resources.show_error(exc)
+        stored = st.session_state.get(AUTO_PLANS)
+        if not stored:
+            return
+        if stored["version"] != version:
+            st.caption("Labels changed since these thresholds were computed; compute them again.")
+            return
+        st.dataframe(pd.DataFrame([p.to_dict() for p in stored["plans"]]), hide_index=True)
+        plan = next((p for p in stored["plans"] if p.label == target), None)
+        if plan is None or plan.threshold is None or not plan.image_ids:
+            st.caption(f"Nothing to auto-accept for {target!r} at this precision.")
+            return
+        if st.button(f"Accept {len(plan.image_ids)} images as “{target}”", key="label_auto_accept"):
+            source = {
+                "kind": "auto-accept",
+                "threshold": plan.threshold,
+                "target_precision": stored["precision"],
+                "observed_precision": plan.precision,
+                "support": plan.support,
+                "suggester": stored["source"],
+            }
+            try:
+                batch = lbl.record_batch(ctx.ws, target, plan.image_ids, annotator=annotator, source=source)
+            except ClipcoreError as exc:
+                resources.show_error(exc)
+                return
+            st.session_state.pop(AUTO_PLANS, None)
+            _flash(f"Auto-accepted {len(plan.image_ids)} images as {target!r} (batch {batch[:8]}).")
+            _new_page()
+            st.rerun()
+
+
+def _history_view(ws, annotator: str) -> None:
+    from st_aggrid import AgGrid, GridOptionsBuilder, GridUpdateMode
+
+    batches = lbl.list_batches(ws)
+    if not batches:
+        st.info("No label batches yet.")
+        return
+    df = pd.DataFrame(
+        [
+            {
+                "batch_id": b["batch_id"],
+                "when": b["created_at"],
+                "who": b["annotator"],
+                "class": b["class"],
+                "source": lbl.describe_source(b["source"]),
+                "size": b["size"],
+                "rejected": b["rejected"],
+                "reverted": f"{b['reverted_at']} by {b['reverted_by']}" if b["reverted_at"] else "",
+            }
+            for b in batches
+        ]
+    )
+    builder = GridOptionsBuilder.from_dataframe(df)
+    builder.configure_default_column(filter=True, sortable=True, resizable=True)
+    builder.configure_selection("single")
+    grid = AgGrid(df, gridOptions=builder.build(), update_mode=GridUpdateMode.SELECTION_CHANGED, height=360, key="label_history_grid")
+    chosen = grid.selected_rows if grid is not None else None
+    picked = str(chosen.iloc[0]["batch_id"]) if isinstance(chosen, pd.DataFrame) and len(chosen) else ""
+    batch_id = st.text_input("Batch id to revert", value=picked, key=f"label_revert_id-{picked}", help="Select a row above or paste an id.")
+    if st.button("Revert batch", key="label_revert", disabled=not batch_id.strip()):
+        try:
+            n = lbl.revert_batch(ws, batch_id, annotator=annotator)
+        except ClipcoreError as exc:
+            resources.show_error(exc)
+            return
+        _flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
+        _new_page()
+        st.rerun()
+
+
+def _conflicts_view(ws, annotator: str) -> None:
+    conflicts = lbl.find_conflicts(ws)
+    if not conflicts:
+        st.success("No conflicts: no two annotators disagree on any image.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"id": c.image_id, "path": c.path, "current": c.current, "votes": "; ".join(f"{k} ({', '.join(v)})" for k, v in c.votes.items())}
+                for c in conflicts
+            ]
+        ),
+        hide_index=True,
+    )
+    by_id = {c.image_id: c for c in conflicts}
+    shown = list(by_id)[:24]
+    image_grid(ws, shown, key="label-conflicts", notes={i: by_id[i].current or "(no label)" for i in shown}, find_similar=False)
+    options = sorted({k.split(": ", 1)[1] for c in conflicts for k in c.votes} | set(lbl.current_labels(ws).values()))
+    picked = st.multiselect("Images to resolve", list(by_id), format_func=lambda i: f"#{i} {by_id[i].path}", key="label_resolve_ids")
+    label = st.selectbox("Settle on class", options, key="label_resolve_class", accept_new_options=True)
+    if st.button("Resolve", key="label_resolve", disabled=not picked or not label):
+        try:
+            lbl.resolve_conflicts(ws, picked, label, annotator=annotator)
+        except ClipcoreError as exc:
+            resources.show_error(exc)
+            return
+        _flash(f"Resolved {len(picked)} conflicts as {label!r}.")
+        st.rerun()
+
+
+def _export_view(ws) -> None:
+    st.subheader("Download")
+    c1, c2 = st.columns(2)
+    history = c1.toggle("Full history (every event)", key="label_export_history")
+    fmt = c2.radio("Format", ["csv", "json"], horizontal=True, key="label_export_fmt")
+    data = lbl.labels_csv(ws, history=history) if fmt == "csv" else lbl.labels_json(ws, history=history)
+    name = f"labels{'-history' if history else ''}.{fmt}"
+    st.download_button(f"Download {name}", data, file_name=name, mime="text/csv" if fmt == "csv" else "application/json", key="label_download")
+    st.subheader("Copy images into class folders")
+    out = st.text_input("Folder on the server", key="label_export_dir", placeholder="/path/to/export", help="Images go to FOLDER/<class>/<file>.")
+    if st.button("Export image folders", key="label_export_folders", disabled=not out.strip()):
+        try:
+            report = lbl.export_labels(ws, out.strip(), "folders")
+        except ClipcoreError as exc:
+            resources.show_error(exc)
+            return
+        st.success(f"Copied {report['files']} images into {len(report['classes'])} class folders under {report['out']}.")
+        if report["skipped"]:
+            st.warning(f"{len(report['skipped'])} originals could not be read; first: {report['skipped'][0]}")
+
+
+# -- page -------------------------------------------------------------------------------------
+
+ctx = resources.page_context()
+annotator = _annotator()
+st.title("Label")
+if FLASH in st.session_state:
+    message, icon = st.session_state.pop(FLASH)
+    st.toast(message, icon=icon)
+view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
+try:
+    if view == "Label":
+        _label_view(ctx, annotator)
+    elif view == "History":
+        _history_view(ctx.ws, annotator)
+    elif view == "Conflicts":
+        _conflicts_view(ctx.ws, annotator)
+    else:
+        _export_view(ctx.ws)
+except ClipcoreError as exc:
+    resources.show_error(exc)
