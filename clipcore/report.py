@@ -1,0 +1,329 @@
+"""The exportable evaluation report: the error-rate table, learning curve and confusion
+matrices as one self-contained HTML file a stakeholder can open without the app.
+
+No scripts, no external URLs, no web fonts: the chart is inline SVG drawn here, tables
+are plain HTML, and every user string (class names, method names, prompt-set names)
+goes through ``html.escape``. The same table logic feeds the Evaluate page and its CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+ZERO_SHOT_KS = (None, 0, "0", "zero-shot", "-", "")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+RANDOM_INIT_TAG = "random-init, not meaningful"
+
+
+def _k_key(k: Any) -> tuple[int, int]:
+    return (1, 0) if str(k) == "all" else (0, int(k))
+
+
+def is_reference_row(row: Mapping[str, Any]) -> bool:
+    """True for a method that uses no training examples (zero-shot): one value for every k."""
+    return row.get("k") in ZERO_SHOT_KS
+
+
+def baseline_method_name(results: Mapping[str, Any]) -> str:
+    """Display name of a baseline run: its arch plus whether it was pretrained."""
+    arch = str(results.get("arch") or results.get("method") or "baseline")
+    return f"{arch} (ImageNet-pretrained)" if results.get("pretrained") else f"{arch} ({RANDOM_INIT_TAG})"
+
+
+def baseline_summary(run: Mapping[str, Any]) -> list[dict]:
+    """A stored baseline run's summary rows, renamed for tables and charts."""
+    results = run.get("results") or {}
+    name = baseline_method_name(results)
+    return [{**row, "method": name} for row in results.get("summary", [])]
+
+
+@dataclass
+class ErrorRateTable:
+    """Rows = methods, columns = k; ``cells[(method, k)] = (mean, std, n_draws)``.
+
+    A reference method (zero-shot) has one value repeated in every column, so the best
+    cell per column compares every method at that k. ``best[k]`` lists the method(s)
+    with the lowest mean error in column ``k``.
+    """
+
+    methods: list[str]
+    ks: list[str]
+    cells: dict[tuple[str, str], tuple[float, float, int]]
+    reference: set[str] = field(default_factory=set)
+    best: dict[str, list[str]] = field(default_factory=dict)
+
+    def records(self, *, mark: str = "★") -> list[dict[str, Any]]:
+        """One dict per method: {"method", <k>: "0.123 ± 0.010 ★", ...} for display."""
+        out = []
+        for m in self.methods:
+            row: dict[str, Any] = {"method": m}
+            for k in self.ks:
+                cell = self.cells.get((m, k))
+                if cell is None:
+                    row[k] = ""
+                    continue
+                text = f"{cell[0]:.3f}" + (f" ± {cell[1]:.3f}" if cell[2] > 1 else "")
+                row[k] = text + (f" {mark}" if m in self.best.get(k, []) else "")
+            out.append(row)
+        return out
+
+    def to_csv(self) -> str:
+        """CSV: method, then mean and std per k (empty where a method has no value)."""
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["method"] + [f"{c}_k={k}" for k in self.ks for c in ("error_mean", "error_std")] + ["best_at_k"])
+        for m in self.methods:
+            values: list[Any] = [m]
+            for k in self.ks:
+                cell = self.cells.get((m, k))
+                values += [f"{cell[0]:.6f}", f"{cell[1]:.6f}"] if cell else ["", ""]
+            values.append(";".join(k for k in self.ks if m in self.best.get(k, [])))
+            writer.writerow(values)
+        return buf.getvalue()
+
+
+def error_rate_table(summary: Iterable[Mapping[str, Any]]) -> ErrorRateTable:
+    """Build the error-rate table from summary rows {"method", "k", "mean", "std", "n_draws"}.
+
+    Rows whose ``k`` is empty/0/"zero-shot" are reference methods (zero-shot): their
+    value fills every column. Methods keep their first-seen order.
+    """
+    rows = list(summary)
+    methods = list(dict.fromkeys(str(r["method"]) for r in rows))
+    ks = sorted({str(r["k"]) for r in rows if not is_reference_row(r)}, key=_k_key)
+    cells: dict[tuple[str, str], tuple[float, float, int]] = {}
+    reference: set[str] = set()
+    for r in rows:
+        cell = (float(r["mean"]), float(r.get("std") or 0.0), int(r.get("n_draws") or 1))
+        if is_reference_row(r):
+            reference.add(str(r["method"]))
+            for k in ks:
+                cells[(str(r["method"]), k)] = cell
+        else:
+            cells[(str(r["method"]), str(r["k"]))] = cell
+    best: dict[str, list[str]] = {}
+    for k in ks:
+        scored = [(cells[(m, k)][0], m) for m in methods if (m, k) in cells and not math.isnan(cells[(m, k)][0])]
+        if scored:
+            low = min(s for s, _ in scored)
+            best[k] = [m for s, m in scored if s <= low + 1e-12]
+    return ErrorRateTable(methods, ks, cells, reference, best)
+
+
+# -- inline SVG learning curve -------------------------------------------------------------
+
+
+def learning_curve_svg(table: ErrorRateTable, *, width: int = 720, height: int = 380, title: str = "") -> str:
+    """Error rate against k: a line with a mean ± std band per method, reference methods
+    as dashed horizontal rules. Returns an ``<svg>`` element (no scripts, no links)."""
+    ml, mr, mt, mb = 56, 230, 30 if title else 14, 44
+    pw, ph = width - ml - mr, height - mt - mb
+    ks = table.ks
+    values = [c[0] + c[1] for c in table.cells.values() if not math.isnan(c[0])]
+    ymax = min(1.0, max(values, default=0.0) * 1.1) or 0.1
+    ymax = math.ceil(ymax * 20) / 20
+
+    def x(i: int) -> float:
+        return ml + (pw * (i + 0.5) / len(ks) if ks else pw / 2)
+
+    def y(v: float) -> float:
+        return mt + ph - ph * max(0.0, min(v, ymax)) / ymax
+
+    e = html.escape
+    parts = [
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'role="img" font-family="sans-serif" font-size="12">'
+    ]
+    if title:
+        parts.append(f'<text x="{ml}" y="18" font-size="14" font-weight="bold">{e(title)}</text>')
+    for t in range(6):
+        v = ymax * t / 5
+        parts.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{ml - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+    for i, k in enumerate(ks):
+        parts.append(f'<text x="{x(i):.1f}" y="{mt + ph + 18}" text-anchor="middle">{e(k)}</text>')
+    parts.append(f'<text x="{ml + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">training examples per class (k)</text>')
+    parts.append(
+        f'<text transform="translate(14 {mt + ph / 2:.1f}) rotate(-90)" text-anchor="middle">error rate on the hold-out</text>'
+    )
+    parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    for n, m in enumerate(table.methods):
+        color = PALETTE[n % len(PALETTE)]
+        if m in table.reference:
+            cell = next((table.cells[(m, k)] for k in ks if (m, k) in table.cells), None)
+            if cell is not None:
+                parts.append(
+                    f'<line x1="{ml}" x2="{ml + pw}" y1="{y(cell[0]):.1f}" y2="{y(cell[0]):.1f}" stroke="{color}" '
+                    'stroke-width="2" stroke-dasharray="6 4"/>'
+                )
+        else:
+            pts = [(i, table.cells[(m, k)]) for i, k in enumerate(ks) if (m, k) in table.cells]
+            if len(pts) > 1:
+                upper = " ".join(f"{x(i):.1f},{y(c[0] + c[1]):.1f}" for i, c in pts)
+                lower = " ".join(f"{x(i):.1f},{y(c[0] - c[1]):.1f}" for i, c in reversed(pts))
+                parts.append(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.15" stroke="none"/>')
+                line = " ".join(f"{x(i):.1f},{y(c[0]):.1f}" for i, c in pts)
+                parts.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"/>')
+            for i, c in pts:
+                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(c[0]):.1f}" r="3.5" fill="{color}"/>')
+        ly = mt + 8 + 18 * n
+        dash = ' stroke-dasharray="6 4"' if m in table.reference else ""
+        parts.append(
+            f'<line x1="{ml + pw + 12}" x2="{ml + pw + 36}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
+        )
+        parts.append(f'<text x="{ml + pw + 42}" y="{ly + 4}">{e(_shorten(m, 30))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}td.best{font-weight:bold;background:#e6f4ea}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:.5rem 1rem;margin:.5rem 0}
+.muted{color:#666;font-size:.9rem}.cms{display:flex;flex-wrap:wrap;gap:2rem}.cm td{text-align:center;min-width:2.5rem}
+"""
+
+
+def _table_html(table: ErrorRateTable) -> str:
+    e = html.escape
+    head = "".join(f"<th>k = {e(k)}</th>" for k in table.ks)
+    body = []
+    for m in table.methods:
+        cells = []
+        for k in table.ks:
+            c = table.cells.get((m, k))
+            if c is None:
+                cells.append("<td></td>")
+                continue
+            best = m in table.best.get(k, [])
+            text = f"{c[0]:.3f}" + (f" ± {c[1]:.3f}" if c[2] > 1 else "") + (" ★" if best else "")
+            cells.append(f'<td{" class=best" if best else ""}>{e(text)}</td>')
+        body.append(f"<tr><th>{e(m)}</th>{''.join(cells)}</tr>")
+    return f'<table id="error-rates"><thead><tr><th>method</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _confusion_html(name: str, cm: Mapping[str, Any]) -> str:
+    e = html.escape
+    labels = [str(lbl) for lbl in cm.get("labels", [])]
+    matrix = cm.get("matrix", [])
+    head = "".join(f"<th>{e(lbl)}</th>" for lbl in labels)
+    rows = []
+    for lbl, counts in zip(labels, matrix):
+        total = sum(counts) or 1
+        tds = []
+        for n in counts:
+            share = n / total
+            shade = int(255 - 150 * share)
+            tds.append(f'<td style="background:rgb({shade},{shade},255)">{int(n)}</td>')
+        rows.append(f"<tr><th>{e(lbl)}</th>{''.join(tds)}</tr>")
+    extra = f" (k = {e(str(cm['k']))})" if cm.get("k") is not None else ""
+    return (
+        f'<div><h3>{e(name)}{extra}</h3><table class="cm"><thead><tr><th>true \\ predicted</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def build_report(
+    result: Mapping[str, Any],
+    baseline_runs: Sequence[Mapping[str, Any]] = (),
+    *,
+    title: str = "Image classification: evaluation report",
+    model_key: str | None = None,
+    prompt_set: str | None = None,
+    untrained: bool = False,
+    generated_at: str | None = None,
+) -> str:
+    """A self-contained HTML report of one evaluation (and the latest baseline run).
+
+    Args:
+        result: an evaluation as a dict (``EvaluationResult.to_dict()``): ``error_rates``
+            (or ``summary``), ``confusion_matrices``, ``warnings``, ``split``, ``settings``.
+        baseline_runs: stored baseline runs (``list_runs(ws, "baseline")``), newest first;
+            the first one's rows join the table and its confusion matrix is shown.
+        model_key: the CLIP model the embeddings came from, shown in the header.
+        untrained: the CLIP model was random-init; the report says results are not meaningful.
+    Returns:
+        One HTML document (UTF-8 text) without scripts or external references.
+    """
+    e = html.escape
+    summary = list(result.get("summary") or result.get("error_rates") or [])
+    matrices: dict[str, Any] = dict(result.get("confusion_matrices", {}))
+    warnings = [str(w) for w in result.get("warnings", [])]
+    baseline_note = ""
+    if baseline_runs:
+        run = baseline_runs[0]
+        res = run.get("results") or {}
+        summary += baseline_summary(run)
+        for cm in (res.get("confusion_matrices") or {}).values():
+            matrices[baseline_method_name(res)] = cm
+        warnings += [str(w) for w in res.get("warnings", [])]
+        baseline_note = (
+            f"Baseline: {baseline_method_name(res)}, run {run.get('id', '?')} of {run.get('created_at', '?')}, "
+            f"settings {_settings_text(run.get('settings') or {})}."
+        )
+        for note in res.get("notes", []):
+            baseline_note += f" {note}"
+    table = error_rate_table(summary)
+    split = result.get("split") or {}
+    settings = result.get("settings") or {}
+    generated = generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if untrained:
+        warnings.insert(0, "untrained model - results are not meaningful (the CLIP model has random weights).")
+
+    meta = []
+    if model_key:
+        meta.append(f"CLIP model: {model_key}")
+    if prompt_set:
+        meta.append(f"prompt set: {prompt_set}")
+    n_test = len(split.get("test_ids", []) or [])
+    n_train = len(split.get("train_ids", []) or [])
+    if n_test:
+        meta.append(f"hold-out: {n_test} images" + (f", training pool: {n_train}" if n_train else ""))
+    if "seed" in split:
+        meta.append(f"split seed: {split['seed']}")
+    if settings:
+        meta.append(f"settings: {_settings_text(settings)}")
+    meta.append(f"generated {generated}")
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f'<p class="muted">{" · ".join(e(m) for m in meta)}</p>',
+    ]
+    parts += [f'<div class="warn">{e(w)}</div>' for w in dict.fromkeys(warnings)]
+    parts += [
+        "<h2>Error rate by training examples per class</h2>",
+        '<p class="muted">Mean error rate on the frozen hold-out over random training draws (± standard deviation); '
+        "★ marks the best method per column. Zero-shot uses no examples: its error is repeated in every column.</p>",
+        _table_html(table),
+    ]
+    if baseline_note:
+        parts.append(f'<p class="muted">{e(baseline_note)}</p>')
+    parts += ["<h2>Learning curve</h2>", learning_curve_svg(table)]
+    if matrices:
+        parts.append("<h2>Confusion matrices</h2>")
+        parts.append('<div class="cms">' + "".join(_confusion_html(str(n), cm) for n, cm in matrices.items()) + "</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _settings_text(settings: Mapping[str, Any]) -> str:
+    keep = {k: v for k, v in settings.items() if not isinstance(v, (dict, list)) or k in ("ks", "methods")}
+    return ", ".join(f"{k}={v}" for k, v in keep.items())
