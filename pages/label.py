@@ -379,7 +379,7 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
 
 
 def _history_view(ws, annotator: str) -> None:
-    from st_aggrid import AgGrid, GridOptionsBuilder, GridUpdateMode
+    from st_aggrid import AgGrid, GridOptionsBuilder
 
     batches = lbl.list_batches(ws)
     if not batches:
@@ -403,7 +403,7 @@ def _history_view(ws, annotator: str) -> None:
     builder = GridOptionsBuilder.from_dataframe(df)
     builder.configure_default_column(filter=True, sortable=True, resizable=True)
     builder.configure_selection("single")
-    grid = AgGrid(df, gridOptions=builder.build(), update_mode=GridUpdateMode.SELECTION_CHANGED, height=360, key="label_history_grid")
+    grid = AgGrid(df, gridOptions=builder.build(), update_on=["selectionChanged"], height=360, key="label_history_grid")
     chosen = grid.selected_rows if grid is not None else None
     picked = str(chosen.iloc[0]["batch_id"]) if isinstance(chosen, pd.DataFrame) and len(chosen) else ""
     batch_id = st.text_input("Batch id to revert", value=picked, key=f"label_revert_id-{picked}", help="Select a row above or paste an id.")

@@ -1,0 +1,120 @@
+"""AppTest of the Label page with the tiny model: the full loop (query, deselect, assign,
+next page, undo), the history/conflicts/export views, and two annotators in claim mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from clipcore import UNTRAINED_WARNING
+from clipcore import labels as lbl
+from clipcore.store import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/label.py"
+
+
+def _open(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    assert any("Type your name" in i.value for i in at.info)
+    at.sidebar.text_input(key="annotator_name").input(name).run()
+    assert not at.exception
+    return at
+
+
+def _tiles(at: AppTest) -> list:
+    return [c for c in at.checkbox if c.key and "-sel-" in c.key]
+
+
+def _tile_ids(at: AppTest) -> list[int]:
+    return [int(c.key.rsplit("-", 1)[1]) for c in _tiles(at)]
+
+
+def _workspace(app_config) -> Workspace:
+    return Workspace(app_config.parent / "app-ws")
+
+
+def test_full_labelling_loop(app_config):
+    at = _open("alice")
+    assert any(UNTRAINED_WARNING in w.value for w in at.warning)
+    at.selectbox(key="label_class").set_value("cover")
+    at.selectbox(key="label_kind").set_value("text")
+    at.selectbox(key="label_n").set_value(12)
+    at.text_input(key="label_text").input("a book cover").run()
+    first = _tile_ids(at)
+    assert len(first) == 12 and all(c.value for c in _tiles(at))  # every tile starts selected
+
+    dropped = first[:2]
+    _tiles(at)[0].uncheck()
+    _tiles(at)[1].uncheck()
+    at.run()
+    assert sum("deselected" in m.value for m in at.markdown) == 2  # visibly marked
+    assert any("10 of 12 selected" in c.value for c in at.caption)
+
+    at.button(key="label_assign").click().run()
+    assert not at.exception
+    ws = _workspace(app_config)
+    assert lbl.current_labels(ws) == {i: "cover" for i in first[2:]}
+    assert lbl.rejected_for(ws, "cover") == set(dropped)
+    (batch,) = lbl.list_batches(ws)
+    assert batch["annotator"] == "alice" and batch["source"]["kind"] == "text" and batch["source"]["query"] == "a book cover"
+    second = _tile_ids(at)
+    assert len(second) == 12 and not set(second) & set(first)  # labelled and rejected never come back
+    assert all(c.value for c in _tiles(at))  # the new page starts selected again
+    assert any("Labelled 10" in t.value for t in at.toast)
+
+    at.button(key="label_next").click().run()
+    third = _tile_ids(at)
+    assert len(third) == 8 and not set(third) & (set(first) | set(second))  # 32 - 12 - 12
+    assert len(lbl.list_batches(ws)) == 1  # skipping a page records nothing
+
+    at.button(key="label_undo").click().run()
+    assert not at.exception
+    assert lbl.current_labels(ws) == {} and lbl.rejected_for(ws, "cover") == set()
+    assert lbl.list_batches(ws)[0]["reverted_by"] == "alice"
+    assert sorted(_tile_ids(at)) == sorted(first)  # the undone images are back at the top
+    assert any("Undid batch" in t.value for t in at.toast)
+
+
+def test_history_revert_conflicts_and_export_views(app_config):
+    ws = _workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()][:4]
+    keep = lbl.record_batch(ws, "text", ids[:3], annotator="bob", source={"kind": "text", "query": "<b>x</b>"})
+    undo_me = lbl.record_batch(ws, "cover", ids[:1], annotator="carol", source={"kind": "cli"})
+    at = _open("alice")
+
+    at.radio(key="label_view").set_value("History").run()
+    assert not at.exception
+    at.text_input(key="label_revert_id-").input(undo_me).run()
+    at.button(key="label_revert").click().run()
+    assert not at.exception
+    assert lbl.current_labels(ws) == {i: "text" for i in ids[:3]}
+    assert lbl.list_batches(ws)[0]["reverted_by"] == "alice"
+
+    lbl.record_batch(ws, "cover", ids[:1], annotator="carol", source={"kind": "cli"})
+    at.radio(key="label_view").set_value("Conflicts").run()
+    assert not at.exception
+    assert at.dataframe[0].value["id"].tolist() == [ids[0]]
+    at.multiselect(key="label_resolve_ids").set_value([ids[0]])
+    at.selectbox(key="label_resolve_class").set_value("text").run()
+    at.button(key="label_resolve").click().run()
+    assert lbl.find_conflicts(ws) == [] and lbl.current_labels(ws)[ids[0]] == "text"
+
+    at.radio(key="label_view").set_value("Export").run()
+    assert not at.exception and keep
+    assert at.get("download_button")  # CSV download offered
+
+
+def test_two_annotators_in_claim_mode_get_different_pages(app_config):
+    pages = []
+    for name in ("alice", "bob"):
+        at = _open(name)
+        at.selectbox(key="label_n").set_value(12)
+        at.toggle(key="label_claim").set_value(True).run()
+        assert not at.exception
+        pages.append(_tile_ids(at))
+    assert len(pages[0]) == len(pages[1]) == 12
+    assert not set(pages[0]) & set(pages[1])
