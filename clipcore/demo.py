@@ -14,8 +14,8 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -32,12 +32,12 @@ _HEIGHT_RANGE = (760, 960)
 # Generated images are ordinary shared files, not secrets: undo mkstemp's 0600.
 _FILE_MODE = 0o644
 
-Colour = tuple[float, float, float]
+_Colour = tuple[float, float, float]
 
 # Woodblock ink is a carbon black that scans slightly warm.
-_INK_COLOURS: tuple[Colour, ...] = ((28, 24, 22), (38, 30, 26), (22, 22, 26), (46, 36, 30))
+_INK_COLOURS: tuple[_Colour, ...] = ((28, 24, 22), (38, 30, 26), (22, 22, 26), (46, 36, 30))
 # Hand-applied washes in illustrated books are muted vegetable and mineral pigments.
-_WASH_COLOURS: dict[str, Colour] = {
+_WASH_COLOURS: dict[str, _Colour] = {
     "indigo": (96, 122, 160),
     "green": (122, 150, 104),
     "ochre": (214, 170, 100),
@@ -45,7 +45,7 @@ _WASH_COLOURS: dict[str, Colour] = {
     "pink": (222, 160, 150),
     "grey": (140, 138, 132),
 }
-_COVER_COLOURS: tuple[Colour, ...] = (
+_COVER_COLOURS: tuple[_Colour, ...] = (
     (44, 56, 92),  # indigo
     (34, 44, 70),  # dark indigo
     (92, 64, 44),  # brown
@@ -54,14 +54,16 @@ _COVER_COLOURS: tuple[Colour, ...] = (
     (84, 98, 116),  # grey-blue
     (110, 52, 44),  # persimmon brown
 )
-_STAMP_RED: Colour = (200, 52, 44)
+_STAMP_RED: _Colour = (200, 52, 44)
 
 
 def generate_demo(out_dir: str | Path, per_class: int = 50, seed: int = 0) -> dict[str, int]:
     """Write ``per_class`` JPEG images for each class into ``out_dir/<class>/``; return {class: count}.
 
-    Deterministic: the same arguments produce byte-identical files. Existing files with
-    the same names are overwritten; other files are left alone. ``seed`` must be >= 0.
+    Deterministic: the same arguments produce byte-identical files (with the same Pillow
+    and numpy). Each image depends only on (seed, class, index), so a larger ``per_class``
+    extends a smaller collection. Existing files with the same names are overwritten, each
+    atomically; other files are left alone. ``seed`` must be >= 0.
     Raises ``InputError`` (a ``ValueError``) when ``per_class`` < 1 or ``seed`` < 0.
     """
     if per_class < 1:
@@ -78,7 +80,7 @@ def generate_demo(out_dir: str | Path, per_class: int = 50, seed: int = 0) -> di
             # One generator per image, so an image does not depend on per_class or on its neighbours.
             rng = np.random.default_rng([seed, class_index, index])
             image = render_page(class_name, rng)
-            write_jpeg(image, folder / f"{stem}_{index:03d}.jpg")
+            _write_jpeg(image, folder / f"{stem}_{index:03d}.jpg")
         counts[class_name] = per_class
     logger.info("wrote demo collection of %d images to %s", per_class * len(DEMO_CLASSES), root)
     return counts
@@ -101,7 +103,7 @@ def render_page(class_name: str, rng: np.random.Generator) -> Image.Image:
     return page.to_image()
 
 
-def write_jpeg(image: Image.Image, path: Path) -> None:
+def _write_jpeg(image: Image.Image, path: Path) -> None:
     """Save ``image`` as a JPEG at ``path`` atomically (temporary file in the same folder, then replace)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -131,6 +133,14 @@ class _Page:
         self.h = height
         # Uniform noise of unit variance: as good as Gaussian for grain and much cheaper to draw.
         self.grain = (rng.random((height, width), dtype=np.float32) - 0.5) * 3.46
+        # Blotches of about unit variance at two scales; the base layers and the ink share them.
+        self.blotch = _smooth_noise(
+            rng,
+            width,
+            height,
+            (int(rng.integers(3, 7)), int(rng.integers(4, 9))),
+            (int(rng.integers(10, 18)), int(rng.integers(14, 24))),
+        )
         self._ink_texture: np.ndarray | None = None
         self.rgb = _make_cover_base(self, rng) if cover else _make_paper(self, rng)
 
@@ -142,14 +152,13 @@ class _Page:
     def ink_texture(self) -> np.ndarray:
         """Per-pixel ink strength: printed ink is uneven where the block or paper was."""
         if self._ink_texture is None:
-            blotch = _smooth_noise(self.rng, self.w, self.h, cells=(9, 12))
-            self._ink_texture = np.clip(0.9 + 0.07 * blotch + 0.06 * self.grain, 0.55, 1.0)
+            self._ink_texture = np.clip(0.9 - 0.06 * self.blotch + 0.06 * self.grain, 0.55, 1.0)
         return self._ink_texture
 
     def blend(
         self,
         mask: Image.Image,
-        colour: Colour,
+        colour: _Colour,
         opacity: float,
         *,
         blur: float = 0.0,
@@ -157,16 +166,22 @@ class _Page:
         textured: bool = False,
     ) -> None:
         """Lay ``colour`` through ``mask``: "multiply" like pigment on paper, "over" to cover what is below."""
-        if blur > 0:
-            mask = _soften(mask, blur)
         if mask.size != (self.w, self.h):
-            mask = mask.resize((self.w, self.h), Image.BILINEAR)
+            if blur > 0:
+                mask = _soften(mask, blur)
+            mask = mask.resize((self.w, self.h), Image.Resampling.BILINEAR)
+            blur = 0.0
         box = mask.getbbox()
         if box is None:
             return
-        # Work only inside the mask's bounding box: most layers cover a small part of the page.
-        x0, y0, x1, y1 = box
-        alpha = np.asarray(mask.crop(box), dtype=np.float32) * (opacity / 255.0)
+        # Work only inside the mask's bounding box (plus room for the blur): most layers are small.
+        pad = int(math.ceil(blur)) + 1
+        x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
+        x1, y1 = min(self.w, box[2] + pad), min(self.h, box[3] + pad)
+        mask = mask.crop((x0, y0, x1, y1))
+        if blur > 0:
+            mask = _soften(mask, blur)
+        alpha = np.asarray(mask, dtype=np.float32) * (opacity / 255.0)
         if textured:
             alpha *= self.ink_texture()[y0:y1, x0:x1]
         for plane, value in zip(self.rgb[:, y0:y1, x0:x1], colour):
@@ -174,6 +189,11 @@ class _Page:
                 plane *= 1.0 - alpha * (1.0 - value / 255.0)
             else:
                 plane += (value - plane) * alpha
+
+    def tint(self, layer: Image.Image) -> None:
+        """Multiply the page by an RGB ``layer`` (white leaves the page as it is)."""
+        for plane, band in zip(self.rgb, layer.split()):
+            plane *= np.asarray(band, dtype=np.float32) * (1.0 / 255.0)
 
     def shade_gutter(self, strength: float) -> None:
         """Darken a soft band and a crease down the middle, where the sheet is folded."""
@@ -196,10 +216,21 @@ def _soften(mask: Image.Image, radius: float) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(radius))
 
 
-def _smooth_noise(rng: np.random.Generator, width: int, height: int, cells: tuple[int, int]) -> np.ndarray:
-    """Low-frequency noise (about unit variance): a coarse random grid upsampled smoothly."""
-    coarse = rng.standard_normal((cells[1], cells[0])).astype(np.float32)
-    field = Image.fromarray(coarse, "F").resize((width, height), Image.BICUBIC)
+def _smooth_noise(
+    rng: np.random.Generator, width: int, height: int, coarse: tuple[int, int], fine: tuple[int, int]
+) -> np.ndarray:
+    """Low-frequency noise of about unit variance: two random grids (columns, rows), upsampled smoothly.
+
+    Both octaves are summed at an intermediate size, so the full-size resize happens once.
+    """
+    mid = (max(2, width // 8), max(2, height // 8))
+    octaves = []
+    for cells, amplitude in ((coarse, 1.0), (fine, 0.5)):
+        grid = rng.standard_normal((cells[1], cells[0])).astype(np.float32) * amplitude
+        octaves.append(np.asarray(Image.fromarray(grid, "F").resize(mid, Image.Resampling.BICUBIC)))
+    field = Image.fromarray((octaves[0] + octaves[1]) / np.float32(1.12), "F").resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
     return np.array(field, dtype=np.float32)
 
 
@@ -210,16 +241,25 @@ def _make_paper(page: _Page, rng: np.random.Generator) -> np.ndarray:
     yellowing = rng.uniform(0.0, 1.0)
     base = np.array([238, 228, 204], dtype=np.float32) + rng.uniform(-12, 4)
     base += yellowing * np.array([-2, -8, -30], dtype=np.float32) + rng.normal(0, 2, 3).astype(np.float32)
-    blotch = _smooth_noise(rng, w, h, (int(rng.integers(3, 7)), int(rng.integers(4, 9))))
-    blotch += 0.5 * _smooth_noise(rng, w, h, (int(rng.integers(10, 18)), int(rng.integers(14, 24))))
+    blotch = page.blotch
     yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
     xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
     vignette = 1.0 - rng.uniform(0.03, 0.09) * (xx**4 + yy**4)
     fibres = np.asarray(_draw_fibres(page, rng), dtype=np.float32) * (rng.uniform(0.04, 0.09) / 255.0)
-    light = (1.0 + 0.018 * blotch + 0.02 * page.grain - fibres) * vignette
+    # In-place arithmetic: fresh page-sized temporaries cost more than the sums themselves.
+    light = page.grain * np.float32(0.02)
+    light += 1.0
+    light += blotch * np.float32(0.018)
+    light -= fibres
+    light *= vignette
     # Ageing browns the paper where it blotches: blue fades most, red least.
-    brown = np.maximum(blotch, 0) * rng.uniform(3, 8)
-    return light[None] * base[:, None, None] - brown[None] * np.array([0.3, 0.7, 1.4], dtype=np.float32)[:, None, None]
+    brown = np.maximum(blotch, 0)
+    browning = rng.uniform(3, 8)
+    rgb = np.empty((3, h, w), dtype=np.float32)
+    for plane, value, fade in zip(rgb, base, (0.3, 0.7, 1.4)):
+        np.multiply(light, value, out=plane)
+        plane -= brown * np.float32(browning * fade)
+    return rgb
 
 
 def _draw_fibres(page: _Page, rng: np.random.Generator) -> Image.Image:
@@ -245,23 +285,30 @@ def _make_cover_base(page: _Page, rng: np.random.Generator) -> np.ndarray:
     w, h = page.w, page.h
     base = np.asarray(_COVER_COLOURS[int(rng.integers(len(_COVER_COLOURS)))], dtype=np.float32)
     base = base * rng.uniform(0.85, 1.15) + rng.normal(0, 4, 3).astype(np.float32)
-    blotch = _smooth_noise(rng, w, h, (int(rng.integers(3, 6)), int(rng.integers(4, 8))))
+    blotch = page.blotch
     yy = np.abs(np.linspace(-1, 1, h, dtype=np.float32))[:, None]
     xx = np.abs(np.linspace(-1, 1, w, dtype=np.float32))[None, :]
-    # Handling rubs the dye off along the edges and most at the corners.
-    wear = np.maximum(xx, yy) ** 18 * rng.uniform(0.15, 0.45) + (xx * yy) ** 6 * rng.uniform(0.2, 0.6)
-    wear = wear * (1 + 0.3 * blotch)
-    light = 1.0 + 0.06 * blotch + 0.05 * page.grain
-    rgb = light[None] * base[:, None, None]
-    faded = np.array([190, 176, 150], dtype=np.float32)[:, None, None]
-    rgb += (faded - rgb) * np.clip(wear, 0, 0.8)[None]
+    # Handling rubs the dye off along the edges and most at the corners (powers taken in 1-D: cheap).
+    edges = np.maximum(xx**18, yy**18) * rng.uniform(0.15, 0.45)
+    corners = (xx**6) * (yy**6) * rng.uniform(0.2, 0.6)
+    wear = (edges + corners) * (1 + 0.3 * blotch)
+    np.clip(wear, 0, 0.8, out=wear)
+    light = page.grain * np.float32(0.05)
+    light += 1.0
+    light += blotch * np.float32(0.06)
+    rgb = np.empty((3, h, w), dtype=np.float32)
+    for plane, value, faded in zip(rgb, base, (190, 176, 150)):
+        np.multiply(light, value, out=plane)
+        plane += (faded - plane) * wear
     return rgb
 
 
 # --------------------------------------------------------------------------- brush work
 
 
-def _bezier(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float], n: int) -> list[tuple[float, float]]:
+def _bezier(
+    p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float], n: int
+) -> list[tuple[float, float]]:
     """Points along a quadratic Bezier curve from p0 to p2 pulled towards p1."""
     out = []
     for i in range(n + 1):
@@ -271,14 +318,21 @@ def _bezier(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, f
     return out
 
 
-def _draw_brush(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], widths: list[float], fill: int = 255) -> None:
+def _draw_brush(
+    draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], widths: list[float], fill: int = 255
+) -> None:
     """A stroke whose width changes along ``points``, as a brush pressed and lifted."""
     for (x0, y0), (x1, y1), w0, w1 in zip(points, points[1:], widths, widths[1:]):
         dx, dy = x1 - x0, y1 - y0
         length = math.hypot(dx, dy) or 1e-6
         nx, ny = -dy / length / 2, dx / length / 2
         draw.polygon(
-            [(x0 + nx * w0, y0 + ny * w0), (x1 + nx * w1, y1 + ny * w1), (x1 - nx * w1, y1 - ny * w1), (x0 - nx * w0, y0 - ny * w0)],
+            [
+                (x0 + nx * w0, y0 + ny * w0),
+                (x1 + nx * w1, y1 + ny * w1),
+                (x1 - nx * w1, y1 - ny * w1),
+                (x0 - nx * w0, y0 - ny * w0),
+            ],
             fill=fill,
         )
     # Round joints and a round press at the start, otherwise bends show notches.
@@ -301,7 +355,36 @@ def _spline(controls: list[tuple[float, float]], steps: int) -> list[tuple[float
     return points
 
 
-def _draw_glyph(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, cy: float, size: float, weight: float, cursive: bool) -> None:
+class _Dice:
+    """Uniform numbers drawn from ``rng`` in batches: a page has thousands of strokes, and
+    one scalar call to a numpy Generator costs far more than the stroke maths around it."""
+
+    def __init__(self, rng: np.random.Generator, batch: int = 256) -> None:
+        self.rng = rng
+        self.batch = batch
+        self.values: list[float] = []
+        self.i = 0
+
+    def __call__(self, lo: float = 0.0, hi: float = 1.0) -> float:
+        if self.i >= len(self.values):
+            self.values = self.rng.random(self.batch).tolist()
+            self.i = 0
+        value = self.values[self.i]
+        self.i += 1
+        return lo + (hi - lo) * value
+
+    def int(self, lo: int, hi: int) -> int:
+        """An integer in [lo, hi)."""
+        return min(hi - 1, int(self(lo, hi)))
+
+
+def _ramp(start: float, end: float, n: int) -> list[float]:
+    return [start + (end - start) * i / (n - 1) for i in range(n)]
+
+
+def _draw_glyph(
+    draw: ImageDraw.ImageDraw, dice: _Dice, cx: float, cy: float, size: float, weight: float, cursive: bool
+) -> None:
     """A character-like cluster of brush strokes centred on (cx, cy), about ``size`` across."""
     half = size / 2
 
@@ -309,55 +392,71 @@ def _draw_glyph(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, 
         return (cx + u * half, cy + v * half)
 
     if cursive:
-        # Running script (kana): one or two looping strokes, thick where the brush presses.
-        for _ in range(int(rng.integers(1, 3))):
-            n = int(rng.integers(3, 6))
-            vs = np.sort(rng.uniform(-0.9, 0.9, n))
-            vs[1:-1] += rng.uniform(-0.5, 0.3, n - 2)  # doubling back makes the loops
-            us = rng.uniform(-0.9, 0.9, n)
-            points = _spline([at(float(u), float(v)) for u, v in zip(us, vs)], 3)
-            press = rng.uniform(0.5, 1.3, len(points))
-            _draw_brush(draw, points, list(weight * np.convolve(press, [0.5, 0.5], mode="same")))
-        if rng.random() < 0.4:
-            u, v = rng.uniform(-0.6, 0.6), rng.uniform(-0.8, 0.8)
+        # Running script (kana): one or two looping strokes down the whole box, thick where
+        # the brush presses; the first stroke swings wide so the glyph fills its column.
+        for stroke in range(dice.int(1, 3)):
+            n = dice.int(4, 7)
+            vs = (
+                [-0.9 + 1.8 * i / (n - 1) for i in range(n)]
+                if stroke == 0
+                else sorted(dice(-0.9, 0.9) for _ in range(n))
+            )
+            for i in range(1, n - 1):
+                vs[i] += dice(-0.45, 0.25)  # doubling back makes the loops
+            us = [dice(-0.9, 0.9) * (1.0 if i % 2 else 0.6) for i in range(n)]
+            points = _spline([at(u, v) for u, v in zip(us, vs)], 3)
+            press = [dice(0.6, 1.4) for _ in points]
+            widths = [weight * (a + b) / 2 for a, b in zip(press, press[1:] + press[-1:])]
+            _draw_brush(draw, points, widths)
+        if dice() < 0.4:
+            u, v = dice(-0.6, 0.6), dice(-0.8, 0.8)
             _draw_brush(draw, [at(u, v), at(u + 0.2, v + 0.25)], [weight * 1.3, weight * 0.6])
         return
 
     # Block script (kanji): horizontals and verticals spanning the box, plus sweeps and dots,
     # sometimes as two components side by side or stacked.
-    split = rng.random()
+    split = dice()
     parts = [(-1.0, 1.0, -1.0, 1.0)]
     if split < 0.35:
-        cut = rng.uniform(-0.4, 0.1)
+        cut = dice(-0.4, 0.1)
         parts = [(-1.0, cut, -1.0, 1.0), (cut + 0.2, 1.0, -1.0, 1.0)]
     elif split < 0.5:
-        cut = rng.uniform(-0.4, 0.2)
+        cut = dice(-0.4, 0.2)
         parts = [(-1.0, 1.0, -1.0, cut), (-1.0, 1.0, cut + 0.2, 1.0)]
     for u_lo, u_hi, v_lo, v_hi in parts:
         pw, ph = u_hi - u_lo, v_hi - v_lo
-        for v in np.sort(rng.uniform(v_lo + 0.1 * ph, v_hi - 0.1 * ph, int(rng.integers(1, 4)))):
-            ua, ub = u_lo + rng.uniform(0, 0.25) * pw, u_hi - rng.uniform(0, 0.25) * pw
+        for v in sorted(dice(v_lo + 0.1 * ph, v_hi - 0.1 * ph) for _ in range(dice.int(1, 4))):
+            ua, ub = u_lo + dice(0, 0.25) * pw, u_hi - dice(0, 0.25) * pw
             _draw_brush(draw, [at(ua, v), at(ub, v - 0.06 * (ub - ua))], [weight * 0.9, weight * 1.15])
-        for u in rng.uniform(u_lo + 0.15 * pw, u_hi - 0.15 * pw, int(rng.integers(0, 3))):
-            va, vb = v_lo + rng.uniform(0, 0.2) * ph, v_hi - rng.uniform(0, 0.25) * ph
-            tail = rng.random()
+        for _ in range(dice.int(0, 3)):
+            u = dice(u_lo + 0.15 * pw, u_hi - 0.15 * pw)
+            va, vb = v_lo + dice(0, 0.2) * ph, v_hi - dice(0, 0.25) * ph
+            tail = dice()
             if tail < 0.3:  # hooked end
                 pts = [at(u, va), at(u, vb), at(u - 0.2 * pw, vb - 0.1 * ph)]
                 _draw_brush(draw, pts, [weight * 1.1, weight, weight * 0.4])
             else:  # needle or pressed end
-                _draw_brush(draw, [at(u, va), at(u, (va + vb) / 2), at(u, vb)], [weight * 1.1, weight, weight * (0.3 if tail < 0.6 else 1.0)])
-        for _ in range(int(rng.integers(0, 3))):
-            kind = rng.random()
+                _draw_brush(
+                    draw,
+                    [at(u, va), at(u, (va + vb) / 2), at(u, vb)],
+                    [weight * 1.1, weight, weight * (0.3 if tail < 0.6 else 1.0)],
+                )
+        for _ in range(dice.int(0, 3)):
+            kind = dice()
             if kind < 0.35:  # left-falling sweep
-                u, v = rng.uniform(u_lo + 0.4 * pw, u_hi), rng.uniform(v_lo, v_lo + 0.4 * ph)
-                pts = _bezier(at(u, v), at(u - 0.1 * pw, v + 0.4 * ph), at(u - rng.uniform(0.4, 0.8) * pw, v + rng.uniform(0.4, 0.6) * ph), 3)
-                _draw_brush(draw, pts, list(np.linspace(weight * 1.1, weight * 0.25, len(pts))))
+                u, v = dice(u_lo + 0.4 * pw, u_hi), dice(v_lo, v_lo + 0.4 * ph)
+                pts = _bezier(
+                    at(u, v), at(u - 0.1 * pw, v + 0.4 * ph), at(u - dice(0.4, 0.8) * pw, v + dice(0.4, 0.6) * ph), 3
+                )
+                _draw_brush(draw, pts, _ramp(weight * 1.1, weight * 0.25, len(pts)))
             elif kind < 0.6:  # right-falling sweep, heavier at the end
-                u, v = rng.uniform(u_lo, u_hi - 0.4 * pw), rng.uniform(v_lo, v_lo + 0.4 * ph)
-                pts = _bezier(at(u, v), at(u + 0.3 * pw, v + 0.3 * ph), at(u + rng.uniform(0.4, 0.7) * pw, v + rng.uniform(0.4, 0.6) * ph), 3)
-                _draw_brush(draw, pts, list(np.linspace(weight * 0.5, weight * 1.5, len(pts))))
+                u, v = dice(u_lo, u_hi - 0.4 * pw), dice(v_lo, v_lo + 0.4 * ph)
+                pts = _bezier(
+                    at(u, v), at(u + 0.3 * pw, v + 0.3 * ph), at(u + dice(0.4, 0.7) * pw, v + dice(0.4, 0.6) * ph), 3
+                )
+                _draw_brush(draw, pts, _ramp(weight * 0.5, weight * 1.5, len(pts)))
             elif kind < 0.85:  # dot
-                u, v = rng.uniform(u_lo + 0.1 * pw, u_hi - 0.1 * pw), rng.uniform(v_lo + 0.05 * ph, v_hi - 0.1 * ph)
+                u, v = dice(u_lo + 0.1 * pw, u_hi - 0.1 * pw), dice(v_lo + 0.05 * ph, v_hi - 0.1 * ph)
                 _draw_brush(draw, [at(u, v), at(u + 0.1 * pw, v + 0.12 * ph)], [weight * 0.9, weight * 1.5])
             else:  # enclosure
                 ua, ub, va, vb = u_lo + 0.1 * pw, u_hi - 0.1 * pw, v_lo + 0.1 * ph, v_hi - 0.1 * ph
@@ -368,7 +467,7 @@ def _draw_glyph(draw: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, 
 
 def _draw_column(
     draw: ImageDraw.ImageDraw,
-    rng: np.random.Generator,
+    dice: _Dice,
     x: float,
     y_top: float,
     y_bottom: float,
@@ -380,17 +479,27 @@ def _draw_column(
     """Glyphs stacked top to bottom in one vertical column centred on ``x``."""
     y = y_top + size / 2
     end = y_top + (y_bottom - y_top) * fill_to
+    previous_cursive = False
     while y + size / 2 <= end:
-        scale = rng.uniform(0.75, 1.05)
-        cursive = rng.random() < cursive_share
+        scale = dice(0.75, 1.05)
+        cursive = dice() < cursive_share
         if cursive:
             scale *= 0.85  # kana are smaller than kanji
-        _draw_glyph(draw, rng, x + rng.uniform(-0.04, 0.04) * size, y, size * scale, weight, cursive)
-        if not cursive and rng.random() < 0.12:
+            if previous_cursive and dice() < 0.4:
+                # Running hand links one kana into the next with a thin tail.
+                top = y - size * scale * 0.45
+                _draw_brush(
+                    draw, [(x + dice(-0.2, 0.2) * size, top - size * 0.25), (x, top)], [weight * 0.5, weight * 0.4]
+                )
+        _draw_glyph(draw, dice, x + dice(-0.04, 0.04) * size, y, size * scale, weight, cursive)
+        previous_cursive = cursive
+        if not cursive and dice() < 0.12:
             # Reading glosses (furigana) beside a character, in small running script.
-            for k in range(int(rng.integers(1, 3))):
-                _draw_glyph(draw, rng, x + size * 0.56, y - size * 0.2 + k * size * 0.3, size * 0.26, weight * 0.45, True)
-        y += size * rng.uniform(0.95, 1.2)
+            for k in range(dice.int(1, 3)):
+                _draw_glyph(
+                    draw, dice, x + size * 0.56, y - size * 0.2 + k * size * 0.3, size * 0.26, weight * 0.45, True
+                )
+        y += size * dice(0.95, 1.2)
 
 
 def _draw_frame(draw: ImageDraw.ImageDraw, rng: np.random.Generator, box: tuple[float, float, float, float]) -> None:
@@ -406,10 +515,19 @@ def _draw_frame(draw: ImageDraw.ImageDraw, rng: np.random.Generator, box: tuple[
 def _draw_fishtail(draw: ImageDraw.ImageDraw, cx: float, y: float, width: float) -> None:
     """The black 'fish tail' mark in the centre column of a printed sheet."""
     half = width * 0.42
-    draw.polygon([(cx - half, y), (cx + half, y), (cx + half, y + width * 0.5), (cx, y + width * 0.25), (cx - half, y + width * 0.5)], fill=255)
+    draw.polygon(
+        [
+            (cx - half, y),
+            (cx + half, y),
+            (cx + half, y + width * 0.5),
+            (cx, y + width * 0.25),
+            (cx - half, y + width * 0.5),
+        ],
+        fill=255,
+    )
 
 
-def _ink_colour(rng: np.random.Generator) -> Colour:
+def _ink_colour(rng: np.random.Generator) -> _Colour:
     return _INK_COLOURS[int(rng.integers(len(_INK_COLOURS)))]
 
 
@@ -422,6 +540,7 @@ def _paint_text(page: _Page, rng: np.random.Generator) -> None:
     if rng.random() < 0.35:
         _add_show_through(page, rng, rng.uniform(0.05, 0.1))
     gutter = rng.random() < 0.2
+    dice = _Dice(rng)
     mask, draw = page.new_mask()
     left, right = rng.uniform(0.07, 0.13) * w, rng.uniform(0.07, 0.13) * w
     top, bottom = rng.uniform(0.07, 0.12) * h, rng.uniform(0.08, 0.14) * h
@@ -439,14 +558,14 @@ def _paint_text(page: _Page, rng: np.random.Generator) -> None:
     _draw_fishtail(draw, ncx, y0 + (y1 - y0) * rng.uniform(0.18, 0.28), narrow)
     glyph_weight = max(1.5, narrow * 0.09)
     for k in range(int(rng.integers(2, 5))):
-        _draw_glyph(draw, rng, ncx, y0 + (y1 - y0) * 0.38 + k * narrow * 0.7, narrow * 0.55, glyph_weight, False)
-    _draw_glyph(draw, rng, ncx, y1 - narrow * 0.9, narrow * 0.5, glyph_weight, False)
+        _draw_glyph(draw, dice, ncx, y0 + (y1 - y0) * 0.38 + k * narrow * 0.7, narrow * 0.55, glyph_weight, False)
+    _draw_glyph(draw, dice, ncx, y1 - narrow * 0.9, narrow * 0.5, glyph_weight, False)
 
     # Text columns on both sides of the narrow column (one side may be empty at the page edge).
     spans = [(x0, nx0), (nx0 + narrow, x1)]
     ncols = int(rng.integers(6, 13))
     usable = sum(max(0.0, b - a) for a, b in spans)
-    col_w = usable / ncols if not gutter else usable / (2 * max(3, ncols // 2 + 1))
+    col_w = usable / ncols
     ruled = rng.random() < 0.7
     cursive_share = rng.choice([0.05, 0.3, 0.7])
     size = col_w * rng.uniform(0.7, 0.88)
@@ -465,13 +584,14 @@ def _paint_text(page: _Page, rng: np.random.Generator) -> None:
             columns.append(a + (i + 0.5) * step)
     # Read right to left, as the book does, so a partial page is empty on the left.
     columns.sort(reverse=True)
-    stop_after = int(rng.integers(max(1, len(columns) // 3), len(columns) + 1)) if partial else len(columns)
+    # A chapter's last page stops part-way, but keeps enough text to read as a text page.
+    stop_after = int(rng.integers(max(2, len(columns) // 2), len(columns) + 1)) if partial else len(columns)
     for i, cx in enumerate(columns[:stop_after]):
         fill_to = 1.0
-        if rng.random() < 0.25 or (partial and i == stop_after - 1):
-            fill_to = rng.uniform(0.15, 0.8)  # a paragraph ends mid-column
+        if rng.random() < 0.15 or (partial and i == stop_after - 1):
+            fill_to = rng.uniform(0.3, 0.9)  # a paragraph ends mid-column
         indent = size * 1.1 if rng.random() < 0.15 else 0.0
-        _draw_column(draw, rng, cx, y0 + pad + indent, y1 - pad * 0.5, size, weight, cursive_share, fill_to)
+        _draw_column(draw, dice, cx, y0 + pad + indent, y1 - pad * 0.5, size, weight, cursive_share, fill_to)
     if rng.random() < 0.1:
         _add_stamp(page, rng)
     page.blend(mask, _ink_colour(rng), rng.uniform(0.82, 0.97), blur=0.6, textured=True)
@@ -505,7 +625,15 @@ def _paint_cover(page: _Page, rng: np.random.Generator) -> None:
         draw.rectangle([sx, sy, sx + sw, sy + sh], fill=255)
         if rng.random() < 0.25:  # torn slips lose their lower part
             cut = sy + sh * rng.uniform(0.4, 0.8)
-            draw.polygon([(sx - 2, cut), (sx + sw + 2, cut + rng.uniform(-20, 20)), (sx + sw + 2, sy + sh + 2), (sx - 2, sy + sh + 2)], fill=0)
+            draw.polygon(
+                [
+                    (sx - 2, cut),
+                    (sx + sw + 2, cut + rng.uniform(-20, 20)),
+                    (sx + sw + 2, sy + sh + 2),
+                    (sx - 2, sy + sh + 2),
+                ],
+                fill=0,
+            )
         slip_colour = (232 + rng.uniform(-10, 8), 224 + rng.uniform(-12, 6), 200 + rng.uniform(-20, 6))
         page.blend(slip, slip_colour, rng.uniform(0.9, 0.97), blur=0.5, mode="over")
         ink, idraw = page.new_mask()
@@ -514,9 +642,11 @@ def _paint_cover(page: _Page, rng: np.random.Generator) -> None:
         ink_box = np.asarray(slip.crop((int(sx), int(sy), int(sx + sw), int(sy + sh))))
         size = sw * rng.uniform(0.45, 0.6)
         filled = sy + sh * (float(np.mean(ink_box > 0)) if ink_box.size else 1.0)
-        _draw_column(idraw, rng, sx + sw * 0.5, sy + sh * 0.06, min(sy + sh * 0.85, filled - 8), size, size * 0.11, 0.2)
+        _draw_column(
+            idraw, _Dice(rng), sx + sw * 0.5, sy + sh * 0.06, min(sy + sh * 0.85, filled - 8), size, size * 0.11, 0.2
+        )
         if rng.random() < 0.4:  # volume number in smaller script
-            _draw_glyph(idraw, rng, sx + sw * 0.78, sy + sh * 0.88, size * 0.45, size * 0.06, False)
+            _draw_glyph(idraw, _Dice(rng), sx + sw * 0.78, sy + sh * 0.88, size * 0.45, size * 0.06, False)
         idraw.rectangle([0, 0, w, sy], fill=0)
         idraw.rectangle([0, filled, w, h], fill=0)
         page.blend(ink, _ink_colour(rng), rng.uniform(0.8, 0.95), blur=0.6, textured=True)
@@ -528,36 +658,44 @@ def _paint_cover(page: _Page, rng: np.random.Generator) -> None:
 
 
 class _Scene:
-    """Ink and wash masks painted back to front; nearer shapes erase what they hide."""
+    """Ink mask and colour layer painted back to front; nearer shapes erase what they hide.
 
-    def __init__(self, page: _Page) -> None:
+    All washes share one RGB layer (white = no colour) drawn with colours pre-mixed with
+    white by their opacity, so the page is multiplied by it once.
+    """
+
+    def __init__(self, page: _Page, rng: np.random.Generator) -> None:
         self.page = page
+        self.rng = rng
         self.ink, self.draw = page.new_mask()
-        self.washes: dict[str, tuple[Image.Image, ImageDraw.ImageDraw]] = {}
+        self.colour_layer = Image.new("RGB", (page.w, page.h), (255, 255, 255))
+        self.paint = ImageDraw.Draw(self.colour_layer)
+        self._washes: dict[str, tuple[int, int, int]] = {}
 
-    def wash(self, name: str) -> ImageDraw.ImageDraw:
-        if name not in self.washes:
-            self.washes[name] = self.page.new_mask()
-        return self.washes[name][1]
+    def wash(self, name: str) -> tuple[int, int, int]:
+        """The layer colour for wash ``name``, its strength drawn once per page."""
+        if name not in self._washes:
+            opacity = self.rng.uniform(0.3, 0.55)
+            r, g, b = (int(round(255 - opacity * (255 - c))) for c in _WASH_COLOURS[name])
+            self._washes[name] = (r, g, b)
+        return self._washes[name]
 
     def erase_polygon(self, points: list[tuple[float, float]]) -> None:
         self.draw.polygon(points, fill=0)
-        for _, draw in self.washes.values():
-            draw.polygon(points, fill=0)
+        self.paint.polygon(points, fill=(255, 255, 255))
 
     def erase_ellipse(self, box: tuple[float, float, float, float]) -> None:
         self.draw.ellipse(box, fill=0)
-        for _, draw in self.washes.values():
-            draw.ellipse(box, fill=0)
+        self.paint.ellipse(box, fill=(255, 255, 255))
 
     def erase_rect(self, box: tuple[float, float, float, float], radius: float = 0) -> None:
         self.draw.rounded_rectangle(box, radius=radius, fill=0)
-        for _, draw in self.washes.values():
-            draw.rounded_rectangle(box, radius=radius, fill=0)
+        self.paint.rounded_rectangle(box, radius=radius, fill=(255, 255, 255))
 
     def finish(self, rng: np.random.Generator) -> None:
-        for name, (mask, _) in self.washes.items():
-            self.page.blend(mask, _WASH_COLOURS[name], rng.uniform(0.3, 0.55), blur=1.0)
+        """Lay the washes, then the ink over them, as the colour blocks were printed first."""
+        if self._washes:
+            self.page.tint(self.colour_layer)
         self.page.blend(self.ink, _ink_colour(rng), rng.uniform(0.85, 0.97), blur=0.6, textured=True)
 
 
@@ -566,7 +704,7 @@ def _paint_illustration(page: _Page, rng: np.random.Generator) -> None:
     w, h = page.w, page.h
     if rng.random() < 0.3:
         _add_show_through(page, rng, rng.uniform(0.03, 0.06))
-    scene = _Scene(page)
+    scene = _Scene(page, rng)
     horizon = rng.uniform(0.33, 0.55) * h
     coloured = rng.random() < 0.75
     palette = list(_WASH_COLOURS) if coloured else ["grey"]
@@ -582,7 +720,9 @@ def _paint_illustration(page: _Page, rng: np.random.Generator) -> None:
     if has_water:
         _draw_water(scene, rng, horizon, palette)
         for _ in range(int(rng.integers(0, 3))):
-            _draw_boat(scene, rng, rng.uniform(0.15, 0.85) * w, rng.uniform(horizon + 25, ground_top + 0.1 * h), palette)
+            _draw_boat(
+                scene, rng, rng.uniform(0.15, 0.85) * w, rng.uniform(horizon + 25, ground_top + 0.1 * h), palette
+            )
         land = _draw_shore(scene, rng, ground_top, palette)
     else:
         land = _draw_fields(scene, rng, horizon, palette)
@@ -623,7 +763,7 @@ def _draw_sun(scene: _Scene, rng: np.random.Generator, horizon: float, palette: 
     w = scene.page.w
     r = rng.uniform(0.04, 0.08) * w
     cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.12, 0.6) * horizon
-    scene.wash(_pick(rng, palette, "rust")).ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+    scene.paint.ellipse([cx - r, cy - r, cx + r, cy + r], fill=scene.wash(_pick(rng, palette, "rust")))
 
 
 def _draw_mountains(scene: _Scene, rng: np.random.Generator, base: float, palette: list[str], far: bool) -> None:
@@ -640,7 +780,7 @@ def _draw_mountains(scene: _Scene, rng: np.random.Generator, base: float, palett
     outline = [(float(x), float(y)) for x, y in zip(xs, ys)]
     body = outline + [(w + 10, base + 0.05 * h), (-10, base + 0.05 * h)]
     scene.erase_polygon(body)
-    scene.wash(_pick(rng, palette, "indigo" if far else "green")).polygon(body, fill=255)
+    scene.paint.polygon(body, fill=scene.wash(_pick(rng, palette, "indigo" if far else "green")))
     weight = rng.uniform(1.5, 3.0)
     scene.draw.line(outline, fill=255, width=int(round(weight)), joint="curve")
     # Texture strokes down the slopes, the way woodblock artists model rock.
@@ -651,7 +791,11 @@ def _draw_mountains(scene: _Scene, rng: np.random.Generator, base: float, palett
         x, y = xs[i], ys[i] + rng.uniform(4, 0.6 * ridge[i])
         length = rng.uniform(8, 25)
         lean = -length * 0.5 if ys[i - 1] < ys[i + 1] else length * 0.5
-        _draw_brush(scene.draw, [(x, y), (x + lean * 0.5, y + length * 0.6), (x + lean, y + length)], [weight, weight * 0.8, 0.5])
+        _draw_brush(
+            scene.draw,
+            [(x, y), (x + lean * 0.5, y + length * 0.6), (x + lean, y + length)],
+            [weight, weight * 0.8, 0.5],
+        )
 
 
 def _draw_mist(scene: _Scene, rng: np.random.Generator, horizon: float) -> None:
@@ -671,7 +815,7 @@ def _draw_water(scene: _Scene, rng: np.random.Generator, horizon: float, palette
     w, h = scene.page.w, scene.page.h
     box = (-5, horizon, w + 5, h + 5)
     scene.erase_rect(box)
-    scene.wash(_pick(rng, palette, "indigo")).rectangle(box, fill=255)
+    scene.paint.rectangle(box, fill=scene.wash(_pick(rng, palette, "indigo")))
     period = rng.uniform(18, 34)
     y = horizon + 6
     gap = rng.uniform(8, 14)
@@ -682,7 +826,9 @@ def _draw_water(scene: _Scene, rng: np.random.Generator, horizon: float, palette
         x = -period + offset
         while x < w:
             if rng.random() < 0.85:
-                scene.draw.arc([x, y - amp, x + period, y + amp], 200, 340, fill=255, width=1 if y - horizon < 0.15 * h else 2)
+                scene.draw.arc(
+                    [x, y - amp, x + period, y + amp], 200, 340, fill=255, width=1 if y - horizon < 0.15 * h else 2
+                )
             x += period * rng.uniform(0.9, 1.3)
         y += gap * (1 + (y - horizon) / h * 1.5)
         row += 1
@@ -701,13 +847,15 @@ def _draw_shore(scene: _Scene, rng: np.random.Generator, top: float, palette: li
     corner_x = -5 if from_left else w + 5
     body = [(corner_x, float(ys[0]))] + edge + [(float(xs[-1]), h + 5), (corner_x, h + 5)]
     scene.erase_polygon(body)
-    scene.wash(_pick(rng, palette, "ochre")).polygon(body, fill=255)
+    scene.paint.polygon(body, fill=scene.wash(_pick(rng, palette, "ochre")))
     scene.draw.line(edge + [(float(xs[-1]), h + 5)], fill=255, width=2, joint="curve")
     _draw_grass(scene, rng, edge)
     return edge[:-1]
 
 
-def _draw_fields(scene: _Scene, rng: np.random.Generator, horizon: float, palette: list[str]) -> list[tuple[float, float]]:
+def _draw_fields(
+    scene: _Scene, rng: np.random.Generator, horizon: float, palette: list[str]
+) -> list[tuple[float, float]]:
     """Rolling ground lines with tufts of grass, for scenes without water; returns the farthest edge."""
     w, h = scene.page.w, scene.page.h
     y = horizon
@@ -719,7 +867,7 @@ def _draw_fields(scene: _Scene, rng: np.random.Generator, horizon: float, palett
         edge = [(float(a), float(b)) for a, b in zip(xs, ys)]
         body = edge + [(w + 10, h + 5), (-10, h + 5)]
         scene.erase_polygon(body)
-        scene.wash(colour).polygon(body, fill=255)
+        scene.paint.polygon(body, fill=scene.wash(colour))
         scene.draw.line(edge, fill=255, width=int(rng.integers(1, 3)), joint="curve")
         _draw_grass(scene, rng, edge)
         for _ in range(int(rng.integers(10, 30))):
@@ -752,26 +900,26 @@ def _draw_tree(scene: _Scene, rng: np.random.Generator, x: float, base: float, p
     trunk = _bezier((x, base), (x - bend * 0.5, base - height * 0.5), top, 6)
     width = rng.uniform(7, 15)
     pine = rng.random() < 0.45
-    clumps: list[tuple[float, float, float, float]] = []  # centre and radii of each foliage mass
+    clumps: list[tuple[float, float]] = []  # where each mass of foliage sits
     for _ in range(int(rng.integers(2, 5))):
         px, py = trunk[int(rng.integers(3, len(trunk)))]
         reach = rng.uniform(0.12, 0.3) * height * rng.choice([-1.0, 1.0])
         end = (px + reach, py - rng.uniform(0.03, 0.15) * height)
         bow = (px + reach * 0.5, py - rng.uniform(0.0, 0.12) * height)
         _draw_brush(scene.draw, _bezier((px, py), bow, end, 3), list(np.linspace(width * 0.5, width * 0.2, 4)))
-        clumps.append((end[0], end[1], 0.0, 0.0))
-    clumps.append((top[0], top[1], 0.0, 0.0))
+        clumps.append(end)
+    clumps.append(top)
     _draw_brush(scene.draw, trunk, list(np.linspace(width, width * 0.4, len(trunk))))
-    for k in range(int(rng.integers(2, 6))):  # bark marks
+    for _ in range(int(rng.integers(2, 6))):  # bark marks
         px, py = trunk[int(rng.integers(0, len(trunk) - 1))]
         scene.draw.arc([px - width, py - 3, px + width * 0.3, py + 3], 300, 60, fill=0, width=1)
-    wash = scene.wash(_pick(rng, palette, "green"))
-    for cx, cy, _, _ in clumps:
+    wash = scene.wash(_pick(rng, palette, "green"))  # the canopy colour
+    for cx, cy in clumps:
         if pine:
             rx, ry = rng.uniform(0.1, 0.17) * height, rng.uniform(0.035, 0.06) * height
             pad = (cx - rx, cy - ry, cx + rx, cy + ry)
             scene.erase_ellipse(pad)
-            wash.ellipse(pad, fill=255)
+            scene.paint.ellipse(pad, fill=wash)
             # A scalloped top edge and needles fanning down from it.
             n = int(rng.integers(4, 8))
             for i in range(n):
@@ -790,7 +938,7 @@ def _draw_tree(scene: _Scene, rng: np.random.Generator, x: float, base: float, p
                 blobs.append((cx + ox - r, cy + oy - r * 0.8, cx + ox + r, cy + oy + r * 0.8))
             for blob in blobs:
                 scene.erase_ellipse(blob)
-                wash.ellipse(blob, fill=255)
+                scene.paint.ellipse(blob, fill=wash)
                 scene.draw.ellipse(blob, outline=255, width=int(rng.integers(1, 3)))
             # Foliage dabs: the dotting printmakers used for leaves.
             bx0, by0 = min(b[0] for b in blobs), min(b[1] for b in blobs)
@@ -809,18 +957,27 @@ def _draw_house(scene: _Scene, rng: np.random.Generator, x: float, base: float, 
     overhang = bw * rng.uniform(0.08, 0.2)
     x -= bw / 2  # callers give the centre
     walls = (x, base - bh, x + bw, base)
-    roof = [(x - overhang, base - bh), (x + bw + overhang, base - bh), (x + bw * 0.8, base - bh - roof_h), (x + bw * 0.2, base - bh - roof_h)]
+    roof = [
+        (x - overhang, base - bh),
+        (x + bw + overhang, base - bh),
+        (x + bw * 0.8, base - bh - roof_h),
+        (x + bw * 0.2, base - bh - roof_h),
+    ]
     scene.erase_rect(walls)
     scene.erase_polygon(roof)
-    scene.wash(_pick(rng, palette, "grey")).polygon(roof, fill=255)
+    scene.paint.polygon(roof, fill=scene.wash(_pick(rng, palette, "grey")))
     if rng.random() < 0.5:
-        scene.wash(_pick(rng, palette, "ochre")).rectangle(walls, fill=255)
+        scene.paint.rectangle(walls, fill=scene.wash(_pick(rng, palette, "ochre")))
     scene.draw.rectangle(walls, outline=255, width=2)
     scene.draw.polygon(roof, outline=255, width=2)
     for k in range(1, int(rng.integers(4, 9))):
         # Roof tiles and wall posts as parallel lines.
         t = k / 9
-        scene.draw.line([(x - overhang + t * (bw + 2 * overhang), base - bh), (x + bw * 0.2 + t * bw * 0.6, base - bh - roof_h)], fill=255, width=1)
+        scene.draw.line(
+            [(x - overhang + t * (bw + 2 * overhang), base - bh), (x + bw * 0.2 + t * bw * 0.6, base - bh - roof_h)],
+            fill=255,
+            width=1,
+        )
         scene.draw.line([(x + t * bw, base - bh), (x + t * bw, base)], fill=255, width=1)
     door = x + bw * rng.uniform(0.3, 0.6)
     scene.draw.rectangle([door, base - bh * 0.7, door + bw * 0.15, base], outline=255, width=2)
@@ -843,14 +1000,14 @@ def _draw_bridge(scene: _Scene, rng: np.random.Generator, horizon: float, ground
         py = y - rise * math.sqrt(max(0.0, 1 - ((px - cx) / rx) ** 2))
         scene.draw.line([(px, py), (px, py - 16)], fill=255, width=2)
         scene.draw.line([(px, py + 10), (px, py + 10 + rng.uniform(20, 40))], fill=255, width=3)
-        scene.wash(colour).rectangle([px - 3, py - 16, px + 3, py + 10], fill=255)
+        scene.paint.rectangle([px - 3, py - 16, px + 3, py + 10], fill=scene.wash(colour))
 
 
 def _draw_boat(scene: _Scene, rng: np.random.Generator, x: float, y: float, palette: list[str]) -> None:
     length = rng.uniform(60, 130)
     hull = [(x - length / 2, y - 8), (x + length / 2, y - 12), (x + length * 0.4, y + 6), (x - length * 0.4, y + 6)]
     scene.erase_polygon(hull)
-    scene.wash(_pick(rng, palette, "ochre")).polygon(hull, fill=255)
+    scene.paint.polygon(hull, fill=scene.wash(_pick(rng, palette, "ochre")))
     scene.draw.polygon(hull, outline=255, width=2)
     if rng.random() < 0.6:
         _draw_figure(scene, rng, x, y - 6, palette, scale=0.6)
@@ -862,19 +1019,29 @@ def _draw_boat(scene: _Scene, rng: np.random.Generator, x: float, y: float, pale
         scene.draw.polygon(sail, outline=255, width=2)
 
 
-def _draw_figure(scene: _Scene, rng: np.random.Generator, x: float, base: float, palette: list[str], scale: float = 1.0) -> None:
+def _draw_figure(
+    scene: _Scene, rng: np.random.Generator, x: float, base: float, palette: list[str], scale: float = 1.0
+) -> None:
     """A small robed person: a head, a flared robe, perhaps a wide hat."""
     size = rng.uniform(0.6, 1.0) * (0.03 + 0.09 * base / scene.page.h) * scene.page.h * scale
     head_r = size * 0.1
-    robe = [(x - size * 0.12, base - size * 0.78), (x + size * 0.12, base - size * 0.78), (x + size * 0.28, base), (x - size * 0.28, base)]
+    robe = [
+        (x - size * 0.12, base - size * 0.78),
+        (x + size * 0.12, base - size * 0.78),
+        (x + size * 0.28, base),
+        (x - size * 0.28, base),
+    ]
     scene.erase_polygon(robe)
-    scene.wash(_pick(rng, palette, rng.choice(["indigo", "rust", "pink"]))).polygon(robe, fill=255)
+    scene.paint.polygon(robe, fill=scene.wash(_pick(rng, palette, rng.choice(["indigo", "rust", "pink"]))))
     scene.draw.polygon(robe, outline=255, width=2)
     scene.draw.line([(x, base - size * 0.7), (x + rng.uniform(-0.1, 0.1) * size, base)], fill=255, width=1)
     hy = base - size * 0.78 - head_r
     scene.draw.ellipse([x - head_r, hy - head_r, x + head_r, hy + head_r], fill=0, outline=255, width=2)
     if rng.random() < 0.5:
-        scene.draw.polygon([(x - size * 0.25, hy - head_r * 0.2), (x + size * 0.25, hy - head_r * 0.2), (x, hy - head_r * 2.2)], fill=255)
+        scene.draw.polygon(
+            [(x - size * 0.25, hy - head_r * 0.2), (x + size * 0.25, hy - head_r * 0.2), (x, hy - head_r * 2.2)],
+            fill=255,
+        )
     else:
         scene.draw.ellipse([x - head_r, hy - head_r * 1.5, x + head_r, hy], fill=255)  # hair
 
@@ -892,7 +1059,17 @@ def _draw_cartouche(scene: _Scene, rng: np.random.Generator) -> None:
     scene.draw.rectangle(box, outline=255, width=int(rng.integers(1, 3)))
     for k in range(ncols):
         cx = x0 + bw - size - k * size * 1.5
-        _draw_column(scene.draw, rng, cx, y0 + size * 0.4, y0 + bh - size * 0.3, size, size * 0.1, 0.6, rng.uniform(0.5, 1.0))
+        _draw_column(
+            scene.draw,
+            _Dice(rng),
+            cx,
+            y0 + size * 0.4,
+            y0 + bh - size * 0.3,
+            size,
+            size * 0.1,
+            0.6,
+            rng.uniform(0.5, 1.0),
+        )
 
 
 # --------------------------------------------------------------------------- blemishes and marks
@@ -909,10 +1086,20 @@ def _add_show_through(page: _Page, rng: np.random.Generator, opacity: float) -> 
     for i in range(ncols):
         if rng.random() < 0.2:
             continue
-        _draw_column(draw, rng, w * 0.1 + (i + 0.5) * col_w, h * 0.1, h * 0.88, size, size * 0.1, 0.4, rng.uniform(0.3, 1.0))
+        _draw_column(
+            draw,
+            _Dice(rng),
+            w * 0.1 + (i + 0.5) * col_w,
+            h * 0.1,
+            h * 0.88,
+            size,
+            size * 0.1,
+            0.4,
+            rng.uniform(0.3, 1.0),
+        )
     if rng.random() < 0.6:
         draw.rectangle([w * 0.08, h * 0.08, w * 0.92, h * 0.9], outline=255, width=2)
-    page.blend(mask.transpose(Image.FLIP_LEFT_RIGHT), (90, 80, 70), opacity, blur=1.2)
+    page.blend(mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (90, 80, 70), opacity, blur=1.2)
 
 
 def _add_stains(page: _Page, rng: np.random.Generator) -> None:
@@ -957,7 +1144,15 @@ def _add_stamp(page: _Page, rng: np.random.Generator) -> None:
     cell = size * 0.8 / cells
     for i in range(cells):
         for j in range(cells):
-            _draw_glyph(draw, rng, x + size * 0.1 + (i + 0.5) * cell, y + size * 0.1 + (j + 0.5) * cell, cell * 0.8, max(1.5, cell * 0.1), False)
+            _draw_glyph(
+                draw,
+                _Dice(rng),
+                x + size * 0.1 + (i + 0.5) * cell,
+                y + size * 0.1 + (j + 0.5) * cell,
+                cell * 0.8,
+                max(1.5, cell * 0.1),
+                False,
+            )
     # Seal paste leaves blotchy coverage.
     page.blend(mask, _STAMP_RED, rng.uniform(0.55, 0.85), blur=0.6, textured=True)
 
@@ -980,7 +1175,15 @@ def _add_catalogue_number(page: _Page, rng: np.random.Generator) -> None:
         segs = _SEGMENTS[ch]
         a, b, c, d = (x, y), (x + digit_w, y), (x + digit_w, y + digit_h), (x, y + digit_h)
         mid_l, mid_r = (x, y + digit_h / 2), (x + digit_w, y + digit_h / 2)
-        lines = {"a": (a, b), "b": (b, mid_r), "c": (mid_r, c), "d": (d, c), "e": (mid_l, d), "f": (a, mid_l), "g": (mid_l, mid_r)}
+        lines = {
+            "a": (a, b),
+            "b": (b, mid_r),
+            "c": (mid_r, c),
+            "d": (d, c),
+            "e": (mid_l, d),
+            "f": (a, mid_l),
+            "g": (mid_l, mid_r),
+        }
         for s in segs:
             draw.line(lines[s], fill=255, width=2)
         x += digit_w * 1.6
@@ -1016,7 +1219,13 @@ def _add_cover_pattern(page: _Page, rng: np.random.Generator) -> None:
             for col in range(int(w / dx) + 2):
                 cx = col * dx + (row % 2) * dx / 2
                 cy = row * dy
-                hexagon = [(cx + r * 0.85 * math.cos(math.pi / 6 + k * math.pi / 3), cy + r * 0.85 * math.sin(math.pi / 6 + k * math.pi / 3)) for k in range(6)]
+                hexagon = [
+                    (
+                        cx + r * 0.85 * math.cos(math.pi / 6 + k * math.pi / 3),
+                        cy + r * 0.85 * math.sin(math.pi / 6 + k * math.pi / 3),
+                    )
+                    for k in range(6)
+                ]
                 draw.polygon(hexagon, outline=255, width=2)
         relief = np.asarray(_soften(mask, 0.6), dtype=np.float32) / 255.0
     sign = 1.0 if rng.random() < 0.6 else -1.0  # pattern woven lighter, or pressed darker
@@ -1035,11 +1244,11 @@ def _add_binding(page: _Page, rng: np.random.Generator) -> None:
     holes, hdraw = page.new_mask()
     thread, tdraw = page.new_mask()
     tw = int(rng.integers(4, 8))
+    # The thread runs down the whole spine (it wraps over the top and bottom edges too)
+    # and round the back edge at every hole.
     tdraw.line([(x, -5), (x, h + 5)], fill=255, width=tw)
     for y in ys:
         tdraw.line([(x, y), (w + 5, y)], fill=255, width=tw)
-    # The outermost holes also carry thread over the top and bottom edges.
-    tdraw.line([(x, ys[0]), (x, -5)], fill=255, width=tw)
     for y in ys:
         r = tw * 0.9
         hdraw.ellipse([x - r, y - r, x + r, y + r], fill=255)
