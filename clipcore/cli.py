@@ -39,15 +39,22 @@ def command(name: str, human: Callable[[dict[str, Any]], str] | None = None) -> 
 
 
 class _Progress:
-    """tqdm on stderr, plus the job table when running as a background job."""
+    """tqdm on stderr (when it is a terminal), plus the job table when running as a job."""
 
-    def __init__(self, args: argparse.Namespace, desc: str) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=desc, unit="img", file=sys.stderr, disable=getattr(args, "quiet", False), dynamic_ncols=True)
+    def __init__(self, args: argparse.Namespace, desc: str, unit: str = "img") -> None:
+        self._desc = desc
+        self._unit = unit
+        self._quiet = getattr(args, "quiet", False)
+        self._bar = None  # made on the first update, so that bad input prints only its error
         self._job = getattr(args, "_reporter", None)
 
     def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                desc=self._desc, unit=self._unit, total=total, file=sys.stderr, disable=True if self._quiet else None
+            )
         if self._bar.total != total:
             self._bar.reset(total=total)
         self._bar.update(done - self._bar.n)
@@ -55,7 +62,8 @@ class _Progress:
             self._job.progress(done, total)
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _workspace(args: argparse.Namespace, settings: Settings, *, create: bool = False):
@@ -158,6 +166,39 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k)
     paths = ws.paths([h.id for h in hits])
     return {"results": [{"id": h.id, "path": paths[h.id], "score": round(h.score, 6)} for h in hits]}
+
+
+def _human_zeroshot(r: dict[str, Any]) -> str:
+    from collections import Counter
+
+    counts = Counter(p["class"] for p in r["predictions"])
+    lines = [f"{len(r['predictions'])} images: " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))]
+    if r["accuracy"] is not None:
+        lines.append(f"accuracy {r['accuracy']:.3f}, balanced accuracy {r['balanced_accuracy']:.3f} on {r['evaluated']} images with ground truth")
+    return "\n".join(lines)
+
+
+@command("zeroshot", human=_human_zeroshot)
+def _cmd_zeroshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.prompts import PromptSet, read_prompt_file
+    from clipcore.zeroshot import build_classifier, classify_matrix, evaluate_result, prediction_rows
+
+    classes = read_prompt_file(args.prompts)
+    ws = _workspace(args, settings)
+    matrix = ws.load_embeddings(_model_key(settings))
+    classifier = build_classifier(_model(settings), PromptSet(Path(args.prompts).stem, classes))
+    result = classify_matrix(classifier, matrix)
+    rows = prediction_rows(result, ws.paths([int(i) for i in result.ids]))
+    summary = evaluate_result(result, ws.ground_truth())
+    return {
+        "predictions": [
+            {"id": r["id"], "path": r["path"], "class": r["predicted"], "confidence": r["confidence"]} for r in rows
+        ],
+        "accuracy": None if summary is None else summary["accuracy"],
+        "balanced_accuracy": None if summary is None else summary["balanced_accuracy"],
+        "confusion_matrix": None if summary is None else summary["confusion_matrix"],
+        "evaluated": 0 if summary is None else summary["n"],
+    }
 
 
 def _human_info(r: dict[str, Any]) -> str:
@@ -282,6 +323,115 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     )
 
 
+def _human_baseline(r: dict[str, Any]) -> str:
+    lines = [f"baseline {r['arch']} ({'pretrained' if r['pretrained'] else 'random-init'}) stored as run {r['run_id']}"]
+    lines += [f"  k={e['k']:>4}: error {e['mean']:.3f} ± {e['std']:.3f} over {e['n_draws']} draw(s)" for e in r["error_rates"]]
+    lines += [f"  note: {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+@command("baseline", human=_human_baseline)
+def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.baseline import run_baseline
+
+    ws = _workspace(args, settings)
+    bar = _Progress(args, f"baseline {args.arch}", unit="epoch")
+    try:
+        result = run_baseline(
+            ws,
+            arch=args.arch,
+            ks=args.k,
+            draws=args.draws,
+            epochs=args.epochs,
+            seed=args.seed,
+            checkpoint=args.baseline_checkpoint,
+            device=settings.device,
+            split_name=args.split,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    from clipcore.evaluation import save_run  # after training: it imports scikit-learn
+
+    run_id = save_run(ws, "baseline", result.settings, result.results)
+    res = result.results
+    out = {
+        "run_id": run_id,
+        "arch": res["arch"],
+        "pretrained": res["pretrained"],
+        "device": result.settings["device"],
+        "error_rates": res["summary"],
+        "confusion_matrices": res["confusion_matrices"],
+        "split": res["split"],
+        "test_ids": res["test_ids"],
+        "notes": res["notes"],
+        "warnings": res["warnings"],
+        "seconds": res["seconds"],
+    }
+    if res["warnings"]:
+        out["warning"] = "; ".join(res["warnings"])
+    return out
+
+
+def _human_evaluate(r: dict[str, Any]) -> str:
+    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}); run {r['run_id']}"]
+    lines += [
+        f"  {e['method']:<18} k={str(e['k']):>4}: error {e['mean']:.3f} ± {e['std']:.3f} over {e['n_draws']} draw(s)"
+        for e in r["error_rates"]
+    ]
+    lines += [f"  warning: {w}" for w in r["warnings"]]
+    return "\n".join(lines)
+
+
+def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks: list) -> tuple[dict, list[str]]:
+    """Baseline results on the same split and draws: trained now, or the latest stored run if weights are missing."""
+    from clipcore.baseline import run_baseline
+    from clipcore.errors import ModelUnavailableError
+    from clipcore.evaluation import list_runs, save_run
+
+    try:
+        result = run_baseline(
+            ws, arch=args.baseline_arch, ks=ks, draws=args.draws, seed=args.seed, device=settings.device, split_name=args.split
+        )
+    except ModelUnavailableError as exc:
+        stored = [r for r in list_runs(ws, "baseline") if r["settings"].get("split") == args.split]
+        if not stored:
+            raise
+        return stored[0]["results"], [f"baseline not retrained ({exc}); showing stored run {stored[0]['id']} of {stored[0]['created_at']}."]
+    save_run(ws, "baseline", result.settings, result.results)
+    return result.results, []
+
+
+@command("evaluate", human=_human_evaluate)
+def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.baseline import parse_ks
+    from clipcore.evaluation import DEFAULT_METHODS, evaluate, save_run
+    from clipcore.prompts import latest_prompt_set
+
+    ws = _workspace(args, settings)
+    ks = parse_ks(args.k)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
+    matrix = ws.load_embeddings(_model_key(settings))
+    model = _model(settings)
+    bar = _Progress(args, "evaluate")
+    try:
+        result = evaluate(
+            ws, matrix, model=model, prompt_set=latest_prompt_set(ws), methods=methods, ks=ks,
+            draws=args.draws, seed=args.seed, split_name=args.split, progress=bar,
+        )
+    finally:
+        bar.close()
+    out = result.to_dict()
+    if args.with_baseline:
+        base, notes = _baseline_for_evaluate(args, settings, ws, ks)
+        out["error_rates"] += base["summary"]
+        out["rows"] += base["rows"]
+        out["confusion_matrices"].update(base["confusion_matrices"])
+        out["warnings"] += notes + base.get("warnings", []) + base.get("notes", [])
+    out["run_id"] = save_run(ws, "evaluation", result.settings, out)
+    return out
+
+
 # -- parser ----------------------------------------------------------------------------
 
 
@@ -327,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=20)
     _common(p, model=True)
 
+    p = sub.add_parser("zeroshot", help="zero-shot classify every embedded image with a prompt file")
+    p.add_argument("--prompts", required=True, help="YAML or JSON file: {class: [prompts]}")
+    _common(p, model=True)
+
     p = sub.add_parser("info", help="what the workspace holds")
     _common(p)
 
@@ -353,6 +507,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=64)
     _common(p, model=True, workspace=False)
+
+    p = sub.add_parser("baseline", help="fine-tune the EfficientNet baseline on the frozen split (long; a job)")
+    p.add_argument("--arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"],
+                   help="network (default efficientnet_b4 as in the reference study; tiny = random-init, for tests)")
+    p.add_argument("--k", default="1,2,4,8,16,all", help="examples per class, comma-separated (default 1,2,4,8,16,all)")
+    p.add_argument("--draws", type=int, default=5, help="random training sets per k (default 5)")
+    p.add_argument("--epochs", type=int, help="maximum epochs per fit (default 20; 2 for tiny)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="default", help="frozen split name (frozen from ground truth if missing)")
+    p.add_argument("--checkpoint", dest="baseline_checkpoint", help="local ImageNet weights file for --arch")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    _common(p)
+    p = sub.add_parser("evaluate", help="learning curves of every method on the frozen hold-out split")
+    p.add_argument("--k", default="1,2,4,8,16,all", help="examples per class, comma-separated (default 1,2,4,8,16,all)")
+    p.add_argument("--draws", type=int, default=5, help="random training sets per k (default 5)")
+    p.add_argument("--methods", help="comma-separated subset of zero_shot,logreg,random_forest,knn,zero_shot_prior")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="default", help="frozen split name (frozen from ground truth if missing)")
+    p.add_argument("--with-baseline", action="store_true", help="also fine-tune the EfficientNet baseline (long)")
+    p.add_argument("--baseline-arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"])
+    _common(p, model=True)
     return parser
 
 

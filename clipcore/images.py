@@ -153,3 +153,18 @@ def load_query_image(data: bytes, *, max_bytes: int = 50_000_000) -> Image.Image
         return open_rgb(data, draft_to=512).image
     except ImageRejected as exc:
         raise InputError(f"the uploaded file cannot be used as an image: {exc.reason}.") from exc
+
+
+def thumbnail_data_url(path: str | Path, size: int = 48) -> str:
+    """A tiny JPEG of an image file as a ``data:image/jpeg;base64,...`` URL (for table cells).
+
+    Raises:
+        InputError: the file is not a usable image.
+    """
+    import base64
+
+    try:
+        img = open_rgb(Path(path), draft_to=size).image
+    except (ImageRejected, OSError) as exc:
+        raise InputError(f"cannot make a thumbnail of {str(path)!r}: {exc}") from exc
+    return "data:image/jpeg;base64," + base64.b64encode(make_thumbnail(img, size)).decode("ascii")

@@ -192,3 +192,59 @@ def ensure_reference_prompt_set(ws: Workspace) -> PromptSet | None:
     if set(ws.ground_truth().values()) != set(REFERENCE_PROMPTS):
         return None
     return save_prompt_set(ws, REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, note="hand-written prompts of the reference study")
+
+
+def rename_prompt_set(ws: Workspace, name: str, new_name: str) -> int:
+    """Give every version of a set a new name (versions and history are kept).
+
+    Returns:
+        How many versions were renamed.
+    Raises:
+        InputError: no such set, an empty new name, or a set with the new name exists.
+    """
+    new_name = new_name.strip()
+    if not new_name:
+        raise InputError("the new name of the prompt set is empty; type a name.")
+    with ws.transaction() as conn:
+        if conn.execute("SELECT 1 FROM prompt_sets WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
+            raise InputError(f"no prompt set {name!r} to rename.")
+        if new_name != name and conn.execute("SELECT 1 FROM prompt_sets WHERE name = ? LIMIT 1", (new_name,)).fetchone():
+            raise InputError(f"a prompt set named {new_name!r} already exists; choose another name.")
+        cur = conn.execute("UPDATE prompt_sets SET name = ? WHERE name = ?", (new_name, name))
+        return int(cur.rowcount)
+
+
+def duplicate_prompt_set(ws: Workspace, name: str, new_name: str, version: int | None = None) -> PromptSet:
+    """Copy one version of a set (the latest by default) as version 1 of a new set.
+
+    Raises:
+        InputError: no such set/version, an empty new name, or the new name is taken.
+    """
+    source = load_prompt_set(ws, name, version)
+    new_name = new_name.strip()
+    if ws.query("SELECT 1 FROM prompt_sets WHERE name = ? LIMIT 1", (new_name,)):
+        raise InputError(f"a prompt set named {new_name!r} already exists; choose another name.")
+    return save_prompt_set(
+        ws, new_name, source.classes, source.templates, note=f"copy of {source.name!r} version {source.version}"
+    )
+
+
+def classes_from_rows(rows: Any) -> dict[str, list[str]]:
+    """Group (class, prompt) pairs, e.g. the rows of a table editor, into ``{class: [prompts]}``.
+
+    Rows whose class and prompt are both blank are ignored; order is kept. The result is
+    not validated: pass it to ``validate_classes`` or ``save_prompt_set``.
+    """
+    out: dict[str, list[str]] = {}
+    for cls, prompt in rows:
+        cls = "" if cls is None or cls != cls else str(cls).strip()  # cls != cls: NaN from an empty cell
+        prompt = "" if prompt is None or prompt != prompt else str(prompt)
+        if not cls and not prompt.strip():
+            continue
+        out.setdefault(cls, []).append(prompt)
+    return out
+
+
+def rows_from_classes(classes: Mapping[str, list[str]]) -> list[tuple[str, str]]:
+    """``{class: [prompts]}`` as one (class, prompt) row per prompt."""
+    return [(c, p) for c, prompts in classes.items() for p in prompts]

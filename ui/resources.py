@@ -115,6 +115,69 @@ def embeddings(ws: Workspace, key: str) -> EmbeddingMatrix:
     return _embeddings(str(ws.root), key, ws.embedding_version(key))
 
 
+@st.cache_data(show_spinner="Projecting the embeddings to 2-D...", max_entries=16)
+def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+    from clipcore.projection import project_2d
+
+    matrix = _embeddings(ws_path, key, version)
+    return np.asarray(matrix.ids), project_2d(np.asarray(matrix.vectors), method)
+
+
+def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndarray, np.ndarray]:
+    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, projected with
+    ``method`` ("pca" or "tsne"); recomputed only when the embeddings change."""
+    return _embedding_map(str(ws.root), key, ws.embedding_version(key), method)
+
+
+@st.cache_data(show_spinner="Training the few-shot classifier...", max_entries=32)
+def _fewshot_prediction(
+    ws_path: str, key: str, emb_version: int, labels_version: str, prompt_ref: tuple | None, method: str, source: str
+):
+    from clipcore.evaluation import class_name_prompts
+    from clipcore.fewshot import NEEDS_PROMPTS, predict_unlabelled
+    from clipcore.prompts import latest_prompt_set
+    from clipcore.splits import labelled_images
+    from clipcore.zeroshot import build_classifier
+
+    ws = _workspace(ws_path)
+    matrix = _embeddings(ws_path, key, emb_version)
+    zero_shot = None
+    if method in NEEDS_PROMPTS:
+        model = active_model().model
+        if model.info.key != key:
+            raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
+        prompts = latest_prompt_set(ws) or class_name_prompts(sorted(set(labelled_images(ws, source).values())))
+        zero_shot = build_classifier(model, prompts)
+    return predict_unlabelled(ws, matrix, method=method, source=source, zero_shot=zero_shot)
+
+
+def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
+    """A few-shot classifier's predictions for the unlabelled images (``clipcore.fewshot.FewShotPrediction``).
+
+    Cached by workspace, model key, embedding version, label state and prompt-set version,
+    so switching pages or widgets never retrains.
+
+    Raises:
+        ClipcoreError: too few labels, or a method that needs prompts without any.
+    """
+    from clipcore.prompts import latest_prompt_set
+    from clipcore.splits import labels_version
+
+    prompts = latest_prompt_set(ws)
+    prompt_ref = (prompts.name, prompts.version) if prompts else None
+    return _fewshot_prediction(
+        str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=20_000)
+def small_thumbnail(path: str) -> str:
+    """A ~48 px JPEG data URL of a thumbnail file, for table cells (made once per file)."""
+    from clipcore.images import thumbnail_data_url
+
+    return thumbnail_data_url(path)
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def text_vector(model_key: str, text: str) -> np.ndarray:
     """(dim,) unit vector of one text with the active model (cached across reruns and sessions)."""

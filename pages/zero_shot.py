@@ -1,0 +1,333 @@
+"""Zero-shot: describe each class in words, read the predictions, improve the prompts.
+
+Prompt sets live in the workspace with versions; the editor holds a draft that is
+classified on every change, and saved as a new version only when asked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
+
+from clipcore.errors import ClipcoreError
+from clipcore.metrics import ConfusionMatrix
+from clipcore.prompts import (
+    DEFAULT_TEMPLATES,
+    PromptSet,
+    classes_from_rows,
+    duplicate_prompt_set,
+    ensure_reference_prompt_set,
+    list_prompt_sets,
+    load_prompt_set,
+    prompt_set_versions,
+    rename_prompt_set,
+    rows_from_classes,
+    save_prompt_set,
+    validate_classes,
+    validate_templates,
+)
+from clipcore.search import top_k
+from clipcore.zeroshot import (
+    build_classifier,
+    cell_image_ids,
+    classify_matrix,
+    compare_results,
+    evaluate_result,
+    prediction_rows,
+    predictions_csv,
+)
+
+from ui import resources, state
+from ui.charts import confusion_chart
+from ui.grid import image_grid, thumbnail_paths
+
+MAX_TABLE_ROWS = 1000
+FLASH = "zs_flash"
+NAME = "zs_name"
+USE_TEMPLATES = "zs_use_templates"
+TEMPLATES = "zs_templates"
+SET_CHOICE = "zs_set"
+VERSION_CHOICE = "zs_version"
+PENDING_LOAD = "zs_pending_load"
+
+ctx = resources.page_context()
+ws, matrix = ctx.ws, ctx.matrix
+try:
+    ensure_reference_prompt_set(ws)
+except ClipcoreError as exc:
+    resources.show_error(exc)
+
+
+def _load_into_editor(prompt_set: PromptSet | None) -> None:
+    """Put a stored set (or an empty draft) into the editor widgets (call before they exist)."""
+    rows = rows_from_classes(prompt_set.classes) if prompt_set else [("", "")]
+    st.session_state[state.ZS_EDITOR_ROWS] = rows
+    st.session_state[state.ZS_LOADED] = (prompt_set.name, prompt_set.version) if prompt_set else None
+    st.session_state[state.ZS_EDITOR_GEN] = st.session_state.get(state.ZS_EDITOR_GEN, 0) + 1
+    st.session_state[NAME] = prompt_set.name if prompt_set else "my prompts"
+    st.session_state[USE_TEMPLATES] = bool(prompt_set and prompt_set.templates)
+    st.session_state[TEMPLATES] = "\n".join(prompt_set.templates if prompt_set and prompt_set.templates else DEFAULT_TEMPLATES)
+    if prompt_set:
+        st.session_state[SET_CHOICE] = prompt_set.name
+        st.session_state[VERSION_CHOICE] = prompt_set.version
+
+
+def _matrix(summary: dict) -> ConfusionMatrix:
+    """The chart's dataclass from a summary's JSON-shaped confusion matrix."""
+    return ConfusionMatrix(summary["confusion_matrix"]["labels"], np.asarray(summary["confusion_matrix"]["matrix"]))
+
+
+def _flash(kind: str, message: str) -> None:
+    st.session_state[FLASH] = (kind, message)
+
+
+def _on_load() -> None:
+    try:
+        _load_into_editor(load_prompt_set(ws, st.session_state[SET_CHOICE], st.session_state.get(VERSION_CHOICE)))
+    except ClipcoreError as exc:
+        _flash("error", str(exc))
+
+
+def _on_rename() -> None:
+    old, new = st.session_state[SET_CHOICE], st.session_state.get("zs_rename_to", "")
+    try:
+        n = rename_prompt_set(ws, old, new)
+        loaded = st.session_state.get(state.ZS_LOADED)
+        if loaded and loaded[0] == old:
+            st.session_state[state.ZS_LOADED] = (new.strip(), loaded[1])
+            st.session_state[NAME] = new.strip()
+        st.session_state[SET_CHOICE] = new.strip()
+        _flash("success", f"Renamed {old!r} to {new.strip()!r} ({n} versions).")
+    except ClipcoreError as exc:
+        _flash("error", str(exc))
+
+
+def _on_duplicate() -> None:
+    name, new = st.session_state[SET_CHOICE], st.session_state.get("zs_duplicate_as", "")
+    try:
+        copy = duplicate_prompt_set(ws, name, new, st.session_state.get(VERSION_CHOICE))
+        _load_into_editor(copy)
+        _flash("success", f"Copied {name!r} version {copy.version} as {copy.name!r}.")
+    except ClipcoreError as exc:
+        _flash("error", str(exc))
+
+
+if PENDING_LOAD in st.session_state:  # a save in the previous run: reload the editor from the store
+    _load_into_editor(load_prompt_set(ws, *st.session_state.pop(PENDING_LOAD)))
+elif state.ZS_EDITOR_ROWS not in st.session_state:
+    sets = list_prompt_sets(ws)
+    _load_into_editor(sets[0] if sets else None)
+
+st.title("Zero-shot classification")
+if FLASH in st.session_state:
+    kind, message = st.session_state.pop(FLASH)
+    (st.success if kind == "success" else st.error)(message)
+
+# -- stored prompt sets ----------------------------------------------------------------
+sets = list_prompt_sets(ws)
+with st.expander("Prompt sets stored in this workspace", expanded=not sets):
+    if not sets:
+        st.info("No prompt set is stored yet: write classes and prompts below and save them.")
+    else:
+        names = [s.name for s in sets]
+        if st.session_state.get(SET_CHOICE) not in names:
+            st.session_state[SET_CHOICE] = names[0]
+        c1, c2, c3 = st.columns([3, 1, 1])
+        chosen = c1.selectbox("Prompt set", names, key=SET_CHOICE)
+        versions = [v.version for v in prompt_set_versions(ws, chosen)]
+        if st.session_state.get(VERSION_CHOICE) not in versions:
+            st.session_state[VERSION_CHOICE] = versions[0]
+        c2.selectbox("Version", versions, key=VERSION_CHOICE, help="Every save is a new version; older ones are kept.")
+        c3.button("Load into editor", on_click=_on_load, key="zs_load", width="stretch")
+        r1, r2, r3, r4 = st.columns([2, 1, 2, 1])
+        r1.text_input("Rename the set to", key="zs_rename_to")
+        r2.button("Rename", on_click=_on_rename, key="zs_rename", width="stretch")
+        r3.text_input("Duplicate this version as", key="zs_duplicate_as")
+        r4.button("Duplicate", on_click=_on_duplicate, key="zs_duplicate", width="stretch")
+
+# -- the editor ------------------------------------------------------------------------
+loaded = st.session_state.get(state.ZS_LOADED)
+st.subheader("Classes and prompts")
+st.caption(
+    ("Editing " + (f"{loaded[0]!r} version {loaded[1]}" if loaded else "a new set"))
+    + ". One row per prompt; a class with several prompts gets several rows. "
+    "A class embedding is the re-normalised mean of its prompts' embeddings."
+)
+edited = st.data_editor(
+    pd.DataFrame(st.session_state[state.ZS_EDITOR_ROWS], columns=["class", "prompt"]),
+    num_rows="dynamic",
+    key=f"zs_editor_{st.session_state[state.ZS_EDITOR_GEN]}",
+    column_config={
+        "class": st.column_config.TextColumn("class", required=True),
+        "prompt": st.column_config.TextColumn("prompt", width="large"),
+    },
+    hide_index=True,
+    width="stretch",
+)
+t1, t2 = st.columns([1, 3])
+use_templates = t1.checkbox("Template ensemble", key=USE_TEMPLATES, help="Wrap every prompt in each template and average.")
+templates_text = t2.text_area("Templates, one per line ({} = the prompt)", key=TEMPLATES, height=110, disabled=not use_templates)
+s1, s2 = st.columns([3, 1])
+set_name = s1.text_input("Save as (name)", key=NAME)
+save = s2.button("Save as new version", type="primary", key="zs_save", width="stretch")
+
+try:
+    classes = validate_classes(classes_from_rows(edited[["class", "prompt"]].itertuples(index=False, name=None)))
+    templates = validate_templates(templates_text.splitlines()) if use_templates else []
+    draft = PromptSet(set_name.strip() or "draft", classes, templates)
+    if save:
+        saved = save_prompt_set(ws, set_name, classes, templates)
+        st.session_state[PENDING_LOAD] = (saved.name, saved.version)
+        _flash("success", f"Saved {saved.name!r} version {saved.version}.")
+        st.rerun()
+    classifier = build_classifier(ctx.model, draft)
+    result = classify_matrix(classifier, matrix)
+except ClipcoreError as exc:
+    resources.show_error(exc)
+    result = None
+
+truth = ws.ground_truth()
+tab_metrics, tab_table, tab_compare, tab_try = st.tabs(["Accuracy", "Predictions", "Compare versions", "Try a prompt"])
+
+# -- accuracy and confusion matrix -----------------------------------------------------
+with tab_metrics:
+    summary = evaluate_result(result, truth) if result is not None else None
+    if result is None:
+        st.info("Fix the prompts above to see predictions.")
+    elif summary is None:
+        st.info(
+            "No image has a ground-truth class that is one of these classes, so there is nothing to score. "
+            "The Predictions tab still lists every image."
+        )
+    else:
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Accuracy", f"{summary['accuracy']:.1%}")
+        m2.metric("Balanced accuracy", f"{summary['balanced_accuracy']:.1%}")
+        m3.metric("Images scored", f"{summary['n']:,}")
+        if summary["left_out"]:
+            st.caption(
+                "Not scored (ground-truth class not in this set): "
+                + ", ".join(f"{label} ({n})" for label, n in summary["left_out"].items())
+            )
+        left, right = st.columns([1, 1])
+        with left:
+            cell = confusion_chart(
+                _matrix(summary),
+                key="zs_confusion",
+                title="true class vs prediction (click a cell)",
+            )
+        with right:
+            st.dataframe(
+                pd.DataFrame(summary["per_class"]).style.format({"precision": "{:.1%}", "recall": "{:.1%}", "f1": "{:.1%}"}),
+                hide_index=True,
+            )
+        if cell is not None:
+            ids = cell_image_ids(result, truth, *cell)
+            st.text(f"{len(ids)} images of class {cell[0]} predicted as {cell[1]} (most confident first)")
+            conf = dict(zip(result.ids.tolist(), result.confidence.tolist()))
+            image_grid(ws, ids[:48], key="zs-cell", scores={i: conf[i] for i in ids[:48]}, find_similar=False)
+
+# -- predictions table -----------------------------------------------------------------
+with tab_table:
+    if result is not None:
+        rows = prediction_rows(result, ws.paths(result.ids.tolist()))
+        st.download_button(
+            "Download all predictions (CSV)",
+            predictions_csv(result, {r["id"]: r["path"] for r in rows}),
+            file_name=f"zero-shot-{draft.name}.csv",
+            mime="text/csv",
+            key="zs_csv",
+        )
+        f1, f2 = st.columns([3, 2])
+        only = f1.multiselect("Predicted class", result.labels, key="zs_filter_class", placeholder="all classes")
+        lo, hi = f2.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="zs_filter_conf")
+        shown = [r for r in rows if (not only or r["predicted"] in only) and lo <= r["confidence"] <= hi]
+        shown.sort(key=lambda r: -r["confidence"])
+        st.caption(
+            f"{len(shown):,} of {len(rows):,} images"
+            + (f"; the {MAX_TABLE_ROWS:,} most confident are listed (the CSV has all)" if len(shown) > MAX_TABLE_ROWS else "")
+        )
+        shown = shown[:MAX_TABLE_ROWS]
+        if shown:
+            records = ws.images([r["id"] for r in shown])
+            thumbs = thumbnail_paths(ws, records)
+            frame = pd.DataFrame(
+                {
+                    "thumbnail": [resources.small_thumbnail(t) for t in thumbs],
+                    "path": [r["path"] for r in shown],
+                    "predicted": [r["predicted"] for r in shown],
+                    "confidence": [r["confidence"] for r in shown],
+                    **{f"s{c}": [r[f"score: {label}"] for r in shown] for c, label in enumerate(result.labels)},
+                }
+            )
+            gb = GridOptionsBuilder.from_dataframe(frame)
+            gb.configure_default_column(sortable=True, resizable=True, filter=True)
+            gb.configure_column(
+                "thumbnail",
+                header_name="",
+                width=64,
+                filter=False,
+                sortable=False,
+                cellRenderer=JsCode(
+                    "function(params){const img=document.createElement('img');"
+                    "if(typeof params.value==='string'&&params.value.startsWith('data:image/')){img.src=params.value;}"
+                    "img.style.height='44px';return img;}"
+                ),
+            )
+            gb.configure_column("predicted", filter="agTextColumnFilter")
+            gb.configure_column("confidence", type=["numericColumn"], filter="agNumberColumnFilter", valueFormatter=JsCode("function(p){return p.value.toFixed(3);}"))
+            for c, label in enumerate(result.labels):
+                gb.configure_column(f"s{c}", header_name=label, type=["numericColumn"], filter="agNumberColumnFilter", valueFormatter=JsCode("function(p){return p.value.toFixed(3);}"))
+            gb.configure_grid_options(rowHeight=48)
+            gb.configure_pagination(paginationAutoPageSize=False, paginationPageSize=50)
+            AgGrid(frame, gridOptions=gb.build(), height=560, allow_unsafe_jscode=True, key="zs_table", update_on=[])
+
+# -- compare two versions --------------------------------------------------------------
+with tab_compare:
+    options = [(s.name, v.version) for s in list_prompt_sets(ws) for v in prompt_set_versions(ws, s.name)]
+    if len(options) < 2:
+        st.info("Save at least two versions (or two sets) to compare them on the same images.")
+    elif not truth:
+        st.info("Comparing needs ground truth: ingest with labels from folders or a labels CSV.")
+    else:
+        fmt = lambda o: f"{o[0]} · version {o[1]}"  # noqa: E731
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("A", options, index=1 if len(options) > 1 else 0, format_func=fmt, key="zs_cmp_a")
+        b = c2.selectbox("B", options, index=0, format_func=fmt, key="zs_cmp_b")
+        try:
+            ra = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *a)), matrix)
+            rb = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *b)), matrix)
+            comparison = compare_results(ra, rb, truth)
+        except ClipcoreError as exc:
+            resources.show_error(exc)
+            comparison = None
+        if comparison is not None and comparison["n"] == 0:
+            st.info("The two sets share no class that has ground truth, so they cannot be compared.")
+        elif comparison is not None:
+            st.metric(
+                f"Accuracy of B minus A, on the same {comparison['n']:,} images",
+                f"{comparison['accuracy_difference']:+.1%}",
+                delta=f"balanced accuracy {comparison['balanced_accuracy_difference']:+.1%}",
+            )
+            for col, side, choice in ((c1, "a", a), (c2, "b", b)):
+                s = comparison[side]
+                with col:
+                    st.metric(f"Accuracy of {side.upper()}", f"{s['accuracy']:.1%}")
+                    confusion_chart(
+                        _matrix(s),
+                        key=f"zs_cmp_chart_{side}",
+                        title=fmt(choice),
+                        size=260,
+                    )
+
+# -- try one prompt --------------------------------------------------------------------
+with tab_try:
+    prompt = st.text_input("One prompt", key="zs_try", placeholder="e.g. book binding", help="See at once which images it ranks highest.")
+    if prompt.strip():
+        try:
+            hits = top_k(matrix, resources.text_vector(ctx.key, prompt), k=12)
+            image_grid(ws, [h.id for h in hits], key="zs-try", scores={h.id: h.score for h in hits}, find_similar=False)
+        except ClipcoreError as exc:
+            resources.show_error(exc)

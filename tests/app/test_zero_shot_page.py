@@ -1,0 +1,148 @@
+"""AppTest of the Zero-shot page with the tiny model: prompts -> predictions -> metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import AttributeDictionary
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.models import load_model
+from clipcore.prompts import REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, list_prompt_sets, prompt_set_versions
+from clipcore.store import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/zero_shot.py"
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(PAGE)
+    return at.run()
+
+
+def _editor_key(at: AppTest) -> str:
+    return next(d.key for d in at.data_editor if d.key and d.key.startswith("zs_editor_"))
+
+
+def _replace_rows(at: AppTest, rows: list[dict]) -> None:
+    """Delete every row of the editor and add ``rows`` (the edit state a user would make)."""
+    editor = at.data_editor(key=_editor_key(at))
+    at.session_state[editor.key] = {
+        "edited_rows": {},
+        "added_rows": rows,
+        "deleted_rows": list(range(len(editor.value))),
+    }
+    at.run()
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _ws(app_config) -> Workspace:
+    text = app_config.read_text()
+    path = text.split('path = "', 1)[1].split('"', 1)[0]
+    return Workspace(path)
+
+
+def test_reference_set_is_preloaded_and_scored(app_config):
+    at = _open()
+    assert not at.exception
+    assert any(UNTRAINED_WARNING in w.value for w in at.warning)
+    editor = at.data_editor(key=_editor_key(at))
+    assert sorted(set(editor.value["class"])) == sorted(REFERENCE_PROMPTS)
+    assert "book binding" in set(editor.value["prompt"])
+    assert [s.name for s in list_prompt_sets(_ws(app_config))] == [REFERENCE_PROMPT_SET_NAME]
+    assert _metric(at, "Images scored") == "32"
+    assert at.get("vega_lite_chart")  # the confusion matrix
+    assert at.download_button(key="zs_csv")
+
+
+def test_two_classes_give_predictions_a_confusion_matrix_and_cell_images(app_config):
+    at = _open()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    assert not at.exception
+    assert not at.error
+    assert _metric(at, "Images scored") == "16"  # 8 covers + 8 text pages in the fixture
+    assert any("blank page (8)" in c.value and "illustration (8)" in c.value for c in at.caption)
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1
+    # Click a cell: the images of that cell appear, and their count matches the matrix.
+    at.session_state["zs_confusion"] = AttributeDictionary(
+        {"selection": AttributeDictionary({"cell": [{"true": "cover", "predicted": "cover"}]})}
+    )
+    at.run()
+    line = next(t.value for t in at.text if "predicted as cover" in t.value)
+    n = int(line.split()[0])
+    tiles = [b for b in at.button if b.key and b.key.startswith("zs-cell-view-")]
+    assert len(tiles) == n
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"class": "cover", "prompt": "book cover"}], "at least 2 classes"),
+        ([{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "   "}], "has no prompt"),
+        ([{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "p" * 2000 + "q"}], "2001 characters"),
+    ],
+    ids=["one class", "empty prompt", "2001-char prompt"],
+)
+def test_bad_prompt_sets_are_messages(app_config, rows, message):
+    at = _open()
+    _replace_rows(at, rows)
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    assert any("Fix the prompts" in i.value for i in at.info)
+
+
+def test_save_versions_rename_duplicate_and_compare(app_config):
+    ws = _ws(app_config)
+    at = _open()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    at.text_input(key="zs_name").set_value("mine")
+    at.button(key="zs_save").click().run()
+    assert not at.exception
+    assert any("Saved 'mine' version 1" in s.value for s in at.success)
+    _replace_rows(at, [{"class": "cover", "prompt": "book binding"}, {"class": "text", "prompt": "cursive Japanese ideograms"}])
+    at.button(key="zs_save").click().run()
+    assert [v.version for v in prompt_set_versions(ws, "mine")] == [2, 1]
+
+    # Compare mine v1 (A) with mine v2 (B) on the same 16 images.
+    at.selectbox(key="zs_cmp_a").set_value(("mine", 1))
+    at.selectbox(key="zs_cmp_b").set_value(("mine", 2)).run()
+    label = next(m.label for m in at.metric if m.label.startswith("Accuracy of B minus A"))
+    assert "16 images" in label
+    from clipcore.prompts import load_prompt_set
+    from clipcore.zeroshot import build_classifier, classify_matrix, compare_results
+
+    model = load_model("tiny", precision="fp32", device="cpu")
+    matrix = ws.load_embeddings(model.info.key)
+    expected = compare_results(
+        classify_matrix(build_classifier(model, load_prompt_set(ws, "mine", 1)), matrix),
+        classify_matrix(build_classifier(model, load_prompt_set(ws, "mine", 2)), matrix),
+        ws.ground_truth(),
+    )
+    assert next(m.value for m in at.metric if m.label == label) == f"{expected['accuracy_difference']:+.1%}"
+    assert len(at.get("vega_lite_chart")) == 3  # the draft's matrix and both compared ones
+
+    at.selectbox(key="zs_set").set_value("mine")
+    at.text_input(key="zs_rename_to").set_value("renamed")
+    at.button(key="zs_rename").click().run()
+    assert any("Renamed 'mine' to 'renamed' (2 versions)" in s.value for s in at.success)
+    at.selectbox(key="zs_version").set_value(1)
+    at.text_input(key="zs_duplicate_as").set_value("copy")
+    at.button(key="zs_duplicate").click().run()
+    assert not at.exception
+    names = {s.name: s.version for s in list_prompt_sets(ws)}
+    assert names == {"renamed": 2, "copy": 1, REFERENCE_PROMPT_SET_NAME: 1}
+    assert list_prompt_sets(ws)[0].classes == {"cover": ["book cover"], "text": ["printed text"]}
+
+
+def test_try_a_prompt_shows_top_images(app_config):
+    at = _open()
+    at.text_input(key="zs_try").input("book binding").run()
+    assert not at.exception
+    assert len([b for b in at.button if b.key and b.key.startswith("zs-try-view-")]) == 12
