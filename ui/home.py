@@ -7,9 +7,15 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
+from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
+from clipcore.jobs import get_job, job_log, list_jobs, start_job
+from clipcore.models import ModelInfo
+from clipcore.store import Workspace
 
 from ui import resources, state
+
+JOB_POLL_S = 1.5
 
 
 def render_home() -> None:
@@ -48,6 +54,7 @@ def render_home() -> None:
         per_class = Counter(truth.values())
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())
+    render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
     if counts["skipped"]:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
@@ -60,3 +67,81 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         resources.show_error(exc)
+
+
+def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[str]:
+    """Arguments of a background ingest/embed job for a configured workspace (never typed by a user)."""
+    if command == "ingest":
+        if entry.source is None:
+            raise ClipcoreError(f"workspace {entry.name!r} has no source folder in the config; add `source = ...`.")
+        return [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
+    if command == "embed":
+        weights = ["--checkpoint", info.checkpoint] if info.checkpoint else ["--pretrained", info.pretrained or "none"]
+        return ["--model", info.name, *weights, "--device", info.device, "--precision", info.precision, "--quiet"]
+    raise ClipcoreError(f"the Home page starts ingest or embed jobs, not {command!r}.")
+
+
+def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missing: int) -> None:
+    """Start ingest/embed of the configured source folder as background jobs; show their progress.
+
+    The jobs run in their own processes and write progress to the workspace, so the bars
+    come back after a reload and other sessions keep working meanwhile.
+    """
+    st.subheader("Update the collection")
+    active = list_jobs(ws, active_only=True)
+    busy = {j["kind"] for j in active}
+    c1, c2, c3 = st.columns([3, 1, 1])
+    if entry.source is None:
+        c1.caption("No source folder is configured for this workspace, so it cannot be re-ingested from here.")
+    else:
+        c1.text(f"Source folder: {entry.source}")
+    started = None
+    try:
+        if c2.button("Ingest new files", key="home_ingest", disabled=entry.source is None or "ingest" in busy, width="stretch"):
+            started = start_job(ws, "ingest", job_arguments("ingest", entry, info))
+        if c3.button(
+            f"Embed {missing:,} missing",
+            key="home_embed",
+            disabled=missing == 0 or bool(busy),
+            help=f"Embed the images that have no {info.key} embedding yet.",
+            width="stretch",
+        ):
+            started = start_job(ws, "embed", job_arguments("embed", entry, info))
+    except ClipcoreError as exc:
+        resources.show_error(exc)
+    if started:
+        st.session_state[state.HOME_LAST_JOB] = started
+        st.rerun()
+    st.fragment(_jobs_panel, run_every=JOB_POLL_S if active else None)(ws, len(active))
+
+
+def _jobs_panel(ws: Workspace, active_before: int) -> None:
+    jobs = list_jobs(ws, limit=5)
+    active = [j for j in jobs if j["status"] in ("queued", "running")]
+    for job in active:
+        total = job["total"] or 0
+        share = job["done"] / total if total else 0.0
+        st.progress(min(share, 1.0), text=f"{job['kind']} ({job['status']}): {job['done']:,} / {total:,}" if total else f"{job['kind']} ({job['status']})")
+    if active_before and not active:
+        st.rerun(scope="app")  # a job ended: refresh the counts above and stop polling
+    last = st.session_state.get(state.HOME_LAST_JOB)
+    if jobs:
+        with st.expander("Recent jobs", expanded=bool(active) or last is not None):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {"id": j["id"], "job": j["kind"], "status": j["status"], "done": j["done"], "total": j["total"],
+                         "message": j["message"] or "", "started": j["started_at"]}
+                        for j in jobs
+                    ]
+                ),
+                hide_index=True,
+            )
+            if last is not None:
+                try:
+                    job = get_job(ws, last)
+                except ClipcoreError:
+                    return
+                if job["status"] == "failed":
+                    st.error(f"The {job['kind']} job failed: {job['message']}")
+                    st.code(job_log(ws, last, tail_chars=2000) or "(no log)", language=None)

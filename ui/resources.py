@@ -190,11 +190,15 @@ def text_vector(model_key: str, text: str) -> np.ndarray:
 def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None:
     """On first launch, build the demo collection and workspace (generate, ingest, embed).
 
-    Does nothing when the workspace already holds images. Returns a one-line summary of
-    what was built, or None. Runs once per process (other sessions wait on the lock).
+    Does nothing when the workspace already holds images that are embedded (fully or in
+    part: the rest is a background job started from Home), or while a job is running.
+    Returns a one-line summary of what was built, or None. Runs once per process (other
+    sessions wait on the lock).
     """
+    from clipcore.jobs import list_jobs
+
     ws = _workspace(str(entry.path))
-    if ws.counts()["images"] > 0 and not ws.missing_embeddings(model.info.key):
+    if ws.counts()["images"] > 0 and (ws.embedding_version(model.info.key) > 0 or list_jobs(ws, active_only=True)):
         return None
     if entry.source is None:
         return None

@@ -1,0 +1,73 @@
+"""AppTest of the Home page: status, and ingest/embed jobs started from the UI."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.jobs import get_job, list_jobs
+from clipcore.store import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ws(app_config: Path) -> Workspace:
+    return Workspace(app_config.read_text().split('path = "', 1)[1].split('"', 1)[0])
+
+
+def _wait(ws: Workspace, job_id: str, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get_job(ws, job_id)
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_home_shows_status(app_config):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any(UNTRAINED_WARNING in w.value for w in at.warning)
+    values = {m.label: m.value for m in at.metric}
+    assert values["Images"] == "32"
+    assert values["Embedded (tiny/none)"] == "100%"
+    assert at.button(key="home_embed").disabled  # nothing is missing
+
+
+def test_ingest_then_embed_jobs_from_the_ui(app_config, demo_dir, tmp_path):
+    # Point the configured source at a copy with 3 more images, as if files were added.
+    src = tmp_path / "src"
+    shutil.copytree(demo_dir, src)
+    extra = sorted((demo_dir / "text").iterdir())[:3]
+    for i, f in enumerate(extra):
+        shutil.copy(f, src / "text" / f"new-{i}.jpg")
+        (src / "text" / f"new-{i}.jpg").write_bytes(f.read_bytes() + bytes([i]))  # distinct content
+    app_config.write_text(app_config.read_text().replace(f'source = "{demo_dir}"', f'source = "{src}"'))
+    ws = _ws(app_config)
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert any(str(src) in t.value for t in at.text)
+    at.button(key="home_ingest").click().run()
+    assert not at.exception
+    job = list_jobs(ws)[0]
+    assert job["kind"] == "ingest" and job["args"][0] == str(src)
+    assert _wait(ws, job["id"])["status"] == "done"
+    assert ws.counts()["images"] > 32
+
+    at.run()
+    missing = ws.counts()["images"] - 32
+    embed = at.button(key="home_embed")
+    assert embed.label == f"Embed {missing:,} missing" and not embed.disabled
+    embed.click().run()
+    job = list_jobs(ws)[0]
+    assert job["kind"] == "embed" and "--model" in job["args"] and "tiny" in job["args"]
+    assert _wait(ws, job["id"])["status"] == "done", job
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Embedded (tiny/none)"] == "100%"
+    assert any(df.value["status"].tolist()[:2] == ["done", "done"] for df in at.dataframe if "status" in df.value)
