@@ -517,8 +517,9 @@ def run_baseline(
         progress: ``progress(done, total)`` in epochs over all fits.
     Returns:
         BaselineResult whose ``results`` hold ``rows`` ({"method","k","draw","error_rate",
-        "balanced_accuracy"}), ``summary``, ``confusion_matrices`` (largest k, draw 0),
-        ``test_ids``, ``notes`` and ``warnings``.
+        "balanced_accuracy"}), ``summary``, ``confusion_matrices`` and ``predictions``
+        ({test id (str): class}) of the largest k's first draw, ``test_ids``, ``notes``
+        and ``warnings``.
     Raises:
         InputError, ModelUnavailableError, WorkspaceError: bad arguments, missing
         weights, or a workspace without usable ground truth.
@@ -635,6 +636,7 @@ def run_baseline(
         "rows": rows,
         "summary": _summary(rows),
         "confusion_matrices": {method: {**cm, "k": largest, "draw": 0}},
+        "predictions": {method: {str(i): p for i, p in zip(test_ids, first.predictions)}},
         "test_ids": test_ids,
         "split": {"name": split_name, "seed": split.seed, "test_ids": [int(i) for i in split.test_ids]},
         "fits": [{k: v for k, v in asdict(f).items() if k != "predictions"} for f in fits],

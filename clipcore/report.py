@@ -43,6 +43,40 @@ def baseline_summary(run: Mapping[str, Any]) -> list[dict]:
     return [{**row, "method": name} for row in results.get("summary", [])]
 
 
+def latest_baseline_for(baseline_runs: Sequence[Mapping[str, Any]], split_name: str | None) -> Mapping[str, Any] | None:
+    """The newest baseline run on split ``split_name`` (runs are newest first), or None."""
+    for run in baseline_runs:
+        if split_name is None or (run.get("settings") or {}).get("split", "default") == split_name:
+            return run
+    return None
+
+
+def combine_with_baseline(
+    result: Mapping[str, Any], baseline_run: Mapping[str, Any] | None
+) -> tuple[list[dict], dict[str, dict], dict[str, dict]]:
+    """(summary rows, confusion matrices, predictions) of an evaluation plus a baseline run.
+
+    The baseline's rows are renamed with ``baseline_method_name`` (arch and whether it was
+    pretrained); rows the evaluation already carries for the same arch (``evaluate
+    --with-baseline``) are replaced by the run's.
+    """
+    summary = [dict(r) for r in (result.get("summary") or result.get("error_rates") or [])]
+    matrices = {str(m): dict(cm) for m, cm in (result.get("confusion_matrices") or {}).items()}
+    predictions = {str(m): dict(p) for m, p in (result.get("predictions") or {}).items()}
+    if baseline_run:
+        res = baseline_run.get("results") or {}
+        raw = str(res.get("method") or res.get("arch") or "")
+        name = baseline_method_name(res)
+        summary = [r for r in summary if r.get("method") != raw] + baseline_summary(baseline_run)
+        matrices.pop(raw, None)
+        predictions.pop(raw, None)
+        for cm in (res.get("confusion_matrices") or {}).values():
+            matrices[name] = dict(cm)
+        for pred in (res.get("predictions") or {}).values():
+            predictions[name] = dict(pred)
+    return summary, matrices, predictions
+
+
 @dataclass
 class ErrorRateTable:
     """Rows = methods, columns = k; ``cells[(method, k)] = (mean, std, n_draws)``.
@@ -253,23 +287,20 @@ def build_report(
         result: an evaluation as a dict (``EvaluationResult.to_dict()``): ``error_rates``
             (or ``summary``), ``confusion_matrices``, ``warnings``, ``split``, ``settings``.
         baseline_runs: stored baseline runs (``list_runs(ws, "baseline")``), newest first;
-            the first one's rows join the table and its confusion matrix is shown.
+            the newest on the evaluation's split joins the table and its confusion matrix is shown.
         model_key: the CLIP model the embeddings came from, shown in the header.
         untrained: the CLIP model was random-init; the report says results are not meaningful.
     Returns:
         One HTML document (UTF-8 text) without scripts or external references.
     """
     e = html.escape
-    summary = list(result.get("summary") or result.get("error_rates") or [])
-    matrices: dict[str, Any] = dict(result.get("confusion_matrices", {}))
     warnings = [str(w) for w in result.get("warnings", [])]
     baseline_note = ""
-    if baseline_runs:
-        run = baseline_runs[0]
+    split = result.get("split") or {}
+    run = latest_baseline_for(baseline_runs, split.get("name"))
+    summary, matrices, _ = combine_with_baseline(result, run)
+    if run is not None:
         res = run.get("results") or {}
-        summary += baseline_summary(run)
-        for cm in (res.get("confusion_matrices") or {}).values():
-            matrices[baseline_method_name(res)] = cm
         warnings += [str(w) for w in res.get("warnings", [])]
         baseline_note = (
             f"Baseline: {baseline_method_name(res)}, run {run.get('id', '?')} of {run.get('created_at', '?')}, "
@@ -278,7 +309,6 @@ def build_report(
         for note in res.get("notes", []):
             baseline_note += f" {note}"
     table = error_rate_table(summary)
-    split = result.get("split") or {}
     settings = result.get("settings") or {}
     generated = generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if untrained:
@@ -290,7 +320,7 @@ def build_report(
     if prompt_set:
         meta.append(f"prompt set: {prompt_set}")
     n_test = len(split.get("test_ids", []) or [])
-    n_train = len(split.get("train_ids", []) or [])
+    n_train = split.get("n_train") or len(split.get("train_ids", []) or [])
     if n_test:
         meta.append(f"hold-out: {n_test} images" + (f", training pool: {n_train}" if n_train else ""))
     if "seed" in split:

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from clipcore.report import build_report, error_rate_table, learning_curve_svg
+from clipcore.report import build_report, combine_with_baseline, error_rate_table, learning_curve_svg
 
 EVIL = "<script>alert(1)</script>"
 
@@ -153,3 +153,19 @@ def test_report_without_baseline_or_matrices_still_renders():
     parser.feed(page)
     assert parser.tables["error-rates"][0] == ["method"]  # zero-shot only: no k columns
     assert "baseline" not in page.lower().split("<h2>")[1]
+
+
+def test_baseline_run_replaces_rows_an_evaluation_already_carries():
+    result = _result()
+    result["error_rates"] = _summary() + [{"method": "tiny", "k": 1, "mean": 0.9, "std": 0.0, "n_draws": 1}]
+    result["confusion_matrices"]["tiny"] = {"labels": ["a"], "matrix": [[1]]}
+    run = _baseline_run()
+    run["results"]["predictions"] = {"tiny": {"3": "cover"}}
+    summary, matrices, predictions = combine_with_baseline(result, run)
+    names = {r["method"] for r in summary}
+    assert "tiny" not in names and "tiny (random-init, not meaningful)" in names
+    assert [r["mean"] for r in summary if r["method"].startswith("tiny")] == [0.70, 0.05]
+    assert set(matrices) == {"logreg", "tiny (random-init, not meaningful)"}
+    assert predictions == {"tiny (random-init, not meaningful)": {"3": "cover"}}
+    # A pretrained run is named as such.
+    assert combine_with_baseline(result, _baseline_run(pretrained=True))[0][-1]["method"] == "tiny (ImageNet-pretrained)"
