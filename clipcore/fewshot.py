@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from clipcore.errors import InputError
 from clipcore.store import EmbeddingMatrix, Workspace
@@ -119,6 +120,11 @@ class LogisticProbe(_ProbaClassifier):
     def fit(self, X: Any, y: Any) -> "LogisticProbe":
         """Choose C (by log loss across folds), then fit on every example."""
         X, y = _check_xy(X, y)
+        # L-BFGS on small problems: BLAS threads cost more than they bring.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticProbe":
         folds = min(int(self.cv), min(Counter(y).values()))
         base = LogisticRegression(C=float(self.fallback_C), tol=1e-3, max_iter=500)
         if folds >= 2 and len(self.Cs) > 1:
@@ -146,7 +152,7 @@ class LogisticProbe(_ProbaClassifier):
 class ForestClassifier(_ProbaClassifier):
     """A random forest (balanced class weights: full training sets may be imbalanced)."""
 
-    def __init__(self, n_estimators: int = 200, random_state: int = 0) -> None:
+    def __init__(self, n_estimators: int = 100, random_state: int = 0) -> None:
         self.n_estimators = n_estimators
         self.random_state = random_state
 
@@ -285,6 +291,10 @@ class ZeroShotPriorProbe(_ProbaClassifier):
         if self.zero_shot is None:
             raise InputError("the zero_shot_prior method needs a prompt set; save one on the Zero-shot page.")
         X, y = _check_xy(X, y)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> "ZeroShotPriorProbe":
         X64 = X.astype(np.float64)
         self.classes_ = np.asarray(sorted(set(y)), dtype=object)
         col = {c: i for i, c in enumerate(self.classes_)}

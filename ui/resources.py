@@ -146,8 +146,11 @@ def _fewshot_prediction(
         model = active_model().model
         if model.info.key != key:
             raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
-        prompts = latest_prompt_set(ws) or class_name_prompts(sorted(set(labelled_images(ws, source).values())))
-        zero_shot = build_classifier(model, prompts)
+        prompts = latest_prompt_set(ws)
+        if prompts is None:
+            classes = sorted(set(labelled_images(ws, source).values()))
+            prompts = class_name_prompts(classes) if len(classes) >= 2 else None
+        zero_shot = build_classifier(model, prompts) if prompts is not None else None
     return predict_unlabelled(ws, matrix, method=method, source=source, zero_shot=zero_shot)
 
 

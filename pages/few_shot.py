@@ -1,0 +1,102 @@
+"""Few-shot: train a classifier on the labelled images, predict the rest, label the doubtful next.
+
+Training uses the labelled images outside the frozen hold-out split (never the
+hold-out); the least confident predictions are shown first, because labelling them
+teaches the classifier the most. The trained classifier is cached per workspace,
+model, embeddings and label state, so switching pages never retrains.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from clipcore.errors import ClipcoreError
+from clipcore.fewshot import METHOD_TITLES
+
+from ui import resources
+from ui.grid import image_grid
+
+SOURCES = {
+    "both": "Ground truth and Label-page labels (labels win)",
+    "ground_truth": "Ground truth only",
+    "labels": "Label-page labels only",
+}
+METHOD_ORDER = ["zero_shot_prior", "logreg", "knn", "random_forest", "zero_shot"]
+GRID_SIZES = [12, 24, 48]
+
+ctx = resources.page_context()
+ws = ctx.ws
+
+st.title("Few-shot")
+st.caption(
+    "A classifier on the CLIP embeddings of your labelled images. Images of the frozen hold-out split are never "
+    "used for training, so the Evaluate page can score every method on them fairly."
+)
+c_source, c_method, c_size = st.columns([3, 3, 1])
+source = c_source.selectbox("Labels to train on", list(SOURCES), format_func=SOURCES.get, key="fs_source")
+method = c_method.selectbox("Method", METHOD_ORDER, format_func=METHOD_TITLES.get, key="fs_method")
+n_show = c_size.selectbox("Show", GRID_SIZES, index=0, key="fs_grid_size")
+
+try:
+    pred = resources.fewshot_prediction(ws, ctx.key, method, source)
+except ClipcoreError as exc:
+    resources.show_error(exc)
+    st.stop()
+
+trained_on = sum(pred.train_counts.values())
+if method == "zero_shot":
+    st.info("Zero-shot uses the active prompt set only; no labelled image is used.")
+else:
+    counts = ", ".join(f"{c}: {n}" for c, n in pred.train_counts.items())
+    st.text(f"Trained on {trained_on} labelled images ({counts}).")
+if pred.split_name:
+    st.text(f"Hold-out split {pred.split_name!r}: {pred.held_out} images kept out of training.")
+for note in pred.notes:
+    st.caption(note)
+
+if len(pred.ids) == 0:
+    st.success("Every embedded image is labelled: nothing left to predict.")
+    st.stop()
+
+paths = ws.paths([int(i) for i in pred.ids])
+frame = pd.DataFrame(pred.records())
+frame.insert(1, "path", [paths[int(i)] for i in frame["id"]])
+frame = frame.sort_values(["margin", "id"]).reset_index(drop=True)
+
+c1, c2 = st.columns([1, 2])
+c1.metric("Unlabelled images predicted", len(frame))
+c2.dataframe(
+    frame["predicted"].value_counts().rename_axis("class").reset_index(name="images"), hide_index=True, width="stretch"
+)
+
+st.subheader("Least confident: label these next")
+st.caption("Smallest gap between the two most probable classes first.")
+doubtful = pred.least_confident(n_show)
+by_id = frame.set_index("id")
+image_grid(
+    ws,
+    doubtful,
+    key="fs-doubtful",
+    scores={i: float(by_id.at[i, "confidence"]) for i in doubtful},
+    notes={i: f"→ {by_id.at[i, 'predicted']}" for i in doubtful},
+    find_similar=False,
+)
+
+st.subheader("All predictions")
+st.dataframe(
+    frame,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.3f"),
+        "margin": st.column_config.NumberColumn("margin", format="%.3f"),
+    },
+)
+st.download_button(
+    "Download predictions (CSV)",
+    data=frame.to_csv(index=False).encode("utf-8"),
+    file_name=f"few_shot_{method}_predictions.csv",
+    mime="text/csv",
+    key="fs_download",
+)

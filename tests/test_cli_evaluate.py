@@ -1,0 +1,55 @@
+"""The ``evaluate`` subcommand end to end, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.evaluation import list_runs
+from clipcore.splits import get_split
+
+from conftest import ROOT
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "clipcore", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "CLIPCORE_OFFLINE": "1"},
+    )
+
+
+def test_evaluate_json_shape_and_stable_hold_out(workspace):
+    args = ("evaluate", "--workspace", str(workspace.root), "--model", "tiny", "--k", "1,all", "--draws", "2",
+            "--methods", "zero_shot,logreg,knn", "--json")
+    first = _cli(*args)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    split = get_split(workspace)
+    assert out["split"]["test_ids"] == split.test_ids and out["split"]["seed"] == 0
+    assert {(e["method"], e["k"]) for e in out["error_rates"]} == {
+        ("zero_shot", 0), ("logreg", 1), ("logreg", "all"), ("knn", 1), ("knn", "all")
+    }
+    for e in out["error_rates"]:
+        assert 0.0 <= e["mean"] <= 1.0 and e["std"] >= 0.0
+    assert set(out["confusion_matrices"]) == {"zero_shot", "logreg", "knn"}
+    assert sum(map(sum, out["confusion_matrices"]["knn"]["matrix"])) == len(split.test_ids)
+    assert UNTRAINED_WARNING in out["warnings"] and out["warning"] == UNTRAINED_WARNING
+    second = _cli("evaluate", "--workspace", str(workspace.root), "--model", "tiny", "--k", "1", "--draws", "1",
+                  "--methods", "knn", "--json")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["split"]["test_ids"] == out["split"]["test_ids"]
+    runs = list_runs(workspace, "evaluation")
+    assert len(runs) == 2 and runs[1]["id"] == out["run_id"]
+
+
+def test_evaluate_bad_k_exits_2_with_one_line(workspace):
+    bad_k = _cli("evaluate", "--workspace", str(workspace.root), "--model", "tiny", "--k", "1,two", "--json")
+    assert bad_k.returncode == 2 and bad_k.stdout == ""
+    assert bad_k.stderr.strip().splitlines()[-1].startswith("error: k values must be positive integers")
