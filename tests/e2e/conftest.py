@@ -1,0 +1,111 @@
+"""Fixtures for browser tests: a real ``streamlit run app.py`` on a free port, and Chromium.
+
+Every test here is marked ``e2e`` and skipped when Debian's Chromium is not installed.
+The server uses the ``app_config`` fixture (tiny model, a copy of the demo workspace).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+STARTUP_TIMEOUT_S = 90.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder e2e, and skip them all without Chromium."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+            if not CHROMIUM.exists():
+                item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)"))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_streamlit(config: Path, *, port: int | None = None, log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` with ``CLIPCORE_CONFIG=config``; return (process, base URL)
+    once ``/_stcore/health`` answers. The caller must call ``stop_streamlit``."""
+    port = port or free_port()
+    env = dict(os.environ, CLIPCORE_CONFIG=str(config), PYTHONUNBUFFERED="1")
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    stop_streamlit(proc)
+    raise RuntimeError(f"streamlit did not answer on {url} within {STARTUP_TIMEOUT_S:.0f}s")
+
+
+def stop_streamlit(proc: subprocess.Popen) -> None:
+    """Terminate the server (and wait; kill if it lingers)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def streamlit_server(app_config, tmp_path) -> Iterator[str]:
+    """Base URL of a running app (tiny model, demo workspace copy); stopped afterwards."""
+    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
+    try:
+        yield url
+    finally:
+        stop_streamlit(proc)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (sync API)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page per test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
