@@ -265,9 +265,10 @@ def _label_view(ctx, annotator: str) -> None:
     if suggest_probs is not None:
         source["suggestions"] = suggest_probs.source
 
+    st.text(f"Class to assign: {target}")  # user text as plain text, never markdown or HTML
     b = st.columns(5)
     b[0].button(
-        f"Assign to “{target}”", type="primary", key="label_assign", shortcut="A", disabled=not ids,
+        "Assign selected", type="primary", key="label_assign", shortcut="A", disabled=not ids,
         on_click=_assign, args=(ws, annotator, target, source, grid_key), width="stretch",
         help="Selected tiles get the class; deselected ones are recorded as not this class.",
     )
@@ -358,7 +359,8 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
         if plan is None or plan.threshold is None or not plan.image_ids:
             st.caption(f"Nothing to auto-accept for {target!r} at this precision.")
             return
-        if st.button(f"Accept {len(plan.image_ids)} images as “{target}”", key="label_auto_accept"):
+        st.text(f"{len(plan.image_ids)} unlabelled images reach the threshold for class: {target}")
+        if st.button(f"Accept these {len(plan.image_ids)} images", key="label_auto_accept"):
             source = {
                 "kind": "auto-accept",
                 "threshold": plan.threshold,
