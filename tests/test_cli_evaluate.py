@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.evaluation import list_runs
+from clipcore.evaluation import list_runs, save_run
 from clipcore.splits import get_split
 
 from conftest import ROOT
@@ -41,10 +41,18 @@ def test_evaluate_json_shape_and_stable_hold_out(workspace):
     assert set(out["confusion_matrices"]) == {"zero_shot", "logreg", "knn"}
     assert sum(map(sum, out["confusion_matrices"]["knn"]["matrix"])) == len(split.test_ids)
     assert UNTRAINED_WARNING in out["warnings"] and out["warning"] == UNTRAINED_WARNING
+    # Offline, --with-baseline cannot fetch EfficientNet weights: it shows the stored baseline run instead.
+    stored = {"summary": [{"method": "efficientnet_b4", "k": 1, "mean": 0.5, "std": 0.1, "n_draws": 2}], "rows": [],
+              "confusion_matrices": {"efficientnet_b4": {"labels": ["a"], "matrix": [[1]]}}, "warnings": [], "notes": []}
+    baseline_id = save_run(workspace, "baseline", {"arch": "efficientnet_b4", "split": "default"}, stored)
     second = _cli("evaluate", "--workspace", str(workspace.root), "--model", "tiny", "--k", "1", "--draws", "1",
-                  "--methods", "knn", "--json")
+                  "--methods", "knn", "--with-baseline", "--json")
     assert second.returncode == 0, second.stderr
-    assert json.loads(second.stdout)["split"]["test_ids"] == out["split"]["test_ids"]
+    again = json.loads(second.stdout)
+    assert again["split"]["test_ids"] == out["split"]["test_ids"]
+    assert {(e["method"], e["k"]) for e in again["error_rates"]} == {("knn", 1), ("efficientnet_b4", 1)}
+    assert "efficientnet_b4" in again["confusion_matrices"]
+    assert any(f"showing stored run {baseline_id}" in w for w in again["warnings"])
     runs = list_runs(workspace, "evaluation")
     assert len(runs) == 2 and runs[1]["id"] == out["run_id"]
 
