@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
+from clipcore import UNTRAINED_WARNING
+
 ZERO_SHOT_KS = (None, 0, "0", "zero-shot", "-", "")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 RANDOM_INIT_TAG = "random-init, not meaningful"
@@ -160,8 +162,10 @@ def learning_curve_svg(table: ErrorRateTable, *, width: int = 720, height: int =
     pw, ph = width - ml - mr, height - mt - mb
     ks = table.ks
     values = [c[0] + c[1] for c in table.cells.values() if not math.isnan(c[0])]
-    ymax = min(1.0, max(values, default=0.0) * 1.1) or 0.1
-    ymax = math.ceil(ymax * 20) / 20
+    top = min(1.0, max(values, default=0.0) * 1.05) or 0.1
+    step = next(s for s in (0.02, 0.05, 0.1, 0.2) if top / s <= 6)
+    n_ticks = max(1, math.ceil(top / step - 1e-9))
+    ymax = step * n_ticks
 
     def x(i: int) -> float:
         return ml + (pw * (i + 0.5) / len(ks) if ks else pw / 2)
@@ -176,8 +180,8 @@ def learning_curve_svg(table: ErrorRateTable, *, width: int = 720, height: int =
     ]
     if title:
         parts.append(f'<text x="{ml}" y="18" font-size="14" font-weight="bold">{e(title)}</text>')
-    for t in range(6):
-        v = ymax * t / 5
+    for t in range(n_ticks + 1):
+        v = step * t
         parts.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{ml - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
     for i, k in enumerate(ks):
@@ -311,8 +315,8 @@ def build_report(
     table = error_rate_table(summary)
     settings = result.get("settings") or {}
     generated = generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    if untrained:
-        warnings.insert(0, "untrained model - results are not meaningful (the CLIP model has random weights).")
+    if untrained and UNTRAINED_WARNING not in warnings:
+        warnings.insert(0, UNTRAINED_WARNING)
 
     meta = []
     if model_key:

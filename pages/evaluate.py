@@ -246,7 +246,7 @@ if matrices:
                 k_note = f" (k = {cm['k']})" if cm.get("k") is not None else ""
                 cell = confusion_chart(
                     ConfusionMatrix(list(cm["labels"]), np.asarray(cm["matrix"])), key=f"ev_cm_{n}_{name}",
-                    title=f"{name}{k_note}"[:60], size=260,
+                    title=f"{name}{k_note}"[:60], size=300 if len(chosen) < 3 else 220,
                 )
                 if cell is not None:
                     st.session_state[CM_CELL] = (name, *cell)
@@ -361,10 +361,10 @@ else:
     st.caption(f"{len(records):,} images: the map's tooltips show no thumbnails above {MAP_THUMBNAILS_MAX:,}.")
 st.altair_chart(
     alt.Chart(frame)
-    .mark_point(filled=True, size=60, opacity=0.8)
+    .mark_point(filled=True, size=80, opacity=0.8)
     .encode(
-        x=alt.X("x:Q", axis=None),
-        y=alt.Y("y:Q", axis=None),
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
+        y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
         color=alt.Color("class:N", title="class"),
         shape=alt.Shape(
             "part:N", title="split",

@@ -172,3 +172,16 @@ def test_tiny_run_uses_the_split_and_the_shared_draws(workspace):
     assert ticks[-1][0] == ticks[-1][1] == 5
     assert [d for d, _ in ticks] == sorted(d for d, _ in ticks)
     assert result.settings["pretrained"] is False and result.settings["ks"] == [1, 4, "all"]
+
+
+def test_checkpoint_run_is_labelled_pretrained_and_uses_the_real_network(workspace, tmp_path):
+    import timm
+    import torch
+
+    path = tmp_path / "b0.pth"
+    torch.save(timm.create_model("efficientnet_b0", pretrained=False).state_dict(), path)
+    result = run_baseline(workspace, arch="efficientnet_b0", ks="1", draws=1, epochs=1, checkpoint=path, device="cpu")
+    assert result.settings["weights_source"] == "checkpoint" and result.settings["weights_path"] == str(path.resolve())
+    assert result.settings["input_size"] == 224 and result.settings["timm_model"] == "efficientnet_b0"
+    assert result.results["pretrained"] is True and result.results["warnings"] == []
+    assert len(result.results["rows"]) == 1 and result.results["rows"][0]["method"] == "efficientnet_b0"
