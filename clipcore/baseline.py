@@ -310,9 +310,9 @@ class _Trainer:
         self.net = net.to(device)
         self.amp_dtype = None
         # bf16 autocast where the hardware has it (measured ~1.4x faster B4 training on an AMX CPU).
-        if amp and device == "cuda" and torch.cuda.is_bf16_supported():
-            self.amp_dtype = torch.bfloat16
-        elif amp and device == "cpu" and cpu_has_bf16_units():
+        if amp and (
+            (device == "cuda" and torch.cuda.is_bf16_supported()) or (device == "cpu" and cpu_has_bf16_units())
+        ):
             self.amp_dtype = torch.bfloat16
 
     def _batch(self, ids: Sequence[int], train: bool) -> Any:
@@ -432,7 +432,7 @@ def validation_slice(
     fit, val = [], []
     for cls in sorted(by_class):
         members = list(rng.permutation(by_class[cls]))
-        n_val = max(1, int(round(fraction * len(members))))
+        n_val = max(1, round(fraction * len(members)))
         val.extend(int(i) for i in members[:n_val])
         fit.extend(int(i) for i in members[n_val:])
     return sorted(fit), sorted(val)
@@ -563,7 +563,7 @@ def run_baseline(
     needed = sorted({i for _, _, ids in plan for i in ids} | {int(i) for i in split.test_ids})
 
     started = time.perf_counter()
-    load_size = int(round(weights.input_size * LOAD_SCALE))
+    load_size = round(weights.input_size * LOAD_SCALE)
     logger.info("baseline %s: decoding %d images at %d px", arch, len(needed), load_size)
     pixels = load_pixels(ws, needed, load_size)
     test_ids = [int(i) for i in split.test_ids if int(i) in pixels]

@@ -58,7 +58,10 @@ def _title(method: str, prompt_set: dict | None = None) -> str:
 def _titled(result: dict) -> dict:
     """The stored evaluation with method keys replaced by display names."""
     ps = (result.get("settings") or {}).get("prompt_set")
-    rename = lambda m: _title(str(m), ps)  # noqa: E731
+
+    def rename(method: object) -> str:
+        return _title(str(method), ps)
+
     out = dict(result)
     out["error_rates"] = [{**r, "method": rename(r["method"])} for r in result.get("error_rates", [])]
     out["confusion_matrices"] = {rename(m): cm for m, cm in (result.get("confusion_matrices") or {}).items()}
