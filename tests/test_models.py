@@ -92,13 +92,34 @@ def test_local_checkpoint_is_loaded(tmp_path, demo_dir):
     (tmp_path / "tiny-ckpt.json").write_text(json.dumps(TINY_CONFIG))
     open_clip.add_model_config(tmp_path / "tiny-ckpt.json")
     src = load_model("tiny", precision="fp32", device="cpu")
+    torch.manual_seed(1)
     ckpt = tmp_path / "weights.pt"
-    torch.save({k: v * 1.5 for k, v in src._model.state_dict().items()}, ckpt)
+    torch.save(open_clip.create_model("tiny-ckpt").state_dict(), ckpt)
 
     model = load_model("tiny-ckpt", checkpoint=ckpt, precision="fp32", device="cpu")
     assert not model.info.untrained and model.info.checkpoint == str(ckpt)
     px = _pixels(demo_dir, model.image_size, n=3)
     assert not np.allclose(model.encode_pixels(px), src.encode_pixels(px), atol=1e-3)
+
+
+def test_folded_normalisation_matches_explicit(tiny_model, demo_dir):
+    from clipcore.models import _normalise
+
+    px = _pixels(demo_dir, tiny_model.image_size, n=4)
+    assert tiny_model._folded
+    import torch
+
+    unfolded = load_model("tiny", precision="fp32", device="cpu")
+    with torch.no_grad():  # rebuild the original first layer from a fresh, identical model
+        import open_clip
+
+        torch.manual_seed(20240401)
+        fresh = open_clip.create_model("tiny").eval()
+    x = torch.from_numpy(px).permute(0, 3, 1, 2).float() / 255.0
+    x = (x - torch.tensor(tiny_model.mean).view(1, 3, 1, 1)) / torch.tensor(tiny_model.std).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        explicit = _normalise(fresh.encode_image(x).numpy())
+    np.testing.assert_allclose(unfolded.encode_pixels(px), explicit, atol=2e-5)
 
 
 def test_text_validation(tiny_model):
