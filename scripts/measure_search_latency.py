@@ -40,7 +40,7 @@ GRID_READY = """([query, n]) => {
   if (!main || main.querySelector('[data-stale="true"]')) return false;
   const texts = [...main.querySelectorAll('[data-testid="stText"]')].map(e => e.innerText);
   if (!texts.some(t => t.includes(query))) return false;
-  const imgs = [...main.querySelectorAll('[data-testid="stImage"] img')];
+  const imgs = [...main.querySelectorAll('.cc-tile img')];
   return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
 }"""
 

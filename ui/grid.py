@@ -6,6 +6,8 @@ decodes an original. User strings (paths, labels) are shown as text, never as HT
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -44,6 +46,35 @@ def set_selection(key: str, ids: Sequence[int], selected: bool) -> None:
         st.session_state[selection_key(key, int(image_id))] = selected
 
 
+TILE_CSS = """
+<style>
+.cc-grid{display:grid;grid-template-columns:repeat(var(--cols),minmax(0,1fr));gap:10px}
+.cc-tile{margin:0;border:2px solid transparent;border-radius:6px;padding:2px;background:#fafafa}
+.cc-tile img{width:100%;height:auto;display:block;border-radius:4px}
+.cc-tile figcaption{font-size:0.78rem;line-height:1.25;color:#333;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.cc-tile .cc-rank{font-weight:700;margin-right:4px}
+.cc-tile.cc-off{border-color:#d33;opacity:0.35}
+</style>
+"""
+
+
+def _tile_html(url: str, rank: int, rec: ImageRecord, line: str, note: str | None, *, off: bool = False) -> str:
+    # Every user string (file name, label, note) is escaped: it is text, never markup.
+    extra = f"<figcaption>{html.escape(note)}</figcaption>" if note else ""
+    return (
+        f'<figure class="cc-tile{" cc-off" if off else ""}" data-image-id="{rec.id}">'
+        f'<img src="{url}" alt="{html.escape(rec.path)}" title="{html.escape(rec.path)}">'
+        f'<figcaption><span class="cc-rank">{rank}</span>{html.escape(line)}</figcaption>{extra}</figure>'
+    )
+
+
+def _caption(rec: ImageRecord, scores: Mapping[int, float] | None) -> str:
+    line = rec.path.rsplit("/", 1)[-1]
+    if scores is not None and rec.id in scores:
+        line = f"{scores[rec.id]:.3f} · {line}"
+    return line
+
+
 def image_grid(
     ws: Workspace,
     ids: Sequence[int],
@@ -55,45 +86,63 @@ def image_grid(
     selectable: bool = False,
     find_similar: bool = True,
 ) -> GridResult:
-    """Draw ids as a grid of thumbnails, best first.
+    """Draw ids as a grid of thumbnails, best first, numbered 1..n.
+
+    The pictures are one HTML block with inline thumbnails (fast to draw); a row of
+    numbered pills below picks one tile for "View" (larger image and details) and,
+    with ``find_similar``, "Find similar".
 
     Args:
         key: unique widget-key prefix for this grid.
         scores: shown under each tile.
         notes: one more line per tile (e.g. a label or prediction), shown as text.
-        selectable: every tile gets a checkbox, ticked by default; unticking deselects
-            (a deselected tile shows a red "deselected" badge above its image).
-        find_similar: a "similar" button per tile.
+        selectable: every tile gets a "keep" checkbox, ticked by default; unticking
+            deselects it (the tile turns pale with a red frame).
+        find_similar: offer "Find similar" for the picked tile.
     """
+    from ui.resources import thumbnail_url
+
     result = GridResult()
     if not ids:
         return result
     records = ws.images(ids)
-    thumbs = thumbnail_paths(ws, records)
-    for start in range(0, len(records), columns):
-        cols = st.columns(columns)
-        for col, rec, thumb in zip(cols, records[start : start + columns], thumbs[start : start + columns]):
-            with col:
+    urls = [thumbnail_url(t) for t in thumbnail_paths(ws, records)]
+    if selectable:
+        for start in range(0, len(records), columns):
+            cols = st.columns(columns)
+            for offset, (col, rec) in enumerate(zip(cols, records[start : start + columns])):
                 sel_key = selection_key(key, rec.id)
-                if selectable and not st.session_state.get(sel_key, True):
-                    st.markdown(":red-badge[:material/block: deselected]")
-                st.image(thumb, width="stretch")
-                line = rec.path.rsplit("/", 1)[-1]
-                if scores is not None and rec.id in scores:
-                    line = f"{scores[rec.id]:.3f} · {line}"
-                st.text(line)
-                if notes and rec.id in notes:
-                    st.text(notes[rec.id])
-                # value only seeds a new checkbox; once set (by a click or set_selection) state wins.
-                if selectable and st.checkbox("keep", value=sel_key not in st.session_state, key=sel_key):
-                    result.selected.add(rec.id)
-                b1, b2 = st.columns(2)
-                if b1.button("view", key=f"{key}-view-{rec.id}", width="stretch"):
-                    st.session_state[state.DETAIL_IMAGE] = rec.id
-                    image_details(ws, rec.id, scores.get(rec.id) if scores else None)
-                if find_similar and b2.button("similar", key=f"{key}-sim-{rec.id}", width="stretch"):
-                    result.similar_to = rec.id
+                keep = st.session_state.get(sel_key, True)
+                with col:
+                    st.html(
+                        TILE_CSS.replace("var(--cols)", "1")
+                        + _tile_html(urls[start + offset], start + offset + 1, rec, _caption(rec, scores),
+                                     notes.get(rec.id) if notes else None, off=not keep)
+                    )
+                    # value only seeds a new checkbox; once set (by a click or set_selection) state wins.
+                    if st.checkbox("keep", value=sel_key not in st.session_state, key=sel_key):
+                        result.selected.add(rec.id)
+    else:
+        tiles = "".join(
+            _tile_html(u, i + 1, r, _caption(r, scores), notes.get(r.id) if notes else None)
+            for i, (u, r) in enumerate(zip(urls, records))
+        )
+        st.html(f'{TILE_CSS}<div class="cc-grid" style="--cols:{columns}" data-grid="{html.escape(key)}">{tiles}</div>')
+    by_rank = {i + 1: rec for i, rec in enumerate(records)}
+    c1, c2, c3 = st.columns([6, 1, 1], vertical_alignment="bottom")
+    picked = c1.pills("Pick an image by its number", list(by_rank), key=f"{key}-pick", label_visibility="collapsed")
+    rec = by_rank.get(picked) if picked is not None else None
+    if c2.button("View", key=f"{key}-view", disabled=rec is None, width="stretch") and rec is not None:
+        st.session_state[state.DETAIL_IMAGE] = rec.id
+        image_details(ws, rec.id, scores.get(rec.id) if scores else None)
+    if find_similar and c3.button("Similar", key=f"{key}-similar", disabled=rec is None, width="stretch"):
+        result.similar_to = rec.id if rec is not None else None
     return result
+
+
+def shown_image_ids(page_html: str) -> list[int]:
+    """Image ids of the tiles in a grid's HTML, in order (for tests and exports)."""
+    return [int(m) for m in re.findall(r'data-image-id="(\d+)"', page_html)]
 
 
 @st.dialog("Image", width="large")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from tests.gridview import grid_ids
+
 from clipcore import UNTRAINED_WARNING
 from clipcore.baseline import RANDOM_INIT_WARNING
 from clipcore.evaluation import list_runs, save_run
@@ -96,7 +98,7 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     at.run()
     assert not at.exception, at.exception
     expected = sorted(i for i in split.test_ids if split.labels[i] == true_label)
-    shown_ids = sorted(int(b.key.rsplit("-", 1)[1]) for b in at.button if b.key and b.key.startswith("ev_cell-view-"))
+    shown_ids = sorted(grid_ids(at, "ev_cell"))
     assert shown_ids == expected and expected
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.gridview import grid_tiles
+
 from clipcore import UNTRAINED_WARNING
 from clipcore.config import load_settings
 from clipcore.splits import get_split
@@ -42,7 +44,7 @@ def test_trains_outside_the_hold_out_and_shows_least_confident(app_config):
     assert any(t.startswith(f"Trained on {n_train} labelled images") for t in texts)
     assert any(f"{len(split.test_ids)} images kept out of training" in t for t in texts)
     assert at.metric[0].value == str(len(unlabelled))
-    tiles = [t for t in texts if t.startswith("→ ")]
+    tiles = [note for _, _, note in grid_tiles(at, with_notes=True) if note.startswith("→ ")]
     assert len(tiles) == len(unlabelled)  # grid of 12 shows all six doubtful images
     table = at.dataframe[1].value
     assert sorted(table["id"].tolist()) == sorted(unlabelled)
@@ -51,7 +53,7 @@ def test_trains_outside_the_hold_out_and_shows_least_confident(app_config):
 
     at.selectbox(key="fs_method").select("knn").run()
     assert not at.exception
-    assert len([t for t in at.text if t.value.startswith("→ ")]) == len(unlabelled)
+    assert len([note for _, _, note in grid_tiles(at, with_notes=True) if note.startswith("→ ")]) == len(unlabelled)
 
 
 def test_label_source_without_labels_shows_a_clear_error(app_config):

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.gridview import grid_tiles, pick_tile
+
 from clipcore import UNTRAINED_WARNING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,12 +22,12 @@ def _open(app_config) -> AppTest:
 
 
 def _tile_names(at: AppTest) -> list[str]:
-    """File names under the tiles, in grid order (each tile's text is 'score · name')."""
-    return [t.value.split(" · ", 1)[1] for t in at.text if " · " in t.value]
+    """File names under the tiles, in grid order (each tile's caption is 'score · name')."""
+    return [line.split(" · ", 1)[1] for _, line in grid_tiles(at)]
 
 
 def _scores(at: AppTest) -> list[float]:
-    return [float(t.value.split(" · ", 1)[0]) for t in at.text if " · " in t.value]
+    return [float(line.split(" · ", 1)[0]) for _, line in grid_tiles(at)]
 
 
 def test_query_shows_ranked_results_and_pages_without_repeats(app_config):
@@ -62,8 +64,7 @@ def test_find_similar_ranks_the_image_itself_first(app_config):
     at = _open(app_config)
     at.text_input(key="search_query").input("printed text").run()
     target = _tile_names(at)[3]
-    similar_buttons = [b for b in at.button if b.key and "-sim-" in b.key]
-    similar_buttons[3].click().run()
+    pick_tile(at, 4, "similar")
     assert not at.exception
     assert at.text_input(key="search_query").value == ""
     assert _tile_names(at)[0] == target

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.gridview import grid_ids
 from streamlit.util import AttributeDictionary
 
 from clipcore import UNTRAINED_WARNING
@@ -77,8 +79,7 @@ def test_two_classes_give_predictions_a_confusion_matrix_and_cell_images(app_con
     at.run()
     line = next(t.value for t in at.text if "predicted as cover" in t.value)
     n = int(line.split()[0])
-    tiles = [b for b in at.button if b.key and b.key.startswith("zs-cell-view-")]
-    assert len(tiles) == n
+    assert len(grid_ids(at, "zs-cell")) == n
 
 
 @pytest.mark.parametrize(
@@ -145,4 +146,4 @@ def test_try_a_prompt_shows_top_images(app_config):
     at = _open()
     at.text_input(key="zs_try").input("book binding").run()
     assert not at.exception
-    assert len([b for b in at.button if b.key and b.key.startswith("zs-try-view-")]) == 12
+    assert len(grid_ids(at, "zs-try")) == 12
