@@ -39,6 +39,7 @@ class WorkspaceEntry:
     path: Path
     source: Path | None = None
     labels_from_folders: bool = False
+    demo: bool = False  # the app may generate the demo collection into ``source`` and build it on first launch
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def _workspaces_from(config: Mapping[str, Any], base: Path) -> tuple[WorkspaceEn
                 path=(base / spec["path"]).resolve() if not Path(spec["path"]).is_absolute() else Path(spec["path"]),
                 source=None if source is None else (base / source).resolve(),
                 labels_from_folders=bool(spec.get("labels_from_folders", False)),
+                demo=bool(spec.get("demo", False)),
             )
         )
     return tuple(entries)

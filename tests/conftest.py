@@ -81,6 +81,7 @@ def app_config(_built_workspace, demo_dir, tmp_path, monkeypatch) -> Path:
         f'path = "{ws_root}"\n'
         f'source = "{demo_dir}"\n'
         "labels_from_folders = true\n"
+        "demo = true\n"
     )
     monkeypatch.setenv("CLIPCORE_CONFIG", str(cfg))
     return cfg

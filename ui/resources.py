@@ -49,7 +49,7 @@ def workspace_entries() -> list[WorkspaceEntry]:
     cfg = settings()
     if cfg.workspaces:
         return list(cfg.workspaces)
-    return [WorkspaceEntry("default", cfg.workspace.resolve(), Path(DEFAULT_DEMO_SOURCE).resolve(), True)]
+    return [WorkspaceEntry("default", cfg.workspace.resolve(), Path(DEFAULT_DEMO_SOURCE).resolve(), True, demo=True)]
 
 
 def current_entry() -> WorkspaceEntry:
@@ -205,17 +205,18 @@ def text_vector(model_key: str, text: str) -> np.ndarray:
 def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None:
     """On first launch, build the demo collection and workspace (generate, ingest, embed).
 
-    Does nothing when the workspace already holds images that are embedded (fully or in
+    Only for a workspace marked ``demo = true`` in config (about 200 images: seconds);
+    other workspaces are built by background jobs from Home. Does nothing when the workspace already holds images that are embedded (fully or in
     part: the rest is a background job started from Home), or while a job is running.
     Returns a one-line summary of what was built, or None. Runs once per process (other
     sessions wait on the lock).
     """
     from clipcore.jobs import list_jobs
 
+    if not entry.demo or entry.source is None:
+        return None
     ws = _workspace(str(entry.path))
     if ws.counts()["images"] > 0 and (ws.embedding_version(model.info.key) > 0 or list_jobs(ws, active_only=True)):
-        return None
-    if entry.source is None:
         return None
     from clipcore.demo import generate_demo
     from clipcore.embeddings import embed_workspace
