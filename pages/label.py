@@ -192,7 +192,7 @@ def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: di
 
 
 def _label_view(ctx, annotator: str) -> None:
-    ws, matrix = ctx.ws, ctx.matrix
+    ws = ctx.ws
     labels = lbl.current_labels(ws)
     version = lbl.labels_version(ws)
     progress = lbl.label_progress(ws)

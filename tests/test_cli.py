@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLIPCORE_CONFIG": str(ROOT / "clipcore.toml")}
-    return subprocess.run(
-        [sys.executable, "-m", "clipcore", *args], capture_output=True, text=True, timeout=300, cwd=cwd or ROOT, env=env
-    )
 
 
 def ok_json(proc: subprocess.CompletedProcess) -> dict:

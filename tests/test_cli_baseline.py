@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 from clipcore.baseline import RANDOM_INIT_WARNING
@@ -13,18 +10,7 @@ from clipcore.evaluation import list_runs
 from clipcore.jobs import get_job, start_job
 from clipcore.splits import get_split
 
-from conftest import ROOT
-
-
-def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "clipcore", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "CLIPCORE_OFFLINE": "1"},
-    )
+from tests.helpers import run_cli as _cli
 
 
 def test_tiny_baseline_stores_rows_for_each_k_on_the_split(workspace):

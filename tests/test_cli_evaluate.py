@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.evaluation import list_runs, save_run
 from clipcore.splits import get_split
 
-from conftest import ROOT
-
-
-def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "clipcore", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "CLIPCORE_OFFLINE": "1"},
-    )
+from tests.helpers import run_cli as _cli
 
 
 def test_evaluate_json_shape_and_stable_hold_out(workspace):

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
 from clipcore.errors import InputError
-from clipcore.jobs import get_job, job_log, list_jobs, start_job
+from clipcore.jobs import job_log, list_jobs, start_job
 from clipcore.store import Workspace
 
-
-def wait_for(ws: Workspace, job_id: str, timeout: float = 60.0) -> dict:
-    """Poll until the job leaves queued/running (a test helper, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = get_job(ws, job_id)
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s; log:\n{job_log(ws, job_id)}")
+from tests.helpers import wait_for_job as wait_for
 
 
 def test_ingest_job_runs_in_the_background_and_reports(tmp_path, demo_dir):

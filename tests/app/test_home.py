@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.jobs import get_job, list_jobs
+from clipcore.jobs import list_jobs
 from clipcore.store import Workspace
+
+from tests.helpers import wait_for_job as _wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ws(app_config: Path) -> Workspace:
     return Workspace(app_config.read_text().split('path = "', 1)[1].split('"', 1)[0])
-
-
-def _wait(ws: Workspace, job_id: str, timeout: float = 90.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = get_job(ws, job_id)
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_home_shows_status(app_config):

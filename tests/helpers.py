@@ -1,0 +1,39 @@
+"""Helpers shared by tests: run the CLI as a user does, wait for a background job."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m clipcore ARGS`` from the repository root, offline, with the repo's config."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CLIPCORE_OFFLINE": "1",
+        "CLIPCORE_CONFIG": str(ROOT / "clipcore.toml"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "clipcore", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+
+
+def wait_for_job(ws, job_id: str, timeout: float = 90.0) -> dict:
+    """Poll until the job leaves queued/running (a test helper, not a timing assertion)."""
+    from clipcore.jobs import get_job, job_log
+
+    deadline = time.monotonic() + timeout
+    job = get_job(ws, job_id)
+    while time.monotonic() < deadline:
+        job = get_job(ws, job_id)
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s; log:\n{job_log(ws, job_id)}")
