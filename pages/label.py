@@ -19,7 +19,7 @@ from clipcore.search import image_vector
 from clipcore.zeroshot import build_classifier
 
 from ui import resources, state
-from ui.grid import image_grid, selection_key, set_selection
+from ui.grid import image_grid, selected_ids, set_selection
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -118,7 +118,7 @@ def _assign(ws, annotator: str, target: str, source: dict, grid_key: str) -> Non
     page = st.session_state.get(PAGE)
     if not page or not page["ids"]:
         return
-    keep = [i for i in page["ids"] if st.session_state.get(selection_key(grid_key, i), True)]
+    keep = selected_ids(grid_key, page["ids"])
     drop = [i for i in page["ids"] if i not in keep]
     try:
         batch = lbl.record_batch(ws, target, keep, annotator=annotator, source=source, rejected_ids=drop)
@@ -185,9 +185,9 @@ def _progress(ws, annotator: str, progress: dict) -> None:
 
 @st.fragment
 def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: dict[int, str]) -> None:
-    # A fragment: ticking a tile reruns only the grid, not the whole page.
-    kept = sum(1 for i in ids if st.session_state.get(selection_key(grid_key, i), True))
-    st.caption(f"{kept} of {len(ids)} selected; untick the tiles that are not of this class.")
+    # A fragment: (de)selecting a tile reruns only the grid, not the whole page.
+    kept = len(selected_ids(grid_key, ids))
+    st.caption(f"{kept} of {len(ids)} selected; click the numbers of the tiles that are not of this class.")
     image_grid(ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, find_similar=False)
 
 

@@ -7,7 +7,6 @@ decodes an original. User strings (paths, labels) are shown as text, never as HT
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -35,15 +34,22 @@ def thumbnail_paths(ws: Workspace, records: Sequence[ImageRecord]) -> list[str]:
     return out
 
 
-def selection_key(key: str, image_id: int) -> str:
-    """Session-state key of one tile's "keep" checkbox in the grid ``key``."""
-    return f"{key}-sel-{image_id}"
+def _keep_key(key: str) -> str:
+    return f"{key}-keep"
+
+
+def selected_ids(key: str, ids: Sequence[int]) -> list[int]:
+    """The ids still selected in the selectable grid ``key`` (all of them before it is drawn)."""
+    kept = st.session_state.get(_keep_key(key))
+    if kept is None:
+        return [int(i) for i in ids]
+    kept = {int(i) for i in kept}
+    return [int(i) for i in ids if int(i) in kept]
 
 
 def set_selection(key: str, ids: Sequence[int], selected: bool) -> None:
-    """Tick (or untick) every tile of the grid ``key``; call before the grid is drawn, e.g. in a callback."""
-    for image_id in ids:
-        st.session_state[selection_key(key, int(image_id))] = selected
+    """Select (or deselect) every tile of the grid ``key``; call before the grid is drawn, e.g. in a callback."""
+    st.session_state[_keep_key(key)] = [int(i) for i in ids] if selected else []
 
 
 TILE_CSS = """
@@ -96,8 +102,8 @@ def image_grid(
         key: unique widget-key prefix for this grid.
         scores: shown under each tile.
         notes: one more line per tile (e.g. a label or prediction), shown as text.
-        selectable: every tile gets a "keep" checkbox, ticked by default; unticking
-            deselects it (the tile turns pale with a red frame).
+        selectable: a row of numbered pills, all selected at first; clicking a number
+            deselects that tile (it turns pale with a red frame). No View/Similar picker.
         find_similar: offer "Find similar" for the picked tile.
     """
     from ui.resources import thumbnail_url
@@ -107,27 +113,26 @@ def image_grid(
         return result
     records = ws.images(ids)
     urls = [thumbnail_url(t) for t in thumbnail_paths(ws, records)]
+    kept = set(selected_ids(key, ids)) if selectable else set()
+    tiles = "".join(
+        _tile_html(u, i + 1, r, _caption(r, scores), notes.get(r.id) if notes else None, off=selectable and r.id not in kept)
+        for i, (u, r) in enumerate(zip(urls, records))
+    )
+    st.html(f'{TILE_CSS}<div class="cc-grid" style="--cols:{columns}" data-grid="{html.escape(key)}">{tiles}</div>')
     if selectable:
-        for start in range(0, len(records), columns):
-            cols = st.columns(columns)
-            for offset, (col, rec) in enumerate(zip(cols, records[start : start + columns])):
-                sel_key = selection_key(key, rec.id)
-                keep = st.session_state.get(sel_key, True)
-                with col:
-                    st.html(
-                        TILE_CSS.replace("var(--cols)", "1")
-                        + _tile_html(urls[start + offset], start + offset + 1, rec, _caption(rec, scores),
-                                     notes.get(rec.id) if notes else None, off=not keep)
-                    )
-                    # value only seeds a new checkbox; once set (by a click or set_selection) state wins.
-                    if st.checkbox("keep", value=sel_key not in st.session_state, key=sel_key):
-                        result.selected.add(rec.id)
-    else:
-        tiles = "".join(
-            _tile_html(u, i + 1, r, _caption(r, scores), notes.get(r.id) if notes else None)
-            for i, (u, r) in enumerate(zip(urls, records))
+        rank = {rec.id: i + 1 for i, rec in enumerate(records)}
+        options = [rec.id for rec in records]
+        widget = {"default": options} if _keep_key(key) not in st.session_state else {}
+        picked = st.pills(
+            "Selected tiles (click a number to deselect that tile, again to select it)",
+            options,
+            selection_mode="multi",
+            format_func=lambda i: str(rank.get(i, i)),
+            key=_keep_key(key),
+            **widget,
         )
-        st.html(f'{TILE_CSS}<div class="cc-grid" style="--cols:{columns}" data-grid="{html.escape(key)}">{tiles}</div>')
+        result.selected = {int(i) for i in picked or []}
+        return result
     by_rank = {i + 1: rec for i, rec in enumerate(records)}
     c1, c2, c3 = st.columns([6, 1, 1], vertical_alignment="bottom")
     picked = c1.pills("Pick an image by its number", list(by_rank), key=f"{key}-pick", label_visibility="collapsed")
@@ -138,11 +143,6 @@ def image_grid(
     if find_similar and c3.button("Similar", key=f"{key}-similar", disabled=rec is None, width="stretch"):
         result.similar_to = rec.id if rec is not None else None
     return result
-
-
-def shown_image_ids(page_html: str) -> list[int]:
-    """Image ids of the tiles in a grid's HTML, in order (for tests and exports)."""
-    return [int(m) for m in re.findall(r'data-image-id="(\d+)"', page_html)]
 
 
 @st.dialog("Image", width="large")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.gridview import grid_ids
+
 from clipcore import UNTRAINED_WARNING
 from clipcore import labels as lbl
 from clipcore.store import Workspace
@@ -25,12 +27,15 @@ def _open(name: str) -> AppTest:
     return at
 
 
-def _tiles(at: AppTest) -> list:
-    return [c for c in at.checkbox if c.key and "-sel-" in c.key]
+def _keep(at: AppTest):
+    """The grid's selection widget: numbered pills, one per tile, selected = keep."""
+    pills = [p for p in at.pills if p.key and p.key.endswith("-keep")]
+    assert len(pills) == 1, [p.key for p in at.pills]
+    return pills[0]
 
 
 def _tile_ids(at: AppTest) -> list[int]:
-    return [int(c.key.rsplit("-", 1)[1]) for c in _tiles(at)]
+    return grid_ids(at)
 
 
 def _workspace(app_config) -> Workspace:
@@ -45,13 +50,11 @@ def test_full_labelling_loop(app_config):
     at.selectbox(key="label_n").set_value(12)
     at.text_input(key="label_text").input("a book cover").run()
     first = _tile_ids(at)
-    assert len(first) == 12 and all(c.value for c in _tiles(at))  # every tile starts selected
+    assert len(first) == 12 and sorted(_keep(at).value) == sorted(first)  # every tile starts selected
 
     dropped = first[:2]
-    _tiles(at)[0].uncheck()
-    _tiles(at)[1].uncheck()
-    at.run()
-    assert sum('class="cc-tile cc-off"' in h.value for h in at.get("html")) == 2  # visibly marked
+    _keep(at).set_value(first[2:]).run()
+    assert sum(h.value.count('class="cc-tile cc-off"') for h in at.get("html")) == 2  # visibly marked
     assert any("10 of 12 selected" in c.value for c in at.caption)
 
     at.button(key="label_assign").click().run()
@@ -63,7 +66,7 @@ def test_full_labelling_loop(app_config):
     assert batch["annotator"] == "alice" and batch["source"]["kind"] == "text" and batch["source"]["query"] == "a book cover"
     second = _tile_ids(at)
     assert len(second) == 12 and not set(second) & set(first)  # labelled and rejected never come back
-    assert all(c.value for c in _tiles(at))  # the new page starts selected again
+    assert sorted(_keep(at).value) == sorted(second)  # the new page starts selected again
     assert any("Labelled 10" in t.value for t in at.toast)
 
     at.button(key="label_next").click().run()

@@ -1,0 +1,101 @@
+"""Measure the Label page's labelling action in a real browser: "Assign selected" clicked
+-> the next page of 48 tiles drawn (no stale element, every thumbnail loaded, new ids).
+
+Uses an existing workspace (see scripts/measure_search_latency.py to build a large one),
+starts ``streamlit run app.py`` on it with the given model, drives Debian's Chromium with
+Playwright, deselects two tiles (by their numbers) before each assignment, and prints one JSON object. It
+writes real label batches into the workspace: use a scratch copy.
+
+    python scripts/measure_label_latency.py --workspace /tmp/ws10kr --model ViT-B-32 --pretrained none
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit  # noqa: E402
+
+TILE_IDS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || main.querySelector('[data-stale="true"]')) return null;
+  const figs = [...main.querySelectorAll('figure[data-image-id]')];
+  const imgs = figs.map(f => f.querySelector('img'));
+  if (!imgs.every(i => i && i.complete && i.naturalWidth > 0)) return null;
+  return figs.map(f => f.getAttribute('data-image-id')).join(',');
+}"""
+
+
+def wait_for_new_page(page, previous: str, n: int, timeout_s: float = 120.0) -> str:
+    """Poll (every animation frame) until a grid of n tiles, different from ``previous``, is drawn."""
+    handle = page.wait_for_function(
+        f"""(prev) => {{ const ids = ({TILE_IDS})(); if (!ids) return null;
+            const k = ids.split(',').length; return (k === {n} && ids !== prev) ? ids : null; }}""",
+        arg=previous,
+        polling="raf",
+        timeout=timeout_s * 1000,
+    )
+    return handle.json_value()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workspace", required=True)
+    ap.add_argument("--model", default="ViT-B-32")
+    ap.add_argument("--pretrained", default="none")
+    ap.add_argument("--actions", type=int, default=12)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="label-latency-"))
+    cfg = tmp / "clipcore.toml"
+    cfg.write_text(
+        f'[model]\nname = "{args.model}"\npretrained = "{args.pretrained}"\n\n'
+        f'[workspaces.bench]\npath = "{Path(args.workspace).resolve()}"\n'
+    )
+    proc, url = start_streamlit(cfg, log=tmp / "streamlit.log")
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/label?annotator=bench")
+            ids = wait_for_new_page(page, "", 48)
+            times = []
+            for _ in range(args.actions):
+                group = page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"]').filter(has_text="48")
+                for number in ("1", "2"):  # deselect two tiles, as an annotator would
+                    group.get_by_role("button", name=number, exact=True).click()
+                    page.wait_for_function(
+                        f"() => document.querySelectorAll('figure.cc-off').length >= {number}", polling="raf", timeout=60_000
+                    )
+                    page.wait_for_function(TILE_IDS, polling="raf", timeout=60_000)
+                started = time.perf_counter()
+                page.get_by_role("button", name="Assign selected").click()
+                ids = wait_for_new_page(page, ids, 48)
+                times.append((time.perf_counter() - started) * 1000)
+            browser.close()
+    finally:
+        stop_streamlit(proc)
+    print(json.dumps({
+        "what": "Label page: 'Assign selected' clicked -> next 48-tile page drawn (thumbnails loaded), Chromium headless",
+        "workspace": str(Path(args.workspace).resolve()),
+        "model": f"{args.model}/{args.pretrained}",
+        "assign_ms": {"median": round(statistics.median(times)), "p90": round(sorted(times)[int(0.9 * (len(times) - 1))]),
+                      "first": round(times[0]), "n": len(times)},
+        "machine": f"{platform.machine()} python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
