@@ -8,6 +8,9 @@ is a batch in the workspace, so anyone can see, undo, revert, resolve and export
 
 from __future__ import annotations
 
+import re
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -459,10 +462,19 @@ def _export_view(ws) -> None:
     name = f"labels{'-history' if history else ''}.{fmt}"
     st.download_button(f"Download {name}", data, file_name=name, mime="text/csv" if fmt == "csv" else "application/json", key="label_download")
     st.subheader("Copy images into class folders")
-    out = st.text_input("Folder on the server", key="label_export_dir", placeholder="/path/to/export", help="Images go to FOLDER/<class>/<file>.")
+    # Only a name under the workspace's exports/ folder: on a shared deployment nobody may
+    # make the server write to an arbitrary path (the CLI takes any folder).
+    name_in = st.text_input(
+        "Export name", key="label_export_dir", value=time.strftime("labels-%Y%m%d-%H%M"),
+        help="Images go to <workspace>/exports/NAME/<class>/<file>. Letters, digits, '-', '_' and '.' only.",
+    )
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name_in).strip(".-")
+    out = str(ws.root / "exports" / safe) if safe else ""
+    if safe:
+        st.caption(f"Target folder: {out}")
     if st.button("Export image folders", key="label_export_folders", disabled=not out.strip()):
         try:
-            report = lbl.export_labels(ws, out.strip(), "folders")
+            report = lbl.export_labels(ws, out, "folders")
         except ClipcoreError as exc:
             resources.show_error(exc)
             return

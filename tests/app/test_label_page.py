@@ -109,6 +109,12 @@ def test_history_revert_conflicts_and_export_views(app_config):
     at.radio(key="label_view").set_value("Export").run()
     assert not at.exception and keep
     assert at.get("download_button")  # CSV download offered
+    # Folder export goes under the workspace, whatever the name says.
+    at.text_input(key="label_export_dir").input("../../etc/evil name").run()
+    at.button(key="label_export_folders").click().run()
+    assert not at.exception
+    target = ws.root / "exports" / "etc-evil-name"
+    assert sorted(p.name for p in target.iterdir()) == ["text"] and len(list((target / "text").iterdir())) == 3
 
 
 def test_two_annotators_in_claim_mode_get_different_pages(app_config):
