@@ -71,7 +71,7 @@ def _workspace(args: argparse.Namespace, settings: Settings, *, create: bool = F
     return Workspace(settings.workspace, create=create)
 
 
-def _model(settings: Settings, batch_size: int | None = None):
+def _model(settings: Settings):
     from clipcore.models import load_model
 
     return load_model(
