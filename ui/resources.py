@@ -285,9 +285,27 @@ class PageContext:
         return self.active.model.info.key
 
 
+def _leave_pages_folder_mode() -> None:
+    """Run the page through app.py's st.navigation, also on a server's very first request.
+
+    Streamlit sees a ``pages/`` folder beside app.py and, until some run has called
+    st.navigation, serves a URL such as /search the old way: the page script alone, with
+    a file-name sidebar and without app.py. Leaving that mode and rerunning once makes the
+    same URL go through app.py (its navigation, titles and layout).
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this internal: nothing to undo
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_context(*, require_embeddings: bool = True) -> PageContext:
     """Common page prologue: banner, workspace, model, embeddings; stops the page with a
     clear message when the workspace is empty or lacks embeddings for the model."""
+    _leave_pages_folder_mode()
     try:
         active = active_model()
     except ClipcoreError as exc:

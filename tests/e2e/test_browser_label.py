@@ -1,0 +1,82 @@
+"""Two annotators label the demo workspace at the same time in two browsers: nothing is
+lost, each batch carries its annotator, and each sees the other's progress."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from clipcore import labels as lbl
+from clipcore.store import Workspace
+
+TILE_IDS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || main.querySelector('[data-stale="true"]')) return null;
+  const figs = [...main.querySelectorAll('figure[data-image-id]')];
+  if (figs.length === 0 || !figs.every(f => { const i = f.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })) return null;
+  return figs.map(f => f.getAttribute('data-image-id')).join(',');
+}"""
+
+
+def _tiles(page, previous: str = "") -> list[int]:
+    handle = page.wait_for_function(
+        f"(prev) => {{ const ids = ({TILE_IDS})(); return ids && ids !== prev ? ids : null; }}",
+        arg=previous, polling="raf", timeout=60_000,
+    )
+    return [int(i) for i in handle.json_value().split(",")]
+
+
+def _open(browser, url: str, name: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{url}/label?annotator={name}")
+    return context, page
+
+
+@pytest.mark.e2e
+def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, browser, app_config):
+    ws_path = app_config.read_text().split('path = "', 1)[1].split('"', 1)[0]
+    # Claim mode on for both, so that they never get the same page.
+    sessions = [_open(browser, streamlit_server, name) for name in ("alice", "bob")]
+    try:
+        pages = {}
+        for name, (_, page) in zip(("alice", "bob"), sessions):
+            first = _tiles(page)
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
+            page.get_by_role("option", name="12", exact=True).click()
+            shown = _tiles(page, ",".join(map(str, first)))
+            page.get_by_text("Claim pages").click()
+            page.wait_for_timeout(500)
+            pages[name] = _tiles(page, "")
+            assert len(shown) == 12 and len(pages[name]) == 12
+        assert not set(pages["alice"]) & set(pages["bob"])
+
+        # Both assign at (nearly) the same moment; alice first deselects her tile number 1.
+        _, alice = sessions[0]
+        _, bob = sessions[1]
+        alice.locator('[data-testid="stMain"] [data-testid="stButtonGroup"]').filter(has_text="12").get_by_role(
+            "button", name="1", exact=True
+        ).click()
+        alice.wait_for_function("() => document.querySelectorAll('figure.cc-off').length === 1", timeout=30_000)
+        alice.get_by_role("button", name="Assign selected").click()
+        bob.get_by_role("button", name="Assign selected").click()
+        ws = Workspace(ws_path)
+        deadline = time.monotonic() + 60
+        while len(lbl.list_batches(ws)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # waiting for both clicks to land, not timing them
+        current = lbl.current_labels(ws)
+        batches = {b["annotator"]: b for b in lbl.list_batches(ws)}
+        assert set(batches) == {"alice", "bob"}
+        assert len(current) == len(pages["alice"]) - 1 + len(pages["bob"])
+        assert set(pages["alice"][1:]) | set(pages["bob"]) == set(current)
+
+        # Each sees the other's work: the progress view counts two annotators.
+        alice.reload()
+        _tiles(alice)
+        alice.get_by_text("Annotators").first.wait_for(timeout=30_000)
+        metric = alice.locator('[data-testid="stMetric"]').filter(has_text="Annotators")
+        assert metric.locator('[data-testid="stMetricValue"]').inner_text().strip() == "2"
+    finally:
+        for context, _ in sessions:
+            context.close()
