@@ -285,14 +285,22 @@ class PageContext:
         return self.active.model.info.key
 
 
+_left_pages_folder_mode = False
+
+
 def _leave_pages_folder_mode() -> None:
     """Run the page through app.py's st.navigation, also on a server's very first request.
 
     Streamlit sees a ``pages/`` folder beside app.py and, until some run has called
     st.navigation, serves a URL such as /search the old way: the page script alone, with
-    a file-name sidebar and without app.py. Leaving that mode and rerunning once makes the
-    same URL go through app.py (its navigation, titles and layout).
+    a file-name sidebar and without app.py. Leaving that mode and rerunning once per
+    process makes the same URL go through app.py (its navigation, titles and layout).
+    Once per process, because AppTest resets the mode on every run by design.
     """
+    global _left_pages_folder_mode
+    if _left_pages_folder_mode:
+        return
+    _left_pages_folder_mode = True
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a Streamlit without this internal: nothing to undo
