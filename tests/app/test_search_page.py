@@ -114,3 +114,20 @@ def test_overlong_query_is_a_message(app_config):
     at.text_input(key="search_query").input("x" * 2001).run()
     assert not at.exception
     assert any("2001 characters" in e.value for e in at.error)
+
+
+def test_view_shows_the_picked_image_with_its_path_and_label(app_config):
+    from clipcore import labels as lbl
+    from clipcore.config import load_settings
+    from clipcore.store import Workspace
+
+    at = _open(app_config)
+    at.text_input(key="search_query").input("printed text").run()
+    first_id, line = grid_tiles(at)[0]
+    ws = Workspace(load_settings().workspaces[0].path)
+    lbl.record_batch(ws, "<b>text</b>", [first_id], annotator="tester", source={"kind": "test"})
+    pick_tile(at, 1, "view")
+    assert not at.exception
+    texts = [t.value for t in at.text]
+    assert any(t.startswith("path: ") and t.endswith(line.split(" · ", 1)[1]) for t in texts)
+    assert "label: <b>text</b>" in texts  # shown as text, not markup
