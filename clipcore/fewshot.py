@@ -73,6 +73,20 @@ class _ProbaClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+class _WrappedEstimator(_ProbaClassifier):
+    """A scikit-learn classifier kept in ``model_``; probabilities come from it."""
+
+    def _adopt(self, model: Any, X: np.ndarray) -> "_WrappedEstimator":
+        self.model_ = model
+        self.classes_ = np.asarray(model.classes_, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, C) float32 class probabilities of the wrapped model."""
+        return self.model_.predict_proba(_check_x(self, X)).astype(np.float32)
+
+
 class ZeroShotMethod(_ProbaClassifier):
     """The zero-shot classifier of a prompt set; ``fit`` learns nothing but the shapes.
 
@@ -99,7 +113,7 @@ class ZeroShotMethod(_ProbaClassifier):
         return self.zero_shot.predict_proba(_check_x(self, X))
 
 
-class LogisticProbe(_ProbaClassifier):
+class LogisticProbe(_WrappedEstimator):
     """Multinomial logistic regression; C chosen by stratified CV on the training data only.
 
     Args:
@@ -135,21 +149,13 @@ class LogisticProbe(_ProbaClassifier):
                 scoring="neg_log_loss",
             )
             search.fit(X, y)
-            self.model_ = search.best_estimator_
             self.C_ = float(search.best_params_["C"])
-        else:
-            self.model_ = base.fit(X, y)
-            self.C_ = float(self.fallback_C)
-        self.classes_ = np.asarray(self.model_.classes_, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """(n, C) float32 class probabilities."""
-        return self.model_.predict_proba(_check_x(self, X)).astype(np.float32)
+            return self._adopt(search.best_estimator_, X)
+        self.C_ = float(self.fallback_C)
+        return self._adopt(base.fit(X, y), X)
 
 
-class ForestClassifier(_ProbaClassifier):
+class ForestClassifier(_WrappedEstimator):
     """A random forest (balanced class weights: full training sets may be imbalanced)."""
 
     def __init__(self, n_estimators: int = 100, random_state: int = 0) -> None:
@@ -159,19 +165,13 @@ class ForestClassifier(_ProbaClassifier):
     def fit(self, X: Any, y: Any) -> "ForestClassifier":
         """Grow the forest."""
         X, y = _check_xy(X, y)
-        self.model_ = RandomForestClassifier(
+        forest = RandomForestClassifier(
             n_estimators=int(self.n_estimators), class_weight="balanced", random_state=self.random_state, n_jobs=1
-        ).fit(X, y)
-        self.classes_ = np.asarray(self.model_.classes_, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """(n, C) float32 share of trees per class."""
-        return self.model_.predict_proba(_check_x(self, X)).astype(np.float32)
+        )
+        return self._adopt(forest.fit(X, y), X)
 
 
-class NearestNeighbours(_ProbaClassifier):
+class NearestNeighbours(_WrappedEstimator):
     """k nearest neighbours by cosine, weighted by closeness; k shrinks to the training size."""
 
     def __init__(self, n_neighbors: int = 5) -> None:
@@ -181,16 +181,8 @@ class NearestNeighbours(_ProbaClassifier):
         """Store the examples."""
         X, y = _check_xy(X, y)
         self.n_neighbors_ = max(1, min(int(self.n_neighbors), len(X)))
-        self.model_ = KNeighborsClassifier(
-            n_neighbors=self.n_neighbors_, metric="cosine", algorithm="brute", weights="distance"
-        ).fit(X, y)
-        self.classes_ = np.asarray(self.model_.classes_, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """(n, C) float32 weighted neighbour votes."""
-        return self.model_.predict_proba(_check_x(self, X)).astype(np.float32)
+        knn = KNeighborsClassifier(n_neighbors=self.n_neighbors_, metric="cosine", algorithm="brute", weights="distance")
+        return self._adopt(knn.fit(X, y), X)
 
 
 class ZeroShotPriorProbe(_ProbaClassifier):
