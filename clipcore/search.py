@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 from clipcore.errors import InputError
+from clipcore.labels import current_labels
 from clipcore.store import EmbeddingMatrix, Workspace
 
 if TYPE_CHECKING:
@@ -121,13 +122,6 @@ def query_image_vector(model: "ClipModel", image: "Image.Image") -> np.ndarray:
     return model.encode_pixels(pixels)[0]
 
 
-def current_label_map(ws: Workspace) -> dict[int, str]:
-    """image id -> current label from the Label page (see ``clipcore.labels.current_labels``)."""
-    from clipcore.labels import current_labels
-
-    return current_labels(ws)
-
-
 @dataclass(frozen=True)
 class SearchFilters:
     """Which images a search may return.
@@ -155,7 +149,7 @@ def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
     if not filters.active:
         return None
     ids = set(int(i) for i in ws.image_ids())
-    labels = current_label_map(ws) if (filters.hide_labelled or filters.label is not None) else {}
+    labels = current_labels(ws) if (filters.hide_labelled or filters.label is not None) else {}
     if filters.hide_labelled:
         ids -= set(labels)
     if filters.label is not None:

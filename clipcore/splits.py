@@ -21,6 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from clipcore.errors import InputError
+from clipcore.labels import current_labels
+from clipcore.labels import labels_version as label_state
 from clipcore.store import EmbeddingMatrix, Workspace, utc_now
 
 logger = logging.getLogger(__name__)
@@ -78,25 +80,6 @@ class Split:
         }
 
 
-def _label_page_labels(ws: Workspace) -> dict[int, str]:
-    """Current labels from the Label page: each image's latest assignment in a batch not reverted."""
-    try:
-        from clipcore.labels import current_labels  # written by the Label page's owner
-    except ImportError:
-        current_labels = None
-    if current_labels is not None:
-        return {int(i): str(lbl) for i, lbl in current_labels(ws).items()}
-    rows = ws.query(
-        "SELECT e.image_id, e.label FROM label_events e "
-        "JOIN label_batches b ON b.id = e.batch_id "
-        "JOIN images i ON i.id = e.image_id "
-        "WHERE e.kind = 'assign' AND b.reverted_at IS NULL AND i.skip_reason IS NULL AND i.duplicate_of IS NULL "
-        "AND e.id = (SELECT MAX(e2.id) FROM label_events e2 JOIN label_batches b2 ON b2.id = e2.batch_id "
-        "            WHERE e2.image_id = e.image_id AND e2.kind = 'assign' AND b2.reverted_at IS NULL)"
-    )
-    return {int(r[0]): r[1] for r in rows}
-
-
 def labelled_images(ws: Workspace, source: str = "ground_truth") -> dict[int, str]:
     """image id -> label from ``source``.
 
@@ -111,20 +94,18 @@ def labelled_images(ws: Workspace, source: str = "ground_truth") -> dict[int, st
     if source == "ground_truth":
         return ws.ground_truth()
     if source == "labels":
-        return _label_page_labels(ws)
+        return current_labels(ws)
     merged = ws.ground_truth()
-    merged.update(_label_page_labels(ws))
+    merged.update(current_labels(ws))
     return merged
 
 
 def labels_version(ws: Workspace) -> str:
     """A token that changes whenever ground truth, labels or splits change (for cache keys)."""
-    row = ws.query(
-        "SELECT (SELECT COUNT(*) FROM ground_truth), (SELECT COALESCE(MAX(id), 0) FROM label_events), "
-        "(SELECT COUNT(*) FROM label_batches WHERE reverted_at IS NOT NULL), "
-        "(SELECT COALESCE(MAX(id), 0) FROM splits), (SELECT COUNT(*) FROM splits)"
+    truth, last_split, n_splits = ws.query(
+        "SELECT (SELECT COUNT(*) FROM ground_truth), (SELECT COALESCE(MAX(id), 0) FROM splits), (SELECT COUNT(*) FROM splits)"
     )[0]
-    return "-".join(str(v) for v in row)
+    return "-".join(str(v) for v in (truth, *label_state(ws), last_split, n_splits))
 
 
 def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, str]:

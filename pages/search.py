@@ -13,10 +13,10 @@ import streamlit as st
 
 from clipcore.errors import ClipcoreError
 from clipcore.images import load_query_image
+from clipcore.labels import current_labels
 from clipcore.search import (
     SearchFilters,
     combine_vectors,
-    current_label_map,
     filter_ids,
     image_vector,
     query_image_vector,
@@ -80,7 +80,7 @@ with st.expander("Query by image (upload)"):
     )
 
 truth = ws.ground_truth()
-labels = current_label_map(ws)
+labels = current_labels(ws)
 f1, f2, f3 = st.columns(3)
 hide_labelled = f1.checkbox("Hide images that have a label", key="search_hide_labelled", disabled=not labels)
 truth_class = f2.selectbox("Ground-truth class", [ANY] + sorted(set(truth.values())), key="search_truth_class")
