@@ -17,9 +17,8 @@ import streamlit as st
 from clipcore import labels as lbl
 from clipcore import ranking
 from clipcore.errors import ClipcoreError, InputError
-from clipcore.prompts import ensure_reference_prompt_set, latest_prompt_set
+from clipcore.prompts import ensure_reference_prompt_set
 from clipcore.search import image_vector
-from clipcore.zeroshot import build_classifier
 
 from ui import resources, state
 from ui.grid import image_grid, selected_ids, set_selection
@@ -37,7 +36,6 @@ VIEWS = ["Label", "History", "Conflicts", "Export"]
 PAGE = "label_page"  # {"sig", "ids", "scores", "reranked", "gen"}: the page on screen
 SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query
 FLASH = "label_flash"  # one message shown on the next run (set in callbacks)
-MEMO = "label_memo"  # small per-session memo of suggestion models, keyed by what they depend on
 AUTO_PLANS = "label_auto_plans"
 GEN = "label_grid_gen"  # bumps with every new page so its checkboxes start ticked
 
@@ -74,17 +72,6 @@ def _annotator() -> str:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _memo(name: str, sig: tuple, compute):
-    """Recompute ``compute()`` only when ``sig`` changes (per browser session)."""
-    memo = st.session_state.setdefault(MEMO, {})
-    hit = memo.get(name)
-    if hit is not None and hit[0] == sig:
-        return hit[1]
-    value = compute()
-    memo[name] = (sig, value)
-    return value
-
-
 def _flash(message: str, icon: str = "✅") -> None:
     st.session_state[FLASH] = (message, icon)
 
@@ -95,23 +82,11 @@ def _new_page() -> None:
 
 def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
     ensure_reference_prompt_set(ctx.ws)
-    ps = latest_prompt_set(ctx.ws)
-    if ps is None or len(ps.classes) < 2:
-        return None
-    sig = (ctx.key, ps.name, ps.version, ctx.ws.embedding_version(ctx.key))
-    source = {"model": ctx.key, "prompt_set": ps.name, "prompt_set_version": ps.version}
-    return _memo("zero-shot", sig, lambda: ranking.zero_shot_probabilities(build_classifier(ctx.model, ps), ctx.matrix, source))
+    return resources.zero_shot_probabilities(ctx.ws, ctx.key)
 
 
-def _few_shot(ctx, labels: dict[int, str], version: tuple, *, out_of_fold: bool = False) -> ranking.ClassProbabilities | None:
-    if len(set(labels.values())) < 2:
-        return None
-    sig = (ctx.key, version, ctx.ws.embedding_version(ctx.key), out_of_fold)
-    return _memo(
-        "few-shot-oof" if out_of_fold else "few-shot",
-        sig,
-        lambda: ranking.few_shot_probabilities(ctx.matrix, labels, out_of_fold=out_of_fold),
-    )
+def _few_shot(ctx, *, out_of_fold: bool = False) -> ranking.ClassProbabilities | None:
+    return resources.few_shot_probabilities(ctx.ws, ctx.key, out_of_fold=out_of_fold)
 
 
 # -- callbacks (run before the next script run, so they may set widget state) -------------
@@ -245,7 +220,7 @@ def _label_view(ctx, annotator: str) -> None:
     page = st.session_state.get(PAGE)
     if page is None or page["sig"] != sig:
         try:
-            page = _compute_page(ctx, annotator, labels, version, sig, target, kind, text, image_id, n, learn, claim, zero_shot)
+            page = _compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot)
         except ClipcoreError as exc:
             resources.show_error(exc)
             return
@@ -264,7 +239,7 @@ def _label_view(ctx, annotator: str) -> None:
         source.update(prompt_set=zero_shot.source["prompt_set"], prompt_set_version=zero_shot.source["prompt_set_version"])
     if kind == "few-shot":
         source["labels_version"] = list(version)
-    suggest_probs = _suggester(ctx, suggester, zero_shot, labels, version)
+    suggest_probs = _suggester(ctx, suggester, zero_shot)
     if suggest_probs is not None:
         source["suggestions"] = suggest_probs.source
 
@@ -294,7 +269,7 @@ def _label_view(ctx, annotator: str) -> None:
     _auto_accept(ctx, annotator, target, labels, version, zero_shot)
 
 
-def _compute_page(ctx, annotator, labels, version, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
+def _compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
     ws, matrix = ctx.ws, ctx.matrix
     if kind == "text":
         base = ranking.cosine_scores(matrix, resources.text_vector(ctx.key, text))
@@ -303,14 +278,15 @@ def _compute_page(ctx, annotator, labels, version, sig, target, kind, text, imag
     elif kind == "zero-shot":
         base = zero_shot.class_scores(target)
     else:
-        base = _few_shot(ctx, labels, version).class_scores(target)
+        base = _few_shot(ctx).class_scores(target)
     skipped = st.session_state.get(SKIPPED)
-    exclude = set(labels) | lbl.rejected_for(ws, target)
+    rejected = lbl.rejected_for(ws, target)
+    exclude = set(labels) | rejected
     if skipped and skipped["sig"] == sig:
         exclude |= set(skipped["ids"])
     if claim:
         exclude |= lbl.claimed_by_others(ws, annotator)
-    scorer = ranking.fit_class_scorer(matrix, labels, target, lbl.rejected_for(ws, target)) if learn else None
+    scorer = ranking.fit_class_scorer(matrix, labels, target, rejected) if learn else None
     ranked = ranking.rank_candidates(matrix, base, limit=2 * n if claim else n, exclude=exclude, scorer=scorer)
     ids = [r.id for r in ranked]
     if claim and ids:
@@ -322,11 +298,11 @@ def _compute_page(ctx, annotator, labels, version, sig, target, kind, text, imag
     return {"sig": sig, "ids": ids, "scores": {i: scores[i] for i in ids}, "reranked": scorer is not None, "gen": gen}
 
 
-def _suggester(ctx, suggester, zero_shot, labels, version) -> ranking.ClassProbabilities | None:
+def _suggester(ctx, suggester, zero_shot) -> ranking.ClassProbabilities | None:
     if suggester == "zero-shot":
         return zero_shot
     if suggester == "few-shot":
-        return _few_shot(ctx, labels, version)
+        return _few_shot(ctx)
     return None
 
 
@@ -342,7 +318,7 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
         min_support = c3.number_input("At least this many labelled above it", 1, 1000, 5, key="label_auto_support")
         if st.button("Compute thresholds", key="label_auto_compute"):
             try:
-                probs = zero_shot if which == "zero-shot" else _few_shot(ctx, labels, version, out_of_fold=True)
+                probs = zero_shot if which == "zero-shot" else _few_shot(ctx, out_of_fold=True)
                 if probs is None:
                     raise InputError(f"no {which} suggestions yet: save a prompt set, or label two classes.")
                 plans = ranking.plan_auto_accept(

@@ -173,6 +173,52 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
     )
 
 
+@st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
+def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_set: str, prompt_version: int):
+    from clipcore.prompts import load_prompt_set
+    from clipcore.ranking import zero_shot_probabilities
+    from clipcore.zeroshot import build_classifier
+
+    model = active_model().model
+    if model.info.key != key:
+        raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
+    ps = load_prompt_set(_workspace(ws_path), prompt_set, prompt_version)
+    source = {"model": key, "prompt_set": prompt_set, "prompt_set_version": prompt_version}
+    return zero_shot_probabilities(build_classifier(model, ps), _embeddings(ws_path, key, emb_version), source)
+
+
+def zero_shot_probabilities(ws: Workspace, key: str):
+    """Class probabilities of every image under the latest prompt set
+    (``clipcore.ranking.ClassProbabilities``), or None without a set of 2+ classes.
+    Shared by all sessions; recomputed when the prompt set or embeddings change."""
+    from clipcore.prompts import latest_prompt_set
+
+    ps = latest_prompt_set(ws)
+    if ps is None or len(ps.classes) < 2:
+        return None
+    return _zero_shot_probabilities(str(ws.root), key, ws.embedding_version(key), ps.name, ps.version)
+
+
+@st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
+def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_version: tuple, out_of_fold: bool):
+    from clipcore.labels import current_labels
+    from clipcore.ranking import few_shot_probabilities
+
+    labels = current_labels(_workspace(ws_path))
+    return few_shot_probabilities(_embeddings(ws_path, key, emb_version), labels, out_of_fold=out_of_fold)
+
+
+def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False):
+    """Class probabilities of every image from a classifier on the current labels
+    (``clipcore.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
+    Shared by all sessions; recomputed when labels or embeddings change."""
+    from clipcore.labels import current_labels, labels_version
+
+    if len(set(current_labels(ws).values())) < 2:
+        return None
+    return _few_shot_probabilities(str(ws.root), key, ws.embedding_version(key), labels_version(ws), out_of_fold)
+
+
 @st.cache_data(show_spinner=False, max_entries=5_000)
 def thumbnail_url(path: str) -> str:
     """The ~256 px thumbnail file as a data URL, for grids drawn as one HTML block.
