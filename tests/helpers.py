@@ -37,3 +37,11 @@ def wait_for_job(ws, job_id: str, timeout: float = 90.0) -> dict:
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s; log:\n{job_log(ws, job_id)}")
+
+
+def app_workspace(app_config: Path):
+    """The workspace that the ``app_config`` fixture's config points the app at."""
+    from clipcore.config import load_settings
+    from clipcore.store import Workspace
+
+    return Workspace(load_settings(config_path=app_config).workspaces[0].path)

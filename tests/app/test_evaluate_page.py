@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import app_workspace
+
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
@@ -29,8 +31,7 @@ def _open() -> AppTest:
     return at
 
 
-def _workspace(app_config) -> Workspace:
-    return Workspace(app_config.parent / "app-ws")
+_workspace = app_workspace
 
 
 def _charts(at: AppTest) -> list:

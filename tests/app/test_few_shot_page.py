@@ -6,10 +6,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import app_workspace
+
 from tests.gridview import grid_tiles
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.config import load_settings
 from clipcore.splits import get_split
 from clipcore.store import Workspace
 
@@ -19,7 +20,7 @@ PAGE = "pages/few_shot.py"
 
 def _unlabel(app_config, n: int) -> tuple[Workspace, list[int]]:
     """Drop the ground truth of n images so that the page has something to predict."""
-    ws = Workspace(load_settings().workspaces[0].path)
+    ws = app_workspace(app_config)
     ids = sorted(ws.ground_truth())[1::3][:n]
     with ws.transaction() as conn:
         conn.executemany("DELETE FROM ground_truth WHERE image_id = ?", [(i,) for i in ids])

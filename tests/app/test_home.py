@@ -7,17 +7,17 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import app_workspace
+
 from clipcore import UNTRAINED_WARNING
 from clipcore.jobs import list_jobs
-from clipcore.store import Workspace
 
 from tests.helpers import wait_for_job as _wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _ws(app_config: Path) -> Workspace:
-    return Workspace(app_config.read_text().split('path = "', 1)[1].split('"', 1)[0])
+_ws = app_workspace
 
 
 def test_home_shows_status(app_config):

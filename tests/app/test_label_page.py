@@ -7,11 +7,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import app_workspace
+
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
 from clipcore import labels as lbl
-from clipcore.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/label.py"
@@ -38,8 +39,7 @@ def _tile_ids(at: AppTest) -> list[int]:
     return grid_ids(at)
 
 
-def _workspace(app_config) -> Workspace:
-    return Workspace(app_config.parent / "app-ws")
+_workspace = app_workspace
 
 
 def test_full_labelling_loop(app_config):

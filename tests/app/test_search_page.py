@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import app_workspace
+
 from tests.gridview import grid_tiles, pick_tile
 
 from clipcore import UNTRAINED_WARNING
@@ -118,13 +120,10 @@ def test_overlong_query_is_a_message(app_config):
 
 def test_view_shows_the_picked_image_with_its_path_and_label(app_config):
     from clipcore import labels as lbl
-    from clipcore.config import load_settings
-    from clipcore.store import Workspace
-
     at = _open(app_config)
     at.text_input(key="search_query").input("printed text").run()
     first_id, line = grid_tiles(at)[0]
-    ws = Workspace(load_settings().workspaces[0].path)
+    ws = app_workspace(app_config)
     lbl.record_batch(ws, "<b>text</b>", [first_id], annotator="tester", source={"kind": "test"})
     pick_tile(at, 1, "view")
     assert not at.exception

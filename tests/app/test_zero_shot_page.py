@@ -8,12 +8,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.gridview import grid_ids
+from tests.helpers import app_workspace
 from streamlit.util import AttributeDictionary
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.models import load_model
 from clipcore.prompts import REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, list_prompt_sets, prompt_set_versions
-from clipcore.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/zero_shot.py"
@@ -44,10 +44,7 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def _ws(app_config) -> Workspace:
-    text = app_config.read_text()
-    path = text.split('path = "', 1)[1].split('"', 1)[0]
-    return Workspace(path)
+_ws = app_workspace
 
 
 def test_reference_set_is_preloaded_and_scored(app_config):

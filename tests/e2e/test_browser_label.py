@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from tests.helpers import app_workspace
+
 from clipcore import labels as lbl
-from clipcore.store import Workspace
 
 TILE_IDS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
@@ -36,7 +37,6 @@ def _open(browser, url: str, name: str):
 
 @pytest.mark.e2e
 def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, browser, app_config):
-    ws_path = app_config.read_text().split('path = "', 1)[1].split('"', 1)[0]
     # Claim mode on for both, so that they never get the same page.
     sessions = [_open(browser, streamlit_server, name) for name in ("alice", "bob")]
     try:
@@ -61,7 +61,7 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
         alice.wait_for_function("() => document.querySelectorAll('figure.cc-off').length === 1", timeout=30_000)
         alice.get_by_role("button", name="Assign selected").click()
         bob.get_by_role("button", name="Assign selected").click()
-        ws = Workspace(ws_path)
+        ws = app_workspace(app_config)
         deadline = time.monotonic() + 60
         while len(lbl.list_batches(ws)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)  # waiting for both clicks to land, not timing them
