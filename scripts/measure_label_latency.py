@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit, write_config  # noqa: E402
 
 TILE_IDS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
@@ -56,11 +56,7 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="label-latency-"))
-    cfg = tmp / "clipcore.toml"
-    cfg.write_text(
-        f'[model]\nname = "{args.model}"\npretrained = "{args.pretrained}"\n\n'
-        f'[workspaces.bench]\npath = "{Path(args.workspace).resolve()}"\n'
-    )
+    cfg = write_config(tmp, Path(args.workspace), args.model, args.pretrained)
     proc, url = start_streamlit(cfg, log=tmp / "streamlit.log")
     try:
         from playwright.sync_api import sync_playwright

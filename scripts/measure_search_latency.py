@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit, write_config  # noqa: E402
 
 QUERIES = [
     "woodblock landscape", "printed text", "a blank page", "book cover", "mountains and a river",
@@ -122,11 +122,7 @@ def main() -> int:
     ws = Path(args.workspace).resolve()
     held = build_workspace(ws, Path(args.demo).resolve(), args.per_class, args.model, args.pretrained, args.fill_random)
     tmp = Path(tempfile.mkdtemp(prefix="latency-"))
-    config = tmp / "clipcore.toml"
-    config.write_text(
-        f'[model]\nname = "{args.model}"\npretrained = "{args.pretrained}"\nfallback_to_tiny = false\n\n'
-        f'[workspaces.bench]\npath = "{ws}"\n'
-    )
+    config = write_config(tmp, ws, args.model, args.pretrained)
     from playwright.sync_api import sync_playwright
 
     proc, url = start_streamlit(config, log=tmp / "streamlit.log")

@@ -66,6 +66,17 @@ def start_streamlit(config: Path, *, port: int | None = None, log: Path | None =
     raise RuntimeError(f"streamlit did not answer on {url} within {STARTUP_TIMEOUT_S:.0f}s")
 
 
+def write_config(folder: Path, workspace: Path, model: str, pretrained: str) -> Path:
+    """A clipcore.toml in ``folder`` for one workspace and one model, without the tiny
+    fallback (a measurement must fail rather than time another model)."""
+    config = Path(folder) / "clipcore.toml"
+    config.write_text(
+        f'[model]\nname = "{model}"\npretrained = "{pretrained}"\nfallback_to_tiny = false\n\n'
+        f'[workspaces.bench]\npath = "{Path(workspace).resolve()}"\n'
+    )
+    return config
+
+
 def stop_streamlit(proc: subprocess.Popen) -> None:
     """Terminate the server (and wait; kill if it lingers)."""
     if proc.poll() is None:
