@@ -252,8 +252,9 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
     """On first launch, build the demo collection and workspace (generate, ingest, embed).
 
     Only for a workspace marked ``demo = true`` in config (about 200 images: seconds);
-    other workspaces are built by background jobs from Home. Does nothing when the workspace already holds images that are embedded (fully or in
-    part: the rest is a background job started from Home), or while a job is running.
+    other workspaces are built by background jobs from Home. Does nothing when the
+    workspace already holds images that are embedded (fully or in part: the rest is a
+    background job started from Home), or while a job is running.
     Returns a one-line summary of what was built, or None. Runs once per process (other
     sessions wait on the lock).
     """
@@ -262,14 +263,20 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
     if not entry.demo or entry.source is None:
         return None
     ws = _workspace(str(entry.path))
-    if ws.counts()["images"] > 0 and (ws.embedding_version(model.info.key) > 0 or list_jobs(ws, active_only=True)):
+
+    def ready() -> bool:
+        return ws.counts()["images"] > 0 and (
+            ws.embedding_version(model.info.key) > 0 or bool(list_jobs(ws, active_only=True))
+        )
+
+    if ready():
         return None
     from clipcore.demo import generate_demo
     from clipcore.embeddings import embed_workspace
     from clipcore.ingest import ingest_folder
 
     with _demo_lock:
-        if ws.counts()["images"] > 0 and not ws.missing_embeddings(model.info.key):
+        if ready():  # another session built it while this one waited for the lock
             return None
         with st.status("Preparing the workspace (first launch)...", expanded=True) as status:
             built = []
