@@ -40,7 +40,13 @@ import numpy as np
 from clipcore import metrics
 from clipcore.embeddings import iter_pixel_batches
 from clipcore.errors import InputError, ModelUnavailableError, WorkspaceError
-from clipcore.models import _host_reachable, _offline_forced, cpu_has_bf16_units, resolve_device
+from clipcore.evaluation import parse_ks, summarise_draws
+from clipcore.models import (
+    cpu_has_bf16_units,
+    host_reachable,
+    offline_forced,
+    resolve_device,
+)
 from clipcore.store import Workspace
 
 logger = logging.getLogger(__name__)
@@ -186,9 +192,9 @@ def resolve_weights(arch: str, *, checkpoint: str | Path | None = None, allow_do
     cached = find_cached_baseline_weights(arch)
     if cached is not None:
         return BaselineWeights(arch, timm_name, "cache", str(cached), size)
-    if not allow_download or _offline_forced():
+    if not allow_download or offline_forced():
         raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and offline mode is on"))
-    if not _host_reachable("huggingface.co"):
+    if not host_reachable("huggingface.co"):
         raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and huggingface.co is unreachable"))
     return BaselineWeights(arch, timm_name, "download", None, size)
 
@@ -447,51 +453,6 @@ class BaselineResult:
     fits: list[FitReport]
 
 
-def _summary(rows: list[dict]) -> list[dict]:
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["method"], str(r["k"])), []).append(r)
-    out = []
-    for (method, _), rs in groups.items():
-        err = np.array([r["error_rate"] for r in rs], dtype=np.float64)
-        bal = np.array([r["balanced_accuracy"] for r in rs], dtype=np.float64)
-        out.append(
-            {
-                "method": method,
-                "k": rs[0]["k"],
-                "mean": float(err.mean()),
-                "std": float(err.std(ddof=1)) if len(err) > 1 else 0.0,
-                "balanced_mean": float(bal.mean()),
-                "balanced_std": float(bal.std(ddof=1)) if len(bal) > 1 else 0.0,
-                "n_draws": len(rs),
-            }
-        )
-    return out
-
-
-def parse_ks(text: str | Sequence[int | str]) -> list[int | str]:
-    """``"1,2,4,all"`` -> [1, 2, 4, "all"].
-
-    Raises:
-        InputError: a value that is neither a positive integer nor ``all``.
-    """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out: list[int | str] = []
-    for item in items:
-        s = str(item).strip().lower()
-        if not s:
-            continue
-        if s == "all":
-            out.append("all")
-        elif s.isdigit() and int(s) > 0:
-            out.append(int(s))
-        else:
-            raise InputError(f"k values must be positive integers or 'all' (e.g. 1,2,4,8,16,all); got {item!r}.")
-    if not out:
-        raise InputError("no k values given; use e.g. --k 1,2,4,8,16,all.")
-    return list(dict.fromkeys(out))
-
-
 def run_baseline(
     ws: Workspace,
     *,
@@ -527,7 +488,14 @@ def run_baseline(
         InputError, ModelUnavailableError, WorkspaceError: bad arguments, missing
         weights, or a workspace without usable ground truth.
     """
-    from clipcore.splits import draw_training_sets, freeze_split, get_split, max_k, split_drift, usable_ks
+    from clipcore.splits import (
+        draw_training_sets,
+        freeze_split,
+        get_split,
+        max_k,
+        split_drift,
+        usable_ks,
+    )
 
     if draws < 1:
         raise InputError(f"draws must be at least 1; got {draws}.")
@@ -639,7 +607,7 @@ def run_baseline(
         "pretrained": weights.pretrained,
         "label": RANDOM_INIT_WARNING if not weights.pretrained else f"{arch} fine-tuned from {weights.source} weights",
         "rows": rows,
-        "summary": _summary(rows),
+        "summary": summarise_draws(rows),
         "confusion_matrices": {method: {**cm, "k": largest, "draw": 0}},
         "predictions": {method: {str(i): p for i, p in zip(test_ids, first.predictions)}},
         "test_ids": test_ids,

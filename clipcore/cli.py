@@ -403,7 +403,7 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
 
 @command("evaluate", human=_human_evaluate)
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.baseline import parse_ks
+    from clipcore.evaluation import parse_ks
     from clipcore.evaluation import DEFAULT_METHODS, evaluate, save_run
     from clipcore.prompts import latest_prompt_set
 

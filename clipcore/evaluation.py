@@ -20,7 +20,7 @@ import numpy as np
 from clipcore import UNTRAINED_WARNING
 from clipcore.errors import InputError
 from clipcore.fewshot import METHODS, make_classifier
-from clipcore.metrics import balanced_accuracy, confusion
+from clipcore.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.models import ClipModel
 from clipcore.prompts import DEFAULT_TEMPLATES, PromptSet
 from clipcore.splits import Split, draw_training_sets, freeze_split, get_split, near_duplicates, split_drift, usable_ks
@@ -109,6 +109,58 @@ def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
                 f"{zs_err:.1%}: usually a bug or wrong labels."
             )
     return out
+
+
+def summarise_draws(rows: list[dict]) -> list[dict]:
+    """Mean and spread over draws, per (method, k), in the order the rows first name them.
+
+    Args:
+        rows: {"method", "k", "draw", "error_rate", "balanced_accuracy"} per fit.
+    Returns:
+        {"method", "k", "mean", "std", "balanced_mean", "balanced_std", "n_draws"} per (method, k).
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], str(r["k"])), []).append(r)
+    out = []
+    for (method, _), rs in groups.items():
+        err = np.array([r["error_rate"] for r in rs], dtype=np.float64)
+        bal = np.array([r["balanced_accuracy"] for r in rs], dtype=np.float64)
+        out.append(
+            {
+                "method": method,
+                "k": rs[0]["k"],
+                "mean": float(err.mean()),
+                "std": float(err.std(ddof=1)) if len(err) > 1 else 0.0,
+                "balanced_mean": float(bal.mean()),
+                "balanced_std": float(bal.std(ddof=1)) if len(bal) > 1 else 0.0,
+                "n_draws": len(rs),
+            }
+        )
+    return out
+
+
+def parse_ks(text: str | Sequence[int | str]) -> list[int | str]:
+    """``"1,2,4,all"`` -> [1, 2, 4, "all"].
+
+    Raises:
+        InputError: a value that is neither a positive integer nor ``all``.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[int | str] = []
+    for item in items:
+        s = str(item).strip().lower()
+        if not s:
+            continue
+        if s == "all":
+            out.append("all")
+        elif s.isdigit() and int(s) > 0:
+            out.append(int(s))
+        else:
+            raise InputError(f"k values must be positive integers or 'all' (e.g. 1,2,4,8,16,all); got {item!r}.")
+    if not out:
+        raise InputError("no k values given; use e.g. --k 1,2,4,8,16,all.")
+    return list(dict.fromkeys(out))
 
 
 def evaluate(
@@ -212,23 +264,12 @@ def evaluate(
             clf.fit(np.asarray(matrix.vectors[matrix.rows_of(train)], dtype=np.float32), [usable.labels[i] for i in train])
         pred = [str(p) for p in clf.predict(X_test)]
         fits[(method, k, d)] = pred
-        err = float(np.mean([p != t for p, t in zip(pred, y_test)]))
-        rows.append({"method": method, "k": k, "draw": d, "error_rate": err, "balanced_accuracy": balanced_accuracy(y_test, pred)})
+        rows.append({"method": method, "k": k, "draw": d, "error_rate": 1.0 - accuracy(y_test, pred),
+                     "balanced_accuracy": balanced_accuracy(y_test, pred)})
         if progress:
             progress(done, len(plan))
 
-    summary: list[dict] = []
-    for method in methods:
-        for k in ([0] if method == "zero_shot" else kept_ks):
-            sel = [r for r in rows if r["method"] == method and r["k"] == k]
-            err = np.array([r["error_rate"] for r in sel])
-            bal = np.array([r["balanced_accuracy"] for r in sel])
-            summary.append({
-                "method": method, "k": k,
-                "mean": float(err.mean()), "std": float(err.std(ddof=1)) if len(err) > 1 else 0.0,
-                "balanced_mean": float(bal.mean()), "balanced_std": float(bal.std(ddof=1)) if len(bal) > 1 else 0.0,
-                "n_draws": len(sel),
-            })
+    summary = summarise_draws(rows)
 
     matrices: dict[str, dict] = {}
     predictions: dict[str, dict[int, str]] = {}

@@ -128,7 +128,7 @@ def find_cached_weights(model: str, pretrained: str, cache_dir: str | None = Non
     return target if target.exists() else None
 
 
-def _host_reachable(host: str, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
+def host_reachable(host: str, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
     """One DNS lookup plus one TCP connect, bounded by ``timeout`` seconds."""
     result: list[bool] = []
 
@@ -157,7 +157,8 @@ def offline_message(model: str, pretrained: str, reason: str) -> str:
     )
 
 
-def _offline_forced() -> bool:
+def offline_forced() -> bool:
+    """True when CLIPCORE_OFFLINE or HF_HUB_OFFLINE says never to try the network."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("CLIPCORE_OFFLINE", "HF_HUB_OFFLINE"))
 
 
@@ -172,10 +173,10 @@ def fetch_weights(model: str, pretrained: str, *, allow_download: bool = True) -
     if cached is not None:
         return cached
     kind, location = _pretrained_source(model, pretrained)
-    if not allow_download or _offline_forced():
+    if not allow_download or offline_forced():
         raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache and offline mode is on"))
     host = "huggingface.co" if kind == "hf" else (urlparse(location).hostname or "")
-    if not host or not _host_reachable(host):
+    if not host or not host_reachable(host):
         raise ModelUnavailableError(
             offline_message(model, pretrained, f"not in the local cache and {host or 'the download host'} is unreachable")
         )

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from clipcore.baseline import ARCHS, DEFAULT_ARCH, parse_ks, resolve_weights
+from clipcore.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.errors import ClipcoreError
-from clipcore.evaluation import DEFAULT_KS, DEFAULT_METHODS, evaluate, list_runs, save_run
+from clipcore.evaluation import DEFAULT_KS, DEFAULT_METHODS, evaluate, list_runs, parse_ks, save_run
 from clipcore.fewshot import METHOD_TITLES
 from clipcore.jobs import list_jobs, start_job
 from clipcore.metrics import ConfusionMatrix

@@ -54,7 +54,7 @@ def test_unreachable_hub_fails_without_downloading(monkeypatch):
     monkeypatch.delenv("CLIPCORE_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     probed = []
-    monkeypatch.setattr(baseline, "_host_reachable", lambda host: probed.append(host) or False)
+    monkeypatch.setattr(baseline, "host_reachable", lambda host: probed.append(host) or False)
     with pytest.raises(ModelUnavailableError, match="huggingface.co is unreachable"):
         resolve_weights("efficientnet_b4")
     assert probed == ["huggingface.co"]
