@@ -65,7 +65,7 @@ class _Progress:
             self._bar.close()
 
 
-def _workspace(args: argparse.Namespace, settings: Settings, *, create: bool = False):
+def _workspace(settings: Settings, *, create: bool = False):
     from clipcore.store import Workspace
 
     return Workspace(settings.workspace, create=create)
@@ -119,7 +119,7 @@ def _human_ingest(r: dict[str, Any]) -> str:
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.ingest import ingest_folder
 
-    ws = _workspace(args, settings, create=True)
+    ws = _workspace(settings, create=True)
     bar = _Progress(args, "ingest")
     try:
         report = ingest_folder(
@@ -139,7 +139,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.embeddings import embed_workspace
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     model = _model(settings)
     bar = _Progress(args, "embed")
     try:
@@ -159,7 +159,7 @@ def _human_search(r: dict[str, Any]) -> str:
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.search import top_k
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
     hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k)
@@ -183,7 +183,7 @@ def _cmd_zeroshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     from clipcore.zeroshot import build_classifier, classify_matrix, evaluate_result, prediction_rows
 
     classes = read_prompt_file(args.prompts)
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
     classifier = build_classifier(_model(settings), PromptSet(Path(args.prompts).stem, classes))
     result = classify_matrix(classifier, matrix)
@@ -212,7 +212,7 @@ def _human_info(r: dict[str, Any]) -> str:
 def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from collections import Counter
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     counts = ws.counts()
     return {
         "workspace": str(ws.root),
@@ -266,7 +266,7 @@ def _cmd_label(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.errors import InputError
     from clipcore.labels import record_batch, revert_batch
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     if args.undo:
         if args.label_class or args.ids:
             raise InputError("--undo takes only a batch id; drop --class and --ids.")
@@ -295,7 +295,7 @@ def _human_labels(r: dict[str, Any]) -> str:
 def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.labels import current_label_rows, export_labels, label_history
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     if args.export:
         return export_labels(ws, args.export, args.format, history=args.history)
     return {"labels": label_history(ws) if args.history else current_label_rows(ws)}
@@ -333,7 +333,7 @@ def _human_baseline(r: dict[str, Any]) -> str:
 def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.baseline import run_baseline
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     bar = _Progress(args, f"baseline {args.arch}", unit="epoch")
     try:
         result = run_baseline(
@@ -407,7 +407,7 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     from clipcore.evaluation import DEFAULT_METHODS, evaluate, save_run
     from clipcore.prompts import latest_prompt_set
 
-    ws = _workspace(args, settings)
+    ws = _workspace(settings)
     ks = parse_ks(args.k)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
