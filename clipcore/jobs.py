@@ -119,25 +119,26 @@ def _alive(pid: int | None) -> bool:
         return True
 
 
+def _job_from_row(ws: Workspace, row: Any) -> dict[str, Any]:
+    """A job row as a dict; a running job whose process died is marked failed (and stored so)."""
+    job = dict(row)
+    if job["status"] in ACTIVE and job["pid"] is not None and not _alive(job["pid"]):
+        job["status"] = "failed"
+        job["message"] = "the job's process ended without reporting a result"
+        with ws.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = ?, message = ? WHERE id = ? AND status IN ('queued', 'running')",
+                (job["status"], job["message"], job["id"]),
+            )
+    job["result"] = json.loads(job["result"]) if job["result"] else None
+    job["args"] = json.loads(job["args"])
+    return job
+
+
 def list_jobs(ws: Workspace, *, active_only: bool = False, limit: int = 20) -> list[dict[str, Any]]:
     """Recent jobs, newest first; a running job whose process died is marked failed."""
-    rows = ws.query("SELECT * FROM jobs ORDER BY started_at DESC LIMIT ?", (limit,))
-    jobs = []
-    for r in rows:
-        job = dict(r)
-        if job["status"] in ACTIVE and not _alive(job["pid"]) and job["pid"] is not None:
-            job["status"] = "failed"
-            job["message"] = "the job's process ended without reporting a result"
-            with ws.transaction() as conn:
-                conn.execute(
-                    "UPDATE jobs SET status = ?, message = ? WHERE id = ? AND status IN ('queued', 'running')",
-                    (job["status"], job["message"], job["id"]),
-                )
-        job["result"] = json.loads(job["result"]) if job["result"] else None
-        job["args"] = json.loads(job["args"])
-        if not active_only or job["status"] in ACTIVE:
-            jobs.append(job)
-    return jobs
+    jobs = [_job_from_row(ws, r) for r in ws.query("SELECT * FROM jobs ORDER BY started_at DESC LIMIT ?", (limit,))]
+    return [j for j in jobs if not active_only or j["status"] in ACTIVE]
 
 
 def get_job(ws: Workspace, job_id: str) -> dict[str, Any]:
@@ -146,10 +147,10 @@ def get_job(ws: Workspace, job_id: str) -> dict[str, Any]:
     Raises:
         InputError: no job with this id.
     """
-    for job in list_jobs(ws, limit=1000):
-        if job["id"] == job_id:
-            return job
-    raise InputError(f"no job {job_id!r} in workspace {str(ws.root)!r}.")
+    rows = ws.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    if not rows:
+        raise InputError(f"no job {job_id!r} in workspace {str(ws.root)!r}.")
+    return _job_from_row(ws, rows[0])
 
 
 def job_log(ws: Workspace, job_id: str, tail_chars: int = 4000) -> str:
