@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -227,13 +228,18 @@ class EmbeddingMatrix:
     ids: np.ndarray
     vectors: np.ndarray
 
+    @functools.cached_property
+    def _id_index(self) -> tuple[np.ndarray, np.ndarray]:
+        # Sorted once per matrix (cached matrices are shared), not on every lookup.
+        order = np.argsort(self.ids, kind="stable")
+        return order, self.ids[order]
+
     def rows_of(self, image_ids: Sequence[int]) -> np.ndarray:
         """Row indices of the given ids (-1 where an id has no embedding)."""
         wanted = np.asarray(list(image_ids), dtype=np.int64)
         if len(self.ids) == 0:
             return np.full(len(wanted), -1, dtype=np.int64)
-        order = np.argsort(self.ids, kind="stable")
-        sorted_ids = self.ids[order]
+        order, sorted_ids = self._id_index
         pos = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
         return np.where(sorted_ids[pos] == wanted, order[pos], -1)
 
