@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcore.embeddings import embed_workspace, iter_pixel_batches
+from clipcore.embedding.pipeline import embed_workspace, iter_pixel_batches
 from clipcore.errors import InputError
-from clipcore.ingest import ingest_folder, scan_folder
-from clipcore.models import load_model
-from clipcore.store import Workspace
+from clipcore.catalog.ingest import ingest_folder, scan_folder
+from clipcore.embedding.models import load_model
+from clipcore.catalog.store import Workspace
 
 
 def run_benchmark(

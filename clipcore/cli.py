@@ -66,13 +66,13 @@ class _Progress:
 
 
 def _workspace(settings: Settings, *, create: bool = False):
-    from clipcore.store import Workspace
+    from clipcore.catalog.store import Workspace
 
     return Workspace(settings.workspace, create=create)
 
 
 def _model(settings: Settings):
-    from clipcore.models import load_model
+    from clipcore.embedding.models import load_model
 
     return load_model(
         settings.model,
@@ -84,7 +84,7 @@ def _model(settings: Settings):
 
 
 def _model_key(settings: Settings) -> str:
-    from clipcore.models import embedding_key
+    from clipcore.embedding.models import embedding_key
 
     return embedding_key(settings.model, str(settings.checkpoint) if settings.checkpoint else settings.pretrained)
 
@@ -98,7 +98,7 @@ def _untrained(settings: Settings) -> bool:
 
 @command("demo", human=lambda r: f"wrote {sum(r['classes'].values())} demo images to {r['out']}")
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.demo import generate_demo
+    from clipcore.sources.demo import generate_demo
 
     counts = generate_demo(args.out, per_class=args.per_class, seed=args.seed)
     return {"out": str(Path(args.out).resolve()), "classes": counts}
@@ -117,7 +117,7 @@ def _human_ingest(r: dict[str, Any]) -> str:
 
 @command("ingest", human=_human_ingest)
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.ingest import ingest_folder
+    from clipcore.catalog.ingest import ingest_folder
 
     ws = _workspace(settings, create=True)
     bar = _Progress(args, "ingest")
@@ -137,7 +137,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     + (f"; {len(r['failed'])} unreadable" if r["failed"] else ""),
 )
 def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.embeddings import embed_workspace
+    from clipcore.embedding.pipeline import embed_workspace
 
     ws = _workspace(settings)
     model = _model(settings)
@@ -157,7 +157,7 @@ def _human_search(r: dict[str, Any]) -> str:
 
 @command("search", human=_human_search)
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.search import top_k
+    from clipcore.retrieval.search import top_k
 
     ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
@@ -179,8 +179,8 @@ def _human_zeroshot(r: dict[str, Any]) -> str:
 
 @command("zeroshot", human=_human_zeroshot)
 def _cmd_zeroshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.prompts import PromptSet, read_prompt_file
-    from clipcore.zeroshot import build_classifier, classify_matrix, evaluate_result, prediction_rows
+    from clipcore.classify.prompts import PromptSet, read_prompt_file
+    from clipcore.classify.zeroshot import build_classifier, classify_matrix, evaluate_result, prediction_rows
 
     classes = read_prompt_file(args.prompts)
     ws = _workspace(settings)
@@ -229,7 +229,7 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 @command("download-model", human=lambda r: f"weights for {r['model']}/{r['pretrained']} are at {r['path']}")
 def _cmd_download(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.errors import InputError
-    from clipcore.models import fetch_weights
+    from clipcore.embedding.models import fetch_weights
 
     if settings.pretrained is None:
         raise InputError(f"model {settings.model!r} has no pretrained tag to download; pass --pretrained TAG.")
@@ -264,7 +264,7 @@ def _human_label(r: dict[str, Any]) -> str:
 @command("label", human=_human_label)
 def _cmd_label(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.errors import InputError
-    from clipcore.labels import record_batch, revert_batch
+    from clipcore.catalog.labels import record_batch, revert_batch
 
     ws = _workspace(settings)
     if args.undo:
@@ -293,7 +293,7 @@ def _human_labels(r: dict[str, Any]) -> str:
 
 @command("labels", human=_human_labels)
 def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.labels import current_label_rows, export_labels, label_history
+    from clipcore.catalog.labels import current_label_rows, export_labels, label_history
 
     ws = _workspace(settings)
     if args.export:
@@ -331,7 +331,7 @@ def _human_baseline(r: dict[str, Any]) -> str:
 
 @command("baseline", human=_human_baseline)
 def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.baseline import run_baseline
+    from clipcore.classify.baseline import run_baseline
 
     ws = _workspace(settings)
     bar = _Progress(args, f"baseline {args.arch}", unit="epoch")
@@ -350,7 +350,7 @@ def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         )
     finally:
         bar.close()
-    from clipcore.evaluation import save_run  # after training: it imports scikit-learn
+    from clipcore.classify.evaluation import save_run  # after training: it imports scikit-learn
 
     run_id = save_run(ws, "baseline", result.settings, result.results)
     res = result.results
@@ -384,9 +384,9 @@ def _human_evaluate(r: dict[str, Any]) -> str:
 
 def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks: list) -> tuple[dict, list[str]]:
     """Baseline results on the same split and draws: trained now, or the latest stored run if weights are missing."""
-    from clipcore.baseline import run_baseline
+    from clipcore.classify.baseline import run_baseline
     from clipcore.errors import ModelUnavailableError
-    from clipcore.evaluation import list_runs, save_run
+    from clipcore.classify.evaluation import list_runs, save_run
 
     try:
         result = run_baseline(
@@ -403,9 +403,9 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
 
 @command("evaluate", human=_human_evaluate)
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.evaluation import parse_ks
-    from clipcore.evaluation import DEFAULT_METHODS, evaluate, save_run
-    from clipcore.prompts import latest_prompt_set
+    from clipcore.classify.evaluation import parse_ks
+    from clipcore.classify.evaluation import DEFAULT_METHODS, evaluate, save_run
+    from clipcore.classify.prompts import latest_prompt_set
 
     ws = _workspace(settings)
     ks = parse_ks(args.k)
@@ -547,8 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             workspace=getattr(args, "workspace", None),
         )
         if args.job_id:
-            from clipcore.jobs import JobReporter
-            from clipcore.store import Workspace
+            from clipcore.catalog.jobs import JobReporter
+            from clipcore.catalog.store import Workspace
 
             reporter = JobReporter(Workspace(settings.workspace), args.job_id)
         args._reporter = reporter

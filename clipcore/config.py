@@ -119,7 +119,7 @@ def load_settings(
 
     A model chosen without a pretrained tag gets the config file's tag when the config
     names the same model, else random init only for ``tiny`` and the open_clip default
-    tag otherwise (resolved later by ``clipcore.models``).
+    tag otherwise (resolved later by ``clipcore.embedding.models``).
 
     Raises:
         ConfigError: a device or precision outside the known choices, or a bad config file.

@@ -15,21 +15,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from clipcore.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
+from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.errors import ClipcoreError
-from clipcore.evaluation import DEFAULT_KS, DEFAULT_METHODS, evaluate, list_runs, parse_ks, save_run
-from clipcore.fewshot import METHOD_TITLES
-from clipcore.jobs import list_jobs, start_job
-from clipcore.metrics import ConfusionMatrix
-from clipcore.prompts import list_prompt_sets, load_prompt_set, prompt_set_versions
-from clipcore.report import (
+from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, evaluate, list_runs, parse_ks, save_run
+from clipcore.classify.fewshot import METHOD_TITLES
+from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.classify.metrics import ConfusionMatrix
+from clipcore.classify.prompts import list_prompt_sets, load_prompt_set, prompt_set_versions
+from clipcore.classify.report import (
     build_report,
     combine_with_baseline,
     error_rate_table,
     is_reference_row,
     latest_baseline_for,
 )
-from clipcore.splits import get_split
+from clipcore.classify.splits import get_split
 
 from ui import resources, state
 from ui.charts import confusion_chart

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from clipcore.errors import ClipcoreError
-from clipcore.fewshot import METHOD_TITLES
+from clipcore.classify.fewshot import METHOD_TITLES
 
 from ui import resources
 from ui.grid import image_grid

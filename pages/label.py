@@ -14,11 +14,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from clipcore import labels as lbl
-from clipcore import ranking
+from clipcore.catalog import labels as lbl
+from clipcore.team import ranking
 from clipcore.errors import ClipcoreError, InputError
-from clipcore.prompts import ensure_reference_prompt_set
-from clipcore.search import image_vector
+from clipcore.classify.prompts import ensure_reference_prompt_set
+from clipcore.retrieval.search import image_vector
 
 from ui import resources, state
 from ui.grid import image_grid, selected_ids, set_selection

@@ -12,9 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from clipcore.errors import ClipcoreError
-from clipcore.images import load_query_image
-from clipcore.labels import current_labels
-from clipcore.search import (
+from clipcore.catalog.images import load_query_image
+from clipcore.catalog.labels import current_labels
+from clipcore.retrieval.search import (
     SearchFilters,
     combine_vectors,
     filter_ids,

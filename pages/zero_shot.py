@@ -12,8 +12,8 @@ import streamlit as st
 from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 
 from clipcore.errors import ClipcoreError
-from clipcore.metrics import ConfusionMatrix
-from clipcore.prompts import (
+from clipcore.classify.metrics import ConfusionMatrix
+from clipcore.classify.prompts import (
     DEFAULT_TEMPLATES,
     PromptSet,
     classes_from_rows,
@@ -28,8 +28,8 @@ from clipcore.prompts import (
     validate_classes,
     validate_templates,
 )
-from clipcore.search import top_k
-from clipcore.zeroshot import (
+from clipcore.retrieval.search import top_k
+from clipcore.classify.zeroshot import (
     build_classifier,
     cell_image_ids,
     classify_matrix,

@@ -56,8 +56,8 @@ def build_workspace(ws: Path, demo: Path, per_class: int, model: str, pretrained
     the model's key instead (the search cost depends on the matrix size, not its values;
     an untrained model's vectors are no more meaningful). The result says how many.
     """
-    from clipcore.models import embedding_key
-    from clipcore.store import Workspace
+    from clipcore.embedding.models import embedding_key
+    from clipcore.catalog.store import Workspace
 
     if not (demo.exists() and any(demo.iterdir())):
         clipcore("demo", "--out", str(demo), "--per-class", str(per_class), "--quiet")

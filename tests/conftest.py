@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def tiny_model():
     """The untrained tiny CLIP (fp32, so results do not depend on the CPU)."""
-    from clipcore.models import load_model
+    from clipcore.embedding.models import load_model
 
     return load_model("tiny", precision="fp32", device="cpu")
 
@@ -30,7 +30,7 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """8 demo images per class in <dir>/<class>/."""
-    from clipcore.demo import generate_demo
+    from clipcore.sources.demo import generate_demo
 
     out = tmp_path_factory.mktemp("demo")
     generate_demo(out, per_class=8, seed=0)
@@ -39,9 +39,9 @@ def demo_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def _built_workspace(tmp_path_factory, demo_dir, tiny_model) -> Path:
-    from clipcore.embeddings import embed_workspace
-    from clipcore.ingest import ingest_folder
-    from clipcore.store import Workspace
+    from clipcore.embedding.pipeline import embed_workspace
+    from clipcore.catalog.ingest import ingest_folder
+    from clipcore.catalog.store import Workspace
 
     root = tmp_path_factory.mktemp("ws-template") / "ws"
     ws = Workspace(root)
@@ -54,7 +54,7 @@ def _built_workspace(tmp_path_factory, demo_dir, tiny_model) -> Path:
 @pytest.fixture
 def workspace(_built_workspace, tmp_path):
     """A fresh copy of the demo workspace (32 images, ground truth, tiny embeddings)."""
-    from clipcore.store import Workspace
+    from clipcore.catalog.store import Workspace
 
     root = tmp_path / "ws"
     shutil.copytree(_built_workspace, root)

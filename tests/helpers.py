@@ -27,7 +27,7 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
 
 def wait_for_job(ws, job_id: str, timeout: float = 90.0) -> dict:
     """Poll until the job leaves queued/running (a test helper, not a timing assertion)."""
-    from clipcore.jobs import get_job, job_log
+    from clipcore.catalog.jobs import get_job, job_log
 
     deadline = time.monotonic() + timeout
     job = get_job(ws, job_id)
@@ -42,6 +42,6 @@ def wait_for_job(ws, job_id: str, timeout: float = 90.0) -> dict:
 def app_workspace(app_config: Path):
     """The workspace that the ``app_config`` fixture's config points the app at."""
     from clipcore.config import load_settings
-    from clipcore.store import Workspace
+    from clipcore.catalog.store import Workspace
 
     return Workspace(load_settings(config_path=app_config).workspaces[0].path)

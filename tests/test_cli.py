@@ -59,7 +59,7 @@ def test_contract_end_to_end(tmp_path):
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, expected):
     if args[0] == "embed":
-        from clipcore.store import Workspace
+        from clipcore.catalog.store import Workspace
 
         Workspace(tmp_path / "ws").close()
         args = (*args, "--workspace", str(tmp_path / "ws"))

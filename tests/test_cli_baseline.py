@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from clipcore.baseline import RANDOM_INIT_WARNING
-from clipcore.evaluation import list_runs
-from clipcore.jobs import get_job, start_job
-from clipcore.splits import get_split
+from clipcore.classify.baseline import RANDOM_INIT_WARNING
+from clipcore.classify.evaluation import list_runs
+from clipcore.catalog.jobs import get_job, start_job
+from clipcore.classify.splits import get_split
 
 from tests.helpers import run_cli as _cli
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.evaluation import list_runs, save_run
-from clipcore.splits import get_split
+from clipcore.classify.evaluation import list_runs, save_run
+from clipcore.classify.splits import get_split
 
 from tests.helpers import run_cli as _cli
 

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from clipcore.metrics import ConfusionMatrix
+from clipcore.classify.metrics import ConfusionMatrix
 
 _CELL = "cell"
 

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from clipcore.store import ImageRecord, Workspace
+from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
 
@@ -157,7 +157,7 @@ def image_details(ws: Workspace, image_id: int, score: float | None = None) -> N
     truth = ws.ground_truth().get(image_id)
     if truth is not None:
         st.text(f"ground truth: {truth}")
-    from clipcore.labels import current_labels
+    from clipcore.catalog.labels import current_labels
 
     label = current_labels(ws).get(image_id)  # only when the dialog opens
     if label is not None:

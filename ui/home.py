@@ -9,9 +9,9 @@ import streamlit as st
 
 from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
-from clipcore.jobs import get_job, job_log, list_jobs, start_job
-from clipcore.models import ModelInfo
-from clipcore.store import Workspace
+from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
+from clipcore.embedding.models import ModelInfo
+from clipcore.catalog.store import Workspace
 
 from ui import resources, state
 

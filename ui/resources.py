@@ -17,8 +17,8 @@ import streamlit as st
 from clipcore import UNTRAINED_WARNING
 from clipcore.config import DEFAULT_DEMO_SOURCE, TINY_MODEL, Settings, WorkspaceEntry, load_settings
 from clipcore.errors import ClipcoreError, ModelUnavailableError
-from clipcore.models import ClipModel, load_model
-from clipcore.store import EmbeddingMatrix, Workspace
+from clipcore.embedding.models import ClipModel, load_model
+from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
 from ui import state
 
@@ -117,7 +117,7 @@ def embeddings(ws: Workspace, key: str) -> EmbeddingMatrix:
 
 @st.cache_data(show_spinner="Projecting the embeddings to 2-D...", max_entries=16)
 def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[np.ndarray, np.ndarray]:
-    from clipcore.projection import project_2d
+    from clipcore.classify.projection import project_2d
 
     matrix = _embeddings(ws_path, key, version)
     return np.asarray(matrix.ids), project_2d(np.asarray(matrix.vectors), method)
@@ -133,11 +133,11 @@ def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndar
 def _fewshot_prediction(
     ws_path: str, key: str, emb_version: int, labels_version: str, prompt_ref: tuple | None, method: str, source: str
 ):
-    from clipcore.evaluation import class_name_prompts
-    from clipcore.fewshot import NEEDS_PROMPTS, predict_unlabelled
-    from clipcore.prompts import latest_prompt_set
-    from clipcore.splits import labelled_images
-    from clipcore.zeroshot import build_classifier
+    from clipcore.classify.evaluation import class_name_prompts
+    from clipcore.classify.fewshot import NEEDS_PROMPTS, predict_unlabelled
+    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.splits import labelled_images
+    from clipcore.classify.zeroshot import build_classifier
 
     ws = _workspace(ws_path)
     matrix = _embeddings(ws_path, key, emb_version)
@@ -155,7 +155,7 @@ def _fewshot_prediction(
 
 
 def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
-    """A few-shot classifier's predictions for the unlabelled images (``clipcore.fewshot.FewShotPrediction``).
+    """A few-shot classifier's predictions for the unlabelled images (``clipcore.classify.fewshot.FewShotPrediction``).
 
     Cached by workspace, model key, embedding version, label state and prompt-set version,
     so switching pages or widgets never retrains.
@@ -163,8 +163,8 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
     Raises:
         ClipcoreError: too few labels, or a method that needs prompts without any.
     """
-    from clipcore.prompts import latest_prompt_set
-    from clipcore.splits import labels_version
+    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.splits import labels_version
 
     prompts = latest_prompt_set(ws)
     prompt_ref = (prompts.name, prompts.version) if prompts else None
@@ -175,9 +175,9 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
 
 @st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
 def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_set: str, prompt_version: int):
-    from clipcore.prompts import load_prompt_set
-    from clipcore.ranking import zero_shot_probabilities
-    from clipcore.zeroshot import build_classifier
+    from clipcore.classify.prompts import load_prompt_set
+    from clipcore.team.ranking import zero_shot_probabilities
+    from clipcore.classify.zeroshot import build_classifier
 
     model = active_model().model
     if model.info.key != key:
@@ -189,9 +189,9 @@ def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_se
 
 def zero_shot_probabilities(ws: Workspace, key: str):
     """Class probabilities of every image under the latest prompt set
-    (``clipcore.ranking.ClassProbabilities``), or None without a set of 2+ classes.
+    (``clipcore.team.ranking.ClassProbabilities``), or None without a set of 2+ classes.
     Shared by all sessions; recomputed when the prompt set or embeddings change."""
-    from clipcore.prompts import latest_prompt_set
+    from clipcore.classify.prompts import latest_prompt_set
 
     ps = latest_prompt_set(ws)
     if ps is None or len(ps.classes) < 2:
@@ -201,8 +201,8 @@ def zero_shot_probabilities(ws: Workspace, key: str):
 
 @st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
 def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_version: tuple, out_of_fold: bool):
-    from clipcore.labels import current_labels
-    from clipcore.ranking import few_shot_probabilities
+    from clipcore.catalog.labels import current_labels
+    from clipcore.team.ranking import few_shot_probabilities
 
     labels = current_labels(_workspace(ws_path))
     return few_shot_probabilities(_embeddings(ws_path, key, emb_version), labels, out_of_fold=out_of_fold)
@@ -210,9 +210,9 @@ def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_ver
 
 def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False):
     """Class probabilities of every image from a classifier on the current labels
-    (``clipcore.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
+    (``clipcore.team.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
     Shared by all sessions; recomputed when labels or embeddings change."""
-    from clipcore.labels import current_labels, labels_version
+    from clipcore.catalog.labels import current_labels, labels_version
 
     if len(set(current_labels(ws).values())) < 2:
         return None
@@ -234,7 +234,7 @@ def thumbnail_url(path: str) -> str:
 @st.cache_data(show_spinner=False, max_entries=20_000)
 def small_thumbnail(path: str) -> str:
     """A ~48 px JPEG data URL of a thumbnail file, for table cells (made once per file)."""
-    from clipcore.images import thumbnail_data_url
+    from clipcore.catalog.images import thumbnail_data_url
 
     return thumbnail_data_url(path)
 
@@ -258,7 +258,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
     Returns a one-line summary of what was built, or None. Runs once per process (other
     sessions wait on the lock).
     """
-    from clipcore.jobs import list_jobs
+    from clipcore.catalog.jobs import list_jobs
 
     if not entry.demo or entry.source is None:
         return None
@@ -271,9 +271,9 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
 
     if ready():
         return None
-    from clipcore.demo import generate_demo
-    from clipcore.embeddings import embed_workspace
-    from clipcore.ingest import ingest_folder
+    from clipcore.sources.demo import generate_demo
+    from clipcore.embedding.pipeline import embed_workspace
+    from clipcore.catalog.ingest import ingest_folder
 
     with _demo_lock:
         if ready():  # another session built it while this one waited for the lock

@@ -13,11 +13,11 @@ from tests.helpers import app_workspace
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.baseline import RANDOM_INIT_WARNING
-from clipcore.evaluation import list_runs, save_run
-from clipcore.jobs import list_jobs
-from clipcore.splits import freeze_split
-from clipcore.store import Workspace
+from clipcore.classify.baseline import RANDOM_INIT_WARNING
+from clipcore.classify.evaluation import list_runs, save_run
+from clipcore.catalog.jobs import list_jobs
+from clipcore.classify.splits import freeze_split
+from clipcore.catalog.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/evaluate.py"

@@ -11,8 +11,8 @@ from tests.helpers import app_workspace
 from tests.gridview import grid_tiles
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.splits import get_split
-from clipcore.store import Workspace
+from clipcore.classify.splits import get_split
+from clipcore.catalog.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/few_shot.py"

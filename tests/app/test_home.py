@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from tests.helpers import app_workspace
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.jobs import list_jobs
+from clipcore.catalog.jobs import list_jobs
 
 from tests.helpers import wait_for_job as _wait
 

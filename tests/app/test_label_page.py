@@ -12,7 +12,7 @@ from tests.helpers import app_workspace
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
-from clipcore import labels as lbl
+from clipcore.catalog import labels as lbl
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/label.py"

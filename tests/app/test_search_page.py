@@ -119,7 +119,7 @@ def test_overlong_query_is_a_message(app_config):
 
 
 def test_view_shows_the_picked_image_with_its_path_and_label(app_config):
-    from clipcore import labels as lbl
+    from clipcore.catalog import labels as lbl
     at = _open(app_config)
     at.text_input(key="search_query").input("printed text").run()
     first_id, line = grid_tiles(at)[0]

@@ -12,8 +12,8 @@ from tests.helpers import app_workspace
 from streamlit.util import AttributeDictionary
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.models import load_model
-from clipcore.prompts import REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, list_prompt_sets, prompt_set_versions
+from clipcore.embedding.models import load_model
+from clipcore.classify.prompts import REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, list_prompt_sets, prompt_set_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/zero_shot.py"
@@ -113,8 +113,8 @@ def test_save_versions_rename_duplicate_and_compare(app_config):
     at.selectbox(key="zs_cmp_b").set_value(("mine", 2)).run()
     label = next(m.label for m in at.metric if m.label.startswith("Accuracy of B minus A"))
     assert "16 images" in label
-    from clipcore.prompts import load_prompt_set
-    from clipcore.zeroshot import build_classifier, classify_matrix, compare_results
+    from clipcore.classify.prompts import load_prompt_set
+    from clipcore.classify.zeroshot import build_classifier, classify_matrix, compare_results
 
     model = load_model("tiny", precision="fp32", device="cpu")
     matrix = ws.load_embeddings(model.info.key)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import app_workspace
 
-from clipcore import labels as lbl
+from clipcore.catalog import labels as lbl
 
 TILE_IDS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');

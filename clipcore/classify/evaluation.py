@@ -1,0 +1,332 @@
+"""Learning curves on a frozen hold-out: every method, every k, several draws, one test set.
+
+For each k (examples per class) the same training draws (``splits.draw_training_sets``)
+feed every few-shot method; every method is scored on the split's ``test_ids`` only.
+Zero-shot needs no examples and appears once, with ``k = 0``. Results can be stored
+in the workspace's ``runs`` table (``save_run``) and read back (``list_runs``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.errors import InputError
+from clipcore.classify.fewshot import METHODS, make_classifier
+from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
+from clipcore.embedding.models import ClipModel
+from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
+from clipcore.classify.splits import Split, draw_training_sets, freeze_split, get_split, near_duplicates, split_drift, usable_ks
+from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
+from clipcore.classify.zeroshot import ZeroShotClassifier, build_classifier
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METHODS = ("zero_shot", "logreg", "random_forest", "knn", "zero_shot_prior")
+DEFAULT_KS: tuple[int | str, ...] = (1, 2, 4, 8, 16, "all")
+NEAR_DUPLICATE_THRESHOLD = 0.97
+# A 1-shot probe this much more accurate than zero-shot (absolute error rate) is suspicious.
+ONE_SHOT_GAP = 0.25
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of every (method, k, draw) on one frozen hold-out.
+
+    ``rows``: {"method", "k", "draw", "error_rate", "balanced_accuracy"} per fit.
+    ``summary``: {"method", "k", "mean", "std", "balanced_mean", "balanced_std", "n_draws"} per (method, k);
+    ``mean``/``std`` are of the error rate. ``confusion_matrices``: method -> {"labels", "matrix"}
+    at the method's largest k, first draw; ``predictions``: method -> {test id: predicted class}
+    for the same fits.
+    """
+
+    split: Split
+    rows: list[dict]
+    summary: list[dict]
+    confusion_matrices: dict[str, dict]
+    warnings: list[str]
+    settings: dict
+    predictions: dict[str, dict[int, str]] = field(default_factory=dict)
+    near_duplicates: list[tuple[int, int, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The CLI's JSON shape."""
+        return {
+            "split": {
+                "name": self.split.name,
+                "seed": self.split.seed,
+                "test_fraction": self.split.test_fraction,
+                "group_by": self.split.group_by,
+                "source": self.split.source,
+                "created_at": self.split.created_at,
+                "test_ids": list(self.split.test_ids),
+                "n_train": len(self.split.train_ids),
+                "n_test": len(self.split.test_ids),
+            },
+            "error_rates": [dict(s) for s in self.summary],
+            "rows": [dict(r) for r in self.rows],
+            "confusion_matrices": self.confusion_matrices,
+            "predictions": {m: {str(i): p for i, p in preds.items()} for m, preds in self.predictions.items()},
+            "near_duplicates": [{"train_id": a, "test_id": b, "cosine": round(c, 6)} for a, b, c in self.near_duplicates],
+            "warnings": list(self.warnings),
+            "settings": dict(self.settings),
+        }
+
+
+def class_name_prompts(classes: Sequence[str]) -> PromptSet:
+    """A prompt set that is just the class names in the default templates (when none is saved)."""
+    return PromptSet("class names", {c: [c] for c in classes}, list(DEFAULT_TEMPLATES))
+
+
+def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
+    """Results that usually mean leakage or a bug."""
+    zs = next((s for s in summary if s["method"] == "zero_shot"), None)
+    if zs is None:
+        return []
+    out = []
+    zs_err = zs["mean"]
+    # Two binomial standard errors of the zero-shot error rate on this hold-out.
+    noise = 2.0 * math.sqrt(max(zs_err * (1 - zs_err), 1.0 / max(n_test, 1)) / max(n_test, 1))
+    for s in summary:
+        if s["method"] == "zero_shot":
+            continue
+        if s["k"] == 1 and zs_err - s["mean"] > ONE_SHOT_GAP:
+            out.append(
+                f"{s['method']} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
+                f"{zs_err:.1%}: check for leakage (near-duplicates across the split) or weak prompts."
+            )
+        if s["k"] == "all" and s["mean"] > zs_err + noise:
+            out.append(
+                f"{s['method']} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
+                f"{zs_err:.1%}: usually a bug or wrong labels."
+            )
+    return out
+
+
+def summarise_draws(rows: list[dict]) -> list[dict]:
+    """Mean and spread over draws, per (method, k), in the order the rows first name them.
+
+    Args:
+        rows: {"method", "k", "draw", "error_rate", "balanced_accuracy"} per fit.
+    Returns:
+        {"method", "k", "mean", "std", "balanced_mean", "balanced_std", "n_draws"} per (method, k).
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], str(r["k"])), []).append(r)
+    out = []
+    for (method, _), rs in groups.items():
+        err = np.array([r["error_rate"] for r in rs], dtype=np.float64)
+        bal = np.array([r["balanced_accuracy"] for r in rs], dtype=np.float64)
+        out.append(
+            {
+                "method": method,
+                "k": rs[0]["k"],
+                "mean": float(err.mean()),
+                "std": float(err.std(ddof=1)) if len(err) > 1 else 0.0,
+                "balanced_mean": float(bal.mean()),
+                "balanced_std": float(bal.std(ddof=1)) if len(bal) > 1 else 0.0,
+                "n_draws": len(rs),
+            }
+        )
+    return out
+
+
+def parse_ks(text: str | Sequence[int | str]) -> list[int | str]:
+    """``"1,2,4,all"`` -> [1, 2, 4, "all"].
+
+    Raises:
+        InputError: a value that is neither a positive integer nor ``all``.
+    """
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out: list[int | str] = []
+    for item in items:
+        s = str(item).strip().lower()
+        if not s:
+            continue
+        if s == "all":
+            out.append("all")
+        elif s.isdigit() and int(s) > 0:
+            out.append(int(s))
+        else:
+            raise InputError(f"k values must be positive integers or 'all' (e.g. 1,2,4,8,16,all); got {item!r}.")
+    if not out:
+        raise InputError("no k values given; use e.g. --k 1,2,4,8,16,all.")
+    return list(dict.fromkeys(out))
+
+
+def evaluate(
+    ws: Workspace,
+    matrix: EmbeddingMatrix,
+    *,
+    model: ClipModel | None,
+    prompt_set: PromptSet | None,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    ks: Sequence[int | str] = DEFAULT_KS,
+    draws: int = 5,
+    seed: int = 0,
+    split_name: str = "default",
+    progress: ProgressFn | None = None,
+    source: str = "ground_truth",
+    zero_shot: ZeroShotClassifier | None = None,
+) -> EvaluationResult:
+    """Score every method at every k on the frozen hold-out ``split_name``.
+
+    The split is frozen from ``source`` on first use and reused ever after. Zero-shot
+    uses ``prompt_set`` (class names in templates when None) encoded by ``model``, or a
+    prebuilt ``zero_shot`` classifier.
+
+    Args:
+        matrix: embeddings of the images (rows unit-norm float32).
+        ks: examples per class; values above the smallest class's training count are
+            dropped (with a warning); "all" = every training image (one draw).
+        draws: random training sets per k.
+        progress: called as ``progress(done, total)`` after each fit.
+    Raises:
+        InputError: unknown method, bad k or draws, degenerate labels, or no test image embedded.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise InputError(f"unknown method(s) {unknown}; choose from {sorted(METHODS)}.")
+    if draws < 1:
+        raise InputError(f"draws must be at least 1; got {draws}.")
+    for k in ks:
+        if k != "all" and (isinstance(k, (str, bool)) or int(k) != k or int(k) < 1):
+            raise InputError(f"k values are positive whole numbers or 'all'; got {k!r}.")
+    split = get_split(ws, split_name) or freeze_split(ws, name=split_name, seed=seed, source=source)
+    warnings: list[str] = []
+    if model is not None and model.info.untrained:
+        warnings.append(UNTRAINED_WARNING)
+    warnings += split_drift(ws, split)
+
+    missing = [i for i in split.train_ids + split.test_ids if matrix.rows_of([i])[0] < 0]
+    if missing:
+        warnings.append(f"{len(missing)} split image(s) have no embedding for {matrix.key}; they are left out.")
+    missing_set = set(missing)
+    test_ids = [i for i in split.test_ids if i not in missing_set]
+    if not test_ids:
+        raise InputError(f"no hold-out image of split {split.name!r} is embedded with {matrix.key}; run `embed` first.")
+    usable = Split(
+        split.name, split.seed, split.test_fraction, split.group_by,
+        [i for i in split.train_ids if i not in missing_set], test_ids, split.labels, split.source, split.created_at,
+    )
+    classes = usable.classes
+    kept_ks, dropped = usable_ks(usable, ks)
+    if dropped:
+        warnings.append(
+            f"k = {dropped} dropped: the smallest class has only {min(usable.train_counts().values())} training images."
+        )
+
+    needs_prompts = any(m in ("zero_shot", "zero_shot_prior") for m in methods)
+    if zero_shot is None and needs_prompts:
+        if model is None:
+            raise InputError("zero-shot methods need a model to encode the prompts; pass one or leave them out.")
+        if prompt_set is None:
+            prompt_set = class_name_prompts(classes)
+            warnings.append("no prompt set is saved; zero-shot uses the class names as prompts.")
+        zero_shot = build_classifier(model, prompt_set)
+    if zero_shot is not None and needs_prompts:
+        absent = sorted(set(classes) - set(zero_shot.labels))
+        extra = sorted(set(zero_shot.labels) - set(classes))
+        if absent:
+            warnings.append(f"the prompt set has no prompt for class(es) {absent}; zero-shot can never predict them.")
+        if extra:
+            warnings.append(f"the prompt set has class(es) {extra} that no labelled image has; predictions of them count as errors.")
+
+    X_test = np.asarray(matrix.vectors[matrix.rows_of(test_ids)], dtype=np.float32)
+    y_test = [usable.labels[i] for i in test_ids]
+    plan: list[tuple[str, int | str, int, list[int]]] = []
+    for method in methods:
+        if method == "zero_shot":
+            plan.append((method, 0, 0, []))
+            continue
+        for k in kept_ks:
+            for d, train in enumerate(draw_training_sets(usable, k, draws, seed)):
+                plan.append((method, k, d, train))
+
+    rows: list[dict] = []
+    fits: dict[tuple[str, int | str, int], list[str]] = {}
+    if progress:
+        progress(0, len(plan))
+    for done, (method, k, d, train) in enumerate(plan, start=1):
+        clf = make_classifier(method, zero_shot=zero_shot, seed=seed + d)
+        if method == "zero_shot":
+            clf.fit(X_test[:1])
+        else:
+            clf.fit(np.asarray(matrix.vectors[matrix.rows_of(train)], dtype=np.float32), [usable.labels[i] for i in train])
+        pred = [str(p) for p in clf.predict(X_test)]
+        fits[(method, k, d)] = pred
+        rows.append({"method": method, "k": k, "draw": d, "error_rate": 1.0 - accuracy(y_test, pred),
+                     "balanced_accuracy": balanced_accuracy(y_test, pred)})
+        if progress:
+            progress(done, len(plan))
+
+    summary = summarise_draws(rows)
+
+    matrices: dict[str, dict] = {}
+    predictions: dict[str, dict[int, str]] = {}
+    labels_axis = sorted(set(classes) | (set(zero_shot.labels) if zero_shot is not None and "zero_shot" in methods else set()))
+    for method in methods:
+        k = 0 if method == "zero_shot" else (kept_ks[-1] if kept_ks else None)
+        if k is None or (method, k, 0) not in fits:
+            continue
+        pred = fits[(method, k, 0)]
+        matrices[method] = confusion(y_test, pred, labels_axis).to_dict()
+        predictions[method] = dict(zip(test_ids, pred))
+
+    dups = near_duplicates(matrix, usable.train_ids, test_ids, NEAR_DUPLICATE_THRESHOLD)
+    if dups:
+        warnings.append(
+            f"{len(dups)} train/hold-out pair(s) are near-duplicates (cosine >= {NEAR_DUPLICATE_THRESHOLD}); "
+            "scores may be optimistic. Consider a grouped split."
+        )
+    warnings += _sanity_warnings(summary, len(test_ids))
+    settings = {
+        "model": matrix.key,
+        "prompt_set": (
+            {"name": prompt_set.name, "version": prompt_set.version} if prompt_set is not None else None
+        ),
+        "methods": list(methods),
+        "ks": [k for k in ks],
+        "ks_used": kept_ks,
+        "draws": draws,
+        "seed": seed,
+        "split": split.name,
+    }
+    logger.info("evaluated %d fits on %d hold-out images", len(rows), len(test_ids))
+    return EvaluationResult(usable, rows, summary, matrices, warnings, settings, predictions, dups[:200])
+
+
+def save_run(ws: Workspace, kind: str, settings: dict, results: dict) -> str:
+    """Store one run (settings and results as JSON) in one transaction; return its id."""
+    if not kind.strip():
+        raise InputError("a run needs a kind, e.g. 'evaluation' or 'baseline'.")
+    run_id = uuid.uuid4().hex[:12]
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, kind, settings, results, created_at) VALUES (?, ?, ?, ?, ?)",
+            (run_id, kind, json.dumps(settings, ensure_ascii=False), json.dumps(results, ensure_ascii=False), utc_now()),
+        )
+    return run_id
+
+
+def list_runs(ws: Workspace, kind: str | None = None) -> list[dict]:
+    """Stored runs, newest first: [{"id", "kind", "settings", "results", "created_at"}]."""
+    sql = "SELECT id, kind, settings, results, created_at FROM runs"
+    params: tuple = ()
+    if kind is not None:
+        sql += " WHERE kind = ?"
+        params = (kind,)
+    rows = ws.query(sql + " ORDER BY created_at DESC, rowid DESC", params)
+    return [
+        {"id": r[0], "kind": r[1], "settings": json.loads(r[2]), "results": json.loads(r[3]), "created_at": r[4]}
+        for r in rows
+    ]

@@ -1,0 +1,493 @@
+"""Few-shot classifiers on CLIP image embeddings, and predictions for unlabelled images.
+
+Every classifier follows scikit-learn's estimator conventions: parameters only in
+``__init__``, ``fit(X, y)`` returns ``self``, learned attributes end in ``_``,
+``predict_proba`` columns follow ``classes_``. ``X`` is (n, dim) float32 with unit-norm
+rows (CLIP image embeddings), ``y`` a list of n class names.
+
+Methods (``METHODS``):
+
+* ``zero_shot``: no training; the prompt classifier behind the same interface.
+* ``logreg``: multinomial logistic regression; C chosen by cross-validation inside the
+  training images only (fixed C when a class has a single example).
+* ``random_forest``, ``knn``: scikit-learn's, with settings suited to a few examples.
+* ``zero_shot_prior``: a linear probe regularised toward the zero-shot classifier
+  (see ``ZeroShotPriorProbe``): zero-shot with no data, improves with examples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from clipcore.errors import InputError
+from clipcore.catalog.store import EmbeddingMatrix, Workspace
+from clipcore.classify.zeroshot import ZeroShotClassifier
+
+logger = logging.getLogger(__name__)
+
+
+def _check_xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray([str(v) for v in y], dtype=object)
+    if X.ndim != 2:
+        raise InputError(f"expected X of shape (n, dim); got an array of shape {X.shape}.")
+    if len(X) != len(y):
+        raise InputError(f"X has {len(X)} rows but y has {len(y)} labels; pass one label per row.")
+    if len(set(y)) < 2:
+        raise InputError(f"a classifier needs examples of at least 2 classes; got {sorted(set(y))}.")
+    return X, y
+
+
+def _check_x(est: BaseEstimator, X: Any) -> np.ndarray:
+    check_is_fitted(est)
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] != est.n_features_in_:
+        raise InputError(f"expected X of shape (n, {est.n_features_in_}); got {X.shape}.")
+    return X
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+class _ProbaClassifier(ClassifierMixin, BaseEstimator):
+    """predict() as the argmax of predict_proba() over ``classes_``."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        """(n,) predicted class names."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class _WrappedEstimator(_ProbaClassifier):
+    """A scikit-learn classifier kept in ``model_``; probabilities come from it."""
+
+    def _adopt(self, model: Any, X: np.ndarray) -> "_WrappedEstimator":
+        self.model_ = model
+        self.classes_ = np.asarray(model.classes_, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, C) float32 class probabilities of the wrapped model."""
+        return self.model_.predict_proba(_check_x(self, X)).astype(np.float32)
+
+
+class ZeroShotMethod(_ProbaClassifier):
+    """The zero-shot classifier of a prompt set; ``fit`` learns nothing but the shapes.
+
+    Args:
+        zero_shot: the prompt classifier (class vectors of the active prompt set).
+    """
+
+    def __init__(self, zero_shot: ZeroShotClassifier | None = None) -> None:
+        self.zero_shot = zero_shot
+
+    def fit(self, X: Any, y: Any = None) -> "ZeroShotMethod":
+        """Record classes and dimension; the examples are not used."""
+        if self.zero_shot is None:
+            raise InputError("the zero_shot method needs a prompt set; save one on the Zero-shot page.")
+        X = np.asarray(X, dtype=np.float32)
+        self.classes_ = np.asarray(self.zero_shot.labels, dtype=object)
+        self.n_features_in_ = int(self.zero_shot.class_vectors.shape[1])
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise InputError(f"expected X of shape (n, {self.n_features_in_}); got {X.shape}.")
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, C) float32 softmax of logit_scale * cosine."""
+        return self.zero_shot.predict_proba(_check_x(self, X))
+
+
+class LogisticProbe(_WrappedEstimator):
+    """Multinomial logistic regression; C chosen by stratified CV on the training data only.
+
+    Args:
+        Cs: candidate inverse regularisation strengths (rows are unit-norm, so useful C are large).
+        fallback_C: used when some class has a single example (no CV possible).
+        cv: at most this many folds (fewer when a class has fewer examples).
+        random_state: fold shuffling seed.
+    """
+
+    def __init__(
+        self, Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0), fallback_C: float = 10.0, cv: int = 5, random_state: int = 0
+    ) -> None:
+        self.Cs = Cs
+        self.fallback_C = fallback_C
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> "LogisticProbe":
+        """Choose C (by log loss across folds), then fit on every example."""
+        X, y = _check_xy(X, y)
+        # L-BFGS on small problems: BLAS threads cost more than they bring.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticProbe":
+        folds = min(int(self.cv), min(Counter(y).values()))
+        base = LogisticRegression(C=float(self.fallback_C), tol=1e-3, max_iter=500)
+        if folds >= 2 and len(self.Cs) > 1:
+            search = GridSearchCV(
+                base,
+                {"C": [float(c) for c in self.Cs]},
+                cv=StratifiedKFold(folds, shuffle=True, random_state=self.random_state),
+                scoring="neg_log_loss",
+            )
+            search.fit(X, y)
+            self.C_ = float(search.best_params_["C"])
+            return self._adopt(search.best_estimator_, X)
+        self.C_ = float(self.fallback_C)
+        return self._adopt(base.fit(X, y), X)
+
+
+class ForestClassifier(_WrappedEstimator):
+    """A random forest (balanced class weights: full training sets may be imbalanced)."""
+
+    def __init__(self, n_estimators: int = 100, random_state: int = 0) -> None:
+        self.n_estimators = n_estimators
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> "ForestClassifier":
+        """Grow the forest."""
+        X, y = _check_xy(X, y)
+        forest = RandomForestClassifier(
+            n_estimators=int(self.n_estimators), class_weight="balanced", random_state=self.random_state, n_jobs=1
+        )
+        return self._adopt(forest.fit(X, y), X)
+
+
+class NearestNeighbours(_WrappedEstimator):
+    """k nearest neighbours by cosine, weighted by closeness; k shrinks to the training size."""
+
+    def __init__(self, n_neighbors: int = 5) -> None:
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X: Any, y: Any) -> "NearestNeighbours":
+        """Store the examples."""
+        X, y = _check_xy(X, y)
+        self.n_neighbors_ = max(1, min(int(self.n_neighbors), len(X)))
+        knn = KNeighborsClassifier(n_neighbors=self.n_neighbors_, metric="cosine", algorithm="brute", weights="distance")
+        return self._adopt(knn.fit(X, y), X)
+
+
+class ZeroShotPriorProbe(_ProbaClassifier):
+    """A linear probe pulled toward the zero-shot classifier (a "constrained linear probe").
+
+    Design. Zero-shot CLIP is itself a linear classifier on the image embedding:
+    logits = s * x @ T.T, with T (C, dim) the unit class vectors of the prompts and s
+    the model's logit scale. This probe learns W (C, dim) and b (C,) minimising::
+
+        mean_i  cross_entropy(softmax(x_i @ W.T + b), y_i)  +  lam / 2 * (||W - s*T||^2 + ||b||^2)
+
+    starting from W = s*T. With lam large it *is* the zero-shot classifier; as lam
+    shrinks it becomes plain logistic regression. The objective is strictly convex, so
+    L-BFGS finds its unique optimum. The prompts act as a prior worth many examples
+    when examples are few, and fade as more examples arrive (cf. Silva-Rodriguez et
+    al., "A Closer Look at the Few-Shot Adaptation of Large Vision-Language Models",
+    CVPR 2024, and the L2-SP idea of regularising toward the starting weights).
+
+    lam is chosen from ``lambdas`` by held-out log loss inside the training data:
+    stratified k-fold when every class has two or more examples, else leave-one-out.
+    Leave-one-out works even at one example per class, because a class whose only
+    example is held out keeps its prompt row. Ties go to the larger lam (closer to
+    zero-shot), so weak evidence never moves the classifier far from the prompts.
+    A class without a prompt vector starts from a zero row (no prior).
+
+    Args:
+        zero_shot: the prompt classifier (class vectors and logit scale).
+        lambdas: candidate regularisation strengths.
+        cv: at most this many folds.
+        max_iter: L-BFGS iterations per fit.
+    """
+
+    def __init__(
+        self,
+        zero_shot: ZeroShotClassifier | None = None,
+        lambdas: Sequence[float] = (1000.0, 100.0, 10.0, 1.0, 0.1, 0.01, 0.001, 0.0001),
+        cv: int = 5,
+        max_iter: int = 100,
+        random_state: int = 0,
+    ) -> None:
+        self.zero_shot = zero_shot
+        self.lambdas = lambdas
+        self.cv = cv
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def _prior(self, classes: np.ndarray, dim: int) -> np.ndarray:
+        zs = self.zero_shot
+        if zs.class_vectors.shape[1] != dim:
+            raise InputError(f"the prompt vectors have dim {zs.class_vectors.shape[1]} but X has {dim} columns.")
+        index = {c: i for i, c in enumerate(zs.labels)}
+        prior = np.zeros((len(classes), dim), dtype=np.float64)
+        for r, c in enumerate(classes):
+            if c in index:
+                prior[r] = zs.logit_scale * zs.class_vectors[index[c]]
+        return prior
+
+    def _solve(
+        self, X: np.ndarray, Y: np.ndarray, prior: np.ndarray, lam: float, start: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Optimal parameters [W.ravel(), b] for one lam, from ``start`` (default: the prior)."""
+        n, dim = X.shape
+        n_classes = prior.shape[0]
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            W = theta[: n_classes * dim].reshape(n_classes, dim)
+            b = theta[n_classes * dim :]
+            logits = X @ W.T + b
+            z = logits - logits.max(axis=1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            diff = W - prior
+            loss = -(Y * log_p).sum() / n + 0.5 * lam * ((diff**2).sum() + (b**2).sum())
+            R = (np.exp(log_p) - Y) / n
+            grad_w = R.T @ X + lam * diff
+            grad_b = R.sum(axis=0) + lam * b
+            return float(loss), np.concatenate([grad_w.ravel(), grad_b])
+
+        if start is None:
+            start = np.concatenate([prior.ravel(), np.zeros(n_classes)])
+        res = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter), "gtol": 1e-6})
+        return res.x
+
+    @staticmethod
+    def _unpack(theta: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        dim = (len(theta) - n_classes) // n_classes
+        return theta[: n_classes * dim].reshape(n_classes, dim), theta[n_classes * dim :]
+
+    def _folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        smallest = min(Counter(y).values())
+        if smallest >= 2:
+            splitter = StratifiedKFold(min(int(self.cv), smallest), shuffle=True, random_state=self.random_state)
+            return list(splitter.split(np.zeros(len(y)), y))
+        idx = np.arange(len(y))
+        return [(idx[idx != i], idx[idx == i]) for i in idx]
+
+    def fit(self, X: Any, y: Any) -> "ZeroShotPriorProbe":
+        """Choose lam by held-out log loss, then fit on every example."""
+        if self.zero_shot is None:
+            raise InputError("the zero_shot_prior method needs a prompt set; save one on the Zero-shot page.")
+        X, y = _check_xy(X, y)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> "ZeroShotPriorProbe":
+        X64 = X.astype(np.float64)
+        self.classes_ = np.asarray(sorted(set(y)), dtype=object)
+        col = {c: i for i, c in enumerate(self.classes_)}
+        Y = np.zeros((len(y), len(self.classes_)))
+        Y[np.arange(len(y)), [col[v] for v in y]] = 1.0
+        prior = self._prior(self.classes_, X.shape[1])
+        lambdas = sorted((float(v) for v in self.lambdas), reverse=True)
+        if not lambdas:
+            raise InputError("lambdas is empty; give at least one regularisation strength.")
+        n_classes = len(self.classes_)
+        losses = np.zeros((len(lambdas), len(y)))
+        if len(lambdas) > 1:
+            for train, test in self._folds(y):
+                theta = None  # warm start along the path, strongest pull first
+                for j, lam in enumerate(lambdas):
+                    theta = self._solve(X64[train], Y[train], prior, lam, theta)
+                    W, b = self._unpack(theta, n_classes)
+                    p = _softmax(X64[test] @ W.T + b)
+                    losses[j, test] = -np.log(np.clip((p * Y[test]).sum(axis=1), 1e-12, None))
+        scores = [float(v) for v in losses.mean(axis=1)] if len(lambdas) > 1 else []
+        best = 0  # lambdas run from largest to smallest: a smaller one must win clearly
+        for j, score in enumerate(scores):
+            if score < scores[best] - 1e-6:
+                best = j
+        self.cv_log_loss_ = dict(zip(lambdas, scores))
+        self.lambda_ = lambdas[best]
+        W, b = self._unpack(self._solve(X64, Y, prior, self.lambda_), n_classes)
+        self.coef_, self.intercept_ = W.astype(np.float32), b.astype(np.float32)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, C) float32 softmax of x @ coef_.T + intercept_."""
+        X = _check_x(self, X)
+        return _softmax(X @ self.coef_.T + self.intercept_).astype(np.float32)
+
+
+def _zero_shot(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> ZeroShotMethod:
+    return ZeroShotMethod(zero_shot=zero_shot)
+
+
+def _logreg(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> LogisticProbe:
+    return LogisticProbe(random_state=seed)
+
+
+def _forest(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> ForestClassifier:
+    return ForestClassifier(random_state=seed)
+
+
+def _knn(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> NearestNeighbours:
+    return NearestNeighbours()
+
+
+def _prior(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> ZeroShotPriorProbe:
+    return ZeroShotPriorProbe(zero_shot=zero_shot, random_state=seed)
+
+
+METHODS: dict[str, Callable[..., _ProbaClassifier]] = {
+    "zero_shot": _zero_shot,
+    "logreg": _logreg,
+    "random_forest": _forest,
+    "knn": _knn,
+    "zero_shot_prior": _prior,
+}
+METHOD_TITLES: dict[str, str] = {
+    "zero_shot": "zero-shot (prompts only)",
+    "logreg": "logistic regression",
+    "random_forest": "random forest",
+    "knn": "k nearest neighbours",
+    "zero_shot_prior": "linear probe with zero-shot prior",
+}
+NEEDS_PROMPTS = frozenset({"zero_shot", "zero_shot_prior"})
+
+
+def make_classifier(method: str, *, zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> _ProbaClassifier:
+    """A new, unfitted classifier of ``method`` (one of ``METHODS``).
+
+    Raises:
+        InputError: an unknown method, or a prompt-based method without ``zero_shot``.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
+    if method in NEEDS_PROMPTS and zero_shot is None:
+        raise InputError(f"method {method!r} needs the zero-shot classifier of a prompt set; save a prompt set first.")
+    return METHODS[method](zero_shot=zero_shot, seed=seed)
+
+
+@dataclass
+class FewShotPrediction:
+    """Predictions of one trained method for the unlabelled images.
+
+    ``ids`` (n,) int64 image ids; ``proba`` (n, C) float32 over ``classes``.
+    """
+
+    method: str
+    classes: list[str]
+    ids: np.ndarray
+    proba: np.ndarray
+    train_counts: dict[str, int]
+    held_out: int
+    split_name: str | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def predicted(self) -> list[str]:
+        """Most probable class per image."""
+        return [self.classes[i] for i in self.proba.argmax(axis=1)] if len(self.ids) else []
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(n,) float32 probability of the predicted class."""
+        return self.proba.max(axis=1) if len(self.ids) else np.zeros(0, np.float32)
+
+    @property
+    def margin(self) -> np.ndarray:
+        """(n,) float32 gap between the two most probable classes (small = unsure)."""
+        if len(self.ids) == 0:
+            return np.zeros(0, np.float32)
+        top2 = np.sort(self.proba, axis=1)[:, -2:]
+        return (top2[:, 1] - top2[:, 0]).astype(np.float32)
+
+    def least_confident(self, n: int) -> list[int]:
+        """Ids of the ``n`` images the classifier is least sure about (smallest margin first)."""
+        order = np.lexsort((self.ids, self.margin))
+        return [int(self.ids[i]) for i in order[: max(0, n)]]
+
+    def records(self) -> list[dict]:
+        """One dict per image: id, predicted, confidence, margin, and p(<class>) per class."""
+        out = []
+        for row, image_id in enumerate(self.ids):
+            rec = {
+                "id": int(image_id),
+                "predicted": self.classes[int(self.proba[row].argmax())],
+                "confidence": float(self.proba[row].max()),
+                "margin": float(self.margin[row]),
+            }
+            rec.update({f"p({c})": float(self.proba[row, j]) for j, c in enumerate(self.classes)})
+            out.append(rec)
+        return out
+
+
+def predict_unlabelled(
+    ws: Workspace,
+    matrix: EmbeddingMatrix,
+    *,
+    method: str,
+    source: str = "both",
+    zero_shot: ZeroShotClassifier | None = None,
+    seed: int = 0,
+    split_name: str = "default",
+) -> FewShotPrediction:
+    """Train ``method`` on the labelled images outside the hold-out and predict the rest.
+
+    The hold-out is the stored split ``split_name``; when none exists it is frozen now
+    from ``source`` (so that later evaluations keep it clean). If it cannot be frozen
+    (too few labels), every labelled image trains and a note says so.
+
+    Raises:
+        InputError: fewer than two classes among the training images, or a bad method/source.
+    """
+    from clipcore.classify.splits import freeze_split, get_split, labelled_images
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
+    labels = labelled_images(ws, source)
+    notes: list[str] = []
+    split = get_split(ws, split_name)
+    if split is None and labels:
+        try:
+            split = freeze_split(ws, name=split_name, source=source, seed=seed)
+            notes.append(f"froze the hold-out split {split_name!r} ({len(split.test_ids)} images) from {source!r} labels.")
+        except InputError as exc:
+            notes.append(f"no hold-out split yet ({exc}); training uses every labelled image.")
+    held_out = set(split.test_ids) if split else set()
+    rows = matrix.rows_of(sorted(labels))
+    train_ids = [i for i, r in zip(sorted(labels), rows) if r >= 0 and i not in held_out]
+    missing = sum(1 for r in rows if r < 0)
+    if missing:
+        notes.append(f"{missing} labelled image(s) have no embedding yet and were left out.")
+    y = [labels[i] for i in train_ids]
+    if method != "zero_shot" and len(set(y)) < 2:
+        raise InputError(
+            f"training needs labelled images of at least 2 classes outside the hold-out; source {source!r} gives "
+            f"{dict(Counter(y))}. Label more images or choose another label source."
+        )
+    clf = make_classifier(method, zero_shot=zero_shot, seed=seed)
+    X = np.asarray(matrix.vectors[matrix.rows_of(train_ids)], dtype=np.float32) if train_ids else np.zeros((0, matrix.vectors.shape[1]), np.float32)
+    clf.fit(X if method != "zero_shot" else np.asarray(matrix.vectors[:1], dtype=np.float32), y)
+    unlabelled = np.asarray([i for i in matrix.ids if int(i) not in labels], dtype=np.int64)
+    if len(unlabelled):
+        proba = clf.predict_proba(np.asarray(matrix.vectors[matrix.rows_of(unlabelled)], dtype=np.float32))
+    else:
+        proba = np.zeros((0, len(clf.classes_)), np.float32)
+    logger.info("%s trained on %d images; predicted %d unlabelled", method, len(train_ids), len(unlabelled))
+    return FewShotPrediction(
+        method=method,
+        classes=[str(c) for c in clf.classes_],
+        ids=unlabelled,
+        proba=np.asarray(proba, dtype=np.float32),
+        train_counts=dict(sorted(Counter(y).items())),
+        held_out=len(held_out),
+        split_name=split.name if split else None,
+        notes=notes,
+    )

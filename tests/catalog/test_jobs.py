@@ -1,0 +1,43 @@
+"""Background jobs: a real CLI process records progress and its result in the workspace."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from clipcore.errors import InputError
+from clipcore.catalog.jobs import job_log, list_jobs, start_job
+from clipcore.catalog.store import Workspace
+
+from tests.helpers import wait_for_job as wait_for
+
+
+def test_ingest_job_runs_in_the_background_and_reports(tmp_path, demo_dir):
+    src = tmp_path / "src"
+    shutil.copytree(demo_dir / "cover", src / "cover")
+    ws = Workspace(tmp_path / "ws")
+    job_id = start_job(ws, "ingest", [str(src), "--labels-from-folders", "--quiet"])
+    assert list_jobs(ws)[0]["id"] == job_id
+    job = wait_for(ws, job_id)
+    assert job["status"] == "done", job_log(ws, job_id)
+    assert job["result"]["added"] == 8 and job["result"]["labelled"] == 8
+    assert job["done"] == job["total"] == 8
+    assert ws.counts()["images"] == 8
+    assert set(ws.ground_truth().values()) == {"cover"}
+
+
+def test_failing_job_is_marked_failed_with_the_reason(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
+    job = wait_for(ws, job_id)
+    assert job["status"] == "failed"
+    assert "does not exist" in job["message"]
+    assert "error:" in job_log(ws, job_id)
+
+
+def test_only_known_commands_can_be_jobs(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(InputError, match="cannot run 'demo' as a job"):
+        start_job(ws, "demo", [])
+    assert list_jobs(ws) == []

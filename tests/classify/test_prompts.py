@@ -1,0 +1,77 @@
+"""Prompt sets: rename, duplicate, and the editor's row form."""
+
+from __future__ import annotations
+
+import pytest
+
+from clipcore.errors import InputError
+from clipcore.classify.prompts import (
+    classes_from_rows,
+    duplicate_prompt_set,
+    list_prompt_sets,
+    load_prompt_set,
+    prompt_set_versions,
+    rename_prompt_set,
+    rows_from_classes,
+    save_prompt_set,
+    validate_classes,
+)
+
+A = {"cover": ["book cover"], "text": ["printed text"]}
+B = {"cover": ["book binding"], "text": ["printed text", "cursive ideograms"]}
+
+
+def test_rename_keeps_every_version(workspace):
+    save_prompt_set(workspace, "draft", A)
+    save_prompt_set(workspace, "draft", B, ["a scan of {}"])
+    assert rename_prompt_set(workspace, "draft", "  final ") == 2
+    assert [v.version for v in prompt_set_versions(workspace, "final")] == [2, 1]
+    assert load_prompt_set(workspace, "final", 1).classes == A
+    assert load_prompt_set(workspace, "final").templates == ["a scan of {}"]
+    with pytest.raises(InputError, match="no prompt set 'draft'"):
+        load_prompt_set(workspace, "draft")
+
+
+def test_rename_refuses_taken_empty_or_unknown_names(workspace):
+    save_prompt_set(workspace, "one", A)
+    save_prompt_set(workspace, "two", B)
+    with pytest.raises(InputError, match="already exists"):
+        rename_prompt_set(workspace, "one", "two")
+    with pytest.raises(InputError, match="empty"):
+        rename_prompt_set(workspace, "one", "  ")
+    with pytest.raises(InputError, match="no prompt set 'nope'"):
+        rename_prompt_set(workspace, "nope", "three")
+    assert {s.name for s in list_prompt_sets(workspace)} == {"one", "two"}
+
+
+def test_duplicate_copies_a_chosen_version_as_a_new_set(workspace):
+    save_prompt_set(workspace, "src", A, ["a scan of {}"])
+    save_prompt_set(workspace, "src", B)
+    copy = duplicate_prompt_set(workspace, "src", "copy", version=1)
+    assert (copy.name, copy.version, copy.classes, copy.templates) == ("copy", 1, A, ["a scan of {}"])
+    assert load_prompt_set(workspace, "src").classes == B  # the source is untouched
+    with pytest.raises(InputError, match="already exists"):
+        duplicate_prompt_set(workspace, "src", "copy")
+    with pytest.raises(InputError, match="version 9"):
+        duplicate_prompt_set(workspace, "src", "other", version=9)
+
+
+def test_rows_round_trip_and_blank_rows_are_ignored():
+    rows = rows_from_classes(B)
+    assert rows == [("cover", "book binding"), ("text", "printed text"), ("text", "cursive ideograms")]
+    noisy = rows + [("", ""), (None, None), (float("nan"), float("nan"))]
+    assert classes_from_rows(noisy) == B
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("cover", "book cover")], "at least 2 classes"),
+        ([("cover", "book cover"), ("text", "  ")], "has no prompt"),
+        ([("cover", "book cover"), ("", "orphan prompt")], "empty name"),
+        ([("cover", "book cover"), ("text", "x" * 2001)], "2001 characters"),
+    ],
+)
+def test_editor_rows_are_validated_with_clear_messages(rows, message):
+    with pytest.raises(InputError, match=message):
+        validate_classes(classes_from_rows(rows))

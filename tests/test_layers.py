@@ -1,0 +1,87 @@
+"""The package layering written in docs/ARCHITECTURE.md, checked against the imports.
+
+Every import inside clipcore points down the order below (or stays inside its own
+package), and package ``__init__`` files stay light.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "clipcore"
+
+# Bottom to top. "base" is clipcore/__init__, errors, config, parallel; "top" is the CLI
+# and the benchmarks.
+ORDER = ["base", "catalog", "embedding", "retrieval", "classify", "team", "sources", "top"]
+BASE_MODULES = {"errors", "config", "parallel"}
+
+
+def _unit(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "clipcore":
+        return None
+    if len(parts) == 1 or parts[1] in BASE_MODULES:
+        return "base"
+    if parts[1] in ORDER:
+        return parts[1]
+    return "top"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "clipcore":
+                found += [f"clipcore.{a.name}" for a in node.names]
+            else:
+                found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+    return [m for m in found if m.split(".")[0] == "clipcore"]
+
+
+def test_every_package_is_known_to_the_layer_order():
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert packages <= set(ORDER), f"add {packages - set(ORDER)} to ORDER and to docs/ARCHITECTURE.md"
+
+
+def test_imports_point_down():
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        here = _unit(_module_name(path))
+        for target in _imports(path):
+            there = _unit(target)
+            if target in ("clipcore.UNTRAINED_WARNING", "clipcore.__version__"):
+                there = "base"
+            if there is not None and ORDER.index(there) > ORDER.index(here):
+                upward.append(f"{_module_name(path)} ({here}) imports {target} ({there})")
+    assert not upward, "imports that point up:\n" + "\n".join(upward)
+
+
+def test_layer_order_is_written_in_the_architecture_doc():
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    diagram = doc.split("## clipcore: packages by capability", 1)[1].split("```")[1]
+    written = [line.split()[0].rstrip("/") for line in diagram.splitlines() if line.split() and line.split()[0].rstrip("/") in ORDER]
+    assert written == list(reversed(ORDER)), f"docs/ARCHITECTURE.md lists the layers as {written}"
+
+
+def test_package_inits_stay_light():
+    packages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
+    code = (
+        "import sys\n"
+        + "".join(f"import clipcore.{name}\n" for name in packages)
+        + "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'open_clip', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
