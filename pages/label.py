@@ -462,8 +462,8 @@ def _export_view(ws) -> None:
 # -- page -------------------------------------------------------------------------------------
 
 ctx = context.page_context()
-annotator = _annotator()
 st.title("Label")
+annotator = _annotator()
 if FLASH in st.session_state:
     message, icon = st.session_state.pop(FLASH)
     st.toast(message, icon=icon)

@@ -270,10 +270,13 @@ with tab_table:
                 width=64,
                 filter=False,
                 sortable=False,
+                # AG Grid wants a component (init/getGui) when a renderer makes a DOM node; a
+                # plain function returning an element is React error #31 in streamlit-aggrid.
                 cellRenderer=JsCode(
-                    "function(params){const img=document.createElement('img');"
-                    "if(typeof params.value==='string'&&params.value.startsWith('data:image/')){img.src=params.value;}"
-                    "img.style.height='44px';return img;}"
+                    "class ThumbRenderer{init(params){this.eGui=document.createElement('img');"
+                    "if(typeof params.value==='string'&&params.value.startsWith('data:image/')){this.eGui.src=params.value;}"
+                    "this.eGui.style.height='44px';this.eGui.alt='';}"
+                    "getGui(){return this.eGui;}refresh(){return false;}}"
                 ),
             )
             gb.configure_column("predicted", filter="agTextColumnFilter")
