@@ -38,7 +38,8 @@ DEFAULT_CLAIM_TTL_S = 15 * 60
 EXPORT_FORMATS = ("csv", "json", "folders")
 RESOLUTION_SOURCE = "resolution"
 
-_LIVE_IMAGES = "i.skip_reason IS NULL AND i.duplicate_of IS NULL"
+# The one definition of a usable image is the store's ``live_images`` view.
+_LIVE_IMAGES = "i.id IN (SELECT id FROM live_images)"
 
 
 # -- validation ------------------------------------------------------------------------
