@@ -87,7 +87,7 @@ def test_sigkill_then_restart_finishes_without_redoing(tmp_path, demo_dir):
     deadline = time.monotonic() + 60
     committed = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        committed = ws.embedding_version("tiny/none")
+        committed = ws.embedded_count("tiny/none")
         if committed >= 4:
             proc.send_signal(signal.SIGKILL)
             break
