@@ -49,6 +49,11 @@ class IngestReport:
     vanished: int = 0
     promoted: int = 0
     missing: int = 0
+    adopted: set[int] = field(default_factory=set, repr=False)
+
+    def moved_back(self, ids: list[int]) -> int:
+        """How many of ``ids`` (marked missing by this run) were taken over by a moved file."""
+        return len(self.adopted.intersection(ids))
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape."""
@@ -252,7 +257,7 @@ def _ingest(
         todo.append(item)
     vanished = [v[0] for rel, v in known.items() if rel not in seen and not v[4]]
     _mark(ws, vanished, returned)
-    report.vanished, report.returned = len(vanished), len(returned)
+    report.returned = len(returned)
 
     canonical = {r[0]: int(r[1]) for r in ws.query("SELECT content_hash, MIN(id) FROM live_images GROUP BY content_hash")}
     adoptable = _adoptable(ws)
@@ -269,6 +274,7 @@ def _ingest(
         if progress:
             progress(done, len(todo))
     _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
+    report.vanished = len(vanished) - report.moved_back(vanished)
     report.promoted = _repair_duplicates(ws)
 
     if labels_from_folders or csv_labels is not None:
@@ -382,6 +388,7 @@ def _write_batch(
                 canonical.setdefault(r.content_hash, image_id)
                 if moved_id is not None:
                     report.moved += 1
+                    report.adopted.add(moved_id)
                 elif prev is None:
                     report.added += 1
                 else:
