@@ -842,7 +842,7 @@ class Workspace:
                     f"the vectors file of {key!r} holds {size // row_bytes} rows but {n_rows} are committed "
                     f"(it was truncated or replaced); {REBUILD_HINT}."
                 )
-            if size > (n_rows + pending) * row_bytes:
+            if size > (n_rows + pending) * row_bytes and self._longer_than_committed(set_id, path):
                 raise WorkspaceError(
                     f"the vectors file of {key!r} holds {size / row_bytes:.0f} rows but only {n_rows} are committed "
                     f"and {pending} being written (it was replaced or appended to by something else); {REBUILD_HINT}."
@@ -855,6 +855,33 @@ class Workspace:
         else:
             vectors = np.ascontiguousarray(mm[rows])
         return EmbeddingMatrix(key=key, ids=ids, vectors=vectors)
+
+    def _longer_than_committed(self, set_id: int, path: Path) -> bool:
+        """Whether the vectors file holds more than the committed and announced rows, with no
+        writer running (a writer may have committed more since our snapshot: check again)."""
+        lock_path = path.parent / "write.lock"
+        try:
+            lock_fh = open(lock_path, "rb")
+        except FileNotFoundError:
+            lock_fh = None
+        try:
+            if lock_fh is not None:
+                try:
+                    fcntl.flock(lock_fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # a writer is appending: the tail is its batch
+            row = self.connect().execute(
+                "SELECT dim, rows, pending_rows, generation FROM embedding_sets WHERE id = ?", (set_id,)
+            ).fetchone()
+            if row is None or path.name != _vectors_name(int(row[3])):
+                return False  # switched meanwhile; the caller's next read sees the new file
+            try:
+                return path.stat().st_size > (int(row[1]) + int(row[2])) * int(row[0]) * 4
+            except FileNotFoundError:
+                return False
+        finally:
+            if lock_fh is not None:
+                lock_fh.close()
 
     def compact_embeddings(self, key: str | None = None) -> dict[str, dict[str, int]]:
         """Rewrite embedding sets to hold live rows only (all sets, or ``key``'s).
