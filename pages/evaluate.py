@@ -31,6 +31,7 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
+from ui.checks import render_checks
 from ui import context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid, thumbnail_paths
@@ -158,11 +159,7 @@ result_split = split if split is not None and split.name == split_name else get_
 truth = result_split.labels if result_split is not None else {}
 
 # -- warnings --------------------------------------------------------------------------
-for warning in dict.fromkeys(result.get("warnings", [])):
-    st.warning(warning, icon="⚠️")
-if baseline_run is not None:
-    for warning in (baseline_run["results"].get("warnings") or []):
-        st.warning(f"Baseline: {warning}", icon="⚠️")
+render_checks(result.get("warnings", []), (baseline_run["results"].get("warnings") or []) if baseline_run else [])
 
 # -- learning curve --------------------------------------------------------------------
 st.subheader("Learning curve")

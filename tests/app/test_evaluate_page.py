@@ -13,6 +13,8 @@ from tests.helpers import app_workspace
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
+from ui.checks import plain_check
+from ui.text import md
 from clipcore.classify.baseline import RANDOM_INIT_WARNING
 from clipcore.classify.evaluation import list_runs, save_run
 from clipcore.catalog.jobs import list_jobs
@@ -88,7 +90,10 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     assert not at.exception, at.exception
     methods = at.dataframe[0].value["method"].tolist()
     assert "tiny (random-init, not meaningful)" in methods
-    assert any(RANDOM_INIT_WARNING in w.value for w in at.warning)
+    # Its warning joins the one collapsed Checks panel; the only warning box is the model banner.
+    assert [e.label for e in at.expander if e.label.startswith("Checks (")]
+    assert any(md(f"Baseline: {plain_check(RANDOM_INIT_WARNING)}") in m.value for m in at.markdown)
+    assert len(at.warning) == 1 and UNTRAINED_WARNING in at.warning[0].value
     shown = [m for m in at.multiselect if m.key.startswith("ev_cm_methods")]
     assert len(shown) == 1 and "tiny (random-init, not meaningful)" in shown[0].value
 
