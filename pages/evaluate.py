@@ -282,7 +282,7 @@ with st.form("ev_baseline_form"):
     start = st.form_submit_button("Start baseline job")
 if start:
     try:
-        resolve_weights(arch, checkpoint=checkpoint.strip() or None)  # fails in seconds when offline
+        resolve_weights(arch, checkpoint=checkpoint.strip() or None, form=True)  # fails in seconds when offline
         args = ["--arch", arch, "--k", ",".join(map(str, parse_ks(b_ks))), "--draws", str(int(b_draws)), "--split", split_name]
         if b_epochs:
             args += ["--epochs", str(int(b_epochs))]
@@ -315,7 +315,7 @@ def _baseline_jobs() -> None:
         total = job.get("total") or 0
         st.progress(
             min((job.get("done") or 0) / total, 1.0) if total else 0.0,
-            text=f"baseline job {job['id']}: {job.get('done') or 0}/{total or '?'} epochs{_eta(job)}",
+            text=f"baseline job {job['id']}: fit {job.get('done') or 0} of {total or '?'} done{_eta(job)}",
         )
     if not active and st.session_state.get(WATCHING):
         st.session_state[WATCHING] = False

@@ -118,7 +118,8 @@ def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_
     next(b for b in at.button if b.label == "Start baseline job").click().run()
     assert not at.exception, at.exception
     errors = " ".join(e.value for e in at.error)
-    assert "--checkpoint FILE" in errors and "connected machine" in errors
+    assert '"Local weights file"' in errors and "connected machine" in errors
+    assert "--checkpoint" not in errors and "--arch" not in errors  # the form's fields, not CLI flags
     assert list_jobs(ws) == []
 
 
