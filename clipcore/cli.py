@@ -151,6 +151,64 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return out
 
 
+def _human_import(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['manifests']} manifest(s) into {r['out']}: downloaded {r['downloaded']}, "
+        f"already there {r['skipped']}, failed {len(r['failed'])}"
+        + (f", over the --max-images limit {r['limited']}" if r["limited"] else "")
+    ]
+    lines += [f"  failed {f['url']}: {f['reason']}" for f in r["failed"][:50]]
+    if len(r["failed"]) > 50:
+        lines.append(f"  ... and {len(r['failed']) - 50} more (use --json for all)")
+    return "\n".join(lines)
+
+
+def _iiif_policy(args: argparse.Namespace):
+    """Flags > [iiif] in clipcore.toml > defaults. Started from the app (as a job), local
+    files and private addresses are refused unless the config allows them."""
+    import os
+
+    from clipcore.config import read_config_file
+    from clipcore.errors import ConfigError
+    from clipcore.sources.iiif import FetchPolicy
+
+    cfg = read_config_file().get("iiif") or {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"[iiif] in the config must be a table; got {cfg!r}.")
+    from_app = bool(args.job_id)
+    allow_private = (not from_app and args.allow_private) or bool(cfg.get("allow_private", False))
+    allow_private = allow_private or os.environ.get("CLIPCORE_IIIF_ALLOW_PRIVATE") == "1"
+    defaults = FetchPolicy()
+    try:
+        return FetchPolicy(
+            allow_private=allow_private,
+            allow_local_files=bool(cfg.get("allow_local_files", not from_app)),
+            timeout_s=float(args.timeout or cfg.get("timeout_s", defaults.timeout_s)),
+            max_retries=int(args.retries if args.retries is not None else cfg.get("max_retries", defaults.max_retries)),
+            backoff_s=float(cfg.get("backoff_s", defaults.backoff_s)),
+            max_retry_after_s=float(cfg.get("max_retry_after_s", defaults.max_retry_after_s)),
+            per_host=int(args.per_host or cfg.get("per_host", defaults.per_host)),
+            max_images=args.max_images or cfg.get("max_images", defaults.max_images),
+            max_image_bytes=int(cfg.get("max_image_mb", defaults.max_image_bytes / 2**20) * 2**20),
+            max_image_pixels=int(cfg.get("max_image_pixels", defaults.max_image_pixels)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a value in [iiif] of the config is not a number: {exc}") from None
+
+
+@command("import-iiif", human=_human_import)
+def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.sources.iiif import import_iiif
+
+    policy = _iiif_policy(args)
+    bar = _Progress(args, "import-iiif", unit="page")
+    try:
+        report = import_iiif(args.sources, args.out, size=args.size, policy=policy, progress=bar)
+    finally:
+        bar.close()
+    return report.to_dict()
+
+
 def _human_search(r: dict[str, Any]) -> str:
     return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}" for h in r["results"]) or "no results"
 
@@ -401,6 +459,22 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
     return result.results, []
 
 
+def _freeze_grouped(ws, args: argparse.Namespace) -> None:
+    """Freeze the split with whole groups on one side (a book, a folder), unless it exists."""
+    from clipcore.classify.splits import freeze_split, get_split
+    from clipcore.errors import InputError
+
+    group_by = None if args.group_by == "none" else args.group_by
+    existing = get_split(ws, args.split)
+    if existing is None:
+        freeze_split(ws, name=args.split, seed=args.seed, group_by=group_by)
+    elif existing.group_by != group_by:
+        raise InputError(
+            f"split {args.split!r} is already frozen with group_by={existing.group_by!r}, not {group_by!r}; "
+            "name a new split with --split NAME."
+        )
+
+
 @command("evaluate", human=_human_evaluate)
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.classify.evaluation import parse_ks
@@ -412,6 +486,8 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
+    if args.group_by:
+        _freeze_grouped(ws, args)
     bar = _Progress(args, "evaluate")
     try:
         result = evaluate(
@@ -465,6 +541,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-from-folders", action="store_true", help="parent folder name = ground-truth label")
     p.add_argument("--labels-csv", help="CSV with path,label[,group] columns (paths relative to DIR)")
     _common(p)
+
+    p = sub.add_parser("import-iiif", help="download the pages of IIIF manifests into DIR/<book>/<page>.jpg")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="manifest or collection URL or file (IIIF Presentation 2.1/3.0), or a text file listing them")
+    p.add_argument("--out", required=True, help="folder to fill (a rerun downloads only missing pages)")
+    p.add_argument("--size", type=int, default=1024, help="longest side to request, in pixels (default 1024)")
+    p.add_argument("--max-images", type=int, help="download at most N pages in this run")
+    p.add_argument("--per-host", type=int, help="connections per host (default 2)")
+    p.add_argument("--timeout", type=float, help="seconds per request (default 30)")
+    p.add_argument("--retries", type=int, help="retries on 429/5xx/timeouts (default 4)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="allow loopback and private addresses (refused by default; never from the app unless configured)")
+    _common(p, workspace=False)
 
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
@@ -524,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help="comma-separated subset of zero_shot,logreg,random_forest,knn,zero_shot_prior")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="default", help="frozen split name (frozen from ground truth if missing)")
+    p.add_argument("--group-by", choices=["none", "group", "folder"],
+                   help="freeze a new split with whole groups on one side: 'group' = the labels CSV group, else the "
+                   "imported book; 'folder' = that, else the image's folder")
     p.add_argument("--with-baseline", action="store_true", help="also fine-tune the EfficientNet baseline (long)")
     p.add_argument("--baseline-arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"])
     _common(p, model=True)

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from clipcore.errors import InputError
 from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
+from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
 from clipcore.parallel import imap_ordered
 from clipcore.catalog.store import Workspace, utc_now
 
@@ -177,9 +178,13 @@ def ingest_folder(
     report = IngestReport()
 
     todo: list[_Found] = []
+    pages_files: list[str] = []
     for item in scan_folder(root, exclude=ws.root):
         if isinstance(item, dict):
             report.skipped.append(item)
+            continue
+        if item.path.name == METADATA_NAME:  # an import's metadata beside its images, not an image
+            pages_files.append(item.rel)
             continue
         prev = known.get(item.rel)
         if prev is not None and prev[1] == item.size and prev[2] == item.mtime_ns:
@@ -204,6 +209,8 @@ def ingest_folder(
         if progress:
             progress(done, len(todo))
     _write_batch(ws, source_id, pending, known, canonical, report)
+    if pages_files:
+        store_metadata(ws, source_id, pages_files)
 
     if labels_from_folders or csv_labels is not None:
         report.labelled = _apply_labels(ws, source_id, labels_from_folders, csv_labels)
@@ -295,9 +302,11 @@ def _apply_labels(
     )
     labels: dict[int, str] = {}
     groups: dict[int, str] = {}
+    # An imported book's folder is the book (its group), not a class.
+    books = paths_with_metadata(ws, source_id) if from_folders else set()
     for image_id, rel in rows:
         parts = rel.split("/")
-        if from_folders and len(parts) >= 2:
+        if from_folders and len(parts) >= 2 and rel not in books:
             labels[image_id] = parts[-2]
             if len(parts) >= 3:
                 groups[image_id] = parts[0]

@@ -190,6 +190,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX label_events_label ON label_events(kind, label);
         """,
     ),
+    (
+        # Per-image metadata from where the image came from (an IIIF import): its book
+        # (the group the grouped split keeps whole), page, and the remote strings to show
+        # with it. Stored whether or not the image has a label. Owned by catalog.metadata.
+        "0022_image_meta",
+        """
+        CREATE TABLE image_meta (
+            image_id INTEGER PRIMARY KEY REFERENCES images(id),
+            group_name TEXT,
+            book_label TEXT,
+            page INTEGER,
+            page_label TEXT,
+            manifest TEXT,
+            canvas TEXT,
+            attribution TEXT,
+            license TEXT
+        );
+        CREATE INDEX image_meta_group ON image_meta(group_name);
+        """,
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
+from clipcore.catalog.metadata import image_groups
 from clipcore.catalog.labels import labels_version as label_state
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 
@@ -109,8 +110,9 @@ def labels_version(ws: Workspace) -> str:
 
 
 def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, str]:
-    """Group of each image: the recorded group; for "folder", else the image's folder."""
-    recorded = ws.ground_truth_groups()
+    """Group of each image: the labels CSV's group, else its book (``image_meta``, set per
+    image at ingest whether or not it is labelled); then for "folder" the image's folder."""
+    recorded = {**image_groups(ws), **ws.ground_truth_groups()}
     if group_by == "group":
         return {i: recorded.get(i, f"image {i}") for i in ids}
     paths = ws.paths(list(ids))
