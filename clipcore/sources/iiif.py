@@ -425,7 +425,7 @@ def _v2_pages(doc: dict, size: int) -> list[Page]:
             continue
         w, h = _int(canvas.get("width")), _int(canvas.get("height"))
         url = choose_image_url(res.get("service"), _id(res), size, w, h)
-        pages.append(Page(n, _id(canvas), plain_text(canvas.get("label")), url, w, h))
+        pages.append(Page(n, _id(canvas), _text(canvas.get("label")), url, w, h))
     return pages
 
 
@@ -452,7 +452,7 @@ def _v3_pages(doc: dict, size: int) -> list[Page]:
             continue
         w, h = _int(canvas.get("width")), _int(canvas.get("height"))
         url = choose_image_url(body.get("service"), _id(body), size, w, h)
-        pages.append(Page(n, _id(canvas), plain_text(canvas.get("label")), url, w, h))
+        pages.append(Page(n, _id(canvas), _text(canvas.get("label")), url, w, h))
     return pages
 
 
@@ -467,14 +467,14 @@ def parse_manifest(doc: Any, source: str, size: int = 1024) -> Book:
         raise ManifestError(f"not an IIIF manifest (type {kind or 'missing'!r})")
     v3 = "items" in doc and "sequences" not in doc
     manifest_id = _id(doc) or source
-    label = plain_text(doc.get("label")) or manifest_id
+    label = " ".join(_text(doc.get("label")).split()) or manifest_id
     if v3:
         attribution = plain_text(doc.get("requiredStatement"))
-        license_ = plain_text(doc.get("rights"))
+        license_ = _text(doc.get("rights"))
         pages = _v3_pages(doc, size)
     else:
         attribution = plain_text(doc.get("attribution"))
-        license_ = plain_text(doc.get("license"))
+        license_ = _text(doc.get("license"))
         pages = _v2_pages(doc, size)
     if not pages:
         raise ManifestError("the manifest has no canvas with an image")
