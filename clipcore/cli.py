@@ -210,19 +210,31 @@ def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def _human_search(r: dict[str, Any]) -> str:
-    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}" for h in r["results"]) or "no results"
+    def where(h: dict[str, Any]) -> str:
+        return f"  ({h['book_label']}, p. {h['page']})" if "book_label" in h else ""
+
+    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}{where(h)}" for h in r["results"]) or "no results"
 
 
 @command("search", human=_human_search)
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.retrieval.search import top_k
+    from clipcore.catalog.metadata import image_metadata
+    from clipcore.retrieval.search import SearchFilters, filter_ids, top_k
 
     ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
+    restrict = filter_ids(ws, SearchFilters(book=args.book, page=args.page))
     model = _model(settings)
-    hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k)
+    hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k, restrict_to=restrict)
     paths = ws.paths([h.id for h in hits])
-    return {"results": [{"id": h.id, "path": paths[h.id], "score": round(h.score, 6)} for h in hits]}
+    meta = image_metadata(ws, [h.id for h in hits])
+    results = []
+    for h in hits:
+        row = {"id": h.id, "path": paths[h.id], "score": round(h.score, 6)}
+        if h.id in meta:
+            row.update(book=meta[h.id]["book"], book_label=meta[h.id]["book_label"], page=meta[h.id]["page"])
+        results.append(row)
+    return {"results": results}
 
 
 def _human_zeroshot(r: dict[str, Any]) -> str:
@@ -563,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="text search")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=20)
+    p.add_argument("--book", help="only imported pages whose book folder or title contains this text")
+    p.add_argument("--page", type=int, help="only imported pages with this page number")
     _common(p, model=True)
 
     p = sub.add_parser("zeroshot", help="zero-shot classify every embedded image with a prompt file")

@@ -4,6 +4,7 @@ safety, and the books as groups in the workspace."""
 from __future__ import annotations
 
 import csv
+import io
 import socket
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 from PIL import Image
 
 from clipcore.catalog.ingest import ingest_folder
+from clipcore.catalog.labels import labels_csv, record_batch
 from clipcore.catalog.metadata import METADATA_NAME, ids_matching, image_groups, image_metadata
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import freeze_split
 from clipcore.errors import InputError
+from clipcore.retrieval.search import SearchFilters, filter_ids
 from clipcore.sources.iiif import USER_AGENT, FetchPolicy, choose_image_url, import_iiif, parse_manifest
 from tests.sources.iiif_server import BOOKS, IIIFServer
 
@@ -200,16 +203,24 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     first = next(m for m in meta.values() if m["book_label"] == "Genji monogatari, vol. 1" and m["page"] == 2)
     assert first["attribution"] == "Provided by Example Library" and first["canvas"].endswith("/canvas/b1/2")
     assert len(ids_matching(ws, book="hokusai")) == 4 and len(ids_matching(ws, book="genji", page=3)) == 1
+    only = filter_ids(ws, SearchFilters(book="GENJI", page=2))
+    assert [meta[int(i)]["page"] for i in only] == [2] and meta[int(only[0])]["book_label"].startswith("Genji")
+
+    # Exports carry the book and page; a title holding markup stays text in the CSV.
+    ehon = sorted(i for i, m in meta.items() if m["book_label"].startswith("Ehon"))
+    record_batch(ws, "cover", ehon[:1], annotator="ann", source={"kind": "test"})
+    exported = list(csv.DictReader(io.StringIO(labels_csv(ws))))
+    assert [(r["book"], r["page"]) for r in exported] == [("Ehon <i>yamato</i> hiji", "1")]
 
     # Labels from a CSV (the pages file plus a label column); the split keeps books whole.
     rows = pages_rows(out)
-    labels_csv = tmp_path / "labels.csv"
-    with labels_csv.open("w", newline="") as fh:
+    truth_csv = tmp_path / "labels.csv"
+    with truth_csv.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "label"])
         for r in rows:
             w.writerow([r["path"], "text" if int(r["page"]) % 2 else "illustration"])
-    again = ingest_folder(ws, out, labels_csv=labels_csv)
+    again = ingest_folder(ws, out, labels_csv=truth_csv)
     assert again.labelled == 12 and again.unchanged == 12
     split = freeze_split(ws, name="books", group_by="group", test_fraction=0.3)
     test_books = {groups[i] for i in split.test_ids}
