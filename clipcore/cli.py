@@ -443,7 +443,8 @@ def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_evaluate(r: dict[str, Any]) -> str:
-    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}); run {r['run_id']}"]
+    grouped = f", whole {r['split']['group_by']}s" if r["split"].get("group_by") else ""
+    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}{grouped}); run {r['run_id']}"]
     lines += [
         f"  {e['method']:<18} k={str(e['k']):>4}: error {e['mean']:.3f} ± {e['std']:.3f} over {e['n_draws']} draw(s)"
         for e in r["error_rates"]
