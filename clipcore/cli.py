@@ -160,6 +160,8 @@ def _human_import(r: dict[str, Any]) -> str:
     lines += [f"  failed {f['url']}: {f['reason']}" for f in r["failed"][:50]]
     if len(r["failed"]) > 50:
         lines.append(f"  ... and {len(r['failed']) - 50} more (use --json for all)")
+    if "ingest" in r:
+        lines.append(_human_ingest(r["ingest"]))
     return "\n".join(lines)
 
 
@@ -206,7 +208,16 @@ def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, 
         report = import_iiif(args.sources, args.out, size=args.size, policy=policy, progress=bar)
     finally:
         bar.close()
-    return report.to_dict()
+    out = report.to_dict()
+    if args.ingest:
+        from clipcore.catalog.ingest import ingest_folder
+
+        bar = _Progress(args, "ingest")
+        try:
+            out["ingest"] = ingest_folder(_workspace(settings, create=True), args.out, progress=bar).to_dict()
+        finally:
+            bar.close()
+    return out
 
 
 def _human_search(r: dict[str, Any]) -> str:
@@ -566,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, help="retries on 429/5xx/timeouts (default 4)")
     p.add_argument("--allow-private", action="store_true",
                    help="allow loopback and private addresses (refused by default; never from the app unless configured)")
-    _common(p, workspace=False)
+    p.add_argument("--ingest", action="store_true", help="then ingest --out into the workspace (books become groups)")
+    _common(p)
 
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
