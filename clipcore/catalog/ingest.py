@@ -314,6 +314,10 @@ def _apply_labels(
             labels[image_id], group = csv_labels[rel]
             if group:
                 groups[image_id] = group
+    if books and csv_labels is None:
+        logger.warning(
+            "%d imported book pages got no label from their folder (a book is not a class); give a labels CSV", len(books)
+        )
     if csv_labels is not None:
         unmatched = len(set(csv_labels) - {r[1] for r in rows})
         if unmatched:

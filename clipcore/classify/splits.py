@@ -29,7 +29,7 @@ from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 logger = logging.getLogger(__name__)
 
 LABEL_SOURCES = ("ground_truth", "labels", "both")
-GROUP_BY = (None, "folder", "group")
+GROUP_BY = (None, "folder", "group", "auto")
 DEFAULT_TEST_FRACTION = 0.18
 
 
@@ -232,7 +232,7 @@ def freeze_split(
     name: str = "default",
     test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
-    group_by: str | None = None,
+    group_by: str | None = "auto",
     source: str = "ground_truth",
 ) -> Split:
     """Draw and store a hold-out split of the labelled images, or return the stored one.
@@ -240,7 +240,10 @@ def freeze_split(
     Idempotent: if a split called ``name`` exists it is returned unchanged (its settings
     win over the arguments). Stratified by class; with ``group_by`` whole groups go to
     one side ("folder": the recorded group, else the image's folder; "group": the
-    recorded group column only).
+    recorded group column, else the image's imported book). "auto" (the default) is
+    "group" when labelled images belong to imported books (pages of one book look alike,
+    so splitting a book flatters every method), else no grouping; if books are too few
+    for a grouped split it falls back to no grouping, with a logged warning.
 
     Raises:
         InputError: bad settings, no labelled images, one class, or a class with one image.
@@ -258,6 +261,14 @@ def freeze_split(
     labels = labelled_images(ws, source)
     _check_labels(labels, source)
     groups: dict[int, str] = {}
+    if group_by == "auto":
+        group_by = "group" if set(image_groups(ws)) & set(labels) else None
+        if group_by is not None:
+            try:
+                _grouped(labels, _groups_of(ws, list(labels), group_by), test_fraction, seed)
+            except InputError as exc:
+                logger.warning("split %r not grouped by book: %s", name, exc)
+                group_by = None
     if group_by is None:
         test = _stratified(labels, test_fraction, seed)
     else:

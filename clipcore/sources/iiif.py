@@ -219,6 +219,8 @@ class Fetcher:
             except urllib.error.URLError as exc:
                 if isinstance(exc.reason, FetchError):
                     raise exc.reason from None
+                if isinstance(exc.reason, socket.gaierror):  # an unknown host name does not come back
+                    raise FetchError(f"cannot resolve host: {exc.reason}") from None
                 reason = f"cannot connect: {exc.reason}"
             except (TimeoutError, socket.timeout):
                 reason = f"timed out after {p.timeout_s:g}s"
@@ -368,6 +370,8 @@ def _service_info(service: Any) -> dict | None:
         if not sid or not ("ImageService" in stype or "image/" in ctx or "image/" in text or "level" in text):
             continue
         version = 3 if (stype == "ImageService3" or "image/3" in ctx or "image/3" in text) else 2
+        if "image-api/1" in ctx + text or "image/1" in ctx + text:
+            version = 1
         m = re.search(r"level([012])", text)
         level = int(m.group(1)) if m else 0
         features = set(s.get("extraFeatures") or [])
@@ -377,7 +381,8 @@ def _service_info(service: Any) -> dict | None:
                 features |= set(p.get("supports") or [])
                 max_w = max_w or _int(p.get("maxWidth"))
                 max_h = max_h or _int(p.get("maxHeight"))
-        return {"id": sid.rstrip("/"), "version": version, "level": level, "features": features, "max_w": max_w, "max_h": max_h}
+        sid = sid.rstrip("/").removesuffix("/info.json")
+        return {"id": sid, "version": version, "level": level, "features": features, "max_w": max_w, "max_h": max_h}
     return None
 
 
@@ -396,6 +401,7 @@ def choose_image_url(service: Any, fallback: str, size: int, width: int | None, 
             raise ManifestError("a canvas has neither an image service nor an image URL")
         return fallback
     full = "max" if info["version"] == 3 else "full"
+    quality = "native" if info["version"] == 1 else "default"  # Image API 1.1 names it "native"
     limit = size
     if info["max_w"] or info["max_h"]:
         limit = min(size, *(v for v in (info["max_w"], info["max_h"]) if v))
@@ -409,7 +415,7 @@ def choose_image_url(service: Any, fallback: str, size: int, width: int | None, 
         spec = f"{limit}," if width >= height else f",{limit}"
     else:
         spec = full
-    return f"{info['id']}/full/{spec}/0/default.jpg"
+    return f"{info['id']}/full/{spec}/0/{quality}.jpg"
 
 
 def _v2_pages(doc: dict, size: int) -> list[Page]:
@@ -593,13 +599,13 @@ class _Importer:
 
     def plan(self) -> list[tuple[Book, Page, Path]]:
         todo = []
+        rows = []
         budget = self.policy.max_images
         for book in self.books:
             folder = self.out / book.folder
             folder.mkdir(parents=True, exist_ok=True)
             for stale in folder.glob(".*.tmp"):  # left by a run that was killed mid-write
                 stale.unlink(missing_ok=True)
-            rows = []
             for page in book.pages:
                 target = folder / f"{page.index:04d}.jpg"
                 rows.append(
@@ -615,10 +621,11 @@ class _Importer:
                     self.report.limited += 1
                 else:
                     todo.append((book, page, target))
-            write_pages_file(self.out, rows)
             self.report.books.append(
                 {"book": book.folder, "label": book.label, "manifest": book.manifest_id, "pages": len(book.pages)}
             )
+        if rows:  # once, before any download: every planned page is described even if the run dies
+            write_pages_file(self.out, rows)
         return todo
 
     def download(self, item: tuple[Book, Page, Path]) -> str | None:

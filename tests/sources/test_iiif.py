@@ -175,6 +175,8 @@ def test_limits_on_images_bytes_and_pixels(server, tmp_path):
          "https://x/i/full/!500,500/0/default.jpg"),
         ({"@id": "https://x/i", "profile": "http://iiif.io/api/image/2/level2.json"}, 600, 700, "https://x/i/full/full/0/default.jpg"),
         (None, 2000, 3000, "https://x/direct.jpg"),
+        ({"@id": "https://x/i/info.json", "profile": "http://library.stanford.edu/iiif/image-api/1.1/compliance.html#level1"},
+         3000, 2000, "https://x/i/full/800,/0/native.jpg"),
     ],
 )
 def test_image_url_follows_the_service_profile(service, w, h, expected):
@@ -227,4 +229,12 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     train_books = {groups[i] for i in split.train_ids}
     assert test_books and not test_books & train_books
     assert sorted(split.test_ids) == sorted(i for i, g in groups.items() if g in test_books)
+    # By default (the app's first evaluation) a split of imported books keeps them whole too.
+    auto = freeze_split(ws, name="first", test_fraction=0.3)
+    assert auto.group_by == "group" and not {groups[i] for i in auto.test_ids} & {groups[i] for i in auto.train_ids}
+    assert freeze_split(ws, name="pages", group_by=None).group_by is None
+    # A class found in one book only cannot be on both sides of a grouped split: no grouping then.
+    hokusai = {i for i, m in meta.items() if m["book_label"].startswith("Hokusai")}
+    ws.set_ground_truth({i: "b" if i in hokusai else "a" for i in groups}, "csv")
+    assert freeze_split(ws, name="fallback").group_by is None
     ws.close()
