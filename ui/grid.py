@@ -16,7 +16,6 @@ from clipcore.catalog.metadata import books, image_metadata
 from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
-from ui.text import md
 
 
 @dataclass
@@ -183,7 +182,9 @@ def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
         for title, attribution, licence in credits
     ]
     if lines:
-        st.caption(md("Images from " + "; ".join(lines)))
+        # Escaped HTML, not markdown: markdown would still turn a licence URL into a live link.
+        text = html.escape("Images from " + "; ".join(lines))
+        st.html(f'<div class="cc-credit" style="font-size:0.8rem;color:#555">{text}</div>')
 
 
 def book_filters(ws: Workspace) -> tuple[str | None, int | None]:

@@ -8,30 +8,17 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clipcore.catalog.ingest import ingest_folder
-from clipcore.catalog.metadata import image_metadata
-from clipcore.embedding.pipeline import embed_workspace
-from clipcore.sources.iiif import FetchPolicy, import_iiif
 from tests.gridview import grid_ids, pick_tile
 from tests.helpers import app_workspace
-from tests.sources.iiif_server import IIIFServer
+from tests.sources.iiif_server import add_books
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def with_books(app_config, tmp_path, tiny_model):
-    srv = IIIFServer().start()
-    try:
-        out = tmp_path / "books"
-        import_iiif([f"{srv.base}/manifests/{b}.json" for b in ("b1", "b3")], out, size=128,
-                    policy=FetchPolicy(allow_private=True))
-    finally:
-        srv.stop()
     ws = app_workspace(app_config)
-    ingest_folder(ws, out)
-    embed_workspace(ws, tiny_model, batch_size=16)
-    meta = image_metadata(ws, [int(i) for i in ws.image_ids()])
+    meta = add_books(ws, tmp_path / "books", tiny_model)
     ws.close()
     return meta
 
@@ -50,11 +37,10 @@ def test_book_and_page_filters_credits_and_details(with_books):
     assert not at.exception
     shown = grid_ids(at)
     assert sorted(shown) == sorted(i for i, m in meta.items() if m["book"] == ehon)
-    credits = [c.value for c in at.caption if "Images from" in c.value]
+    credits = [h.value for h in at.get("html") if "cc-credit" in h.value]
     assert len(credits) == 1
     # Markup from the remote title is escaped (shown as text, never rendered).
-    assert "&lt;i&gt;yamato&lt;/i&gt;" in credits[0] and "<i>" not in credits[0]
-    assert "Provided by Example Library" in credits[0]
+    assert "Ehon &lt;i&gt;yamato&lt;/i&gt; hiji: Provided by Example Library" in credits[0] and "<i>" not in credits[0]
 
     at.number_input(key="search_page_no").set_value(3).run()
     assert [meta[i]["page"] for i in grid_ids(at)] == [3]

@@ -221,3 +221,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def add_books(ws, out, tiny_model, books: tuple[str, ...] = ("b1", "b3")) -> dict[int, dict]:
+    """Serve ``books``, import them into ``out``, ingest and embed them into ``ws`` (tiny model).
+
+    Returns the image metadata of every image in ``ws`` that came from a book.
+    """
+    from clipcore.catalog.ingest import ingest_folder
+    from clipcore.catalog.metadata import image_metadata
+    from clipcore.embedding.pipeline import embed_workspace
+    from clipcore.sources.iiif import FetchPolicy, import_iiif
+
+    srv = IIIFServer().start()
+    try:
+        import_iiif([f"{srv.base}/manifests/{b}.json" for b in books], out, size=128, policy=FetchPolicy(allow_private=True))
+    finally:
+        srv.stop()
+    ingest_folder(ws, out)
+    embed_workspace(ws, tiny_model, batch_size=16)
+    return image_metadata(ws, [int(i) for i in ws.image_ids()])
