@@ -8,6 +8,7 @@ import io
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -16,6 +17,7 @@ from clipcore.catalog.labels import labels_csv, record_batch
 from clipcore.catalog.metadata import METADATA_NAME, ids_matching, image_groups, image_metadata
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import freeze_split
+from clipcore.classify.zeroshot import ZeroShotResult, predictions_csv
 from clipcore.errors import InputError
 from clipcore.retrieval.search import SearchFilters, filter_ids
 from clipcore.sources.iiif import USER_AGENT, FetchPolicy, choose_image_url, import_iiif, parse_manifest
@@ -213,6 +215,9 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     record_batch(ws, "cover", ehon[:1], annotator="ann", source={"kind": "test"})
     exported = list(csv.DictReader(io.StringIO(labels_csv(ws))))
     assert [(r["book"], r["page"]) for r in exported] == [("Ehon <i>yamato</i> hiji", "1")]
+    zs = ZeroShotResult(ids=np.asarray(ehon[:2]), labels=["a", "b"], proba=np.asarray([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32))
+    predicted = list(csv.DictReader(io.StringIO(predictions_csv(zs, ws.paths(ehon[:2]), image_metadata(ws, ehon[:2])))))
+    assert [(r["book"], r["page"], r["predicted"]) for r in predicted] == [("Ehon <i>yamato</i> hiji", "1", "a"), ("Ehon <i>yamato</i> hiji", "2", "b")]
 
     # Labels from a CSV (the pages file plus a label column); the split keeps books whole.
     rows = pages_rows(out)
