@@ -69,6 +69,7 @@ class FetchPolicy:
 
     user_agent: str = USER_AGENT
     timeout_s: float = 30.0
+    max_request_s: float = 600.0
     max_retries: int = 4
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
@@ -177,10 +178,13 @@ class Fetcher:
                 if declared and declared.isdigit() and int(declared) > max_bytes:
                     raise FetchError(f"too large: {int(declared)} bytes (limit {max_bytes})")
                 chunks, total = [], 0
+                started = time.monotonic()
                 while True:
                     chunk = resp.read(64 * 1024)
                     if not chunk:
                         break
+                    if time.monotonic() - started > self.policy.max_request_s:  # a server that drips
+                        raise TimeoutError(f"slower than {self.policy.max_request_s:g}s in all")
                     total += len(chunk)
                     if total > max_bytes:
                         raise FetchError(f"too large: more than {max_bytes} bytes")
@@ -222,8 +226,9 @@ class Fetcher:
                 if isinstance(exc.reason, socket.gaierror):  # an unknown host name does not come back
                     raise FetchError(f"cannot resolve host: {exc.reason}") from None
                 reason = f"cannot connect: {exc.reason}"
-            except (TimeoutError, socket.timeout):
-                reason = f"timed out after {p.timeout_s:g}s"
+            except (TimeoutError, socket.timeout) as exc:
+                detail = str(exc) if str(exc) not in ("", "timed out") else f"no data for {p.timeout_s:g}s"
+                reason = f"timed out: {detail}"
             except http.client.IncompleteRead as exc:
                 reason = f"truncated body ({len(exc.partial)} bytes, {exc.expected} missing)"
             except (ConnectionError, http.client.HTTPException, OSError) as exc:

@@ -191,6 +191,8 @@ class IIIFServer:
                 path = self.path.split("?", 1)[0]
                 with server._lock:
                     server.log.append((time.monotonic(), path, self.headers.get("User-Agent", "")))
+                if path == "/redirect-ftp":
+                    return self._send(302, "text/plain", b"", {"Location": "ftp://127.0.0.1/m.json"})
                 fault = server._next_fault(path)
                 if fault == "429":
                     return self._send(429, "text/plain", b"slow down", {"Retry-After": "1"})

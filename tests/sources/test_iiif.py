@@ -106,12 +106,16 @@ def test_persistent_errors_fail_after_bounded_tries_and_others_import(server, tm
     url = "/iiif/b1/2/full/!128,128/0/default.jpg"
     server.faults[url] = ["500"] * 10
     server.faults["/iiif/b1/3/full/!128,128/0/default.jpg"] = ["429-long"]
+    server.faults["/iiif/b1/4/full/!128,128/0/default.jpg"] = ["timeout"] * 10
+    server.fault_sleep_s = 1.0
     report = import_iiif([manifest(server, "b1")], tmp_path / "o", size=128, policy=FAST)
-    assert report.downloaded == 2
+    assert report.downloaded == 1
     reasons = {f["url"].removeprefix(server.base): f["reason"] for f in report.failed}
     assert reasons[url] == "HTTP 500 Internal Server Error (after 4 tries)"
     assert server.requests().count(url) == FAST.max_retries + 1
     assert "asked to wait 3600s" in reasons["/iiif/b1/3/full/!128,128/0/default.jpg"]
+    slow = "/iiif/b1/4/full/!128,128/0/default.jpg"
+    assert reasons[slow] == "timed out: no data for 0.5s (after 4 tries)"
     assert server.requests().count("/iiif/b1/3/full/!128,128/0/default.jpg") == 1
     assert not list((tmp_path / "o").rglob(".*.tmp"))
 
@@ -149,6 +153,8 @@ def test_private_addresses_and_local_files_refused_unless_allowed(server, tmp_pa
     assert report.failed[1]["reason"].startswith("refused: local files are not allowed")
     file_url = import_iiif(["file:///etc/passwd"], tmp_path / "o", policy=strict)
     assert file_url.failed[0]["reason"].startswith("refused")
+    redirected = import_iiif([f"{server.base}/redirect-ftp"], tmp_path / "o", policy=FAST)
+    assert redirected.failed[0]["reason"].startswith("refused: redirect to a non-http(s) URL")
 
 
 def test_limits_on_images_bytes_and_pixels(server, tmp_path):
