@@ -154,9 +154,10 @@ def ids_matching(ws: Workspace, *, book: str | None = None, page: int | None = N
 
 
 def books(ws: Workspace) -> list[dict[str, Any]]:
-    """Every book: [{book, book_label, pages, attribution, license}] sorted by label."""
+    """Every book with live pages: [{book, book_label, pages, attribution, license}] sorted by label."""
     rows = ws.query(
-        "SELECT group_name, MAX(book_label), COUNT(*), MAX(attribution), MAX(license) FROM image_meta "
-        "WHERE group_name IS NOT NULL GROUP BY group_name ORDER BY MAX(book_label), group_name"
+        "SELECT m.group_name, MAX(m.book_label), COUNT(*), MAX(m.attribution), MAX(m.license) FROM image_meta m "
+        "JOIN live_images i ON i.id = m.image_id "
+        "WHERE m.group_name IS NOT NULL GROUP BY m.group_name ORDER BY MAX(m.book_label), m.group_name"
     )
     return [{"book": r[0], "book_label": r[1], "pages": int(r[2]), "attribution": r[3], "license": r[4]} for r in rows]
