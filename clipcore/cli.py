@@ -494,22 +494,6 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
     return result.results, []
 
 
-def _freeze_grouped(ws, args: argparse.Namespace) -> None:
-    """Freeze the split with whole groups on one side (a book, a folder), unless it exists."""
-    from clipcore.classify.splits import freeze_split, get_split
-    from clipcore.errors import InputError
-
-    group_by = None if args.group_by == "none" else args.group_by
-    existing = get_split(ws, args.split)
-    if existing is None:
-        freeze_split(ws, name=args.split, seed=args.seed, group_by=group_by)
-    elif existing.group_by != group_by:
-        raise InputError(
-            f"split {args.split!r} is already frozen with group_by={existing.group_by!r}, not {group_by!r}; "
-            "name a new split with --split NAME."
-        )
-
-
 @command("evaluate", human=_human_evaluate)
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.classify.evaluation import parse_ks
@@ -521,8 +505,6 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
-    if args.group_by:
-        _freeze_grouped(ws, args)
     bar = _Progress(args, "evaluate")
     try:
         result = evaluate(
@@ -652,8 +634,10 @@ def build_parser() -> argparse.ArgumentParser:
     split_sub = p.add_subparsers(dest="split_command", required=True, metavar="ACTION")
     q = split_sub.add_parser("freeze", help="draw and store a hold-out split (kept if one of that name exists)")
     q.add_argument("--name", default="default", help="split name (default 'default')")
-    q.add_argument("--group-by", choices=["none", "folder", "group"], default="none",
-                   help="keep whole groups on one side: none, the source folder, or the ground truth's group column")
+    q.add_argument("--group-by", choices=["auto", "none", "folder", "group"], default="auto",
+                   help="keep whole groups on one side: group = the labels CSV's group column, else the imported "
+                   "book; folder = that, else the source folder; auto (default) = group when images come from "
+                   "imported books, else none")
     q.add_argument("--test-fraction", type=float, default=0.18, help="share of each class held out (default 0.18)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--source", choices=["ground_truth", "labels", "both"], default="ground_truth",
@@ -718,9 +702,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help="comma-separated subset of zero_shot,logreg,random_forest,knn,zero_shot_prior")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="default", help="frozen split name (frozen from ground truth if missing)")
-    p.add_argument("--group-by", choices=["none", "group", "folder"],
-                   help="freeze a new split with whole groups on one side: 'group' = the labels CSV group, else the "
-                   "imported book; 'folder' = that, else the image's folder")
     p.add_argument("--with-baseline", action="store_true", help="also fine-tune the EfficientNet baseline (long)")
     p.add_argument("--baseline-arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"])
     _common(p, model=True)

@@ -108,9 +108,11 @@ def test_readme_path_three_manifests_to_a_grouped_evaluation(server, tmp_path):
     assert ing["added"] == 12 and ing["labelled"] == 12 and ing["skipped"] == []
     emb = ok_json(run_cli("embed", "--workspace", str(ws), "--model", "tiny", "--json"))
     assert emb["embedded"] == 12
-    ev = ok_json(run_cli("evaluate", "--workspace", str(ws), "--model", "tiny", "--group-by", "group", "--k", "1",
+    frozen = ok_json(run_cli("split", "freeze", "--workspace", str(ws), "--group-by", "group", "--json"))
+    assert frozen["split"]["group_by"] == "group" and frozen["created"]
+    ev = ok_json(run_cli("evaluate", "--workspace", str(ws), "--model", "tiny", "--k", "1",
                          "--draws", "1", "--methods", "zero_shot,knn", "--json"))
-    assert ev["split"]["group_by"] == "group"
+    assert ev["split"]["group_by"] == "group" and ev["split"]["test_ids"] == frozen["split"]["test_ids"]
 
     from clipcore.catalog.metadata import image_groups
     from clipcore.catalog.store import Workspace
@@ -122,7 +124,3 @@ def test_readme_path_three_manifests_to_a_grouped_evaluation(server, tmp_path):
     assert test_books and len(test_books) < 3
     assert test_ids == {i for i, g in groups.items() if g in test_books}  # whole books only
     w.close()
-
-    refrozen = run_cli("evaluate", "--workspace", str(ws), "--model", "tiny", "--group-by", "none", "--k", "1",
-                       "--draws", "1", "--methods", "knn", "--json")
-    assert refrozen.returncode == 2 and "already frozen with group_by='group'" in refrozen.stderr
