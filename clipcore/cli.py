@@ -140,14 +140,42 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.embedding.pipeline import embed_workspace
 
     ws = _workspace(settings)
+    if args.engine == "ray":
+        return _embed_ray(args, settings, ws)
     model = _model(settings)
     bar = _Progress(args, "embed")
     try:
-        report = embed_workspace(ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar)
+        report = embed_workspace(
+            ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar, decoder=args.decoder
+        )
     finally:
         bar.close()
     out = report.to_dict()
     out.update(device=model.info.device, precision=model.info.precision)
+    return out
+
+
+def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, Any]:
+    from clipcore.embedding.models import load_model
+    from clipcore.embedding.ray_engine import embed_workspace_ray, require_ray
+    from clipcore.errors import InputError
+
+    require_ray()  # fail before loading a model when Ray is missing
+    if args.decoder == "gpu":
+        raise InputError("the ray engine decodes with Pillow in CPU tasks; drop --decoder gpu or use --engine local.")
+    # The driver's copy only shapes decoding and names the embedding set: CPU is enough.
+    model = load_model(settings.model, settings.pretrained, checkpoint=settings.checkpoint, device="cpu", precision="fp32")
+    bar = _Progress(args, "embed")
+    try:
+        report = embed_workspace_ray(
+            ws, model, address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+            batch_size=args.batch_size, limit=args.limit, shard_dir=args.shard_dir, progress=bar,
+            precision=settings.precision,
+        )
+    finally:
+        bar.close()
+    out = report.to_dict()
+    out.update(device="cuda" if args.gpus_per_actor > 0 else "cpu", precision=settings.precision)
     return out
 
 
@@ -469,6 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="embed at most N images")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: Ray Data tasks and model actors (pip install -r requirements-ray.txt)")
+    p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
+                   help="auto (default): batched GPU JPEG decoding on CUDA, else Pillow")
+    p.add_argument("--address", help="ray: cluster address (e.g. auto, ray://head:10001); default a local Ray")
+    p.add_argument("--actors", type=int, default=1, help="ray: model actors, each loads the model once (default 1)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="ray: GPUs each actor reserves (default 0)")
+    p.add_argument("--shard-dir", help="ray: folder all workers can write (default <workspace>/shards/<model>)")
     _common(p, model=True)
 
     p = sub.add_parser("search", help="text search")
