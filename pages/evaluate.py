@@ -31,7 +31,7 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
-from ui import resources, state
+from ui import context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid, thumbnail_paths
 
@@ -41,7 +41,7 @@ RUN_CHOICE = "ev_run"
 CM_CELL = "ev_cm_cell"
 WATCHING = "ev_watching_jobs"
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 st.title("Evaluate")
 
@@ -127,7 +127,7 @@ if run_clicked:
         st.rerun()
     except ClipcoreError as exc:
         bar.empty()
-        resources.show_error(exc)
+        context.show_error(exc)
 
 if not runs:
     st.info("No evaluation of this workspace with this model is stored yet. Choose the settings above and run one.")
@@ -295,7 +295,7 @@ if start:
         st.session_state[WATCHING] = True
         st.success(f"Started baseline job {job_id}.")
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
 
 
 def _eta(job: dict) -> str:
@@ -341,7 +341,7 @@ method = st.radio("Projection", ["pca", "tsne"], format_func={"pca": "PCA", "tsn
 try:
     ids, xy = resources.embedding_map(ws, ctx.key, method)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     st.stop()
 labels = {**ws.ground_truth(), **truth}
 test_set = set(split.test_ids) if split else set()

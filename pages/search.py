@@ -23,7 +23,7 @@ from clipcore.retrieval.search import (
     top_k,
 )
 
-from ui import resources, state
+from ui import context, resources, state
 from ui.grid import image_grid, thumbnail_paths
 
 PAGE_SIZES = [12, 24, 48, 96]
@@ -33,7 +33,7 @@ PENDING_SIMILAR = "search_pending_similar"
 UPLOAD_VECTOR = "search_upload_vector"
 ANY = "(any)"
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 
 # A "similar" click in the results asks for a full rerun; apply it before any widget exists.
@@ -130,7 +130,7 @@ try:
     )
     restrict = filter_ids(ws, filters)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     st.stop()
 
 if similar_to is not None:

@@ -13,7 +13,7 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import resources, state
+from ui import context, resources, state
 
 JOB_POLL_S = 1.5
 
@@ -25,7 +25,7 @@ def render_home() -> None:
     names = [e.name for e in entries]
     if len(entries) > 1:
         st.selectbox("Workspace", names, key=state.WORKSPACE, help="Workspaces listed in clipcore.toml")
-    ctx = resources.page_context(require_embeddings=False)
+    ctx = context.page_context(require_embeddings=False)
     ws = ctx.ws
     counts = ws.counts()
     embedded = ws.embedding_keys()
@@ -66,7 +66,7 @@ def render_home() -> None:
             st.subheader("A few images")
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
 
 
 def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[str]:
@@ -108,7 +108,7 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         ):
             started = start_job(ws, "embed", job_arguments("embed", entry, info))
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
     if started:
         st.session_state[state.HOME_LAST_JOB] = started
         st.rerun()
