@@ -330,9 +330,11 @@ def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _human_bench(r: dict[str, Any]) -> str:
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.get("stages", {}).items())
     return (
         f"{r['model']} on {r['device']}/{r['precision']} ({r['weights']} weights), {r['images']} images: "
         f"end to end {r['images_per_s_end_to_end']:.1f} images/s, model only {r['images_per_s_model_only']:.1f} images/s"
+        + (f"\n  {r.get('decoder', 'pillow')} decoder; stages: {stages}" if stages else "")
     )
 
 
@@ -347,6 +349,7 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         precision=settings.precision,
         limit=args.limit,
         batch_size=args.batch_size,
+        decoder=args.decoder,
     )
 
 
@@ -541,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
+                   help="auto (default): batched GPU JPEG decoding on CUDA, else Pillow")
     _common(p, model=True, workspace=False)
 
     p = sub.add_parser("baseline", help="fine-tune the EfficientNet baseline on the frozen split (long; a job)")

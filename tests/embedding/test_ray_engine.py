@@ -99,7 +99,8 @@ def test_killed_run_is_completed_by_a_rerun_without_duplicates(local_ray, collec
         "--workspace", str(ws.root), "--model", "tiny", "--device", "cpu", "--precision", "fp32",
         "--batch-size", "8", "--shard-dir", str(shard_dir), "--quiet", "--json",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLIPCORE_OFFLINE": "1", "CLIPCORE_CONFIG": str(ROOT / "clipcore.toml")}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
