@@ -91,30 +91,32 @@ def embed_workspace(
     progress: ProgressFn | None = None,
     workers: int | None = None,
     decoder: str = "auto",
+    rebuild: bool = False,
 ) -> EmbedReport:
-    """Embed every catalogued image that lacks an embedding for this model.
+    """Embed every live image that lacks an embedding for this model.
 
     Args:
         batch_size: images per model call and per committed batch.
         limit: embed at most this many (for trials).
         progress: called as ``progress(done, total)`` after each batch.
         decoder: ``pillow`` | ``gpu`` | ``auto`` (see ``make_decoder``).
+        rebuild: drop this model's stored vectors first and recompute them all.
     Raises:
-        WorkspaceError: another process is embedding the same model into this workspace.
+        WorkspaceError: another process is embedding the same model into this workspace;
+            the stored vectors file does not match the catalog (rerun with ``rebuild``).
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1; got {batch_size}.")
     started = time.perf_counter()
     key = model.info.key
-    plan = plan_embedding(ws, key, limit=limit)
-    paths = {item.image_id: item.location for item in plan}
     source = make_decoder(model, decoder, workers=workers)
     times: StageTimes = source.times
     done = 0
     failed: list[dict] = []
-    if progress:
-        progress(0, len(plan))
-    with open_set_writer(ws, key, model.info.embed_dim) as writer:
+    with open_set_writer(ws, key, model.info.embed_dim, rebuild=rebuild) as writer:
+        plan = plan_embedding(ws, key, limit=limit)  # after a rebuild: every live image
+        if progress:
+            progress(0, len(plan))
         for batch in source.batches(plan, batch_size):
             t0 = time.perf_counter()
             vectors = model.encode_pixels(batch.pixels) if batch.ids else None
@@ -127,9 +129,9 @@ def embed_workspace(
             if progress:
                 progress(done, len(plan))
     seconds = time.perf_counter() - started
-    root_of = {r.id: r.path for r in ws.images([f["id"] for f in failed])} if failed else {}
+    rel_paths = {item.image_id: item.rel_path for item in plan}
     for f in failed:
-        f["path"] = root_of.get(f["id"], paths.get(f["id"]))
+        f["path"] = rel_paths.get(f["id"])
     if failed:
         logger.warning("%d images could not be read for embedding (moved or changed since ingest)", len(failed))
     logger.info("embedded %d images with %s in %.1fs", done - len(failed), key, seconds)

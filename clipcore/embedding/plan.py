@@ -17,12 +17,14 @@ class PlanItem:
     """One image to embed.
 
     ``location`` is an absolute path on this machine, or a path/URL that every worker can
-    read (a shared filesystem); ``content_hash`` is the catalogue's hash of the file.
+    read (a shared filesystem); ``content_hash`` is the catalogue's hash of the file;
+    ``rel_path`` is the path shown to users (relative to its source folder).
     """
 
     image_id: int
     location: str
     content_hash: str
+    rel_path: str = ""
 
     def to_row(self) -> dict:
         """A plain dict (for Ray Data rows and JSON)."""
@@ -38,9 +40,9 @@ def plan_embedding(ws: Workspace, key: str, *, limit: int | None = None) -> list
     Returns:
         list of PlanItem.
     """
-    todo = ws.missing_embeddings(key)
-    if limit is not None:
-        todo = todo[: max(0, limit)]
-    if not todo:
-        return []
-    return [PlanItem(r.id, str(r.abs_path), r.content_hash) for r in ws.images(todo)]
+    with ws.snapshot():  # ids and their paths from one state, even while an ingest runs
+        todo = ws.missing_embeddings(key)
+        if limit is not None:
+            todo = todo[: max(0, limit)]
+        records = ws.images(todo) if todo else []
+    return [PlanItem(r.id, str(r.abs_path), r.content_hash, r.path) for r in records]

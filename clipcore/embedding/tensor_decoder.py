@@ -186,7 +186,7 @@ class TensorDecoder:
     def _to_device(self, arr: np.ndarray) -> Any:
         import torch
 
-        t = torch.from_numpy(arr)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
         if self.device == "cuda":
             return t.pin_memory().to(self.device, non_blocking=True)
         return t.to(self.device)

@@ -32,9 +32,13 @@ class SetWriter:
 
 
 @contextlib.contextmanager
-def open_set_writer(ws: Workspace, key: str, dim: int) -> Iterator[SetWriter]:
-    """The exclusive writer of embedding set ``key`` (a second one gets a WorkspaceError)."""
-    with ws.embedding_writer(key, dim) as appender:
+def open_set_writer(ws: Workspace, key: str, dim: int, *, rebuild: bool = False) -> Iterator[SetWriter]:
+    """The exclusive writer of embedding set ``key`` (a second one gets a WorkspaceError).
+
+    Args:
+        rebuild: drop every stored vector of ``key`` first.
+    """
+    with ws.embedding_writer(key, dim, rebuild=rebuild) as appender:
         yield SetWriter(appender)
 
 
