@@ -80,15 +80,17 @@ def decode_rows(batch: dict[str, np.ndarray], prepare: PrepareFn, size: int) -> 
 
     Returns:
         {image_id (n,) int64, pixels (n, S, S, 3) uint8 (zeros where failed),
-        failure (n,) str ('' for success), content_hash (n,) str of the bytes read}.
+        failure (n,) str ('' for success), content_hash (n,) str of the bytes read,
+        read_s, decode_s (n,) float64 seconds per row}.
     """
     decoder = PillowDecoder(prepare, size, workers=1, hash_content=True)
     n = len(batch["image_id"])
     pixels = np.zeros((n, size, size, 3), np.uint8)
     reasons, hashes = [], []
+    read_s, decode_s = np.zeros(n), np.zeros(n)
     for k in range(n):
         item = PlanItem(int(batch["image_id"][k]), str(batch["location"][k]), str(batch["content_hash"][k]))
-        _, arr, reason, digest, _, _ = decoder.decode_item(item)
+        _, arr, reason, digest, read_s[k], decode_s[k] = decoder.decode_item(item)
         if arr is not None:
             pixels[k] = arr
         reasons.append(reason or "")
@@ -98,6 +100,8 @@ def decode_rows(batch: dict[str, np.ndarray], prepare: PrepareFn, size: int) -> 
         "pixels": pixels,
         "failure": np.asarray(reasons, dtype=object),
         "content_hash": np.asarray(hashes, dtype=object),
+        "read_s": read_s,
+        "decode_s": decode_s,
     }
 
 
@@ -113,7 +117,9 @@ class EncodeActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ok = np.asarray([not r for r in batch["failure"]], dtype=bool)
         ids = batch["image_id"]
+        t0 = time.perf_counter()
         vectors = self.model.encode_pixels(np.ascontiguousarray(batch["pixels"][ok]))
+        t1 = time.perf_counter()
         failures = [
             {"id": int(i), "reason": str(r), "content_hash": str(h)}
             for i, r, h, good in zip(ids, batch["failure"], batch["content_hash"], ok)
@@ -123,7 +129,11 @@ class EncodeActor:
             self.shard_dir, self.key, ids[ok].tolist(), [str(h) for h in batch["content_hash"][ok]],
             vectors, failures, prefix=self.prefix,
         )
-        return {"image_id": ids, "ok": ok}
+        n = max(1, len(ids))
+        return {
+            "image_id": ids, "ok": ok, "read_s": batch["read_s"], "decode_s": batch["decode_s"],
+            "model_s": np.full(len(ids), (t1 - t0) / n), "write_s": np.full(len(ids), (time.perf_counter() - t1) / n),
+        }
 
 
 def _init_ray(ray: Any, address: str | None, num_cpus: int | None) -> None:
@@ -164,6 +174,9 @@ def embed_workspace_ray(
         num_cpus: CPUs of a local Ray (ignored with ``address``).
         shard_dir: a folder every worker can write (default ``<workspace>/shards/<model>``).
         precision: the actors' precision (default the driver model's; ``auto`` resolves per actor).
+    Returns:
+        EmbedReport; its ``stages`` are busy seconds summed over the cluster's tasks and
+        actors (read, decode, model, write of shards), plus ``import`` on the driver.
     Raises:
         InputError: Ray is not installed, or a bad count.
     """
@@ -199,12 +212,14 @@ def embed_workspace_ray(
         done = 0
         for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
             done += len(out["image_id"])
+            for stage in ("read", "decode", "model", "write"):
+                setattr(times, stage, getattr(times, stage) + float(np.sum(out[f"{stage}_s"])))
             if progress:
                 progress(done, len(plan))
-        times.model = time.perf_counter() - started  # decode and encode overlap on the cluster
     t0 = time.perf_counter()
     imported = import_shards(ws, shards, key, dim, remove=True)
-    times.write = time.perf_counter() - t0
+    stages = {**times.to_dict(), "import": round(time.perf_counter() - t0, 3)}
+    stages.pop("wait")
     paths = {r.id: r.path for r in ws.images([f["id"] for f in imported.failed])} if imported.failed else {}
     failed = [{"id": f["id"], "reason": f["reason"], "path": paths.get(f["id"])} for f in imported.failed]
     if imported.stale:
@@ -217,7 +232,7 @@ def embed_workspace_ray(
         embedded=imported.imported + resumed.imported,
         failed=failed,
         seconds=seconds,
-        stages=times.to_dict(),
+        stages=stages,
         engine="ray",
         decoder="pillow",
     )

@@ -80,6 +80,7 @@ def test_ray_engine_matches_local_engine(local_ray, collection, tiny_model, tmp_
     ws = _copy(template, tmp_path / "ws")
     report = embed_workspace_ray(ws, tiny_model, actors=1, batch_size=16)
     assert report.engine == "ray" and report.embedded == local_report.embedded
+    assert report.stages["decode"] > 0 and report.stages["model"] > 0 and "import" in report.stages
     assert sorted((f["id"], f["reason"], f["path"]) for f in report.failed) == sorted(
         (f["id"], f["reason"], f["path"]) for f in local_report.failed
     )
