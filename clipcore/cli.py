@@ -144,11 +144,14 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.embedding.pipeline import embed_workspace
 
     ws = _workspace(settings)
+    if args.engine == "ray":
+        return _embed_ray(args, settings, ws)
     model = _model(settings)
     bar = _Progress(args, "embed")
     try:
         report = embed_workspace(
-            ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar, rebuild=args.rebuild
+            ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar, decoder=args.decoder,
+            rebuild=args.rebuild,
         )
     finally:
         bar.close()
@@ -223,6 +226,34 @@ def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, 
             out["ingest"] = ingest_folder(_workspace(settings, create=True), args.out, progress=bar).to_dict()
         finally:
             bar.close()
+    return out
+
+
+def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, Any]:
+    from clipcore.embedding.models import load_model
+    from clipcore.embedding.ray_engine import embed_workspace_ray, require_ray
+    from clipcore.errors import InputError
+
+    require_ray()  # fail before loading a model when Ray is missing
+    if args.decoder == "gpu":
+        raise InputError("the ray engine decodes with Pillow in CPU tasks; drop --decoder gpu or use --engine local.")
+    if args.rebuild:
+        raise InputError(
+            "--rebuild runs with the local engine: run `embed --rebuild --limit 0` first, then `embed --engine ray`."
+        )
+    # The driver's copy only shapes decoding and names the embedding set: CPU is enough.
+    model = load_model(settings.model, settings.pretrained, checkpoint=settings.checkpoint, device="cpu", precision="fp32")
+    bar = _Progress(args, "embed")
+    try:
+        report = embed_workspace_ray(
+            ws, model, address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+            batch_size=args.batch_size, limit=args.limit, shard_dir=args.shard_dir, progress=bar,
+            precision=settings.precision,
+        )
+    finally:
+        bar.close()
+    out = report.to_dict()
+    out.update(device="cuda" if args.gpus_per_actor > 0 else "cpu", precision=settings.precision)
     return out
 
 
@@ -394,9 +425,11 @@ def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _human_bench(r: dict[str, Any]) -> str:
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.get("stages", {}).items())
     return (
         f"{r['model']} on {r['device']}/{r['precision']} ({r['weights']} weights), {r['images']} images: "
         f"end to end {r['images_per_s_end_to_end']:.1f} images/s, model only {r['images_per_s_model_only']:.1f} images/s"
+        + (f"\n  {r.get('decoder', 'pillow')} decoder; stages: {stages}" if stages else "")
     )
 
 
@@ -411,6 +444,7 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         precision=settings.precision,
         limit=args.limit,
         batch_size=args.batch_size,
+        decoder=args.decoder,
     )
 
 
@@ -623,6 +657,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="embed at most N images")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: Ray Data tasks and model actors (pip install -r requirements-ray.txt)")
+    p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
+                   help="auto (default): batched GPU JPEG decoding on CUDA, else Pillow")
+    p.add_argument("--address", help="ray: cluster address (e.g. auto, ray://head:10001); default a local Ray")
+    p.add_argument("--actors", type=int, default=1, help="ray: model actors, each loads the model once (default 1)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="ray: GPUs each actor reserves (default 0)")
+    p.add_argument("--shard-dir", help="ray: folder all workers can write (default <workspace>/shards/<model>)")
     p.add_argument("--rebuild", action="store_true", help="drop this model's stored vectors and recompute them all")
     _common(p, model=True)
 
@@ -683,6 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
+                   help="auto (default): batched GPU JPEG decoding on CUDA, else Pillow")
     _common(p, model=True, workspace=False)
 
     p = sub.add_parser("baseline", help="fine-tune the EfficientNet baseline on the frozen split (long; a job)")
