@@ -54,6 +54,9 @@ class Settings:
     workspace: Path = Path(DEFAULT_WORKSPACE)
     workspaces: tuple[WorkspaceEntry, ...] = field(default_factory=tuple)
     fallback_to_tiny: bool = True
+    # [app]: folders under which the app may create collections, and where it keeps its own files
+    allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
+    app_data: Path = Path("data")
 
     def with_model(self, model: str, pretrained: str | None = None) -> "Settings":
         """A copy using another model; ``tiny`` always means random init."""
@@ -105,6 +108,20 @@ def _workspaces_from(config: Mapping[str, Any], base: Path) -> tuple[WorkspaceEn
     return tuple(entries)
 
 
+def _app_from(config: Mapping[str, Any], base: Path) -> tuple[tuple[Path, ...], Path]:
+    """``[app] allowed_roots`` (list of folders) and ``[app] data_dir``, relative to the config file."""
+    app = config.get("app") or {}
+    if not isinstance(app, dict):
+        raise ConfigError(f"[app] must be a table; got {app!r}.")
+    roots = app.get("allowed_roots", [])
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r.strip() for r in roots):
+        raise ConfigError(f"[app] allowed_roots must be a list of folder paths (strings); got {roots!r}.")
+    data_dir = app.get("data_dir", "data")
+    if not isinstance(data_dir, str) or not data_dir.strip():
+        raise ConfigError(f"[app] data_dir must be a folder path (string); got {data_dir!r}.")
+    return tuple((base / Path(r).expanduser()).resolve() for r in roots), (base / Path(data_dir).expanduser()).resolve()
+
+
 def load_settings(
     *,
     model: str | None = None,
@@ -145,6 +162,7 @@ def load_settings(
         ckpt = None
     ws = workspace or env.get("CLIPCORE_WORKSPACE") or (config.get("workspace") or {}).get("default")
     workspaces = _workspaces_from(config, base)
+    allowed_roots, app_data = _app_from(config, base)
     if ws is None:
         ws = workspaces[0].path if workspaces else Path(DEFAULT_WORKSPACE)
     return Settings(
@@ -158,4 +176,6 @@ def load_settings(
         workspace=Path(ws),
         workspaces=workspaces,
         fallback_to_tiny=bool(model_cfg.get("fallback_to_tiny", True)),
+        allowed_roots=allowed_roots,
+        app_data=app_data,
     )

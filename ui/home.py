@@ -13,24 +13,27 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import context, resources, state
+from ui import context, state
+from ui.text import md
 
 JOB_POLL_S = 1.5
 
 
 def render_home() -> None:
     """Workspace status at a glance."""
-    st.title("Image collection")
-    entries = resources.workspace_entries()
-    names = [e.name for e in entries]
-    if len(entries) > 1:
-        st.selectbox("Workspace", names, key=state.WORKSPACE, help="Workspaces listed in clipcore.toml")
-    ctx = context.page_context(require_embeddings=False)
+    ctx = context.page_context(require_embeddings=False, allow_empty=True)
+    st.title(md(ctx.entry.name))
     ws = ctx.ws
     counts = ws.counts()
     embedded = ws.embedding_keys()
     truth = ws.ground_truth()
     n = counts["images"]
+    if n == 0:
+        st.info(
+            "This collection holds no images yet. Press **Ingest new files** below to catalogue its folder."
+            if ctx.entry.source is not None
+            else "This collection holds no images and has no folder to ingest. Add one with **New collection** below."
+        )
 
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
@@ -58,6 +61,7 @@ def render_home() -> None:
     if counts["skipped"]:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
+    render_collections(ctx.entry, info)
     try:
         ids = list(ws.image_ids()[:12])
         if ids:
@@ -67,6 +71,21 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
+    """Add a collection from a folder; rename or remove the active one (admins only, once
+    sign-in lands: ``context.may_manage_collections``)."""
+    if not context.may_manage_collections():
+        return
+    from ui.collections import render_manage, render_new_collection
+
+    st.subheader("Collections")
+    c_new, c_this = st.columns(2)
+    with c_new:
+        render_new_collection(info)
+    with c_this.expander(f"Rename or remove {md(entry.name)}"):
+        render_manage(entry)
 
 
 def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[str]:
