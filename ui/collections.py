@@ -24,6 +24,7 @@ from ui.resources import settings
 from ui.text import code, md
 
 NEW_FORM = "new_collection"
+CREATED = "nc_created"  # set when the form created a collection: the next run empties its fields
 
 
 def _switch_to(name: str) -> None:
@@ -37,6 +38,9 @@ def render_new_collection(info: ModelInfo) -> None:
     Creates the collection, starts its ingest job (the embed follows, see
     :func:`continue_first_embed`) and switches to it."""
     cfg = settings()
+    if st.session_state.pop(CREATED, False):  # created last run: start the next one from empty fields
+        for key in ("nc_name", "nc_folder", "nc_labels"):
+            st.session_state.pop(key, None)
     roots = ", ".join(str(r) for r in cfg.allowed_roots) or "none yet"
     with st.form(NEW_FORM, clear_on_submit=False):
         st.markdown("**New collection**")
@@ -55,6 +59,7 @@ def render_new_collection(info: ModelInfo) -> None:
     except ClipcoreError as exc:
         st.error(md(exc), icon="🚫")
         return
+    st.session_state[CREATED] = True
     _switch_to(entry.name)
 
 

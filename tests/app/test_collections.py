@@ -73,6 +73,7 @@ def test_new_collection_ingests_then_embeds_and_becomes_active(roots_config, dem
     [record] = _registry(tmp_path)
     assert record["name"] == "Letters" and record["source"] == str(folder.resolve())
     assert at.query_params["ws"] == "Letters" and at.sidebar.selectbox[0].value == "Letters"
+    assert at.text_input(key="nc_name").value == ""  # the form is ready for the next one
     ws = Workspace(record["path"])
     ingest = list_jobs(ws)[0]
     assert ingest["kind"] == "ingest" and ingest["args"][0] == str(folder.resolve())
