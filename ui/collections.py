@@ -67,7 +67,7 @@ def continue_first_embed(entry: WorkspaceEntry, ws: Workspace, info: ModelInfo) 
     """Start a new collection's first embed once its first ingest is done (from any page,
     so it follows even when nobody stays on Home)."""
     try:
-        if not pending_first_embed(settings(), entry.name):
+        if getattr(ws, "read_only", False) or not pending_first_embed(settings(), entry.name):
             return
         if list_jobs(ws, active_only=True):
             return

@@ -109,6 +109,9 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
     st.subheader("Update the collection")
     active = list_jobs(ws, active_only=True)
     busy = {j["kind"] for j in active}
+    read_only = bool(getattr(ws, "read_only", False))  # opened read-only: the app cannot write its folder
+    if read_only:
+        st.warning("This collection is read-only here (its folder cannot be written), so ingest and embed are off.")
     c1, c2, c3 = st.columns([3, 1, 1])
     if entry.source is None:
         c1.caption("No source folder is configured for this workspace, so it cannot be re-ingested from here.")
@@ -116,12 +119,13 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         c1.text(f"Source folder: {entry.source}")
     started = None
     try:
-        if c2.button("Ingest new files", key="home_ingest", disabled=entry.source is None or "ingest" in busy, width="stretch"):
+        if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy,
+                     width="stretch"):
             started = start_job(ws, "ingest", job_arguments("ingest", entry, info))
         if c3.button(
             f"Embed {missing:,} missing",
             key="home_embed",
-            disabled=missing == 0 or bool(busy),
+            disabled=read_only or missing == 0 or bool(busy),
             help=f"Embed the images that have no {info.key} embedding yet.",
             width="stretch",
         ):
