@@ -7,8 +7,10 @@ bars go to stderr. Bad input exits with status 2 and a one-line ``error:`` messa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -106,8 +108,10 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def _human_ingest(r: dict[str, Any]) -> str:
     lines = [
-        f"added {r['added']}, updated {r['updated']}, unchanged {r['unchanged']}, "
-        f"duplicates {r['duplicates']}, skipped {len(r['skipped'])}; workspace now holds {r['total']} images"
+        f"added {r['added']}, updated {r['updated']}, moved {r['moved']}, unchanged {r['unchanged']}, "
+        f"duplicates {r['duplicates']}, skipped {len(r['skipped'])}, gone missing {r['vanished']}, "
+        f"came back {r['returned']}, promoted {r['promoted']}; workspace now holds {r['total']} images"
+        + (f" ({r['missing']} missing)" if r["missing"] else "")
     ]
     lines += [f"  skipped {s['path']}: {s['reason']}" for s in r["skipped"][:50]]
     if len(r["skipped"]) > 50:
@@ -143,7 +147,9 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     model = _model(settings)
     bar = _Progress(args, "embed")
     try:
-        report = embed_workspace(ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar)
+        report = embed_workspace(
+            ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar, rebuild=args.rebuild
+        )
     finally:
         bar.close()
     out = report.to_dict()
@@ -201,7 +207,10 @@ def _cmd_zeroshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_info(r: dict[str, Any]) -> str:
-    lines = [f"workspace {r['workspace']}: {r['images']} images, {r['skipped']} skipped, {r['duplicates']} duplicates"]
+    lines = [
+        f"workspace {r['workspace']}: {r['images']} images, {r['missing']} missing, {r['skipped']} skipped, "
+        f"{r['duplicates']} duplicates" + (" (read-only)" if r.get("read_only") else "")
+    ]
     lines += [f"  embedded with {k}: {n}" for k, n in r["embedded"].items()]
     if r["ground_truth"]:
         lines.append(f"  ground truth for {r['ground_truth']} images: {r['classes']}")
@@ -217,6 +226,8 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {
         "workspace": str(ws.root),
         "images": counts["images"],
+        "missing": counts["missing"],
+        "read_only": ws.read_only,
         "embedded": ws.embedding_keys(),
         "skipped": counts["skipped"],
         "duplicates": counts["duplicates"],
@@ -431,6 +442,53 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     return out
 
 
+def _human_compact(r: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {v['before']} rows -> {v['after']}" for k, v in r["sets"].items()) or "no embedding sets"
+
+
+@command("compact", human=_human_compact)
+def _cmd_compact(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    ws = _workspace(settings)
+    return {"sets": ws.compact_embeddings(args.model_key)}
+
+
+def _human_split(r: dict[str, Any]) -> str:
+    s = r["split"]
+    head = "froze" if r.get("created") else "split"
+    lines = [
+        f"{head} {s['name']!r} ({s['source']}, group by {s['group_by'] or 'none'}, seed {s['seed']}, {s['created_at']}): "
+        f"{len(s['train_ids'])} train, {len(s['test_ids'])} hold-out"
+    ]
+    lines += [f"  {c}: {s['train_counts'].get(c, 0)} train, {n} hold-out" for c, n in s["test_counts"].items()]
+    if r["missing"]:
+        lines.append(f"  {len(r['missing'])} member(s) are missing from the collection; scoring leaves them out")
+    lines += [f"  note: {n}" for n in r.get("notes", [])]
+    return "\n".join(lines)
+
+
+@command("split", human=_human_split)
+def _cmd_split(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.classify.splits import freeze_split, get_split, missing_members
+    from clipcore.errors import InputError
+
+    ws = _workspace(settings)
+    existing = get_split(ws, args.name)
+    notes: list[str] = []
+    if args.split_command == "show":
+        if existing is None:
+            raise InputError(f"no split named {args.name!r} is frozen; run `python -m clipcore split freeze --name {args.name}`.")
+        split = existing
+    else:
+        split = freeze_split(
+            ws, name=args.name, test_fraction=args.test_fraction, seed=args.seed,
+            group_by=None if args.group_by == "none" else args.group_by, source=args.source,
+        )
+        if existing is not None:
+            notes.append(f"split {args.name!r} was already frozen on {existing.created_at}; it is kept unchanged "
+                         "(freeze under a new --name to draw another).")
+    return {"split": split.to_dict(), "created": existing is None, "missing": missing_members(ws, split), "notes": notes}
+
+
 # -- parser ----------------------------------------------------------------------------
 
 
@@ -469,7 +527,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="embed at most N images")
+    p.add_argument("--rebuild", action="store_true", help="drop this model's stored vectors and recompute them all")
     _common(p, model=True)
+
+    p = sub.add_parser("compact", help="rewrite embedding sets to hold live images only (after deletions)")
+    p.add_argument("--model-key", help="only this embedding set (a key from `info`); default: all")
+    _common(p)
+
+    p = sub.add_parser("split", help="freeze or show the hold-out split used by every evaluation")
+    split_sub = p.add_subparsers(dest="split_command", required=True, metavar="ACTION")
+    q = split_sub.add_parser("freeze", help="draw and store a hold-out split (kept if one of that name exists)")
+    q.add_argument("--name", default="default", help="split name (default 'default')")
+    q.add_argument("--group-by", choices=["none", "folder", "group"], default="none",
+                   help="keep whole groups on one side: none, the source folder, or the ground truth's group column")
+    q.add_argument("--test-fraction", type=float, default=0.18, help="share of each class held out (default 0.18)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--source", choices=["ground_truth", "labels", "both"], default="ground_truth",
+                   help="which labels to split (default ground_truth)")
+    _common(q)
+    q = split_sub.add_parser("show", help="a stored split: sizes per class, members missing from the collection")
+    q.add_argument("--name", default="default", help="split name (default 'default')")
+    _common(q)
 
     p = sub.add_parser("search", help="text search")
     p.add_argument("query")
@@ -561,6 +639,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reporter is not None:
             reporter.fail(str(exc))
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (sqlite3.OperationalError, OSError) as exc:
+        # A full disk, a locked database or a permission problem outside the store's own checks.
+        from clipcore.catalog.store import describe_os_error
+
+        message = describe_os_error(exc)
+        if reporter is not None:
+            with contextlib.suppress(Exception):
+                reporter.fail(message)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if reporter is not None:

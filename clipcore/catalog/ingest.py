@@ -28,7 +28,14 @@ WRITE_BATCH = 256
 
 @dataclass
 class IngestReport:
-    """What one ingest run did. ``skipped`` paths are relative to the source folder."""
+    """What one ingest run did. ``skipped`` paths are relative to the source folder.
+
+    ``moved``: files that took over a missing image with the same content (same id);
+    ``returned``: missing images whose file came back unchanged; ``vanished``: images
+    marked missing by this run; ``promoted``: duplicates that became canonical because
+    their canonical copy vanished or changed; ``total``/``missing``: live and missing
+    images in the workspace afterwards.
+    """
 
     added: int = 0
     updated: int = 0
@@ -37,6 +44,16 @@ class IngestReport:
     skipped: list[dict] = field(default_factory=list)
     labelled: int = 0
     total: int = 0
+    moved: int = 0
+    returned: int = 0
+    vanished: int = 0
+    promoted: int = 0
+    missing: int = 0
+    adopted: set[int] = field(default_factory=set, repr=False)
+
+    def moved_back(self, ids: list[int]) -> int:
+        """How many of ``ids`` (marked missing by this run) were taken over by a moved file."""
+        return len(self.adopted.intersection(ids))
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape."""
@@ -47,7 +64,12 @@ class IngestReport:
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "labelled": self.labelled,
+            "moved": self.moved,
+            "returned": self.returned,
+            "vanished": self.vanished,
+            "promoted": self.promoted,
             "total": self.total,
+            "missing": self.missing,
         }
 
 
@@ -78,6 +100,23 @@ def _within(path: Path, root: Path) -> bool:
         return False
 
 
+def _undecodable(name: str) -> bool:
+    """True for a name that is not valid UTF-8 on disk (Python keeps such bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _shown(rel: str) -> str:
+    """A printable form of a path whose bytes are not UTF-8 (bad bytes as \\xNN)."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+_BAD_NAME = "file name is not valid UTF-8; rename it to include it"
+
+
 def scan_folder(root: Path, *, exclude: Path | None = None) -> Iterator[_Found | dict]:
     """Walk ``root`` recursively, in a stable order.
 
@@ -99,6 +138,9 @@ def scan_folder(root: Path, *, exclude: Path | None = None) -> Iterator[_Found |
             if d.startswith("."):
                 continue
             sub = here / d
+            if _undecodable(d):
+                yield {"path": _shown(sub.relative_to(root).as_posix()), "reason": "folder " + _BAD_NAME}
+                continue
             if sub.is_symlink() and not _within(sub.resolve(), real_root):
                 yield {"path": sub.relative_to(root).as_posix(), "reason": "symlink leaves the source folder; not followed"}
                 continue
@@ -109,6 +151,9 @@ def scan_folder(root: Path, *, exclude: Path | None = None) -> Iterator[_Found |
                 continue
             path = here / name
             rel = path.relative_to(root).as_posix()
+            if _undecodable(name):
+                yield {"path": _shown(rel), "reason": _BAD_NAME}
+                continue
             if path.is_symlink():
                 target = path.resolve()
                 if not target.exists():
@@ -156,7 +201,12 @@ def ingest_folder(
     progress: ProgressFn | None = None,
     workers: int | None = None,
 ) -> IngestReport:
-    """Catalogue every image under ``folder`` into the workspace.
+    """Catalogue every image under ``folder`` into the workspace (mark and sweep).
+
+    Files seen before and gone now are marked missing (their rows, labels and vectors
+    stay); a new file whose content matches a missing image takes over that image (same
+    id, labels and vectors, new path); a duplicate whose canonical copy vanished or
+    changed is promoted. One ingest per workspace at a time.
 
     Args:
         labels_from_folders: use each image's parent folder name as its ground-truth label.
@@ -164,6 +214,7 @@ def ingest_folder(
         progress: called as ``progress(done, total)`` while files are inspected.
     Raises:
         InputError: the folder does not exist or is not a folder; a bad labels CSV.
+        WorkspaceError: another ingest is running on this workspace; the workspace is read-only.
     """
     root = Path(folder).expanduser()
     if not root.exists():
@@ -172,25 +223,44 @@ def ingest_folder(
         raise InputError(f"{str(root)!r} is a file; give the folder that holds your images.")
     root = root.resolve()
     csv_labels = _read_labels_csv(Path(labels_csv)) if labels_csv else None
+    with ws.ingest_lock():
+        return _ingest(ws, root, labels_from_folders, csv_labels, progress, workers)
+
+
+def _ingest(
+    ws: Workspace,
+    root: Path,
+    labels_from_folders: bool,
+    csv_labels: dict | None,
+    progress: ProgressFn | None,
+    workers: int | None,
+) -> IngestReport:
     source_id = ws.source_id(root)
     known = ws.known_files(source_id)
     report = IngestReport()
 
     todo: list[_Found] = []
+    seen: set[str] = set()
+    returned: list[int] = []
     for item in scan_folder(root, exclude=ws.root):
         if isinstance(item, dict):
             report.skipped.append(item)
             continue
+        seen.add(item.rel)
         prev = known.get(item.rel)
         if prev is not None and prev[1] == item.size and prev[2] == item.mtime_ns:
-            report.unchanged += 1
+            if prev[4]:
+                returned.append(prev[0])
+            else:
+                report.unchanged += 1
             continue
         todo.append(item)
+    vanished = [v[0] for rel, v in known.items() if rel not in seen and not v[4]]
+    _mark(ws, vanished, returned)
+    report.returned = len(returned)
 
-    canonical = {
-        r[0]: int(r[1])
-        for r in ws.query("SELECT content_hash, MIN(id) FROM images WHERE skip_reason IS NULL AND duplicate_of IS NULL GROUP BY content_hash")
-    }
+    canonical = {r[0]: int(r[1]) for r in ws.query("SELECT content_hash, MIN(id) FROM live_images GROUP BY content_hash")}
+    adoptable = _adoptable(ws)
     pending: list[_Inspected] = []
     done = 0
     if progress:
@@ -199,17 +269,70 @@ def ingest_folder(
         pending.append(result)
         done += 1
         if len(pending) >= WRITE_BATCH:
-            _write_batch(ws, source_id, pending, known, canonical, report)
+            _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
             pending = []
         if progress:
             progress(done, len(todo))
-    _write_batch(ws, source_id, pending, known, canonical, report)
+    _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
+    report.vanished = len(vanished) - report.moved_back(vanished)
+    report.promoted = _repair_duplicates(ws)
 
     if labels_from_folders or csv_labels is not None:
         report.labelled = _apply_labels(ws, source_id, labels_from_folders, csv_labels)
-    report.total = ws.counts()["images"]
+    counts = ws.counts()
+    report.total, report.missing = counts["images"], counts["missing"]
     logger.info("ingest %s: %s", root, {k: v for k, v in report.to_dict().items() if k != "skipped"})
     return report
+
+
+def _mark(ws: Workspace, vanished: list[int], returned: list[int]) -> None:
+    """Sweep: files no longer in the folder become missing; unchanged ones that came back, live."""
+    if not vanished and not returned:
+        return
+    now = utc_now()
+    with ws.transaction() as conn:
+        conn.executemany("UPDATE images SET missing_since = ? WHERE id = ?", [(now, i) for i in vanished])
+        conn.executemany("UPDATE images SET missing_since = NULL WHERE id = ?", [(i,) for i in returned])
+
+
+def _adoptable(ws: Workspace) -> dict[str, list[int]]:
+    """content hash -> missing images with that content, the one to re-adopt first at the end."""
+    rows = ws.query(
+        "SELECT content_hash, id FROM images WHERE missing_since IS NOT NULL AND skip_reason IS NULL "
+        "AND content_hash IS NOT NULL ORDER BY duplicate_of IS NOT NULL DESC, id DESC"
+    )
+    out: dict[str, list[int]] = {}
+    for content_hash, image_id in rows:
+        out.setdefault(content_hash, []).append(int(image_id))
+    return out
+
+
+def _repair_duplicates(ws: Workspace) -> int:
+    """Re-point duplicates whose canonical image is gone or changed; promote one where none is left.
+
+    Returns:
+        How many duplicates became canonical images.
+    """
+    stale = ws.query(
+        "SELECT d.id, d.content_hash FROM images d LEFT JOIN images c ON c.id = d.duplicate_of "
+        "WHERE d.duplicate_of IS NOT NULL AND d.missing_since IS NULL AND d.skip_reason IS NULL AND ("
+        " c.id IS NULL OR c.missing_since IS NOT NULL OR c.skip_reason IS NOT NULL OR c.duplicate_of IS NOT NULL"
+        " OR c.content_hash IS NOT d.content_hash) ORDER BY d.id"
+    )
+    if not stale:
+        return 0
+    promoted = 0
+    with ws.transaction() as conn:
+        for image_id, content_hash in stale:
+            row = conn.execute("SELECT MIN(id) FROM live_images WHERE content_hash = ?", (content_hash,)).fetchone()
+            if row[0] is None:
+                conn.execute("UPDATE images SET duplicate_of = NULL WHERE id = ?", (image_id,))
+                promoted += 1
+            elif int(row[0]) != image_id:
+                conn.execute("UPDATE images SET duplicate_of = ? WHERE id = ?", (int(row[0]), image_id))
+    if promoted:
+        logger.info("promoted %d duplicate(s) whose canonical copy vanished or changed", promoted)
+    return promoted
 
 
 def _write_batch(
@@ -218,6 +341,7 @@ def _write_batch(
     batch: list[_Inspected],
     known: dict[str, tuple],
     canonical: dict[str, int],
+    adoptable: dict[str, list[int]],
     report: IngestReport,
 ) -> None:
     if not batch:
@@ -231,11 +355,15 @@ def _write_batch(
         for r in batch:
             f = r.found
             prev = known.get(f.rel)
+            moved_id = None
+            if prev is None and r.reason is None and adoptable.get(r.content_hash):
+                moved_id = adoptable[r.content_hash].pop()  # same content as a missing image: it moved here
+            own_id = prev[0] if prev is not None else moved_id
             dup_of = None
-            if r.reason is None and r.content_hash in canonical and (prev is None or canonical[r.content_hash] != prev[0]):
+            if r.reason is None and r.content_hash in canonical and canonical[r.content_hash] != own_id:
                 dup_of = canonical[r.content_hash]
             values = (f.size, f.mtime_ns, r.content_hash, r.width, r.height, r.format, r.reason, dup_of)
-            if prev is None:
+            if own_id is None:
                 cur = conn.execute(
                     "INSERT INTO images (source_id, path, size_bytes, mtime_ns, content_hash, width, height, format,"
                     " skip_reason, duplicate_of, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -243,22 +371,25 @@ def _write_batch(
                 )
                 image_id = int(cur.lastrowid)
             else:
-                image_id = prev[0]
+                image_id = own_id
                 conn.execute(
-                    "UPDATE images SET size_bytes = ?, mtime_ns = ?, content_hash = ?, width = ?, height = ?, format = ?,"
-                    " skip_reason = ?, duplicate_of = ? WHERE id = ?",
-                    (*values, image_id),
+                    "UPDATE images SET source_id = ?, path = ?, size_bytes = ?, mtime_ns = ?, content_hash = ?, width = ?,"
+                    " height = ?, format = ?, skip_reason = ?, duplicate_of = ?, missing_since = NULL WHERE id = ?",
+                    (source_id, f.rel, *values, image_id),
                 )
-                if prev[3] != r.content_hash:
+                if prev is not None and prev[3] != r.content_hash:
                     changed_ids.append(image_id)
-            known[f.rel] = (image_id, f.size, f.mtime_ns, r.content_hash)
+            known[f.rel] = (image_id, f.size, f.mtime_ns, r.content_hash, False)
             if r.reason is not None:
                 report.skipped.append({"path": f.rel, "reason": r.reason})
             elif dup_of is not None:
                 report.duplicates += 1
             else:
                 canonical.setdefault(r.content_hash, image_id)
-                if prev is None:
+                if moved_id is not None:
+                    report.moved += 1
+                    report.adopted.add(moved_id)
+                elif prev is None:
                     report.added += 1
                 else:
                     report.updated += 1
@@ -290,9 +421,7 @@ def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
 def _apply_labels(
     ws: Workspace, source_id: int, from_folders: bool, csv_labels: dict[str, tuple[str, str | None]] | None
 ) -> int:
-    rows = ws.query(
-        "SELECT id, path FROM images WHERE source_id = ? AND skip_reason IS NULL AND duplicate_of IS NULL", (source_id,)
-    )
+    rows = ws.query("SELECT id, path FROM live_images WHERE source_id = ?", (source_id,))
     labels: dict[int, str] = {}
     groups: dict[int, str] = {}
     for image_id, rel in rows:

@@ -38,7 +38,8 @@ DEFAULT_CLAIM_TTL_S = 15 * 60
 EXPORT_FORMATS = ("csv", "json", "folders")
 RESOLUTION_SOURCE = "resolution"
 
-_LIVE_IMAGES = "i.skip_reason IS NULL AND i.duplicate_of IS NULL"
+# The one definition of a usable image is the store's ``live_images`` view.
+_LIVE_IMAGES = "i.id IN (SELECT id FROM live_images)"
 
 
 # -- validation ------------------------------------------------------------------------
@@ -95,7 +96,10 @@ def _check_known(conn, ids: Sequence[int]) -> None:
         found = {r[0] for r in conn.execute(f"SELECT id FROM images i WHERE id IN ({marks}) AND {_LIVE_IMAGES}", chunk)}
         missing.extend(i for i in chunk if i not in found)
     if missing:
-        raise InputError(f"unknown image id(s) {missing[:10]}; ids come from search results or `labels`.")
+        raise InputError(
+            f"unknown or missing image id(s) {missing[:10]}; ids come from search results or `labels` "
+            "(a file deleted from its folder is missing after the next ingest)."
+        )
 
 
 # -- writing ---------------------------------------------------------------------------

@@ -235,6 +235,8 @@ def freeze_split(
 ) -> Split:
     """Draw and store a hold-out split of the labelled images, or return the stored one.
 
+    The only function that writes a split: reads (pages, few-shot predictions) never
+    call it implicitly; the Evaluate page's button and ``python -m clipcore split freeze`` do.
     Idempotent: if a split called ``name`` exists it is returned unchanged (its settings
     win over the arguments). Stratified by class; with ``group_by`` whole groups go to
     one side ("folder": the recorded group, else the image's folder; "group": the
@@ -251,8 +253,10 @@ def freeze_split(
         raise InputError("a split needs a name, e.g. 'default'.")
     if not (0.0 < test_fraction < 1.0):
         raise InputError(f"test_fraction must be between 0 and 1 (e.g. 0.18); got {test_fraction}.")
+    if group_by == "none":
+        group_by = None
     if group_by not in GROUP_BY:
-        raise InputError(f"group_by must be one of {list(GROUP_BY)}; got {group_by!r}.")
+        raise InputError(f"group_by must be one of none, folder, group; got {group_by!r}.")
     labels = labelled_images(ws, source)
     _check_labels(labels, source)
     groups: dict[int, str] = {}
@@ -279,6 +283,14 @@ def freeze_split(
     split = get_split(ws, name)
     logger.info("froze split %r: %d train, %d test", name, len(split.train_ids), len(split.test_ids))
     return split
+
+
+def missing_members(ws: Workspace, split: Split) -> list[int]:
+    """Members of ``split`` that are no longer live images (their file vanished, or it became
+    a duplicate or unreadable). The split keeps them on record; scoring leaves them out."""
+    members = split.train_ids + split.test_ids
+    live = ws.live_subset(members)
+    return sorted(i for i in members if i not in live)
 
 
 def split_drift(ws: Workspace, split: Split) -> list[str]:

@@ -100,29 +100,33 @@ def embed_workspace(
     limit: int | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    rebuild: bool = False,
 ) -> EmbedReport:
-    """Embed every catalogued image that lacks an embedding for this model.
+    """Embed every live image that lacks an embedding for this model.
 
     Args:
         batch_size: images per model call and per committed batch.
         limit: embed at most this many (for trials).
         progress: called as ``progress(done, total)`` after each batch.
+        rebuild: drop this model's stored vectors first and recompute them all.
     Raises:
-        WorkspaceError: another process is embedding the same model into this workspace.
+        WorkspaceError: another process is embedding the same model into this workspace;
+            the stored vectors file does not match the catalog (rerun with ``rebuild``).
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1; got {batch_size}.")
     key = model.info.key
-    todo = ws.missing_embeddings(key)
-    if limit is not None:
-        todo = todo[:limit]
-    records = {r.id: r for r in ws.images(todo)} if todo else {}
     started = time.perf_counter()
     done = 0
     failed: list[dict] = []
-    if progress:
-        progress(0, len(todo))
-    with ws.embedding_writer(key, model.info.embed_dim) as writer:
+    with ws.embedding_writer(key, model.info.embed_dim, rebuild=rebuild) as writer:
+        with ws.snapshot():  # ids and their paths from one state, even while an ingest runs
+            todo = ws.missing_embeddings(key)  # after a rebuild: every live image
+            if limit is not None:
+                todo = todo[:limit]
+            records = {r.id: r for r in ws.images(todo)} if todo else {}
+        if progress:
+            progress(0, len(todo))
         items = ((i, records[i].abs_path) for i in todo)
         for ids, pixels, bad in iter_pixel_batches(items, model.image_size, batch_size, workers):
             if ids:

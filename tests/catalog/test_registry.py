@@ -107,5 +107,5 @@ def test_app_section_of_the_config(tmp_path):
     assert s.allowed_roots == ((tmp_path / "images").resolve(), Path("/srv/scans").resolve())
     assert s.app_data == (tmp_path / "state").resolve()
     config.write_text('[app]\nallowed_roots = "/srv/scans"\n')
-    with pytest.raises(ConfigError, match="allowed_roots must be a list"):
+    with pytest.raises(ConfigError, match="app.allowed_roots: expected"):
         load_settings(config_path=config)
