@@ -14,7 +14,7 @@ from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
 from ui import context, state
-from ui.text import md
+from ui.text import code, md
 
 JOB_POLL_S = 1.5
 
@@ -43,8 +43,13 @@ def render_home() -> None:
 
     info = ctx.model.info
     st.caption(
-        f"Workspace `{ctx.entry.path}` · model `{info.key}` on {info.device}/{info.precision}"
+        f"Workspace {code(ctx.entry.path)} · model {code(info.key)} on {info.device}/{info.precision}"
         + (f" · {counts['duplicates']} duplicate files folded" if counts["duplicates"] else "")
+        + (
+            f" · {counts['missing']:,} missing files (gone from the folder at the last ingest; their labels are kept, "
+            "and they are left out of every page)"
+            if counts.get("missing") else ""
+        )
     )
     if embedded:
         st.dataframe(

@@ -211,10 +211,18 @@ def test_empty_workspace_home_offers_ingest(two_workspaces):
     assert {m.label: m.value for m in at.metric}["Images"] == "6"
 
 
-def load_second(config: Path) -> Path:
+def _second(config: Path):
     from clipcore.config import load_settings
 
-    return next(e.path for e in load_settings(config_path=config).workspaces if e.name == "second")
+    return next(e for e in load_settings(config_path=config).workspaces if e.name == "second")
+
+
+def load_second(config: Path) -> Path:
+    return _second(config).path
+
+
+def ws_source_of_second(config: Path) -> Path:
+    return _second(config).source
 
 
 def test_unopenable_workspace_is_one_error_line(app_config, tmp_path):
@@ -226,3 +234,20 @@ def test_unopenable_workspace_is_one_error_line(app_config, tmp_path):
     at.run()
     assert not at.exception
     assert len(at.error) == 1 and "Cannot open the collection" in at.error[0].value
+
+
+def test_home_counts_missing_files_after_a_re_ingest(two_workspaces):
+    from clipcore.catalog.ingest import ingest_folder
+
+    ws = Workspace(load_second(two_workspaces))
+    src = ws_source_of_second(two_workspaces)
+    ingest_folder(ws, src)
+    for f in sorted(src.rglob("*.jpg"))[:2]:
+        f.unlink()
+    ingest_folder(ws, src)
+    at = _app()
+    at.query_params["ws"] = "second"
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Images"] == "4"
+    assert any("2 missing files" in c.value for c in at.caption)
