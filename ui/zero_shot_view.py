@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 
+from clipcore.catalog.metadata import image_metadata
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.prompts import list_prompt_sets, load_prompt_set, newest_versions, prompt_set_versions
 from clipcore.classify.zeroshot import build_classifier, classify_matrix, compare_results, prediction_rows, predictions_csv
@@ -32,7 +33,7 @@ def render_predictions(ws, result, draft_name: str) -> None:
     rows = prediction_rows(result, ws.paths(result.ids.tolist()))
     st.download_button(
         "Download all predictions (CSV)",
-        predictions_csv(result, {r["id"]: r["path"] for r in rows}),
+        predictions_csv(result, {r["id"]: r["path"] for r in rows}, image_metadata(ws, result.ids.tolist())),
         file_name=f"zero-shot-{draft_name}.csv",
         mime="text/csv",
         key="zs_csv",
