@@ -33,7 +33,7 @@ from clipcore.classify.splits import get_split
 
 from ui.checks import render_checks
 from ui import context, resources, state
-from ui.charts import confusion_chart
+from ui.charts import class_colour_scale, confusion_chart, full_legend, method_colour_scale
 from ui.grid import image_grid, thumbnail_paths
 from ui.holdout import render_holdout
 
@@ -176,7 +176,9 @@ if curve_rows or ref_rows:
     y_title = f"{metric} on the hold-out"
     layers = []
     if curve_rows:
-        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=alt.Color("method:N", title="method"))
+        colour = alt.Color("method:N", scale=method_colour_scale(r["method"] for r in curve_rows + ref_rows),
+                           legend=full_legend("method (dashed: no training)"))
+        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=colour)
         layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y("lo:Q", title=y_title), y2="hi:Q"))
         layers.append(
             base.mark_line(point=True).encode(
@@ -188,7 +190,8 @@ if curve_rows or ref_rows:
         layers.append(
             alt.Chart(pd.DataFrame(ref_rows)).mark_rule(strokeDash=[6, 4], size=2).encode(
                 y=alt.Y("value:Q", title=y_title),
-                color=alt.Color("method:N", title="method"),
+                color=alt.Color("method:N", scale=method_colour_scale(r["method"] for r in curve_rows + ref_rows),
+                                legend=full_legend("method (dashed: no training)")),
                 tooltip=["method", alt.Tooltip("value:Q", format=".3f", title=metric)],
             )
         )
@@ -362,9 +365,9 @@ st.altair_chart(
     .encode(
         x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
         y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("class:N", title="class"),
+        color=alt.Color("class:N", scale=class_colour_scale(frame["class"]), legend=full_legend("class")),
         shape=alt.Shape(
-            "part:N", title="split",
+            "part:N", legend=full_legend("split"),
             scale=alt.Scale(domain=["train", "hold-out", "not in split"], range=["circle", "diamond", "cross"]),
         ),
         tooltip=tooltip,
