@@ -31,6 +31,7 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
+from clipcore.classify.projection import default_method
 from ui.checks import render_checks
 from ui import context, resources, state
 from ui.charts import class_colour_scale, confusion_chart, full_legend, method_colour_scale
@@ -334,7 +335,8 @@ if recent and recent[0]["status"] == "failed":
 # -- embedding map ---------------------------------------------------------------------
 st.subheader("Embedding map")
 method = st.radio("Projection", ["pca", "tsne"], format_func={"pca": "PCA", "tsne": "t-SNE"}.get, horizontal=True,
-                  key="ev_projection")
+                  key="ev_projection", index=["pca", "tsne"].index(default_method(len(matrix.ids))),
+                  help="t-SNE keeps classes apart better (measured on clustered vectors); PCA is faster on big collections.")
 try:
     ids, xy = resources.embedding_map(ws, ctx.key, method)
 except ClipcoreError as exc:

@@ -176,22 +176,23 @@ def _map_frame(at: AppTest):
     return pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
 
 
-def test_embedding_map_marks_the_hold_out_and_switches_to_tsne(app_config):
+def test_embedding_map_defaults_to_tsne_marks_the_hold_out_and_switches_to_pca(app_config):
     ws = _workspace(app_config)
     split = freeze_split(ws)
     save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
-    pca = _map_frame(at)
-    assert len(pca) == ws.counts()["images"]
-    assert (pca["part"] == "hold-out").sum() == len(split.test_ids)
-    assert (pca["part"] == "train").sum() == len(split.train_ids)
-    assert pca["image"].str.startswith("data:image/jpeg;base64,").all()
-    assert set(pca["class"]) == set(split.classes)
-
-    at.radio(key="ev_projection").set_value("tsne").run()
-    assert not at.exception, at.exception
+    assert at.radio(key="ev_projection").value == "tsne"  # the measured default on a small collection
     tsne = _map_frame(at)
+    assert len(tsne) == ws.counts()["images"]
+    assert (tsne["part"] == "hold-out").sum() == len(split.test_ids)
+    assert (tsne["part"] == "train").sum() == len(split.train_ids)
+    assert tsne["image"].str.startswith("data:image/jpeg;base64,").all()
+    assert set(tsne["class"]) == set(split.classes)
+
+    at.radio(key="ev_projection").set_value("pca").run()
+    assert not at.exception, at.exception
+    pca = _map_frame(at)
     assert len(tsne) == len(pca) and not np.allclose(tsne[["x", "y"]].to_numpy(), pca[["x", "y"]].to_numpy())
     assert len(list_runs(ws, "evaluation")) == 1  # switching the map recomputed nothing else
