@@ -33,6 +33,7 @@ PAGES = {
     "Few-shot": "Few-shot",
     "Label": "Label",
     "Evaluate": "Evaluate",
+    "Present": "what CLIP does with this collection",
     "Home": "Image collection",
 }
 TABBED = {"Zero-shot"}
