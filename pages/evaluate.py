@@ -31,9 +31,10 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
-from ui import resources, state
+from ui import context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid, thumbnail_paths
+from ui.holdout import render_holdout
 
 SPLIT = "default"
 MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (data size)
@@ -41,7 +42,7 @@ RUN_CHOICE = "ev_run"
 CM_CELL = "ev_cm_cell"
 WATCHING = "ev_watching_jobs"
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 st.title("Evaluate")
 
@@ -76,18 +77,8 @@ def _when(iso: str | None) -> str:
         return str(iso)
 
 
-# -- split -----------------------------------------------------------------------------
-split = get_split(ws, SPLIT)
-if split is None:
-    st.caption(
-        "No hold-out split is frozen yet: the first evaluation (or baseline run) freezes one from the ground truth "
-        "(18% per class, seed 0). Every method is then scored on exactly those images."
-    )
-else:
-    st.caption(
-        f"Hold-out split '{split.name}': {len(split.test_ids)} test images, {len(split.train_ids)} training images, "
-        f"seed {split.seed}, frozen {_when(split.created_at)}. Nothing trains or tunes on the test images."
-    )
+# -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
+split = render_holdout(ws, SPLIT)
 
 # -- run an evaluation -----------------------------------------------------------------
 runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
@@ -110,7 +101,10 @@ with st.expander("Run an evaluation", expanded=not runs):
         )
         ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
         draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
-        run_clicked = st.form_submit_button("Run evaluation", type="primary")
+        run_clicked = st.form_submit_button(
+            "Run evaluation", type="primary", disabled=split is None,
+            help="Freeze the hold-out split first (above)." if split is None else None,
+        )
 
 if run_clicked:
     bar = st.progress(0.0, text="Evaluating...")
@@ -127,10 +121,13 @@ if run_clicked:
         st.rerun()
     except ClipcoreError as exc:
         bar.empty()
-        resources.show_error(exc)
+        context.show_error(exc)
 
 if not runs:
-    st.info("No evaluation of this workspace with this model is stored yet. Choose the settings above and run one.")
+    st.info(
+        "No evaluation of this workspace with this model is stored yet. "
+        + ("Freeze the hold-out above, then run one." if split is None else "Choose the settings above and run one.")
+    )
     st.stop()
 
 run_ids = [r["id"] for r in runs]
@@ -295,7 +292,7 @@ if start:
         st.session_state[WATCHING] = True
         st.success(f"Started baseline job {job_id}.")
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
 
 
 def _eta(job: dict) -> str:
@@ -341,7 +338,7 @@ method = st.radio("Projection", ["pca", "tsne"], format_func={"pca": "PCA", "tsn
 try:
     ids, xy = resources.embedding_map(ws, ctx.key, method)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     st.stop()
 labels = {**ws.ground_truth(), **truth}
 test_set = set(split.test_ids) if split else set()

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from clipcore.errors import InputError
 from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
+from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
 from clipcore.parallel import imap_ordered
 from clipcore.catalog.store import FileWrite, Workspace
 
@@ -240,11 +241,15 @@ def _ingest(
     report = IngestReport()
 
     todo: list[_Found] = []
+    pages_files: list[str] = []
     seen: set[str] = set()
     returned: list[int] = []
     for item in scan_folder(root, exclude=ws.root):
         if isinstance(item, dict):
             report.skipped.append(item)
+            continue
+        if item.path.name == METADATA_NAME:  # an import's metadata beside its images, not an image
+            pages_files.append(item.rel)
             continue
         seen.add(item.rel)
         prev = known.get(item.rel)
@@ -276,6 +281,8 @@ def _ingest(
     _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
     report.vanished = len(vanished) - report.moved_back(vanished)
     report.promoted = ws.repair_duplicates()
+    if pages_files:
+        store_metadata(ws, source_id, pages_files)
 
     if labels_from_folders or csv_labels is not None:
         report.labelled = _apply_labels(ws, source_id, labels_from_folders, csv_labels)
@@ -372,9 +379,11 @@ def _apply_labels(
     rows = [(r.id, r.path) for r in ws.images(source_id=source_id)]
     labels: dict[int, str] = {}
     groups: dict[int, str] = {}
+    # An imported book's folder is the book (its group), not a class.
+    books = paths_with_metadata(ws, source_id) if from_folders else set()
     for image_id, rel in rows:
         parts = rel.split("/")
-        if from_folders and len(parts) >= 2:
+        if from_folders and len(parts) >= 2 and rel not in books:
             labels[image_id] = parts[-2]
             if len(parts) >= 3:
                 groups[image_id] = parts[0]
@@ -382,6 +391,10 @@ def _apply_labels(
             labels[image_id], group = csv_labels[rel]
             if group:
                 groups[image_id] = group
+    if books and csv_labels is None:
+        logger.warning(
+            "%d imported book pages got no label from their folder (a book is not a class); give a labels CSV", len(books)
+        )
     if csv_labels is not None:
         unmatched = len(set(csv_labels) - {r[1] for r in rows})
         if unmatched:

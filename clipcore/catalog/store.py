@@ -226,6 +226,26 @@ MIGRATIONS: list[tuple[str, str]] = [
             BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
         """,
     ),
+    (
+        # Per-image metadata from where the image came from (an IIIF import): its book
+        # (the group the grouped split keeps whole), page, and the remote strings to show
+        # with it. Stored whether or not the image has a label. Owned by catalog.metadata.
+        "0022_image_meta",
+        """
+        CREATE TABLE image_meta (
+            image_id INTEGER PRIMARY KEY REFERENCES images(id),
+            group_name TEXT,
+            book_label TEXT,
+            page INTEGER,
+            page_label TEXT,
+            manifest TEXT,
+            canvas TEXT,
+            attribution TEXT,
+            license TEXT
+        );
+        CREATE INDEX image_meta_group ON image_meta(group_name);
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
