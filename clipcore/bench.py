@@ -62,7 +62,7 @@ def run_benchmark(
         clip.encode_pixels(warm)
         report = embed_workspace(ws, clip, batch_size=batch_size)
         batches = [
-            px for _, px, _ in iter_pixel_batches(((r.id, r.abs_path) for r in ws.images()), clip.image_size, batch_size)
+            px for _, px, _ in iter_pixel_batches(((r.id, r.abs_path) for r in ws.images()), clip.preprocess, batch_size)
         ]
         t0 = time.perf_counter()
         n = 0

@@ -1,7 +1,7 @@
 """Embedding a workspace: incremental, batched, decode overlapped with inference, resumable.
 
 reader (ids lacking this model's embedding) -> decoder threads (open, draft-decode,
-resize, crop) -> model (main thread, one batch at a time) -> writer (append + commit).
+the model's own resize/crop, ``clipcore.embedding.preprocess``) -> model (main thread, one batch at a time) -> writer (append + commit).
 Each committed batch survives a crash; a restarted run embeds only what is missing.
 """
 
@@ -16,8 +16,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from clipcore.errors import InputError
-from clipcore.catalog.images import ImageRejected, open_rgb, prepare_for_model
+from clipcore.catalog.images import ImageRejected, open_rgb
 from clipcore.embedding.models import ClipModel
+from clipcore.embedding.preprocess import Preprocess
 from clipcore.parallel import imap_ordered
 from clipcore.catalog.store import Workspace
 
@@ -54,12 +55,12 @@ class EmbedReport:
         }
 
 
-def _decoder(size: int) -> Callable[[tuple[int, Path]], tuple[int, np.ndarray | None, str | None]]:
+def _decoder(preprocess: Preprocess, draft: bool) -> Callable[[tuple[int, Path]], tuple[int, np.ndarray | None, str | None]]:
     def decode(item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None]:
         image_id, path = item
         try:
-            img = open_rgb(path, draft_to=size).image
-            return image_id, prepare_for_model(img, size), None
+            img = open_rgb(path, draft_to=preprocess.size if draft else None).image
+            return image_id, preprocess.apply(img, draft=draft), None
         except ImageRejected as exc:
             return image_id, None, exc.reason
         except OSError as exc:
@@ -69,17 +70,27 @@ def _decoder(size: int) -> Callable[[tuple[int, Path]], tuple[int, np.ndarray | 
 
 
 def iter_pixel_batches(
-    items: Iterable[tuple[int, Path]], size: int, batch_size: int, workers: int | None = None
+    items: Iterable[tuple[int, Path]],
+    preprocess: Preprocess,
+    batch_size: int,
+    workers: int | None = None,
+    *,
+    draft: bool = True,
 ) -> Iterator[tuple[list[int], np.ndarray, list[dict]]]:
     """Decode files in threads and group them into model-ready batches.
 
+    Args:
+        preprocess: the model's transform (``ClipModel.preprocess``).
+        draft: JPEG draft decoding and two-step shrinking (fast; see ``Preprocess``).
+            False gives exactly open_clip's pixels.
     Yields:
         (ids, pixels (n, size, size, 3) uint8, failures [{"id", "reason"}]) per batch.
     """
     ids: list[int] = []
     pixels: list[np.ndarray] = []
     failed: list[dict] = []
-    for image_id, arr, reason in imap_ordered(_decoder(size), items, workers=workers, prefetch=batch_size * 2):
+    size = preprocess.size
+    for image_id, arr, reason in imap_ordered(_decoder(preprocess, draft), items, workers=workers, prefetch=batch_size * 2):
         if arr is None:
             failed.append({"id": image_id, "reason": reason})
         else:
@@ -100,6 +111,7 @@ def embed_workspace(
     limit: int | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    draft: bool = True,
 ) -> EmbedReport:
     """Embed every catalogued image that lacks an embedding for this model.
 
@@ -107,6 +119,8 @@ def embed_workspace(
         batch_size: images per model call and per committed batch.
         limit: embed at most this many (for trials).
         progress: called as ``progress(done, total)`` after each batch.
+        draft: fast decoding within a measured tolerance of open_clip's pixels (see
+            ``iter_pixel_batches``); False for exactly open_clip's preprocessing.
     Raises:
         WorkspaceError: another process is embedding the same model into this workspace.
     """
@@ -124,7 +138,7 @@ def embed_workspace(
         progress(0, len(todo))
     with ws.embedding_writer(key, model.info.embed_dim) as writer:
         items = ((i, records[i].abs_path) for i in todo)
-        for ids, pixels, bad in iter_pixel_batches(items, model.image_size, batch_size, workers):
+        for ids, pixels, bad in iter_pixel_batches(items, model.preprocess, batch_size, workers, draft=draft):
             if ids:
                 writer.append(ids, model.encode_pixels(pixels))
             for b in bad:
