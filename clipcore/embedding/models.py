@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -376,6 +377,10 @@ def embedding_set_key(name: str, pretrained: str | None = None, checkpoint: str 
     return f"{name}/{weights_id(pretrained, checkpoint)}@{pp.version}"
 
 
+# ``weights@ppN-digest`` (tags and sha256 ids hold no "/"; old checkpoint keys held a path).
+_CURRENT_WEIGHTS_AND_PP = re.compile(r"[^/@]+@pp\d+(-[0-9a-f]{8})?")
+
+
 def _rekeyed(old_key: str) -> str | None:
     """The current key of a set stored under ``legacy_embedding_key``; None if unknown now.
 
@@ -389,6 +394,8 @@ def _rekeyed(old_key: str) -> str | None:
     name, sep, rest = old_key.partition("/")
     if not sep or not rest:
         return None
+    if _CURRENT_WEIGHTS_AND_PP.fullmatch(rest):
+        return old_key  # already a current key (written by this version)
     register_tiny_model()
     if name not in open_clip.list_models():
         return None
