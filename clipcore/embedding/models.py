@@ -7,7 +7,7 @@ fails within seconds with a ``ModelUnavailableError`` that names the two ways ou
 
 The image transform comes from the model's own open_clip preprocess config
 (``clipcore.embedding.preprocess``); precision follows open_clip's ``precision``
-argument. Embeddings are stored under a key naming everything that changes the
+argument (``OPEN_CLIP_PRECISION``). Embeddings are stored under a key naming everything that changes the
 vectors: architecture, weights (tag, or a checkpoint's content hash) and the
 preprocessing version (``embedding_set_key``). Sets stored under the older
 ``model/tag-or-path`` key are renamed by ``rekey_legacy_sets``.
@@ -49,6 +49,13 @@ TINY_CONFIG: dict[str, Any] = {
 NETWORK_PROBE_TIMEOUT_S = 3.0
 MAX_PROMPT_CHARS = 2000
 
+# clipcore precision -> open_clip's create_model precision. fp16 is open_clip's (and
+# OpenAI's) mixed mode: weights in fp16, LayerNorm computed in fp32, since fp16's range
+# cannot hold a LayerNorm's variance safely. bf16 has fp32's range, so open_clip's
+# "pure_bf16" (every weight bf16) is as safe; its "bf16" (LayerNorm in fp32) measured
+# slower on the 2-core AMX CPU for no measurable gain (docs/PERFORMANCE.md).
+OPEN_CLIP_PRECISION = {"fp32": "fp32", "bf16": "pure_bf16", "fp16": "fp16"}
+
 _registry_lock = threading.Lock()
 # Preprocess configs of architectures registered here (open_clip reads a preprocess
 # config from a pretrained tag or an hf-hub/local-dir open_clip_config.json, never from
@@ -69,6 +76,8 @@ def register_model_config(name: str, model_cfg: dict[str, Any], preprocess_cfg: 
     """
     import open_clip
 
+    if not isinstance(model_cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(model_cfg):
+        raise InputError(f"model config {name!r} needs embed_dim, vision_cfg and text_cfg; got {sorted(model_cfg or {})}.")
     Preprocess.from_open_clip(dict(preprocess_cfg or {}, size=model_cfg["vision_cfg"].get("image_size", 224)))
     fingerprint = json.dumps([model_cfg, preprocess_cfg or {}], sort_keys=True)
     with _registry_lock:
@@ -240,8 +249,8 @@ class ModelInfo:
     precision: str
     embed_dim: int
     image_size: int
-    weights: str = "none"
-    preprocess: str = ""
+    weights: str
+    preprocess: str
 
     @property
     def untrained(self) -> bool:
@@ -628,11 +637,8 @@ def load_model(
     if weights is None:
         quiet.setLevel(logging.ERROR)  # open_clip warns "initialized randomly" on purpose here
     try:
-        # open_clip's own precision handling: for fp16/bf16, linear and conv weights in low
-        # precision with LayerNorm computed in fp32 (convert_weights_to_lp, LayerNormFp32),
-        # as in open_clip's zero-shot evaluation.
         model = open_clip.create_model(
-            name, pretrained=weights, precision=prec, device=dev, force_preprocess_cfg=overlay
+            name, pretrained=weights, precision=OPEN_CLIP_PRECISION[prec], device=dev, force_preprocess_cfg=overlay
         )
     except (RuntimeError, ValueError, OSError, KeyError) as exc:
         raise ModelUnavailableError(f"could not load weights {weights!r} into {name}: {exc}") from exc

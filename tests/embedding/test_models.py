@@ -253,3 +253,20 @@ def test_rekeying_keeps_every_legacy_set(workspace, tmp_path, monkeypatch):
     assert all(keys[k] == 3 for k in keys if k != embedding_set_key("tiny"))
     assert rekey_legacy_sets(ws) == []
     ws.close()
+
+
+def test_reduced_precision_is_open_clips_own(demo_dir):
+    import open_clip
+    import torch
+
+    from clipcore.embedding.models import OPEN_CLIP_PRECISION, TINY_SEED, _normalise
+
+    ours = load_model("tiny", precision="bf16", device="cpu")
+    torch.manual_seed(TINY_SEED)
+    ref = open_clip.create_model("tiny", pretrained=None, precision=OPEN_CLIP_PRECISION["bf16"]).eval()
+    assert {p.dtype for p in ours._model.parameters()} == {p.dtype for p in ref.parameters()} == {torch.bfloat16}
+    px = _pixels(demo_dir, ours.image_size, n=6)
+    x = torch.from_numpy(ours.preprocess.normalise(px)).to(open_clip.get_input_dtype(OPEN_CLIP_PRECISION["bf16"]))
+    with torch.inference_mode():
+        want = _normalise(ref.encode_image(x).float().numpy())
+    assert np.sum(ours.encode_pixels(px) * want, axis=1).min() >= 0.999  # bf16 rounding of the folded layer
