@@ -146,11 +146,9 @@ class Preprocess:
         if self.resize_mode == "squash":
             img = _resize(img, (s, s), resample, gap)
         elif self.resize_mode == "shortest":
-            # torchvision's Resize(int): the short side becomes s, the long side is truncated.
-            short, long = (w, h) if w <= h else (h, w)
-            new_long = int(s * long / short)
-            img = _resize(img, (s, new_long) if w <= h else (new_long, s), resample, gap)
-            img = _centre_crop(img, s)
+            new_w, new_h, left, top = shortest_side_geometry(w, h, s)
+            img = _resize(img, (new_w, new_h), resample, gap)
+            img = img.crop((left, top, left + s, top + s))
         else:
             # open_clip's ResizeKeepRatio(longest=1): the long side becomes s (rounded).
             ratio = max(h / s, w / s)
@@ -174,21 +172,22 @@ class Preprocess:
         return (x - mean) / std
 
 
+def shortest_side_geometry(w: int, h: int, s: int) -> tuple[int, int, int, int]:
+    """(new width, new height, crop left, crop top) of open_clip's ``shortest`` mode.
+
+    torchvision's ``Resize(s)``: the short side becomes ``s``, the long side
+    ``int(s * long / short)`` (truncated); ``CenterCrop(s)``: offsets rounded half to even.
+    """
+    short, long = (w, h) if w <= h else (h, w)
+    new_long = int(s * long / short)
+    new_w, new_h = (s, new_long) if w <= h else (new_long, s)
+    return new_w, new_h, int(round((new_w - s) / 2.0)), int(round((new_h - s) / 2.0))
+
+
 def _resize(img: Image.Image, size: tuple[int, int], resample: int, gap: float | None) -> Image.Image:
     if img.size == size:  # torchvision returns the image untouched in this case too
         return img
     return img.resize(size, resample, reducing_gap=gap)
-
-
-def _centre_crop(img: Image.Image, s: int) -> Image.Image:
-    # torchvision.transforms.functional.center_crop: offsets round half to even.
-    w, h = img.size
-    if w < s or h < s:
-        img = _centre_pad(img, s, 0)
-        w, h = img.size
-    top = int(round((h - s) / 2.0))
-    left = int(round((w - s) / 2.0))
-    return img.crop((left, top, left + s, top + s))
 
 
 def _centre_pad(img: Image.Image, s: int, fill: int) -> Image.Image:
