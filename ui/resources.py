@@ -17,7 +17,7 @@ import streamlit as st
 
 from clipcore.config import DEFAULT_DEMO_SOURCE, TINY_MODEL, Settings, WorkspaceEntry, load_settings
 from clipcore.errors import ClipcoreError, ModelUnavailableError
-from clipcore.embedding.models import ClipModel, load_model
+from clipcore.embedding.models import ClipModel, load_model, rekey_legacy_sets
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
 from ui import state
@@ -72,7 +72,9 @@ def current_entry() -> WorkspaceEntry:
 
 @st.cache_resource(show_spinner=False)
 def _workspace(path: str) -> Workspace:
-    return Workspace(path)
+    ws = Workspace(path)
+    rekey_legacy_sets(ws)  # sets stored under the old key function keep serving
+    return ws
 
 
 def workspace() -> Workspace:

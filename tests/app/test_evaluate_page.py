@@ -20,6 +20,9 @@ from clipcore.classify.evaluation import list_runs, save_run
 from clipcore.catalog.jobs import list_jobs
 from clipcore.classify.splits import freeze_split, get_split
 from clipcore.catalog.store import Workspace
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/evaluate.py"
@@ -155,7 +158,7 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
 
 def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_config):
     ws = _workspace(app_config)
-    save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
+    save_run(ws, "evaluation", {"model": TINY_KEY, "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
@@ -179,7 +182,7 @@ def _map_frame(at: AppTest):
 def test_embedding_map_defaults_to_tsne_marks_the_hold_out_and_switches_to_pca(app_config):
     ws = _workspace(app_config)
     split = freeze_split(ws)
-    save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
+    save_run(ws, "evaluation", {"model": TINY_KEY, "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
