@@ -34,7 +34,7 @@ PAGES = {
     "Label": "Label",
     "Evaluate": "Evaluate",
     "Present": "what CLIP does with this collection",
-    "Home": "Image collection",
+    "Home": "demo",  # the collection's name (app_config's workspace)
 }
 TABBED = {"Zero-shot"}
 
