@@ -11,6 +11,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from clipcore.catalog.metadata import books
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import DEFAULT_TEST_FRACTION, Split, freeze_split, get_split
 from clipcore.errors import ClipcoreError
@@ -20,7 +21,7 @@ from ui.text import md
 GROUP_CHOICES = {
     "none": "None: images are drawn one by one (stratified by class)",
     "folder": "Source folder: all images of a folder go to the same side",
-    "group": "Group column: all images of a group (labels CSV 'group') go to the same side",
+    "group": "Group or book: all images of a group (labels CSV 'group', else the imported book) go to the same side",
 }
 
 
@@ -47,7 +48,11 @@ def render_holdout(ws: Workspace, name: str) -> Split | None:
         "exactly those images, and the Few-shot page never trains on them."
     )
     with st.form("freeze_holdout"):
-        group_by = st.radio("Keep together", list(GROUP_CHOICES), format_func=GROUP_CHOICES.get, key="fh_group_by")
+        # Pages of one imported book look alike: splitting a book would flatter every method.
+        default = list(GROUP_CHOICES).index("group") if books(ws) else 0
+        group_by = st.radio(
+            "Keep together", list(GROUP_CHOICES), index=default, format_func=GROUP_CHOICES.get, key="fh_group_by"
+        )
         c1, c2 = st.columns(2)
         fraction = c1.slider("Hold-out share per class", 0.05, 0.5, DEFAULT_TEST_FRACTION, 0.01, key="fh_fraction")
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="fh_seed")
