@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from clipcore.catalog.ingest import ingest_folder
-from clipcore.catalog.labels import labels_csv, record_batch
+from clipcore.catalog.labels import export_labels, labels_csv, record_batch
 from clipcore.catalog.metadata import METADATA_NAME, ids_matching, image_groups, image_metadata
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import freeze_split
@@ -221,6 +221,8 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     record_batch(ws, "cover", ehon[:1], annotator="ann", source={"kind": "test"})
     exported = list(csv.DictReader(io.StringIO(labels_csv(ws))))
     assert [(r["book"], r["page"]) for r in exported] == [("Ehon <i>yamato</i> hiji", "1")]
+    export_labels(ws, tmp_path / "export", "folders")
+    assert [p.name for p in (tmp_path / "export" / "cover").iterdir()] == [f"{meta[ehon[0]]['book']}-0001.jpg"]
     zs = ZeroShotResult(ids=np.asarray(ehon[:2]), labels=["a", "b"], proba=np.asarray([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32))
     predicted = list(csv.DictReader(io.StringIO(predictions_csv(zs, ws.paths(ehon[:2]), image_metadata(ws, ehon[:2])))))
     assert [(r["book"], r["page"], r["predicted"]) for r in predicted] == [("Ehon <i>yamato</i> hiji", "1", "a"), ("Ehon <i>yamato</i> hiji", "2", "b")]
