@@ -11,7 +11,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from clipcore.catalog.metadata import books
+from clipcore.catalog.metadata import has_books
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import DEFAULT_TEST_FRACTION, Split, freeze_split, get_split
 from clipcore.errors import ClipcoreError
@@ -49,7 +49,7 @@ def render_holdout(ws: Workspace, name: str) -> Split | None:
     )
     with st.form("freeze_holdout"):
         # Pages of one imported book look alike: splitting a book would flatter every method.
-        default = list(GROUP_CHOICES).index("group") if books(ws) else 0
+        default = list(GROUP_CHOICES).index("group") if has_books(ws) else 0
         group_by = st.radio(
             "Keep together", list(GROUP_CHOICES), index=default, format_func=GROUP_CHOICES.get, key="fh_group_by"
         )

@@ -161,3 +161,16 @@ def books(ws: Workspace) -> list[dict[str, Any]]:
         "WHERE m.group_name IS NOT NULL GROUP BY m.group_name ORDER BY MAX(m.book_label), m.group_name"
     )
     return [{"book": r[0], "book_label": r[1], "pages": int(r[2]), "attribution": r[3], "license": r[4]} for r in rows]
+
+
+def books_version(ws: Workspace) -> tuple[int, int]:
+    """A cheap token that changes when images or their metadata are added or changed (cache keys)."""
+    row = ws.query(
+        "SELECT (SELECT changes FROM store_state WHERE id = 1), (SELECT COALESCE(MAX(image_id), 0) FROM image_meta)"
+    )[0]
+    return int(row[0] or 0), int(row[1])
+
+
+def has_books(ws: Workspace) -> bool:
+    """Whether any image came from an imported book (one indexed lookup)."""
+    return bool(ws.query("SELECT 1 FROM image_meta WHERE group_name IS NOT NULL LIMIT 1"))
