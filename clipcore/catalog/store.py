@@ -246,6 +246,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX image_meta_group ON image_meta(group_name);
         """,
     ),
+    (
+        # The search filter "page N" without a book reads this index, not every page.
+        "0023_image_meta_page",
+        """
+        CREATE INDEX image_meta_page ON image_meta(page);
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
