@@ -153,6 +153,9 @@ def test_private_addresses_and_local_files_refused_unless_allowed(server, tmp_pa
     assert report.failed[1]["reason"].startswith("refused: local files are not allowed")
     file_url = import_iiif(["file:///etc/passwd"], tmp_path / "o", policy=strict)
     assert file_url.failed[0]["reason"].startswith("refused")
+    hostile = import_iiif([f"{server.base}/hostile-collection.json"], tmp_path / "h", size=128, policy=FAST)
+    assert hostile.failed == [{"url": "/etc/passwd", "reason": "refused: a remote collection may only name http(s) URLs"}]
+    assert hostile.manifests == 1 and hostile.downloaded == 4
     redirected = import_iiif([f"{server.base}/redirect-ftp"], tmp_path / "o", policy=FAST)
     assert redirected.failed[0]["reason"].startswith("refused: redirect to a non-http(s) URL")
 
