@@ -254,3 +254,14 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     ws.set_ground_truth({i: "b" if i in hokusai else "a" for i in groups}, "csv")
     assert freeze_split(ws, name="fallback").group_by is None
     ws.close()
+
+
+@pytest.mark.parametrize("label", ["../../etc/passwd", "..", "/abs/path", "a\\b\x00c", "源氏物語 巻一", ""])
+def test_book_folder_is_one_safe_name_from_any_label(label):
+    from clipcore.sources.iiif import book_folder
+
+    name = book_folder(label, "https://x/m.json")
+    assert "/" not in name and "\\" not in name and "\x00" not in name
+    assert not name.startswith(".") and name.endswith("-" + name.rsplit("-", 1)[1]) and len(name) <= 47
+    if label.startswith("源氏"):
+        assert name.startswith("源氏物語-巻一")
