@@ -463,7 +463,7 @@ def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     from clipcore.classify.baseline import run_baseline
 
     ws = _workspace(settings)
-    bar = _Progress(args, f"baseline {args.arch}", unit="epoch")
+    bar = _Progress(args, f"baseline {args.arch}", unit="fit")
     try:
         result = run_baseline(
             ws,

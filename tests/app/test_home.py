@@ -65,3 +65,15 @@ def test_ingest_then_embed_jobs_from_the_ui(app_config, demo_dir, tmp_path):
     assert not at.exception
     assert {m.label: m.value for m in at.metric}[f"Embedded ({TINY_KEY})"] == "100%"
     assert any(df.value["status"].tolist()[:2] == ["done", "done"] for df in at.dataframe if "status" in df.value)
+
+
+def test_home_sample_shows_every_class_not_the_first_files():
+    from ui.home import varied_sample
+
+    ids = list(range(100))
+    truth = {i: f"class{i // 25}" for i in ids}  # four classes in file order
+    sample = varied_sample(ids, truth, 12)
+    assert len(sample) == 12 and len(set(sample)) == 12
+    assert {truth[i] for i in sample[:4]} == {"class0", "class1", "class2", "class3"}
+    spread = varied_sample(ids, {}, 10)
+    assert spread == list(range(0, 100, 10))

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 
 from clipcore.errors import InputError
-from clipcore.classify.fewshot import METHODS, ZeroShotPriorProbe, make_classifier, predict_unlabelled
+from clipcore.classify.fewshot import METHODS, ZeroShotPriorProbe, cross_validated_labelled, make_classifier, predict_unlabelled
 from clipcore.classify.splits import freeze_split
 from clipcore.classify.zeroshot import ZeroShotClassifier
 from clipcore.embedding.models import embedding_set_key
@@ -126,3 +126,17 @@ def test_predict_unlabelled_never_freezes_a_split(workspace):
     assert pred.split_name == "default" and pred.held_out == 4
     with pytest.raises(InputError, match="at least 2 classes outside the hold-out"):
         predict_unlabelled(workspace, matrix, method="knn", source="labels")
+
+
+def test_cross_validated_labelled_predicts_every_training_image_without_seeing_it(workspace):
+    split = freeze_split(workspace, name="default", seed=0)
+    matrix = workspace.load_embeddings(next(iter(workspace.embedding_keys())))
+    cv = cross_validated_labelled(workspace, matrix, method="knn")
+    truth = workspace.ground_truth()
+    assert set(cv.ids.tolist()) == set(truth) - set(split.test_ids)
+    assert cv.truth == [truth[int(i)] for i in cv.ids]
+    order = cv.mistakes_first()
+    wrong = [cv.truth[r] != cv.predicted[r] for r in order]
+    assert wrong == sorted(wrong, reverse=True)
+    with pytest.raises(InputError):
+        cross_validated_labelled(workspace, matrix, method="knn", source="labels")
