@@ -88,7 +88,14 @@ def read_bytes(location: str) -> bytes:
 
 
 def model_prepare(model: Any) -> PrepareFn:
-    """The model's own preprocessing as a picklable ``PIL image -> (S, S, 3) uint8`` function."""
+    """The model's own preprocessing as a picklable ``PIL image -> (S, S, 3) uint8`` function.
+
+    Uses the model's preprocess config (``model.preprocess.apply``) where the model carries
+    one, else the catalogue's shortest-side crop at the model's input size.
+    """
+    preprocess = getattr(model, "preprocess", None)
+    if preprocess is not None and hasattr(preprocess, "apply"):
+        return functools.partial(preprocess.apply, draft=True)
     return functools.partial(prepare_for_model, size=int(model.image_size))
 
 

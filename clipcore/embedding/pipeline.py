@@ -78,7 +78,12 @@ def make_decoder(model: ClipModel, kind: str = "auto", *, workers: int | None = 
     if kind == "gpu" or (kind == "auto" and model.info.device == "cuda"):
         from clipcore.embedding.tensor_decoder import TensorDecoder
 
-        return TensorDecoder.for_model(model, workers=workers, require_cuda=(kind == "gpu"))
+        try:
+            return TensorDecoder.for_model(model, workers=workers, require_cuda=(kind == "gpu"))
+        except InputError:
+            if kind == "gpu":
+                raise
+            logger.info("GPU decoder unsuited to this model's preprocessing; decoding with Pillow")
     return PillowDecoder.for_model(model, workers=workers)
 
 

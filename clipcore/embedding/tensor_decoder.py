@@ -109,7 +109,8 @@ def resize_batch(images: list[Any], size: int, interpolation: str = "bicubic") -
     """Shortest side to ``size``, centre crop, for (3, H, W) uint8 tensors of mixed sizes.
 
     Images of the same (H, W) are resized in one call. Output sizes and crop offsets are
-    those of ``catalog.images.prepare_for_model``.
+    torchvision's (open_clip's eval transform): the long side becomes
+    ``int(size * long / short)``, crop offsets round half to even.
 
     Returns:
         (n, size, size, 3) uint8 tensor on the images' device, in input order.
@@ -127,12 +128,11 @@ def resize_batch(images: list[Any], size: int, interpolation: str = "bicubic") -
     for k, img in enumerate(images):
         groups.setdefault((int(img.shape[1]), int(img.shape[2])), []).append(k)
     for (h, w), members in groups.items():
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
         x = torch.stack([images[k] for k in members]).float()
         if (nh, nw) != (h, w):
             x = F.interpolate(x, size=(nh, nw), mode=mode, antialias=True, align_corners=False)
-        left, top = (nw - size) // 2, (nh - size) // 2
+        left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
         x = x[:, :, top : top + size, left : left + size].round_().clamp_(0, 255).to(torch.uint8)
         out[members] = x.permute(0, 2, 3, 1)
     return out
@@ -173,8 +173,15 @@ class TensorDecoder:
             raise InputError(
                 f"--decoder gpu needs the model on a CUDA GPU; it is on {model.info.device}. Use --decoder pillow or auto."
             )
-        return cls(PillowDecoder.for_model(model, workers=workers), model.image_size,
-                   getattr(model, "interpolation", "bicubic"), model.info.device, workers=workers)
+        preprocess = getattr(model, "preprocess", None)
+        interpolation = getattr(preprocess, "interpolation", None) or getattr(model, "interpolation", "bicubic")
+        resize_mode = getattr(preprocess, "resize_mode", "shortest")
+        if resize_mode != "shortest":
+            raise InputError(
+                f"the GPU decoder implements the 'shortest' resize mode; this model uses {resize_mode!r}. Use --decoder pillow."
+            )
+        return cls(PillowDecoder.for_model(model, workers=workers), model.image_size, interpolation,
+                   model.info.device, workers=workers)
 
     def _read(self, item: PlanItem) -> tuple[PlanItem, bytes | None, str | None, float]:
         t0 = time.perf_counter()
