@@ -160,6 +160,75 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return out
 
 
+def _human_import(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['manifests']} manifest(s) into {r['out']}: downloaded {r['downloaded']}, "
+        f"already there {r['skipped']}, failed {len(r['failed'])}"
+        + (f", over the --max-images limit {r['limited']}" if r["limited"] else "")
+    ]
+    lines += [f"  failed {f['url']}: {f['reason']}" for f in r["failed"][:50]]
+    if len(r["failed"]) > 50:
+        lines.append(f"  ... and {len(r['failed']) - 50} more (use --json for all)")
+    if "ingest" in r:
+        lines.append(_human_ingest(r["ingest"]))
+    return "\n".join(lines)
+
+
+def _iiif_policy(args: argparse.Namespace):
+    """Flags > [iiif] in clipcore.toml > defaults. Started from the app (as a job), local
+    files and private addresses are refused unless the config allows them."""
+    import os
+
+    from clipcore.config import read_config_file
+    from clipcore.errors import ConfigError
+    from clipcore.sources.iiif import FetchPolicy
+
+    cfg = read_config_file().get("iiif") or {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"[iiif] in the config must be a table; got {cfg!r}.")
+    from_app = bool(args.job_id)
+    allow_private = (not from_app and args.allow_private) or bool(cfg.get("allow_private", False))
+    allow_private = allow_private or os.environ.get("CLIPCORE_IIIF_ALLOW_PRIVATE") == "1"
+    defaults = FetchPolicy()
+    try:
+        return FetchPolicy(
+            allow_private=allow_private,
+            allow_local_files=bool(cfg.get("allow_local_files", not from_app)),
+            timeout_s=float(args.timeout or cfg.get("timeout_s", defaults.timeout_s)),
+            max_retries=int(args.retries if args.retries is not None else cfg.get("max_retries", defaults.max_retries)),
+            backoff_s=float(cfg.get("backoff_s", defaults.backoff_s)),
+            max_retry_after_s=float(cfg.get("max_retry_after_s", defaults.max_retry_after_s)),
+            per_host=int(args.per_host or cfg.get("per_host", defaults.per_host)),
+            max_images=args.max_images or cfg.get("max_images", defaults.max_images),
+            max_image_bytes=int(cfg.get("max_image_mb", defaults.max_image_bytes / 2**20) * 2**20),
+            max_image_pixels=int(cfg.get("max_image_pixels", defaults.max_image_pixels)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a value in [iiif] of the config is not a number: {exc}") from None
+
+
+@command("import-iiif", human=_human_import)
+def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.sources.iiif import import_iiif
+
+    policy = _iiif_policy(args)
+    bar = _Progress(args, "import-iiif", unit="page")
+    try:
+        report = import_iiif(args.sources, args.out, size=args.size, policy=policy, progress=bar)
+    finally:
+        bar.close()
+    out = report.to_dict()
+    if args.ingest:
+        from clipcore.catalog.ingest import ingest_folder
+
+        bar = _Progress(args, "ingest")
+        try:
+            out["ingest"] = ingest_folder(_workspace(settings, create=True), args.out, progress=bar).to_dict()
+        finally:
+            bar.close()
+    return out
+
+
 def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, Any]:
     from clipcore.embedding.models import load_model
     from clipcore.embedding.ray_engine import embed_workspace_ray, require_ray
@@ -189,19 +258,31 @@ def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, An
 
 
 def _human_search(r: dict[str, Any]) -> str:
-    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}" for h in r["results"]) or "no results"
+    def where(h: dict[str, Any]) -> str:
+        return f"  ({h['book_label']}, p. {h['page']})" if "book_label" in h else ""
+
+    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}{where(h)}" for h in r["results"]) or "no results"
 
 
 @command("search", human=_human_search)
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.retrieval.search import top_k
+    from clipcore.catalog.metadata import image_metadata
+    from clipcore.retrieval.search import SearchFilters, filter_ids, top_k
 
     ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
+    restrict = filter_ids(ws, SearchFilters(book=args.book, page=args.page))
     model = _model(settings)
-    hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k)
+    hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k, restrict_to=restrict)
     paths = ws.paths([h.id for h in hits])
-    return {"results": [{"id": h.id, "path": paths[h.id], "score": round(h.score, 6)} for h in hits]}
+    meta = image_metadata(ws, [h.id for h in hits])
+    results = []
+    for h in hits:
+        row = {"id": h.id, "path": paths[h.id], "score": round(h.score, 6)}
+        if h.id in meta:
+            row.update(book=meta[h.id]["book"], book_label=meta[h.id]["book_label"], page=meta[h.id]["page"])
+        results.append(row)
+    return {"results": results}
 
 
 def _human_zeroshot(r: dict[str, Any]) -> str:
@@ -418,7 +499,8 @@ def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_evaluate(r: dict[str, Any]) -> str:
-    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}); run {r['run_id']}"]
+    grouped = f", whole {r['split']['group_by']}s" if r["split"].get("group_by") else ""
+    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}{grouped}); run {r['run_id']}"]
     lines += [
         f"  {e['method']:<18} k={str(e['k']):>4}: error {e['mean']:.3f} ± {e['std']:.3f} over {e['n_draws']} draw(s)"
         for e in r["error_rates"]
@@ -558,6 +640,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-csv", help="CSV with path,label[,group] columns (paths relative to DIR)")
     _common(p)
 
+    p = sub.add_parser("import-iiif", help="download the pages of IIIF manifests into DIR/<book>/<page>.jpg")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="manifest or collection URL or file (IIIF Presentation 2.1/3.0), or a text file listing them")
+    p.add_argument("--out", required=True, help="folder to fill (a rerun downloads only missing pages)")
+    p.add_argument("--size", type=int, default=1024, help="longest side to request, in pixels (default 1024)")
+    p.add_argument("--max-images", type=int, help="download at most N pages in this run")
+    p.add_argument("--per-host", type=int, help="connections per host (default 2)")
+    p.add_argument("--timeout", type=float, help="seconds per request (default 30)")
+    p.add_argument("--retries", type=int, help="retries on 429/5xx/timeouts (default 4)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="allow loopback and private addresses (refused by default; never from the app unless configured)")
+    p.add_argument("--ingest", action="store_true", help="then ingest --out into the workspace (books become groups)")
+    _common(p)
+
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="embed at most N images")
@@ -580,8 +676,10 @@ def build_parser() -> argparse.ArgumentParser:
     split_sub = p.add_subparsers(dest="split_command", required=True, metavar="ACTION")
     q = split_sub.add_parser("freeze", help="draw and store a hold-out split (kept if one of that name exists)")
     q.add_argument("--name", default="default", help="split name (default 'default')")
-    q.add_argument("--group-by", choices=["none", "folder", "group"], default="none",
-                   help="keep whole groups on one side: none, the source folder, or the ground truth's group column")
+    q.add_argument("--group-by", choices=["auto", "none", "folder", "group"], default="auto",
+                   help="keep whole groups on one side: group = the labels CSV's group column, else the imported "
+                   "book; folder = that, else the source folder; auto (default) = group when images come from "
+                   "imported books, else none")
     q.add_argument("--test-fraction", type=float, default=0.18, help="share of each class held out (default 0.18)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--source", choices=["ground_truth", "labels", "both"], default="ground_truth",
@@ -594,6 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="text search")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=20)
+    p.add_argument("--book", help="only imported pages whose book folder or title contains this text")
+    p.add_argument("--page", type=int, help="only imported pages with this page number")
     _common(p, model=True)
 
     p = sub.add_parser("zeroshot", help="zero-shot classify every embedded image with a prompt file")

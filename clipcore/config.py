@@ -76,6 +76,9 @@ class Settings:
     workspaces: tuple[WorkspaceEntry, ...] = field(default_factory=tuple)
     fallback_to_tiny: bool = True
     limits: Limits = field(default_factory=Limits)
+    # [app]: folders under which the app may create collections, and where it keeps its own files
+    allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
+    app_data: Path = Path("data")
 
     def with_model(self, model: str, pretrained: str | None = None) -> "Settings":
         """A copy using another model; ``tiny`` always means random init."""
@@ -232,6 +235,20 @@ def _workspaces_from(config: Mapping[str, Any], base: Path) -> tuple[WorkspaceEn
     return tuple(entries)
 
 
+def _app_from(config: Mapping[str, Any], base: Path) -> tuple[tuple[Path, ...], Path]:
+    """``[app] allowed_roots`` (list of folders) and ``[app] data_dir``, relative to the config file.
+
+    Raises:
+        ConfigError: a key of the wrong type.
+    """
+    app = _table(config, "app")
+    roots = _typed(app, "app", "allowed_roots", list, [])
+    if not all(isinstance(r, str) and r.strip() for r in roots):
+        raise ConfigError(f"config key app.allowed_roots: expected a list of folder paths (strings); got {roots!r}.")
+    data_dir = _typed(app, "app", "data_dir", str, "data")
+    return tuple((base / Path(r).expanduser()).resolve() for r in roots), (base / Path(data_dir).expanduser()).resolve()
+
+
 def load_settings(
     *,
     model: str | None = None,
@@ -279,6 +296,7 @@ def load_settings(
         ckpt = None
     ws = workspace or env.get("CLIPCORE_WORKSPACE") or cfg_workspace
     workspaces = _workspaces_from(config, base)
+    allowed_roots, app_data = _app_from(config, base)
     if ws is None:
         ws = workspaces[0].path if workspaces else Path(DEFAULT_WORKSPACE)
     return Settings(
@@ -293,4 +311,6 @@ def load_settings(
         workspaces=workspaces,
         fallback_to_tiny=fallback,
         limits=limits,
+        allowed_roots=allowed_roots,
+        app_data=app_data,
     )

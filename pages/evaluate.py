@@ -34,6 +34,7 @@ from clipcore.classify.splits import get_split
 from ui import context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid, thumbnail_paths
+from ui.holdout import render_holdout
 
 SPLIT = "default"
 MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (data size)
@@ -76,18 +77,8 @@ def _when(iso: str | None) -> str:
         return str(iso)
 
 
-# -- split -----------------------------------------------------------------------------
-split = get_split(ws, SPLIT)
-if split is None:
-    st.caption(
-        "No hold-out split is frozen yet: the first evaluation (or baseline run) freezes one from the ground truth "
-        "(18% per class, seed 0). Every method is then scored on exactly those images."
-    )
-else:
-    st.caption(
-        f"Hold-out split '{split.name}': {len(split.test_ids)} test images, {len(split.train_ids)} training images, "
-        f"seed {split.seed}, frozen {_when(split.created_at)}. Nothing trains or tunes on the test images."
-    )
+# -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
+split = render_holdout(ws, SPLIT)
 
 # -- run an evaluation -----------------------------------------------------------------
 runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
@@ -110,7 +101,10 @@ with st.expander("Run an evaluation", expanded=not runs):
         )
         ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
         draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
-        run_clicked = st.form_submit_button("Run evaluation", type="primary")
+        run_clicked = st.form_submit_button(
+            "Run evaluation", type="primary", disabled=split is None,
+            help="Freeze the hold-out split first (above)." if split is None else None,
+        )
 
 if run_clicked:
     bar = st.progress(0.0, text="Evaluating...")
@@ -130,7 +124,10 @@ if run_clicked:
         context.show_error(exc)
 
 if not runs:
-    st.info("No evaluation of this workspace with this model is stored yet. Choose the settings above and run one.")
+    st.info(
+        "No evaluation of this workspace with this model is stored yet. "
+        + ("Freeze the hold-out above, then run one." if split is None else "Choose the settings above and run one.")
+    )
     st.stop()
 
 run_ids = [r["id"] for r in runs]

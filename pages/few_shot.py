@@ -52,6 +52,8 @@ else:
     st.text(f"Trained on {trained_on} labelled images ({counts}).")
 if pred.split_name:
     st.text(f"Hold-out split {pred.split_name!r}: {pred.held_out} images kept out of training.")
+else:  # this page never freezes one (reads never write): that is an explicit action on Evaluate
+    st.page_link("pages/evaluate.py", label="No hold-out split yet: freeze one on the Evaluate page", icon=":material/lock:")
 for note in pred.notes:
     st.caption(note)
 

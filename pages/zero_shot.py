@@ -12,6 +12,7 @@ import streamlit as st
 from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 
 from clipcore.errors import ClipcoreError
+from clipcore.catalog.metadata import image_metadata
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.prompts import (
     DEFAULT_TEMPLATES,
@@ -235,7 +236,7 @@ with tab_table:
         rows = prediction_rows(result, ws.paths(result.ids.tolist()))
         st.download_button(
             "Download all predictions (CSV)",
-            predictions_csv(result, {r["id"]: r["path"] for r in rows}),
+            predictions_csv(result, {r["id"]: r["path"] for r in rows}, image_metadata(ws, result.ids.tolist())),
             file_name=f"zero-shot-{draft.name}.csv",
             mime="text/csv",
             key="zs_csv",

@@ -44,15 +44,24 @@ def settings() -> Settings:
 
 
 def workspace_entries() -> list[WorkspaceEntry]:
-    """Workspaces the user may choose: those listed in config, else the default one."""
+    """Workspaces the user may choose: those in clipcore.toml, then the collections made in
+    the app (the registry); the default one when there are none.
+
+    Raises:
+        WorkspaceError: the registry file cannot be read.
+    """
+    from clipcore.catalog.registry import merged_entries
+
     cfg = settings()
-    if cfg.workspaces:
-        return list(cfg.workspaces)
+    entries = merged_entries(cfg)
+    if entries:
+        return entries
     return [WorkspaceEntry("default", cfg.workspace.resolve(), Path(DEFAULT_DEMO_SOURCE).resolve(), True, demo=True)]
 
 
 def current_entry() -> WorkspaceEntry:
-    """The workspace chosen in this browser session (first configured one by default)."""
+    """The workspace chosen in this browser session (``?ws=`` in the URL, kept in session
+    state by ui.context's prologue); the first one by default."""
     entries = workspace_entries()
     name = st.session_state.get(state.WORKSPACE)
     for entry in entries:

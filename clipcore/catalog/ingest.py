@@ -17,8 +17,9 @@ from typing import Callable, Iterator
 
 from clipcore.errors import InputError
 from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
+from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
 from clipcore.parallel import imap_ordered
-from clipcore.catalog.store import Workspace, utc_now
+from clipcore.catalog.store import FileWrite, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -240,11 +241,15 @@ def _ingest(
     report = IngestReport()
 
     todo: list[_Found] = []
+    pages_files: list[str] = []
     seen: set[str] = set()
     returned: list[int] = []
     for item in scan_folder(root, exclude=ws.root):
         if isinstance(item, dict):
             report.skipped.append(item)
+            continue
+        if item.path.name == METADATA_NAME:  # an import's metadata beside its images, not an image
+            pages_files.append(item.rel)
             continue
         seen.add(item.rel)
         prev = known.get(item.rel)
@@ -256,11 +261,11 @@ def _ingest(
             continue
         todo.append(item)
     vanished = [v[0] for rel, v in known.items() if rel not in seen and not v[4]]
-    _mark(ws, vanished, returned)
+    ws.mark_missing(vanished, returned)
     report.returned = len(returned)
 
-    canonical = {r[0]: int(r[1]) for r in ws.query("SELECT content_hash, MIN(id) FROM live_images GROUP BY content_hash")}
-    adoptable = _adoptable(ws)
+    canonical = ws.canonical_by_content()
+    adoptable = ws.missing_by_content()
     pending: list[_Inspected] = []
     done = 0
     if progress:
@@ -275,7 +280,9 @@ def _ingest(
             progress(done, len(todo))
     _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
     report.vanished = len(vanished) - report.moved_back(vanished)
-    report.promoted = _repair_duplicates(ws)
+    report.promoted = ws.repair_duplicates()
+    if pages_files:
+        store_metadata(ws, source_id, pages_files)
 
     if labels_from_folders or csv_labels is not None:
         report.labelled = _apply_labels(ws, source_id, labels_from_folders, csv_labels)
@@ -283,56 +290,6 @@ def _ingest(
     report.total, report.missing = counts["images"], counts["missing"]
     logger.info("ingest %s: %s", root, {k: v for k, v in report.to_dict().items() if k != "skipped"})
     return report
-
-
-def _mark(ws: Workspace, vanished: list[int], returned: list[int]) -> None:
-    """Sweep: files no longer in the folder become missing; unchanged ones that came back, live."""
-    if not vanished and not returned:
-        return
-    now = utc_now()
-    with ws.transaction() as conn:
-        conn.executemany("UPDATE images SET missing_since = ? WHERE id = ?", [(now, i) for i in vanished])
-        conn.executemany("UPDATE images SET missing_since = NULL WHERE id = ?", [(i,) for i in returned])
-
-
-def _adoptable(ws: Workspace) -> dict[str, list[int]]:
-    """content hash -> missing images with that content, the one to re-adopt first at the end."""
-    rows = ws.query(
-        "SELECT content_hash, id FROM images WHERE missing_since IS NOT NULL AND skip_reason IS NULL "
-        "AND content_hash IS NOT NULL ORDER BY duplicate_of IS NOT NULL DESC, id DESC"
-    )
-    out: dict[str, list[int]] = {}
-    for content_hash, image_id in rows:
-        out.setdefault(content_hash, []).append(int(image_id))
-    return out
-
-
-def _repair_duplicates(ws: Workspace) -> int:
-    """Re-point duplicates whose canonical image is gone or changed; promote one where none is left.
-
-    Returns:
-        How many duplicates became canonical images.
-    """
-    stale = ws.query(
-        "SELECT d.id, d.content_hash FROM images d LEFT JOIN images c ON c.id = d.duplicate_of "
-        "WHERE d.duplicate_of IS NOT NULL AND d.missing_since IS NULL AND d.skip_reason IS NULL AND ("
-        " c.id IS NULL OR c.missing_since IS NOT NULL OR c.skip_reason IS NOT NULL OR c.duplicate_of IS NOT NULL"
-        " OR c.content_hash IS NOT d.content_hash) ORDER BY d.id"
-    )
-    if not stale:
-        return 0
-    promoted = 0
-    with ws.transaction() as conn:
-        for image_id, content_hash in stale:
-            row = conn.execute("SELECT MIN(id) FROM live_images WHERE content_hash = ?", (content_hash,)).fetchone()
-            if row[0] is None:
-                conn.execute("UPDATE images SET duplicate_of = NULL WHERE id = ?", (image_id,))
-                promoted += 1
-            elif int(row[0]) != image_id:
-                conn.execute("UPDATE images SET duplicate_of = ? WHERE id = ?", (int(row[0]), image_id))
-    if promoted:
-        logger.info("promoted %d duplicate(s) whose canonical copy vanished or changed", promoted)
-    return promoted
 
 
 def _write_batch(
@@ -344,57 +301,55 @@ def _write_batch(
     adoptable: dict[str, list[int]],
     report: IngestReport,
 ) -> None:
+    """Decide what each inspected file is (new, changed, moved here, duplicate, skipped); the
+    store writes the batch in one transaction."""
     if not batch:
         return
-    changed_ids: list[int] = []
-    now = utc_now()
     for r in batch:
         if r.thumbnail is not None and r.content_hash not in canonical:
             ws.write_thumbnail(r.content_hash, r.thumbnail)
-    with ws.transaction() as conn:
-        for r in batch:
-            f = r.found
-            prev = known.get(f.rel)
-            moved_id = None
-            if prev is None and r.reason is None and adoptable.get(r.content_hash):
-                moved_id = adoptable[r.content_hash].pop()  # same content as a missing image: it moved here
-            own_id = prev[0] if prev is not None else moved_id
-            dup_of = None
-            if r.reason is None and r.content_hash in canonical and canonical[r.content_hash] != own_id:
+    writes: list[FileWrite] = []
+    kinds: list[str] = []
+    new_canonical: dict[str, int] = {}  # content first seen in this batch as a new row -> its index
+    for r in batch:
+        f = r.found
+        prev = known.get(f.rel)
+        moved_id = None
+        if prev is None and r.reason is None and adoptable.get(r.content_hash):
+            moved_id = adoptable[r.content_hash].pop()  # same content as a missing image: it moved here
+        own_id = prev[0] if prev is not None else moved_id
+        dup_of = dup_index = None
+        if r.reason is None:
+            if r.content_hash in canonical and canonical[r.content_hash] != own_id:
                 dup_of = canonical[r.content_hash]
-            values = (f.size, f.mtime_ns, r.content_hash, r.width, r.height, r.format, r.reason, dup_of)
-            if own_id is None:
-                cur = conn.execute(
-                    "INSERT INTO images (source_id, path, size_bytes, mtime_ns, content_hash, width, height, format,"
-                    " skip_reason, duplicate_of, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (source_id, f.rel, *values, now),
-                )
-                image_id = int(cur.lastrowid)
+            elif r.content_hash in new_canonical:
+                dup_index = new_canonical[r.content_hash]
+            elif own_id is not None:
+                canonical.setdefault(r.content_hash, own_id)
             else:
-                image_id = own_id
-                conn.execute(
-                    "UPDATE images SET source_id = ?, path = ?, size_bytes = ?, mtime_ns = ?, content_hash = ?, width = ?,"
-                    " height = ?, format = ?, skip_reason = ?, duplicate_of = ?, missing_since = NULL WHERE id = ?",
-                    (source_id, f.rel, *values, image_id),
-                )
-                if prev is not None and prev[3] != r.content_hash:
-                    changed_ids.append(image_id)
-            known[f.rel] = (image_id, f.size, f.mtime_ns, r.content_hash, False)
-            if r.reason is not None:
-                report.skipped.append({"path": f.rel, "reason": r.reason})
-            elif dup_of is not None:
-                report.duplicates += 1
-            else:
-                canonical.setdefault(r.content_hash, image_id)
-                if moved_id is not None:
-                    report.moved += 1
-                    report.adopted.add(moved_id)
-                elif prev is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-        for image_id in changed_ids:
-            conn.execute("DELETE FROM embedding_rows WHERE image_id = ?", (image_id,))
+                new_canonical[r.content_hash] = len(writes)
+        writes.append(
+            FileWrite(
+                f.rel, f.size, f.mtime_ns, r.content_hash, r.width, r.height, r.format, r.reason, dup_of,
+                image_id=own_id, content_changed=prev is not None and prev[3] != r.content_hash,
+                duplicate_of_index=dup_index,
+            )
+        )
+        duplicate = dup_of is not None or dup_index is not None
+        kinds.append(
+            "skipped" if r.reason else "duplicates" if duplicate else "moved" if moved_id else "added" if prev is None else "updated"
+        )
+        if moved_id is not None:
+            report.adopted.add(moved_id)
+    ids = ws.write_files(source_id, writes)
+    for content_hash, index in new_canonical.items():
+        canonical.setdefault(content_hash, ids[index])
+    for r, w, image_id, kind in zip(batch, writes, ids, kinds):
+        known[w.path] = (image_id, w.size, w.mtime_ns, w.content_hash, False)
+        if kind == "skipped":
+            report.skipped.append({"path": w.path, "reason": r.reason})
+        else:
+            setattr(report, kind, getattr(report, kind) + 1)
 
 
 def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
@@ -421,12 +376,14 @@ def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
 def _apply_labels(
     ws: Workspace, source_id: int, from_folders: bool, csv_labels: dict[str, tuple[str, str | None]] | None
 ) -> int:
-    rows = ws.query("SELECT id, path FROM live_images WHERE source_id = ?", (source_id,))
+    rows = [(r.id, r.path) for r in ws.images(source_id=source_id)]
     labels: dict[int, str] = {}
     groups: dict[int, str] = {}
+    # An imported book's folder is the book (its group), not a class.
+    books = paths_with_metadata(ws, source_id) if from_folders else set()
     for image_id, rel in rows:
         parts = rel.split("/")
-        if from_folders and len(parts) >= 2:
+        if from_folders and len(parts) >= 2 and rel not in books:
             labels[image_id] = parts[-2]
             if len(parts) >= 3:
                 groups[image_id] = parts[0]
@@ -434,6 +391,10 @@ def _apply_labels(
             labels[image_id], group = csv_labels[rel]
             if group:
                 groups[image_id] = group
+    if books and csv_labels is None:
+        logger.warning(
+            "%d imported book pages got no label from their folder (a book is not a class); give a labels CSV", len(books)
+        )
     if csv_labels is not None:
         unmatched = len(set(csv_labels) - {r[1] for r in rows})
         if unmatched:

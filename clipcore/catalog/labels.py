@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from clipcore.errors import InputError
 from clipcore.catalog.store import Workspace, atomic_write_bytes, utc_now
+from clipcore.catalog.metadata import image_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -533,13 +534,22 @@ def claimed_by_others(ws: Workspace, annotator: str) -> set[int]:
 
 # -- export ----------------------------------------------------------------------------
 
-CURRENT_COLUMNS = ["id", "path", "class", "annotator", "batch_id", "at"]
-HISTORY_COLUMNS = ["event_id", "id", "path", "class", "kind", "annotator", "batch_id", "at", "reverted_at", "reverted_by"]
+CURRENT_COLUMNS = ["id", "path", "class", "annotator", "batch_id", "at", "book", "page"]
+HISTORY_COLUMNS = ["event_id", "id", "path", "class", "kind", "annotator", "batch_id", "at", "reverted_at", "reverted_by", "book", "page"]
+
+
+def _with_book(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows plus ``book`` (the imported book's title) and ``page`` (None for other images)."""
+    meta = image_metadata(ws, sorted({r["id"] for r in rows}))
+    for r in rows:
+        m = meta.get(r["id"], {})
+        r["book"], r["page"] = m.get("book_label"), m.get("page")
+    return rows
 
 
 def labels_csv(ws: Workspace, *, history: bool = False) -> str:
     """Current labels (or every event) as CSV text with a header row."""
-    rows = label_history(ws) if history else current_label_rows(ws)
+    rows = _with_book(ws, label_history(ws) if history else current_label_rows(ws))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS if history else CURRENT_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -550,9 +560,9 @@ def labels_csv(ws: Workspace, *, history: bool = False) -> str:
 def labels_json(ws: Workspace, *, history: bool = False) -> str:
     """Current labels (or every event, plus batches) as a JSON document (UTF-8 text)."""
     if history:
-        doc: dict[str, Any] = {"events": label_history(ws), "batches": list_batches(ws)}
+        doc: dict[str, Any] = {"events": _with_book(ws, label_history(ws)), "batches": list_batches(ws)}
     else:
-        doc = {"labels": current_label_rows(ws)}
+        doc = {"labels": _with_book(ws, current_label_rows(ws))}
     return json.dumps(doc, ensure_ascii=False, indent=1)
 
 

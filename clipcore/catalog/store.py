@@ -226,6 +226,26 @@ MIGRATIONS: list[tuple[str, str]] = [
             BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
         """,
     ),
+    (
+        # Per-image metadata from where the image came from (an IIIF import): its book
+        # (the group the grouped split keeps whole), page, and the remote strings to show
+        # with it. Stored whether or not the image has a label. Owned by catalog.metadata.
+        "0022_image_meta",
+        """
+        CREATE TABLE image_meta (
+            image_id INTEGER PRIMARY KEY REFERENCES images(id),
+            group_name TEXT,
+            book_label TEXT,
+            page INTEGER,
+            page_label TEXT,
+            manifest TEXT,
+            canvas TEXT,
+            attribution TEXT,
+            license TEXT
+        );
+        CREATE INDEX image_meta_group ON image_meta(group_name);
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
@@ -293,6 +313,29 @@ class EmbeddingMatrix:
         order, sorted_ids = self._id_index
         pos = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
         return np.where(sorted_ids[pos] == wanted, order[pos], -1)
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """One file as ingest found it, to be written to ``images`` (see ``Workspace.write_files``).
+
+    ``image_id`` None inserts a new row, else updates that row (a changed, returning or
+    moved file: its path is set to ``path``). ``duplicate_of_index`` points at an earlier
+    entry of the same batch (a new row whose id is not known yet).
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    format: str | None
+    skip_reason: str | None
+    duplicate_of: int | None
+    image_id: int | None = None
+    content_changed: bool = False
+    duplicate_of_index: int | None = None
 
 
 def _safe_dirname(key: str) -> str:
@@ -561,8 +604,94 @@ class Workspace:
         )
         return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
 
-    def images(self, ids: Iterable[int] | None = None) -> list[ImageRecord]:
-        """Live images (not skipped, not a duplicate, not missing), by id or all in id order.
+    def write_files(self, source_id: int, files: Sequence[FileWrite]) -> list[int]:
+        """Insert or update the rows of one batch of files in one transaction; returns their ids.
+
+        A file whose content changed loses every model's embedding; a written row is live
+        again (``missing_since`` cleared).
+        """
+        now = utc_now()
+        ids: list[int] = []
+        with self.transaction() as conn:
+            for f in files:
+                dup_of = ids[f.duplicate_of_index] if f.duplicate_of_index is not None else f.duplicate_of
+                values = (f.size, f.mtime_ns, f.content_hash, f.width, f.height, f.format, f.skip_reason, dup_of)
+                if f.image_id is None:
+                    cur = conn.execute(
+                        "INSERT INTO images (source_id, path, size_bytes, mtime_ns, content_hash, width, height, format,"
+                        " skip_reason, duplicate_of, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (source_id, f.path, *values, now),
+                    )
+                    ids.append(int(cur.lastrowid))
+                else:
+                    conn.execute(
+                        "UPDATE images SET source_id = ?, path = ?, size_bytes = ?, mtime_ns = ?, content_hash = ?,"
+                        " width = ?, height = ?, format = ?, skip_reason = ?, duplicate_of = ?, missing_since = NULL"
+                        " WHERE id = ?",
+                        (source_id, f.path, *values, f.image_id),
+                    )
+                    ids.append(int(f.image_id))
+                    if f.content_changed:
+                        conn.execute("DELETE FROM embedding_rows WHERE image_id = ?", (f.image_id,))
+        return ids
+
+    def mark_missing(self, vanished: Sequence[int], returned: Sequence[int] = ()) -> None:
+        """The sweep: ``vanished`` images become missing, ``returned`` ones live again (one transaction)."""
+        if not vanished and not returned:
+            return
+        now = utc_now()
+        with self.transaction() as conn:
+            conn.executemany("UPDATE images SET missing_since = ? WHERE id = ?", [(now, int(i)) for i in vanished])
+            conn.executemany("UPDATE images SET missing_since = NULL WHERE id = ?", [(int(i),) for i in returned])
+
+    def canonical_by_content(self) -> dict[str, int]:
+        """content hash -> the live image holding it (the lowest id)."""
+        rows = self.connect().execute("SELECT content_hash, MIN(id) FROM live_images GROUP BY content_hash")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def missing_by_content(self) -> dict[str, list[int]]:
+        """content hash -> missing, readable images with that content; the one a moved file
+        should take over first (a canonical image, then the lowest id) is at the end."""
+        rows = self.connect().execute(
+            "SELECT content_hash, id FROM images WHERE missing_since IS NOT NULL AND skip_reason IS NULL "
+            "AND content_hash IS NOT NULL ORDER BY duplicate_of IS NOT NULL DESC, id DESC"
+        )
+        out: dict[str, list[int]] = {}
+        for content_hash, image_id in rows:
+            out.setdefault(content_hash, []).append(int(image_id))
+        return out
+
+    def repair_duplicates(self) -> int:
+        """Re-point duplicates whose canonical image is missing, unreadable or changed content;
+        promote one to canonical where no live copy of its content is left.
+
+        Returns:
+            How many duplicates became live images.
+        """
+        stale = self.connect().execute(
+            "SELECT d.id, d.content_hash FROM images d LEFT JOIN images c ON c.id = d.duplicate_of "
+            "WHERE d.duplicate_of IS NOT NULL AND d.missing_since IS NULL AND d.skip_reason IS NULL AND ("
+            " c.id IS NULL OR c.missing_since IS NOT NULL OR c.skip_reason IS NOT NULL OR c.duplicate_of IS NOT NULL"
+            " OR c.content_hash IS NOT d.content_hash) ORDER BY d.id"
+        ).fetchall()
+        if not stale:
+            return 0
+        promoted = 0
+        with self.transaction() as conn:
+            for image_id, content_hash in stale:
+                row = conn.execute("SELECT MIN(id) FROM live_images WHERE content_hash = ?", (content_hash,)).fetchone()
+                if row[0] is None:
+                    conn.execute("UPDATE images SET duplicate_of = NULL WHERE id = ?", (image_id,))
+                    promoted += 1
+                elif int(row[0]) != image_id:
+                    conn.execute("UPDATE images SET duplicate_of = ? WHERE id = ?", (int(row[0]), image_id))
+        if promoted:
+            logger.info("promoted %d duplicate(s) whose canonical copy vanished or changed", promoted)
+        return promoted
+
+    def images(self, ids: Iterable[int] | None = None, *, source_id: int | None = None) -> list[ImageRecord]:
+        """Live images (not skipped, not a duplicate, not missing), by id or all in id order
+        (optionally only those of one source).
 
         Raises:
             InputError: an id that is not a live image.
@@ -573,7 +702,8 @@ class Workspace:
         )
         conn = self.connect()
         if ids is None:
-            rows = conn.execute(sql + " ORDER BY i.id").fetchall()
+            where = "" if source_id is None else " WHERE i.source_id = ?"
+            rows = conn.execute(sql + where + " ORDER BY i.id", () if source_id is None else (int(source_id),)).fetchall()
             return [ImageRecord(*r) for r in rows]
         wanted = [int(i) for i in ids]
         found: dict[int, ImageRecord] = {}
