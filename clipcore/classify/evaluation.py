@@ -19,7 +19,7 @@ import numpy as np
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.errors import InputError
-from clipcore.classify.fewshot import METHODS, make_classifier
+from clipcore.classify.fewshot import METHOD_TITLES, METHODS, make_classifier
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.embedding.models import ClipModel
 from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
@@ -102,12 +102,12 @@ def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
             continue
         if s["k"] == 1 and zs_err - s["mean"] > ONE_SHOT_GAP:
             out.append(
-                f"{s['method']} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
+                f"{METHOD_TITLES.get(s['method'], s['method'])} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
                 f"{zs_err:.1%}: check for leakage (near-duplicates across the split) or weak prompts."
             )
         if s["k"] == "all" and s["mean"] > zs_err + noise:
             out.append(
-                f"{s['method']} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
+                f"{METHOD_TITLES.get(s['method'], s['method'])} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
                 f"{zs_err:.1%}: usually a bug or wrong labels."
             )
     return out
@@ -294,9 +294,13 @@ def evaluate(
 
     dups = near_duplicates(matrix, usable.train_ids, test_ids, NEAR_DUPLICATE_THRESHOLD)
     if dups:
+        n_test_dup = len({t for _, t, _ in dups})
+        n_pairs = len(usable.train_ids) * len(test_ids)
         warnings.append(
-            f"{len(dups)} train/hold-out pair(s) are near-duplicates (cosine >= {NEAR_DUPLICATE_THRESHOLD}); "
-            "scores may be optimistic. Consider a grouped split."
+            f"{n_test_dup:,} of {len(test_ids):,} hold-out images ({n_test_dup / len(test_ids):.0%}) look almost the "
+            f"same as a training image ({len(dups):,} of {n_pairs:,} train/hold-out pairs, "
+            f"{len(dups) / max(n_pairs, 1):.0%}, at cosine >= {NEAR_DUPLICATE_THRESHOLD}), so scores may be optimistic. "
+            "A split that keeps groups (books, series) together avoids this."
         )
     warnings += _sanity_warnings(summary, len(test_ids))
     settings = {
