@@ -13,8 +13,6 @@ annotator, and not yet expired, is not handed to another.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -27,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from clipcore.csvsafe import dict_rows_csv
 from clipcore.errors import InputError
 from clipcore.catalog.store import Workspace, atomic_write_bytes, utc_now
 
@@ -534,13 +533,10 @@ HISTORY_COLUMNS = ["event_id", "id", "path", "class", "kind", "annotator", "batc
 
 
 def labels_csv(ws: Workspace, *, history: bool = False) -> str:
-    """Current labels (or every event) as CSV text with a header row."""
+    """Current labels (or every event) as CSV text with a header row; text cells that a
+    spreadsheet would run as a formula get a leading ``'`` (:mod:`clipcore.csvsafe`)."""
     rows = label_history(ws) if history else current_label_rows(ws)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS if history else CURRENT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return dict_rows_csv(HISTORY_COLUMNS if history else CURRENT_COLUMNS, rows)
 
 
 def labels_json(ws: Workspace, *, history: bool = False) -> str:

@@ -7,14 +7,13 @@ times cosine similarity.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
+from clipcore.csvsafe import dict_rows_csv
 from clipcore.errors import InputError
 from clipcore.classify.metrics import summarise
 from clipcore.embedding.models import ClipModel
@@ -198,10 +197,7 @@ def prediction_rows(result: ZeroShotResult, paths: Mapping[int, str]) -> list[di
 
 
 def predictions_csv(result: ZeroShotResult, paths: Mapping[int, str]) -> str:
-    """CSV text: path, predicted, confidence, one ``score: <class>`` column per class."""
-    buf = io.StringIO()
+    """CSV text: path, predicted, confidence, one ``score: <class>`` column per class
+    (formula-like text cells neutralised, :mod:`clipcore.csvsafe`)."""
     fields = ["path", "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(prediction_rows(result, paths))
-    return buf.getvalue()
+    return dict_rows_csv(fields, prediction_rows(result, paths))
