@@ -141,6 +141,20 @@ def prepare_for_model(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
+PREVIEW_SIZE = 1024
+
+
+def preview_jpeg(path: str | Path, max_side: int = PREVIEW_SIZE) -> bytes:
+    """A bounded-size JPEG copy of an image file (longest side at most ``max_side``), for
+    the detail view: the original's bytes are never sent to a browser as they are.
+
+    Raises:
+        ImageRejected: not a usable image (or a bomb).
+    """
+    img = open_rgb(Path(path), draft_to=max_side).image
+    return make_thumbnail(img, max_side)
+
+
 def load_query_image(data: bytes, *, max_bytes: int = 50_000_000) -> Image.Image:
     """Validate an uploaded image the way ingestion does and return it as RGB.
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from clipcore.csvsafe import dict_rows_csv
-from clipcore.errors import InputError
+from clipcore.errors import InputError, UnsafePathError
 from clipcore.catalog.store import Workspace, atomic_write_bytes, utc_now
 
 logger = logging.getLogger(__name__)
@@ -609,8 +609,13 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
             target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"
         used.add(target)
         try:
+            real = rec.real_path()  # no symlink escape: checked now, not only at ingest
+        except UnsafePathError as exc:
+            missing.append(str(exc))
+            continue
+        try:
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            shutil.copy2(rec.abs_path, tmp)
+            shutil.copy2(real, tmp)
             os.replace(tmp, target)
             written += 1
         except OSError as exc:

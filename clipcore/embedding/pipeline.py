@@ -15,11 +15,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from clipcore.errors import InputError
+from clipcore.errors import InputError, UnsafePathError
 from clipcore.catalog.images import ImageRejected, open_rgb, prepare_for_model
 from clipcore.embedding.models import ClipModel
 from clipcore.parallel import imap_ordered
-from clipcore.catalog.store import Workspace
+from clipcore.catalog.store import ImageRecord, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,20 @@ class EmbedReport:
         }
 
 
-def _decoder(size: int) -> Callable[[tuple[int, Path]], tuple[int, np.ndarray | None, str | None]]:
-    def decode(item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None]:
+def _decoder(size: int) -> Callable[[tuple[int, Path | ImageRecord]], tuple[int, np.ndarray | None, str | None]]:
+    def decode(item: tuple[int, Path | ImageRecord]) -> tuple[int, np.ndarray | None, str | None]:
         image_id, path = item
         try:
+            # A catalogued original is re-checked against its source root right before
+            # it is read: a file swapped for a link after ingest is refused.
+            if isinstance(path, ImageRecord):
+                path = path.real_path()
             img = open_rgb(path, draft_to=size).image
             return image_id, prepare_for_model(img, size), None
         except ImageRejected as exc:
             return image_id, None, exc.reason
+        except UnsafePathError as exc:
+            return image_id, None, str(exc)
         except OSError as exc:
             return image_id, None, f"cannot read: {exc.strerror or exc}"
 
@@ -69,9 +75,10 @@ def _decoder(size: int) -> Callable[[tuple[int, Path]], tuple[int, np.ndarray | 
 
 
 def iter_pixel_batches(
-    items: Iterable[tuple[int, Path]], size: int, batch_size: int, workers: int | None = None
+    items: Iterable[tuple[int, Path | ImageRecord]], size: int, batch_size: int, workers: int | None = None
 ) -> Iterator[tuple[list[int], np.ndarray, list[dict]]]:
-    """Decode files in threads and group them into model-ready batches.
+    """Decode files in threads and group them into model-ready batches. An item's
+    ``ImageRecord`` is read through :meth:`ImageRecord.real_path` (symlink-escape check).
 
     Yields:
         (ids, pixels (n, size, size, 3) uint8, failures [{"id", "reason"}]) per batch.
@@ -123,7 +130,7 @@ def embed_workspace(
     if progress:
         progress(0, len(todo))
     with ws.embedding_writer(key, model.info.embed_dim) as writer:
-        items = ((i, records[i].abs_path) for i in todo)
+        items = ((i, records[i]) for i in todo)
         for ids, pixels, bad in iter_pixel_batches(items, model.image_size, batch_size, workers):
             if ids:
                 writer.append(ids, model.encode_pixels(pixels))
