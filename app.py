@@ -4,13 +4,36 @@ Page set-up, navigation and the Home page (workspace status). Pages live in page
 everything they share lives in ui/ and clipcore/.
 """
 
+import logging
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from clipcore.errors import ClipcoreError
+from ui import auth
 from ui.home import render_home
+from ui.text import md
+
+logger = logging.getLogger("clipcore.app")
 
 st.set_page_config(page_title="clipcore: CLIP image collections", page_icon="🖼️", layout="wide")
+
+# Sign-in first: a visitor who is not signed in gets the sign-in page and nothing else;
+# mode "none" on a non-loopback address serves nobody (docs/SECURITY.md).
+try:
+    _auth = auth.auth_settings()
+except ClipcoreError as exc:
+    st.error(md(exc), icon="🚫")
+    st.stop()
+_refusal = auth.startup_refusal(_auth)
+if _refusal:
+    logger.error("refusing to serve: %s", _refusal)
+    st.error(md(_refusal), icon="🚫")
+    st.stop()
+if auth.current_user(_auth) is None:
+    st.navigation([st.Page(lambda: auth.sign_in_page(_auth), title="Sign in", url_path="sign-in")]).run()
+    st.stop()
 
 PAGES = [
     ("pages/search.py", "Search", "search", ":material/search:"),
@@ -29,4 +52,11 @@ navigation = st.navigation(
         if (_here / path).exists()
     ]
 )
-navigation.run()
+try:
+    navigation.run()
+except Exception:
+    # client.showErrorDetails = "none": the browser gets a short id, the log the traceback.
+    error_id = uuid.uuid4().hex[:8]
+    logger.exception("unexpected error %s", error_id)
+    st.error(f"Something went wrong (error id {error_id}). The details are in the server log.", icon="🚫")
+    raise

@@ -30,3 +30,7 @@ class InputError(ClipcoreError, ValueError):
 class UnsafePathError(InputError):
     """A path leads outside the folder it must stay in (a symlink swapped in after ingest,
     ``..``), or is not a regular file; the file is not read."""
+
+
+class PermissionDenied(ClipcoreError):
+    """The signed-in person's role does not allow this action in this workspace."""

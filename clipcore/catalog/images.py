@@ -155,16 +155,22 @@ def preview_jpeg(path: str | Path, max_side: int = PREVIEW_SIZE) -> bytes:
     return make_thumbnail(img, max_side)
 
 
-def load_query_image(data: bytes, *, max_bytes: int = 50_000_000) -> Image.Image:
+MAX_UPLOAD_BYTES = 20_000_000
+MAX_UPLOAD_PIXELS = 50_000_000  # a visitor's upload: far below MAX_PIXELS for scans
+
+
+def load_query_image(
+    data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS
+) -> Image.Image:
     """Validate an uploaded image the way ingestion does and return it as RGB.
 
     Raises:
-        InputError: too large, or not a usable image (the reason says why).
+        InputError: more than ``max_bytes`` or ``max_pixels``, or not a usable image.
     """
     if len(data) > max_bytes:
         raise InputError(f"the uploaded file has {len(data):,} bytes; at most {max_bytes:,} are accepted.")
     try:
-        return open_rgb(data, draft_to=512).image
+        return open_rgb(data, draft_to=512, max_pixels=max_pixels).image
     except ImageRejected as exc:
         raise InputError(f"the uploaded file cannot be used as an image: {exc.reason}.") from exc
 
