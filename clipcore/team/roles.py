@@ -20,12 +20,12 @@ ACTIONS = (
     "resolve_conflicts",  # settle disagreements, one by one or in bulk
     "start_jobs",  # ingest, embed, evaluation and baseline jobs
     "export_files",  # copy images into class folders on the server
-    "overwrite",  # assign over images a colleague labelled since the page was drawn
+    "overwrite",  # assign, explicitly, over images a colleague labelled since the page was drawn
 )
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     "viewer": frozenset({"view"}),
-    "annotator": frozenset({"view", "label", "undo_own", "edit_prompts"}),
+    "annotator": frozenset({"view", "label", "undo_own", "edit_prompts", "overwrite"}),
     "admin": frozenset(ACTIONS),
 }
 

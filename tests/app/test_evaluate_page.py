@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from ui.text import md
+
 from tests.helpers import app_workspace
 
 from tests.gridview import grid_ids
@@ -113,7 +115,7 @@ def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_
     next(b for b in at.button if b.label == "Start baseline job").click().run()
     assert not at.exception, at.exception
     errors = " ".join(e.value for e in at.error)
-    assert "--checkpoint FILE" in errors and "connected machine" in errors
+    assert md("--checkpoint FILE") in errors and "connected machine" in errors  # messages are escaped markdown
     assert list_jobs(ws) == []
 
 
