@@ -173,11 +173,19 @@ def can(action: str, workspace: str | None) -> bool:
 
 
 def require(action: str, workspace: str | None) -> tuple[User, str]:
-    """The page prologue's check: the user and role, or a refusal and ``st.stop()``."""
+    """The page prologue's check: the user and role, or a refusal and ``st.stop()``.
+
+    It repeats app.py's checks (a page script can run without app.py: Streamlit's
+    pages-folder mode, AppTest), so every page is gated on its own.
+    """
     try:
         auth = auth_settings()
     except ClipcoreError as exc:
         st.error(md(exc), icon="🚫")
+        st.stop()
+    refusal = startup_refusal(auth)
+    if refusal:
+        st.error(md(refusal), icon="🚫")
         st.stop()
     user = current_user(auth)
     if user is None:
