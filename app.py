@@ -31,9 +31,6 @@ if _refusal:
     logger.error("refusing to serve: %s", _refusal)
     st.error(md(_refusal), icon="🚫")
     st.stop()
-if auth.current_user(_auth) is None:
-    st.navigation([st.Page(lambda: auth.sign_in_page(_auth), title="Sign in", url_path="sign-in")]).run()
-    st.stop()
 
 PAGES = [
     ("pages/search.py", "Search", "search", ":material/search:"),
@@ -43,6 +40,18 @@ PAGES = [
     ("pages/evaluate.py", "Evaluate", "evaluate", ":material/analytics:"),
 ]
 _here = Path(__file__).parent
+
+if auth.current_user(_auth) is None:
+    # Every page's URL leads to the sign-in page (no "page not found"), and no menu.
+    def _sign_in() -> None:
+        auth.sign_in_page(_auth)
+
+    st.navigation(
+        [st.Page(_sign_in, title="Sign in", url_path="sign-in", default=True)]
+        + [st.Page(_sign_in, title="Sign in", url_path=url) for _, _, url, _ in PAGES],
+        position="hidden",
+    ).run()
+    st.stop()
 
 navigation = st.navigation(
     [st.Page(render_home, title="Home", icon=":material/home:", default=True)]
