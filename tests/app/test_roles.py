@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from clipcore.catalog import labels as lbl
 from tests.gridview import grid_ids
 from tests.helpers import app_workspace
+from ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAD, ALICE, BOB, GUEST = "lead@lab.org", "alice@lab.org", "bob@lab.org", "guest@elsewhere.org"
@@ -73,7 +74,7 @@ def test_a_sign_in_older_than_the_session_limit_is_signed_out(team):
 def test_what_each_role_is_shown_on_every_page(team, role):
     user = _user(ROLE_OF[role])
     home = _app(user)
-    assert any(ROLE_OF[role] in c.value.replace("\\", "") and role in c.value for c in home.sidebar.caption)
+    assert any(md(ROLE_OF[role]) in c.value and role in c.value for c in home.sidebar.caption)
     assert home.button(key="home_ingest").disabled == (role != "admin")
 
     search = _app(user, "pages/search.py")
@@ -167,7 +168,7 @@ def test_a_page_drawn_before_a_colleague_labelled_skips_their_images(team):
     shown = grid_ids(at)
     lbl.record_batch(ws, "map", shown[:3], annotator=BOB, source={"kind": "cli"})
     at.button(key="label_assign").click().run()
-    assert any("3 images were labelled by bob@lab\\.org since this page was drawn" in t.value for t in at.toast)
+    assert any(md("3 images were labelled by bob@lab.org since this page was drawn") in t.value for t in at.toast)
     current = lbl.current_labels(ws)
     assert [current[i] for i in shown[:3]] == ["map"] * 3 and len(current) == 12
 
@@ -188,7 +189,7 @@ def test_proxy_mode_signs_in_from_the_header_of_a_trusted_peer(app_config, monke
     _proxy(monkeypatch, {"X-Forwarded-User": "carol"}, None)  # None: Streamlit's loopback peer
     at = _app(None, "pages/label.py")
     assert not _signed_out(at) and at.button(key="label_assign")
-    assert any("carol" in c.value for c in at.sidebar.caption)
+    assert any(md("carol") in c.value for c in at.sidebar.caption)
 
 
 def test_proxy_mode_without_the_header_shows_the_sign_in_page(app_config, monkeypatch):
@@ -206,7 +207,7 @@ def test_proxy_mode_ignores_the_header_from_an_untrusted_peer(app_config, monkey
 def test_proxy_mode_needs_trusted_proxy(app_config):
     app_config.write_text(app_config.read_text() + '\n[auth]\nmode = "proxy"\n')
     at = _app(None)
-    assert any("trusted\\_proxy = true" in e.value for e in at.error) and not at.metric
+    assert any(md("trusted_proxy = true") in e.value for e in at.error) and not at.metric
 
 
 @pytest.fixture

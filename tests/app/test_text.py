@@ -41,3 +41,14 @@ def test_md_renders_in_a_page_without_error():
         at = _render(text)
         assert not at.exception
         assert at.markdown[0].value.count("\\[") == text.count("[")
+
+
+def test_md_keeps_bare_urls_and_emails_from_becoming_links():
+    from ui.text import md
+
+    for text in ("see http://evil.example/x", "www.evil.example", "mail bob@evil.example", "HTTPS://x.y"):
+        at = _render(text)
+        assert not at.exception
+        out = md(text)
+        assert "http://" not in out.lower().replace("\\", "") and "www." not in out.replace("\\", "")
+        assert "\u200b" in out  # invisible: the text reads the same
