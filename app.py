@@ -12,7 +12,9 @@ import streamlit as st
 
 from clipcore.errors import ClipcoreError
 from ui import auth
+from ui.context import select_workspace
 from ui.home import render_home
+from ui.navigation import register_home
 from ui.text import md
 
 logger = logging.getLogger("clipcore.app")
@@ -53,14 +55,17 @@ if auth.current_user(_auth) is None:
     ).run()
     st.stop()
 
+home = st.Page(render_home, title="Home", icon=":material/home:", default=True)
+register_home(home)
 navigation = st.navigation(
-    [st.Page(render_home, title="Home", icon=":material/home:", default=True)]
+    [home]
     + [
         st.Page(path, title=title, url_path=url, icon=icon)
         for path, title, url, icon in PAGES
         if (_here / path).exists()
     ]
 )
+select_workspace()  # sidebar on every page: the active collection (?ws=NAME) and its model
 try:
     navigation.run()
 except Exception:

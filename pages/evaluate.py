@@ -32,9 +32,12 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
+from clipcore.classify.projection import default_method
+from ui.checks import render_checks
 from ui import auth, context, resources, state
-from ui.charts import confusion_chart
+from ui.charts import class_colour_scale, confusion_chart, full_legend, method_colour_scale
 from ui.grid import image_grid, thumbnail_paths
+from ui.holdout import render_holdout
 from ui.text import md
 
 SPLIT = "default"
@@ -78,18 +81,8 @@ def _when(iso: str | None) -> str:
         return str(iso)
 
 
-# -- split -----------------------------------------------------------------------------
-split = get_split(ws, SPLIT)
-if split is None:
-    st.caption(
-        "No hold-out split is frozen yet: the first evaluation (or baseline run) freezes one from the ground truth "
-        "(18% per class, seed 0). Every method is then scored on exactly those images."
-    )
-else:
-    st.caption(
-        f"Hold-out split '{split.name}': {len(split.test_ids)} test images, {len(split.train_ids)} training images, "
-        f"seed {split.seed}, frozen {_when(split.created_at)}. Nothing trains or tunes on the test images."
-    )
+# -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
+split = render_holdout(ws, SPLIT)
 
 # -- run an evaluation -----------------------------------------------------------------
 runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
@@ -112,7 +105,10 @@ with st.expander("Run an evaluation", expanded=not runs):
         )
         ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
         draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
-        run_clicked = st.form_submit_button("Run evaluation", type="primary", disabled=not ctx.can("start_jobs"))
+        run_clicked = st.form_submit_button(
+            "Run evaluation", type="primary", disabled=split is None or not ctx.can("start_jobs"),
+            help="Freeze the hold-out split first (above)." if split is None else None,
+        )
 
 if run_clicked:
     bar = st.progress(0.0, text="Evaluating...")
@@ -133,7 +129,10 @@ if run_clicked:
         context.show_error(exc)
 
 if not runs:
-    st.info("No evaluation of this workspace with this model is stored yet. Choose the settings above and run one.")
+    st.info(
+        "No evaluation of this workspace with this model is stored yet. "
+        + ("Freeze the hold-out above, then run one." if split is None else "Choose the settings above and run one.")
+    )
     st.stop()
 
 run_ids = [r["id"] for r in runs]
@@ -161,11 +160,7 @@ result_split = split if split is not None and split.name == split_name else get_
 truth = result_split.labels if result_split is not None else {}
 
 # -- warnings --------------------------------------------------------------------------
-for warning in dict.fromkeys(result.get("warnings", [])):
-    st.warning(warning, icon="⚠️")
-if baseline_run is not None:
-    for warning in (baseline_run["results"].get("warnings") or []):
-        st.warning(f"Baseline: {warning}", icon="⚠️")
+render_checks(result.get("warnings", []), (baseline_run["results"].get("warnings") or []) if baseline_run else [])
 
 # -- learning curve --------------------------------------------------------------------
 st.subheader("Learning curve")
@@ -185,7 +180,9 @@ if curve_rows or ref_rows:
     y_title = f"{metric} on the hold-out"
     layers = []
     if curve_rows:
-        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=alt.Color("method:N", title="method"))
+        colour = alt.Color("method:N", scale=method_colour_scale(r["method"] for r in curve_rows + ref_rows),
+                           legend=full_legend("method (dashed: no training)"))
+        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=colour)
         layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y("lo:Q", title=y_title), y2="hi:Q"))
         layers.append(
             base.mark_line(point=True).encode(
@@ -197,7 +194,8 @@ if curve_rows or ref_rows:
         layers.append(
             alt.Chart(pd.DataFrame(ref_rows)).mark_rule(strokeDash=[6, 4], size=2).encode(
                 y=alt.Y("value:Q", title=y_title),
-                color=alt.Color("method:N", title="method"),
+                color=alt.Color("method:N", scale=method_colour_scale(r["method"] for r in curve_rows + ref_rows),
+                                legend=full_legend("method (dashed: no training)")),
                 tooltip=["method", alt.Tooltip("value:Q", format=".3f", title=metric)],
             )
         )
@@ -292,7 +290,7 @@ if start:
         auth.permit("start_jobs", ctx.entry.name)
         # Only a file inside a configured model folder: the field must not probe the disk.
         weights = str(checked_weights_file(checkpoint.strip(), auth.auth_settings().model_folders)) if checkpoint.strip() else None
-        resolve_weights(arch, checkpoint=weights)  # fails in seconds when offline
+        resolve_weights(arch, checkpoint=weights, form=True)  # fails in seconds when offline
         args = ["--arch", arch, "--k", ",".join(map(str, parse_ks(b_ks))), "--draws", str(int(b_draws)), "--split", split_name]
         if b_epochs:
             args += ["--epochs", str(int(b_epochs))]
@@ -325,7 +323,7 @@ def _baseline_jobs() -> None:
         total = job.get("total") or 0
         st.progress(
             min((job.get("done") or 0) / total, 1.0) if total else 0.0,
-            text=f"baseline job {job['id']}: {job.get('done') or 0}/{total or '?'} epochs{_eta(job)}",
+            text=f"baseline job {job['id']}: fit {job.get('done') or 0} of {total or '?'} done{_eta(job)}",
         )
     if not active and st.session_state.get(WATCHING):
         st.session_state[WATCHING] = False
@@ -344,7 +342,8 @@ if recent and recent[0]["status"] == "failed":
 # -- embedding map ---------------------------------------------------------------------
 st.subheader("Embedding map")
 method = st.radio("Projection", ["pca", "tsne"], format_func={"pca": "PCA", "tsne": "t-SNE"}.get, horizontal=True,
-                  key="ev_projection")
+                  key="ev_projection", index=["pca", "tsne"].index(default_method(len(matrix.ids))),
+                  help="t-SNE keeps classes apart better (measured on clustered vectors); PCA is faster on big collections.")
 try:
     ids, xy = resources.embedding_map(ws, ctx.key, method)
 except ClipcoreError as exc:
@@ -375,9 +374,9 @@ st.altair_chart(
     .encode(
         x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
         y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("class:N", title="class"),
+        color=alt.Color("class:N", scale=class_colour_scale(frame["class"]), legend=full_legend("class")),
         shape=alt.Shape(
-            "part:N", title="split",
+            "part:N", legend=full_legend("split"),
             scale=alt.Scale(domain=["train", "hold-out", "not in split"], range=["circle", "diamond", "cross"]),
         ),
         tooltip=tooltip,

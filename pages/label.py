@@ -371,8 +371,8 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
 # -- page -------------------------------------------------------------------------------------
 
 ctx = context.page_context()
-annotator = _annotator(ctx)
 st.title("Label")
+annotator = _annotator(ctx)
 show_flash()
 view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
 try:

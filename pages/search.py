@@ -24,7 +24,7 @@ from clipcore.retrieval.search import (
 )
 
 from ui import context, resources, state
-from ui.grid import image_grid, thumbnail_paths
+from ui.grid import book_filters, image_grid, thumbnail_paths
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY = "search_query"
@@ -85,6 +85,7 @@ f1, f2, f3 = st.columns(3)
 hide_labelled = f1.checkbox("Hide images that have a label", key="search_hide_labelled", disabled=not labels)
 truth_class = f2.selectbox("Ground-truth class", [ANY] + sorted(set(truth.values())), key="search_truth_class")
 label_class = f3.selectbox("Label", [ANY] + sorted(set(labels.values())), key="search_label")
+book, page_no = book_filters(ws)
 
 
 def _upload_vector(file) -> object:
@@ -127,6 +128,8 @@ try:
         hide_labelled=hide_labelled,
         truth_class=None if truth_class == ANY else truth_class,
         label=None if label_class == ANY else label_class,
+        book=book,
+        page=page_no,
     )
     restrict = filter_ids(ws, filters)
 except ClipcoreError as exc:

@@ -13,7 +13,8 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import auth, context, resources, state
+from ui import auth, context, state
+from ui.iiif_import import render_iiif_import
 from ui.text import code, md
 
 JOB_POLL_S = 1.5
@@ -21,17 +22,19 @@ JOB_POLL_S = 1.5
 
 def render_home() -> None:
     """Workspace status at a glance."""
-    st.title("Image collection")
-    entries = resources.workspace_entries()
-    names = [e.name for e in entries]
-    if len(entries) > 1:
-        st.selectbox("Workspace", names, key=state.WORKSPACE, help="Workspaces listed in clipcore.toml")
-    ctx = context.page_context(require_embeddings=False)
+    ctx = context.page_context(require_embeddings=False, allow_empty=True)
+    st.title(md(ctx.entry.name))
     ws = ctx.ws
     counts = ws.counts()
     embedded = ws.embedding_keys()
     truth = ws.ground_truth()
     n = counts["images"]
+    if n == 0:
+        st.info(
+            "This collection holds no images yet. Press **Ingest new files** below to catalogue its folder."
+            if ctx.entry.source is not None
+            else "This collection holds no images and has no folder to ingest. Add one with **New collection** below."
+        )
 
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
@@ -43,6 +46,11 @@ def render_home() -> None:
     st.caption(
         f"Workspace {code(ctx.entry.path)} · model {code(info.key)} on {info.device}/{info.precision}"
         + (f" · {counts['duplicates']} duplicate files folded" if counts["duplicates"] else "")
+        + (
+            f" · {counts['missing']:,} missing files (gone from the folder at the last ingest; their labels are kept, "
+            "and they are left out of every page)"
+            if counts.get("missing") else ""
+        )
     )
     if embedded:
         st.dataframe(
@@ -56,11 +64,13 @@ def render_home() -> None:
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())
     render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
+    render_iiif_import(ws)
     if counts["skipped"]:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
+    render_collections(ctx.entry, info)
     try:
-        ids = list(ws.image_ids()[:12])
+        ids = varied_sample(list(ws.image_ids()), truth, 12)
         if ids:
             from ui.grid import image_grid
 
@@ -68,6 +78,43 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+def varied_sample(ids: list[int], truth: dict[int, str], n: int) -> list[int]:
+    """``n`` ids that show the collection's range: one per class in turn when classes are
+    known, else evenly spaced through the collection (never just its first files)."""
+    if len(ids) <= n:
+        return ids
+    if truth:
+        by_class: dict[str, list[int]] = {}
+        for i in ids:
+            if i in truth:
+                by_class.setdefault(truth[i], []).append(i)
+        queues = [members[:: max(1, len(members) // n)] for _, members in sorted(by_class.items())]
+        out: list[int] = []
+        while len(out) < n and any(queues):
+            for q in queues:
+                if q and len(out) < n:
+                    out.append(q.pop(0))
+        if len(out) == n:
+            return out
+    step = len(ids) / n
+    return [ids[int(k * step)] for k in range(n)]
+
+
+def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
+    """Add a collection from a folder; rename or remove the active one (admins only, once
+    sign-in lands: ``context.may_manage_collections``)."""
+    if not context.may_manage_collections():
+        return
+    from ui.collections import render_manage, render_new_collection
+
+    st.subheader("Collections")
+    c_new, c_this = st.columns(2)
+    with c_new:
+        render_new_collection(info)
+    with c_this.expander(f"Rename or remove {md(entry.name)}"):
+        render_manage(entry)
 
 
 def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[str]:
@@ -91,6 +138,9 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
     st.subheader("Update the collection")
     active = list_jobs(ws, active_only=True)
     busy = {j["kind"] for j in active}
+    read_only = bool(getattr(ws, "read_only", False))  # opened read-only: the app cannot write its folder
+    if read_only:
+        st.warning("This collection is read-only here (its folder cannot be written), so ingest and embed are off.")
     c1, c2, c3 = st.columns([3, 1, 1])
     if entry.source is None:
         c1.caption("No source folder is configured for this workspace, so it cannot be re-ingested from here.")
@@ -99,13 +149,14 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
     started = None
     may = auth.can("start_jobs", entry.name)  # admins start jobs (clipcore.team.roles)
     try:
-        if c2.button("Ingest new files", key="home_ingest", disabled=entry.source is None or "ingest" in busy or not may, width="stretch"):
+        if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
+                     width="stretch"):
             auth.permit("start_jobs", entry.name)
             started = start_job(ws, "ingest", job_arguments("ingest", entry, info))
         if c3.button(
             f"Embed {missing:,} missing",
             key="home_embed",
-            disabled=missing == 0 or bool(busy) or not may,
+            disabled=read_only or missing == 0 or bool(busy) or not may,
             help=f"Embed the images that have no {info.key} embedding yet.",
             width="stretch",
         ):

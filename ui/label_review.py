@@ -14,7 +14,7 @@ from clipcore.errors import ClipcoreError
 
 from ui import auth, context, state
 from ui.grid import image_grid
-from ui.text import md
+from ui.text import human_time, md
 
 STRATEGIES = {
     "majority": "Keep the majority (ties: the latest)",
@@ -53,13 +53,14 @@ def history_view(ctx, annotator: str) -> None:
         [
             {
                 "batch_id": b["batch_id"],
-                "when": b["created_at"],
+                "batch": str(b["batch_id"])[:8],
+                "when": human_time(b["created_at"]),
                 "who": b["annotator"],
                 "class": b["class"],
                 "source": lbl.describe_source(b["source"]),
                 "size": b["size"],
                 "rejected": b["rejected"],
-                "reverted": f"{b['reverted_at']} by {b['reverted_by']}" if b["reverted_at"] else "",
+                "reverted": f"{human_time(b['reverted_at'])} by {b['reverted_by']}" if b["reverted_at"] else "",
             }
             for b in batches
         ]
@@ -67,6 +68,7 @@ def history_view(ctx, annotator: str) -> None:
     builder = GridOptionsBuilder.from_dataframe(df)
     builder.configure_default_column(filter=True, sortable=True, resizable=True)
     builder.configure_selection("single")
+    builder.configure_column("batch_id", hide=True)  # the full id travels with a selected row
     grid = AgGrid(df, gridOptions=builder.build(), update_on=["selectionChanged"], height=360, key="label_history_grid")
     any_batch, own_batch = ctx.can("revert_any"), ctx.can("undo_own")
     if not (any_batch or own_batch):

@@ -19,11 +19,13 @@ import numpy as np
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.errors import InputError
-from clipcore.classify.fewshot import METHODS, make_classifier
+from clipcore.classify.fewshot import METHOD_TITLES, METHODS, make_classifier
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.embedding.models import ClipModel
 from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
-from clipcore.classify.splits import Split, draw_training_sets, freeze_split, get_split, near_duplicates, split_drift, usable_ks
+from clipcore.classify.splits import (
+    Split, draw_training_sets, freeze_split, get_split, missing_members, near_duplicates, split_drift, usable_ks,
+)
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 from clipcore.classify.zeroshot import ZeroShotClassifier, build_classifier
 
@@ -100,12 +102,12 @@ def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
             continue
         if s["k"] == 1 and zs_err - s["mean"] > ONE_SHOT_GAP:
             out.append(
-                f"{s['method']} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
+                f"{METHOD_TITLES.get(s['method'], s['method'])} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
                 f"{zs_err:.1%}: check for leakage (near-duplicates across the split) or weak prompts."
             )
         if s["k"] == "all" and s["mean"] > zs_err + noise:
             out.append(
-                f"{s['method']} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
+                f"{METHOD_TITLES.get(s['method'], s['method'])} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
                 f"{zs_err:.1%}: usually a bug or wrong labels."
             )
     return out
@@ -208,8 +210,16 @@ def evaluate(
     warnings += split_drift(ws, split)
 
     missing = [i for i in split.train_ids + split.test_ids if matrix.rows_of([i])[0] < 0]
-    if missing:
-        warnings.append(f"{len(missing)} split image(s) have no embedding for {matrix.key}; they are left out.")
+    gone = set(missing_members(ws, split))
+    if gone:
+        n_test = sum(1 for i in split.test_ids if i in gone)
+        warnings.append(
+            f"{len(gone)} image(s) of split {split.name!r} ({n_test} of its hold-out) are missing from the collection "
+            "(deleted, moved away or unreadable); they were left out of scoring. The split keeps them on record."
+        )
+    unembedded = [i for i in missing if i not in gone]
+    if unembedded:
+        warnings.append(f"{len(unembedded)} split image(s) have no embedding for {matrix.key}; they are left out.")
     missing_set = set(missing)
     test_ids = [i for i in split.test_ids if i not in missing_set]
     if not test_ids:
@@ -284,9 +294,13 @@ def evaluate(
 
     dups = near_duplicates(matrix, usable.train_ids, test_ids, NEAR_DUPLICATE_THRESHOLD)
     if dups:
+        n_test_dup = len({t for _, t, _ in dups})
+        n_pairs = len(usable.train_ids) * len(test_ids)
         warnings.append(
-            f"{len(dups)} train/hold-out pair(s) are near-duplicates (cosine >= {NEAR_DUPLICATE_THRESHOLD}); "
-            "scores may be optimistic. Consider a grouped split."
+            f"{n_test_dup:,} of {len(test_ids):,} hold-out images ({n_test_dup / len(test_ids):.0%}) look almost the "
+            f"same as a training image ({len(dups):,} of {n_pairs:,} train/hold-out pairs, "
+            f"{len(dups) / max(n_pairs, 1):.0%}, at cosine >= {NEAR_DUPLICATE_THRESHOLD}), so scores may be optimistic. "
+            "A split that keeps groups (books, series) together avoids this."
         )
     warnings += _sanity_warnings(summary, len(test_ids))
     settings = {

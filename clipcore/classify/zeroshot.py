@@ -196,8 +196,18 @@ def prediction_rows(result: ZeroShotResult, paths: Mapping[int, str]) -> list[di
     return rows
 
 
-def predictions_csv(result: ZeroShotResult, paths: Mapping[int, str]) -> str:
-    """CSV text: path, predicted, confidence, one ``score: <class>`` column per class
-    (formula-like text cells neutralised, :mod:`clipcore.csvsafe`)."""
-    fields = ["path", "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
-    return dict_rows_csv(fields, prediction_rows(result, paths))
+def predictions_csv(
+    result: ZeroShotResult, paths: Mapping[int, str], books: Mapping[int, Mapping] | None = None
+) -> str:
+    """CSV text: path, predicted, confidence, one ``score: <class>`` column per class; with
+    ``books`` (``catalog.metadata.image_metadata``) also ``book`` and ``page`` of imported pages.
+    Formula-like text cells are neutralised (:mod:`clipcore.csvsafe`)."""
+    extra = ["book", "page"] if books else []
+    fields = ["path", *extra, "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
+    rows = []
+    for row in prediction_rows(result, paths):
+        if books:
+            meta = books.get(row["id"], {})
+            row.update(book=meta.get("book_label"), page=meta.get("page"))
+        rows.append(row)
+    return dict_rows_csv(fields, rows)

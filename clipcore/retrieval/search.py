@@ -14,6 +14,7 @@ import numpy as np
 
 from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
+from clipcore.catalog.metadata import ids_matching
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
 if TYPE_CHECKING:
@@ -116,9 +117,7 @@ def query_image_vector(model: "ClipModel", image: "Image.Image") -> np.ndarray:
     Returns:
         (dim,) float32, unit-norm. Nothing is written to the workspace.
     """
-    from clipcore.catalog.images import prepare_for_model
-
-    pixels = prepare_for_model(image, model.image_size)[None]
+    pixels = model.preprocess.apply(image)[None]
     return model.encode_pixels(pixels)[0]
 
 
@@ -127,17 +126,24 @@ class SearchFilters:
     """Which images a search may return.
 
     ``hide_labelled`` drops images that have a current label; ``truth_class`` keeps only
-    images of that ground-truth class; ``label`` keeps only images with that current label.
+    images of that ground-truth class; ``label`` keeps only images with that current label;
+    ``book`` keeps imported pages whose book folder or title contains it (any case), ``page``
+    those with that page number.
     """
 
     hide_labelled: bool = False
     truth_class: str | None = None
     label: str | None = None
+    book: str | None = None
+    page: int | None = None
 
     @property
     def active(self) -> bool:
         """Whether any filter is set."""
-        return self.hide_labelled or self.truth_class is not None or self.label is not None
+        return (
+            self.hide_labelled or self.truth_class is not None or self.label is not None
+            or bool(self.book) or self.page is not None
+        )
 
 
 def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
@@ -156,4 +162,6 @@ def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
         ids &= {i for i, lbl in labels.items() if lbl == filters.label}
     if filters.truth_class is not None:
         ids &= {i for i, lbl in ws.ground_truth().items() if lbl == filters.truth_class}
+    if filters.book or filters.page is not None:
+        ids &= ids_matching(ws, book=filters.book or None, page=filters.page)
     return np.asarray(sorted(ids), dtype=np.int64)

@@ -15,11 +15,16 @@ from tests.helpers import app_workspace
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
+from ui.checks import plain_check
+from ui.text import md
 from clipcore.classify.baseline import RANDOM_INIT_WARNING
 from clipcore.classify.evaluation import list_runs, save_run
 from clipcore.catalog.jobs import list_jobs
-from clipcore.classify.splits import freeze_split
+from clipcore.classify.splits import freeze_split, get_split
 from clipcore.catalog.store import Workspace
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/evaluate.py"
@@ -60,10 +65,55 @@ def _stored_baseline(ws: Workspace) -> str:
     return save_run(ws, "baseline", {"arch": "tiny", "split": "default", "device": "cpu"}, results)
 
 
+def _freeze(at: AppTest, group_by: str = "none") -> AppTest:
+    at.radio(key="fh_group_by").set_value(group_by)
+    next(b for b in at.button if b.label == "Freeze hold-out").click()
+    return at.run()
+
+
+def test_opening_the_page_freezes_nothing_and_the_freeze_is_explicit(app_config):
+    ws = _workspace(app_config)
+    at = _open()
+    assert get_split(ws) is None
+    assert next(b for b in at.button if b.label == "Run evaluation").disabled
+    assert any("Freeze the hold-out above" in i.value for i in at.info)
+    _freeze(at, "none")
+    assert not at.exception and not at.error
+    split = get_split(ws)
+    assert split is not None and split.group_by is None and split.seed == 0
+    assert not next(b for b in at.button if b.label == "Run evaluation").disabled
+    assert any(f"{len(split.test_ids)} test images" in c.value for c in at.caption)
+
+
+def test_freeze_by_source_folder_refuses_when_classes_are_folders(app_config):
+    # The demo keeps each class in one folder: whole folders cannot put every class on both sides.
+    ws = _workspace(app_config)
+    at = _freeze(_open(), "folder")
+    assert not at.exception
+    assert any("grouped split cannot" in e.value for e in at.error)
+    assert get_split(ws) is None
+
+
+def test_freeze_by_group_column_keeps_groups_whole(app_config):
+    ws = _workspace(app_config)
+    truth = ws.ground_truth()
+    ws.set_ground_truth(truth, "test", groups={i: f"volume-{i % 8}" for i in truth})
+    at = _open()
+    at.slider(key="fh_fraction").set_value(0.3)
+    _freeze(at, "group")
+    assert not at.exception and not at.error
+    split = get_split(ws)
+    assert split.group_by == "group"
+    test_groups = {i % 8 for i in split.test_ids}
+    assert test_groups and not test_groups & {i % 8 for i in split.train_ids}
+    assert any("whole groups" in c.value for c in at.caption)
+
+
 def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     ws = _workspace(app_config)
     at = _open()
     assert any(UNTRAINED_WARNING in w.value for w in at.warning)
+    _freeze(at)
     assert any("No evaluation" in i.value for i in at.info)
 
     at.multiselect(key="ev_methods").set_value(["zero_shot", "logreg"])
@@ -90,7 +140,10 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     assert not at.exception, at.exception
     methods = at.dataframe[0].value["method"].tolist()
     assert "tiny (random-init, not meaningful)" in methods
-    assert any(RANDOM_INIT_WARNING in w.value for w in at.warning)
+    # Its warning joins the one collapsed Checks panel; the only warning box is the model banner.
+    assert [e.label for e in at.expander if e.label.startswith("Checks (")]
+    assert any(md(f"Baseline: {plain_check(RANDOM_INIT_WARNING)}") in m.value for m in at.markdown)
+    assert len(at.warning) == 1 and UNTRAINED_WARNING in at.warning[0].value
     shown = [m for m in at.multiselect if m.key.startswith("ev_cm_methods")]
     assert len(shown) == 1 and "tiny (random-init, not meaningful)" in shown[0].value
 
@@ -107,7 +160,7 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
 
 def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_config):
     ws = _workspace(app_config)
-    save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
+    save_run(ws, "evaluation", {"model": TINY_KEY, "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
@@ -115,7 +168,8 @@ def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_
     next(b for b in at.button if b.label == "Start baseline job").click().run()
     assert not at.exception, at.exception
     errors = " ".join(e.value for e in at.error)
-    assert md("--checkpoint FILE") in errors and "connected machine" in errors  # messages are escaped markdown
+    assert '"Local weights file"' in errors and "connected machine" in errors
+    assert "--checkpoint" not in errors and "--arch" not in errors  # the form's fields, not CLI flags
     assert list_jobs(ws) == []
 
 
@@ -127,22 +181,23 @@ def _map_frame(at: AppTest):
     return pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
 
 
-def test_embedding_map_marks_the_hold_out_and_switches_to_tsne(app_config):
+def test_embedding_map_defaults_to_tsne_marks_the_hold_out_and_switches_to_pca(app_config):
     ws = _workspace(app_config)
     split = freeze_split(ws)
-    save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
+    save_run(ws, "evaluation", {"model": TINY_KEY, "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
-    pca = _map_frame(at)
-    assert len(pca) == ws.counts()["images"]
-    assert (pca["part"] == "hold-out").sum() == len(split.test_ids)
-    assert (pca["part"] == "train").sum() == len(split.train_ids)
-    assert pca["image"].str.startswith("data:image/jpeg;base64,").all()
-    assert set(pca["class"]) == set(split.classes)
-
-    at.radio(key="ev_projection").set_value("tsne").run()
-    assert not at.exception, at.exception
+    assert at.radio(key="ev_projection").value == "tsne"  # the measured default on a small collection
     tsne = _map_frame(at)
+    assert len(tsne) == ws.counts()["images"]
+    assert (tsne["part"] == "hold-out").sum() == len(split.test_ids)
+    assert (tsne["part"] == "train").sum() == len(split.train_ids)
+    assert tsne["image"].str.startswith("data:image/jpeg;base64,").all()
+    assert set(tsne["class"]) == set(split.classes)
+
+    at.radio(key="ev_projection").set_value("pca").run()
+    assert not at.exception, at.exception
+    pca = _map_frame(at)
     assert len(tsne) == len(pca) and not np.allclose(tsne[["x", "y"]].to_numpy(), pca[["x", "y"]].to_numpy())
     assert len(list_runs(ws, "evaluation")) == 1  # switching the map recomputed nothing else

@@ -52,3 +52,16 @@ def test_md_keeps_bare_urls_and_emails_from_becoming_links():
         out = md(text)
         assert "http://" not in out.lower().replace("\\", "") and "www." not in out.replace("\\", "")
         assert "\u200b" in out  # invisible: the text reads the same
+
+
+def test_human_time_reads_like_a_person_would_say_it():
+    from datetime import datetime, timedelta, timezone
+
+    from ui.text import human_time
+
+    now = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
+    assert human_time((now - timedelta(seconds=20)).isoformat(), now) == "just now"
+    assert human_time((now - timedelta(minutes=5)).isoformat(), now) == "5 min ago"
+    assert human_time("2020-01-02T03:04:05+00:00", now).endswith("2020 " + datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc).astimezone().strftime("%H:%M"))
+    assert "T" not in human_time("2020-01-02T03:04:05+00:00", now)
+    assert human_time("not a time", now) == "not a time"

@@ -97,8 +97,8 @@ def test_sanity_warnings_flag_suspicious_curves():
     ]
     warnings = _sanity_warnings(summary, n_test=100)
     assert len(warnings) == 2
-    assert "logreg with 1 example per class" in warnings[0]
-    assert "logreg trained on every training image" in warnings[1]
+    assert "logistic regression with 1 example per class" in warnings[0]
+    assert "logistic regression trained on every training image" in warnings[1]
     assert _sanity_warnings(summary[3:], n_test=100) == []  # no zero-shot row, nothing to compare
 
 
