@@ -1,15 +1,11 @@
-"""The [auth] table, roles per workspace, the weights-file check and upload limits."""
+"""The [auth] table, roles per workspace and the weights-file check."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 
-from clipcore.catalog.images import load_query_image
 from clipcore.config import checked_weights_file, load_auth
-from clipcore.errors import ConfigError, InputError
+from clipcore.errors import ConfigError
 from clipcore.team.roles import allowed, role_for
 
 
@@ -76,13 +72,3 @@ def test_weights_only_from_model_folders(tmp_path):
     assert len(messages) == 1  # same answer whether the outside file exists or not
     with pytest.raises(ConfigError, match="no weights file"):
         checked_weights_file("other.pth", (models,))
-
-
-def test_upload_limits_bytes_and_pixels():
-    with pytest.raises(InputError, match="at most 10 are accepted"):
-        load_query_image(b"x" * 11, max_bytes=10)
-    buf = io.BytesIO()
-    Image.new("RGB", (3000, 2000)).save(buf, "PNG")
-    with pytest.raises(InputError, match="cannot be used as an image"):
-        load_query_image(buf.getvalue(), max_pixels=5_000_000)
-    assert load_query_image(buf.getvalue()).size[0] > 0
