@@ -82,7 +82,7 @@ def _when(iso: str | None) -> str:
 
 
 # -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
-split = render_holdout(ws, SPLIT)
+split = render_holdout(ws, SPLIT, ctx.entry.name)
 
 # -- run an evaluation -----------------------------------------------------------------
 runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
