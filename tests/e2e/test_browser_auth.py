@@ -141,7 +141,7 @@ def test_proxy_mode_trusts_the_header_from_the_local_proxy_only(app_config, brow
         page = with_header.new_page()
         page.goto(url)
         page.get_by_text("Signed in as").first.wait_for(timeout=60_000)
-        assert "carol@lab.org" in page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "carol@lab.org" in page.locator('[data-testid="stSidebar"]').inner_text().replace("\u200b", "")
         with_header.close()
         without = browser.new_context()
         page = without.new_page()
@@ -181,23 +181,3 @@ def test_the_readme_command_listens_on_loopback_only(app_config, tmp_path):
     assert addrs, "nothing listens on the port"
     loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
     assert set(addrs) <= loopback, addrs
-
-
-@pytest.mark.e2e
-def test_an_unexpected_error_shows_an_id_not_a_traceback(app_config, browser, tmp_path):
-    # A bad device value fails inside the page (not a ClipcoreError a page expects to catch).
-    app_config.write_text(app_config.read_text().replace('device = "cpu"', 'device = "quantum"'))
-    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
-    try:
-        context = browser.new_context()
-        page = context.new_page()
-        page.goto(url)
-        page.get_by_text(re.compile(r"error id [0-9a-f]{8}")).wait_for(timeout=60_000)
-        text = page.locator('[data-testid="stMain"]').inner_text()
-        assert "Traceback" not in text and "quantum" not in text and ".py" not in text
-        context.close()
-    finally:
-        stop_streamlit(proc)
-    error_id = re.search(r"error id ([0-9a-f]{8})", text).group(1)
-    log = (tmp_path / "streamlit.log").read_text()
-    assert f"unexpected error {error_id}" in log and "Traceback" in log
