@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from clipcore.catalog.metadata import books, image_metadata
+from clipcore.catalog.metadata import books_version, image_metadata
 from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
@@ -201,7 +201,9 @@ def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
 
 def book_filters(ws: Workspace) -> tuple[str | None, int | None]:
     """Book and page filters, shown only when the workspace holds imported books."""
-    found = books(ws)
+    from ui.resources import books as cached_books
+
+    found = cached_books(str(ws.root), books_version(ws))
     if not found:
         return None, None
     titles = {b["book"]: f"{b['book_label']} ({b['pages']} pages)" for b in found}

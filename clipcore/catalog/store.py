@@ -259,6 +259,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO embedding_set_legacy_keys (set_id, old_key) SELECT id, key FROM embedding_sets;
         """,
     ),
+    (
+        # The search filter "page N" without a book reads this index, not every page.
+        "0023_image_meta_page",
+        """
+        CREATE INDEX image_meta_page ON image_meta(page);
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
