@@ -4,15 +4,35 @@ Page set-up, navigation and the Home page (workspace status). Pages live in page
 everything they share lives in ui/ and clipcore/.
 """
 
+import logging
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from clipcore.errors import ClipcoreError
+from ui import auth
 from ui.context import select_workspace
 from ui.home import render_home
 from ui.navigation import register_home
+from ui.text import md
+
+logger = logging.getLogger("clipcore.app")
 
 st.set_page_config(page_title="clipcore: CLIP image collections", page_icon="🖼️", layout="wide")
+
+# Sign-in first: a visitor who is not signed in gets the sign-in page and nothing else;
+# mode "none" on a non-loopback address serves nobody (docs/SECURITY.md).
+try:
+    _auth = auth.auth_settings()
+except ClipcoreError as exc:
+    st.error(md(exc), icon="🚫")
+    st.stop()
+_refusal = auth.startup_refusal(_auth)
+if _refusal:
+    logger.error("refusing to serve: %s", _refusal)
+    st.error(md(_refusal), icon="🚫")
+    st.stop()
 
 PAGES = [
     ("pages/search.py", "Search", "search", ":material/search:"),
@@ -23,6 +43,18 @@ PAGES = [
     ("pages/present.py", "Present", "present", ":material/slideshow:"),
 ]
 _here = Path(__file__).parent
+
+if auth.current_user(_auth) is None:
+    # Every page's URL leads to the sign-in page (no "page not found"), and no menu.
+    def _sign_in() -> None:
+        auth.sign_in_page(_auth)
+
+    st.navigation(
+        [st.Page(_sign_in, title="Sign in", url_path="sign-in", default=True)]
+        + [st.Page(_sign_in, title="Sign in", url_path=url) for _, _, url, _ in PAGES],
+        position="hidden",
+    ).run()
+    st.stop()
 
 home = st.Page(render_home, title="Home", icon=":material/home:", default=True)
 register_home(home)
@@ -35,4 +67,11 @@ navigation = st.navigation(
     ]
 )
 select_workspace()  # sidebar on every page: the active collection (?ws=NAME) and its model
-navigation.run()
+try:
+    navigation.run()
+except Exception:
+    # client.showErrorDetails = "none": the browser gets a short id, the log the traceback.
+    error_id = uuid.uuid4().hex[:8]
+    logger.exception("unexpected error %s", error_id)
+    st.error(f"Something went wrong (error id {error_id}). The details are in the server log.", icon="🚫")
+    raise

@@ -314,3 +314,120 @@ def load_settings(
         allowed_roots=allowed_roots,
         app_data=app_data,
     )
+
+
+# -- sign-in and roles: the [auth] table (docs/SECURITY.md) ---------------------------------
+
+AUTH_MODES = ("none", "oidc", "proxy")
+ROLES = ("viewer", "annotator", "admin")  # lowest to highest
+DEFAULT_USER_HEADER = "X-Forwarded-User"
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
+# A two-person lab: everyone who signs in labels; whoever runs jobs and settles
+# disagreements is named in ``admins``.
+DEFAULT_ROLE_LISTS = {"admin": (), "annotator": ("*",), "viewer": ()}
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How people sign in and what each may do.
+
+    ``roles`` maps a role to the identities that hold it (``"*"`` = anyone signed in);
+    ``workspace_roles`` overrides it per workspace name. ``model_folders`` are the only
+    folders a weights file typed in the app may come from.
+    """
+
+    mode: str = "none"
+    header: str = DEFAULT_USER_HEADER
+    trusted_proxy: bool = False
+    trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
+    session_hours: float = 12.0
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ROLE_LISTS))
+    workspace_roles: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    model_folders: tuple[Path, ...] = ()
+
+
+def _identity_lists(table: Mapping[str, Any], where: str, fallback: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    out = dict(fallback)
+    for role in ROLES:
+        key = f"{role}s"
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ConfigError(f"{where}.{key} must be a list of identities (emails or ids); got {value!r}.")
+            out[role] = tuple(v.strip() for v in value)
+    return out
+
+
+def load_auth(config_path: Path | None = None) -> AuthSettings:
+    """The ``[auth]`` table (and ``[model] folders``) of the config file, validated.
+
+    ``[auth]``: ``mode`` none | oidc | proxy; ``header``, ``trusted_proxy``,
+    ``trusted_proxies`` (proxy mode); ``session_hours``; ``admins``, ``annotators``,
+    ``viewers`` lists; ``[auth.workspaces.NAME]`` with the same lists per workspace.
+
+    Raises:
+        ConfigError: an unknown mode, a wrongly typed value, proxy mode without
+            ``trusted_proxy = true``.
+    """
+    config = read_config_file(config_path)
+    base = Path(config_path or os.environ.get("CLIPCORE_CONFIG") or CONFIG_FILE).resolve().parent
+    table = config.get("auth") or {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"[auth] must be a table; got {table!r}.")
+    mode = _check_choice("[auth] mode", str(table.get("mode", "none")), AUTH_MODES)
+    trusted = table.get("trusted_proxy", False)
+    if not isinstance(trusted, bool):
+        raise ConfigError(f"[auth] trusted_proxy must be true or false; got {trusted!r}.")
+    if mode == "proxy" and not trusted:
+        raise ConfigError(
+            "[auth] mode = \"proxy\" trusts a user header, which anyone can forge unless a reverse proxy sets it; "
+            "put the app behind the proxy and add trusted_proxy = true to [auth]."
+        )
+    proxies = table.get("trusted_proxies", list(LOOPBACK_PROXIES))
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise ConfigError(f"[auth] trusted_proxies must be a list of IP addresses; got {proxies!r}.")
+    hours = table.get("session_hours", 12.0)
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
+        raise ConfigError(f"[auth] session_hours must be a positive number; got {hours!r}.")
+    header = table.get("header", DEFAULT_USER_HEADER)
+    if not isinstance(header, str) or not header.strip():
+        raise ConfigError(f"[auth] header must be a header name such as {DEFAULT_USER_HEADER!r}; got {header!r}.")
+    roles = _identity_lists(table, "[auth]", DEFAULT_ROLE_LISTS)
+    per_ws = {}
+    for name, spec in (table.get("workspaces") or {}).items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[auth.workspaces.{name}] must be a table of role lists; got {spec!r}.")
+        per_ws[str(name)] = _identity_lists(spec, f"[auth.workspaces.{name}]", roles)
+    folders = (config.get("model") or {}).get("folders", ["models"])
+    if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+        raise ConfigError(f"[model] folders must be a list of folder paths; got {folders!r}.")
+    return AuthSettings(
+        mode=mode,
+        header=header.strip(),
+        trusted_proxy=trusted,
+        trusted_proxies=tuple(proxies),
+        session_hours=float(hours),
+        roles=roles,
+        workspace_roles=per_ws,
+        model_folders=tuple((base / f).resolve() for f in folders),
+    )
+
+
+def checked_weights_file(path: str | Path, folders: tuple[Path, ...]) -> Path:
+    """A weights file typed in the app, accepted only inside a configured model folder.
+
+    The message is the same whether or not an outside path exists, so the field cannot
+    probe the server's disk.
+    Raises:
+        ConfigError: outside every model folder, or not a file inside one.
+    """
+    where = ", ".join(str(f) for f in folders) or "(none configured)"
+    raw = Path(path).expanduser()
+    candidates = [raw] if raw.is_absolute() else [f / raw for f in folders]
+    inside = [r for r in (c.resolve() for c in candidates) if any(r.is_relative_to(f) for f in folders)]
+    if not inside:
+        raise ConfigError(f"weights files must lie in a model folder ({where}; [model] folders in clipcore.toml).")
+    found = next((r for r in inside if r.is_file()), None)
+    if found is None:
+        raise ConfigError(f"no weights file {raw.name!r} in the model folders ({where}).")
+    return found

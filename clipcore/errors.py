@@ -25,3 +25,12 @@ class WorkspaceError(ClipcoreError):
 
 class InputError(ClipcoreError, ValueError):
     """An argument from the user (ids, query, file) is not acceptable."""
+
+
+class UnsafePathError(InputError):
+    """A path leads outside the folder it must stay in (a symlink swapped in after ingest,
+    ``..``), or is not a regular file; the file is not read."""
+
+
+class PermissionDenied(ClipcoreError):
+    """The signed-in person's role does not allow this action in this workspace."""

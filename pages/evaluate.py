@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
+from clipcore.config import checked_weights_file
 from clipcore.errors import ClipcoreError
 from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, evaluate, list_runs, parse_ks, save_run
 from clipcore.classify.fewshot import METHOD_TITLES
@@ -33,10 +34,11 @@ from clipcore.classify.splits import get_split
 
 from clipcore.classify.projection import default_method
 from ui.checks import render_checks
-from ui import context, resources, state
+from ui import auth, context, resources, state
 from ui.charts import class_colour_scale, confusion_chart, full_legend, method_colour_scale
 from ui.grid import image_grid, thumbnail_paths
 from ui.holdout import render_holdout
+from ui.text import md
 
 SPLIT = "default"
 MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (data size)
@@ -80,7 +82,7 @@ def _when(iso: str | None) -> str:
 
 
 # -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
-split = render_holdout(ws, SPLIT)
+split = render_holdout(ws, SPLIT, ctx.entry.name)
 
 # -- run an evaluation -----------------------------------------------------------------
 runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
@@ -104,13 +106,14 @@ with st.expander("Run an evaluation", expanded=not runs):
         ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
         draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
         run_clicked = st.form_submit_button(
-            "Run evaluation", type="primary", disabled=split is None,
+            "Run evaluation", type="primary", disabled=split is None or not ctx.can("start_jobs"),
             help="Freeze the hold-out split first (above)." if split is None else None,
         )
 
 if run_clicked:
     bar = st.progress(0.0, text="Evaluating...")
     try:
+        auth.permit("start_jobs", ctx.entry.name)
         prompt_set = load_prompt_set(ws, chosen_set[0], chosen_set[1]) if chosen_set else None
         result = evaluate(
             ws, matrix, model=ctx.model, prompt_set=prompt_set, methods=methods, ks=ks, draws=int(draws),
@@ -279,16 +282,20 @@ with st.form("ev_baseline_form"):
     b_draws = b3.number_input("Draws per k", 1, 20, 5, key="ev_b_draws")
     b_epochs = b4.number_input("Max epochs (0 = default)", 0, 500, 0, key="ev_b_epochs")
     checkpoint = st.text_input("Local weights file (optional)", key="ev_checkpoint",
-                               help="A timm checkpoint of the chosen network, when the hub cannot be reached.")
-    start = st.form_submit_button("Start baseline job")
+                               help="A timm checkpoint of the chosen network, when the hub cannot be reached: a file "
+                                    "in a model folder ([model] folders in clipcore.toml, default models/).")
+    start = st.form_submit_button("Start baseline job", disabled=not ctx.can("start_jobs"))
 if start:
     try:
-        resolve_weights(arch, checkpoint=checkpoint.strip() or None, form=True)  # fails in seconds when offline
+        auth.permit("start_jobs", ctx.entry.name)
+        # Only a file inside a configured model folder: the field must not probe the disk.
+        weights = str(checked_weights_file(checkpoint.strip(), auth.auth_settings().model_folders)) if checkpoint.strip() else None
+        resolve_weights(arch, checkpoint=weights, form=True)  # fails in seconds when offline
         args = ["--arch", arch, "--k", ",".join(map(str, parse_ks(b_ks))), "--draws", str(int(b_draws)), "--split", split_name]
         if b_epochs:
             args += ["--epochs", str(int(b_epochs))]
-        if checkpoint.strip():
-            args += ["--checkpoint", checkpoint.strip()]
+        if weights:
+            args += ["--checkpoint", weights]
         job_id = start_job(ws, "baseline", args)
         st.session_state[WATCHING] = True
         st.success(f"Started baseline job {job_id}.")
@@ -330,7 +337,7 @@ if st.session_state.get(WATCHING) or any(
     _baseline_jobs()
 recent = [j for j in list_jobs(ws, limit=10) if j["kind"] == "baseline"]
 if recent and recent[0]["status"] == "failed":
-    st.error(f"The last baseline job failed: {recent[0]['message']}", icon="🚫")
+    st.error(f"The last baseline job failed: {md(recent[0]['message'])}", icon="🚫")
 
 # -- embedding map ---------------------------------------------------------------------
 st.subheader("Embedding map")

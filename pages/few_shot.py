@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from clipcore.csvsafe import rows_csv
 from clipcore.errors import ClipcoreError
 from clipcore.classify.fewshot import METHOD_TITLES
 
@@ -78,7 +79,7 @@ def render_table(frame: pd.DataFrame, file_name: str) -> None:
     )
     st.download_button(
         "Download predictions (CSV)",
-        data=frame.to_csv(index=False).encode("utf-8"),
+        data=rows_csv(list(frame.columns), frame.itertuples(index=False, name=None)).encode("utf-8"),
         file_name=file_name,
         mime="text/csv",
         key="fs_download",

@@ -8,21 +8,19 @@ is a batch in the workspace, so anyone can see, undo, revert, resolve and export
 
 from __future__ import annotations
 
-import re
-import time
-
 import pandas as pd
 import streamlit as st
 
 from clipcore.catalog import labels as lbl
 from clipcore.team import ranking
-from clipcore.errors import ClipcoreError, InputError
+from clipcore.errors import ClipcoreError, InputError, PermissionDenied
 from clipcore.classify.prompts import ensure_reference_prompt_set
 from clipcore.retrieval.search import image_vector
 
-from ui import context, resources, state
+from ui import auth, context, resources, state
 from ui.grid import image_grid, selected_ids, set_selection
-from ui.text import human_time
+from ui.label_review import conflicts_view, export_view, flash as _flash, history_view, new_page as _new_page, show_flash
+from ui.text import md
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -34,9 +32,8 @@ QUERY_KINDS = {
 SUGGESTERS = ["zero-shot", "few-shot", "none"]
 VIEWS = ["Label", "History", "Conflicts", "Export"]
 
-PAGE = "label_page"  # {"sig", "ids", "scores", "reranked", "gen"}: the page on screen
+PAGE = state.LABEL_PAGE
 SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query
-FLASH = "label_flash"  # one message shown on the next run (set in callbacks)
 AUTO_PLANS = "label_auto_plans"
 GEN = "label_grid_gen"  # bumps with every new page so its checkboxes start ticked
 
@@ -44,41 +41,27 @@ GEN = "label_grid_gen"  # bumps with every new page so its checkboxes start tick
 # -- identity ---------------------------------------------------------------------------
 
 
-def _signed_in_name() -> str | None:
-    user = getattr(st, "user", None)
-    if user is None or not getattr(user, "is_logged_in", False):
-        return None
-    return user.get("name") or user.get("email")
-
-
-def _annotator() -> str:
-    """The signed-in user, or a name asked once per browser session (kept in the URL)."""
-    name = _signed_in_name()
-    if name:
-        st.sidebar.caption(f"Labelling as **{name}** (signed in)")
-        return name
+def _annotator(ctx) -> str:
+    """With sign-in on, the signed-in identity (no name box, no ``?annotator=``). With it
+    off (mode none, one person on their own machine) a typed name, shown as unverified."""
+    if ctx.user is not None and ctx.user.verified:
+        return ctx.user.id
     if state.ANNOTATOR not in st.session_state and st.query_params.get("annotator"):
         st.session_state[state.ANNOTATOR] = st.query_params["annotator"]
     typed = st.sidebar.text_input(
-        "Your name", key=state.ANNOTATOR, max_chars=lbl.MAX_ANNOTATOR_CHARS, help="Recorded with every label you make."
+        "Your name", key=state.ANNOTATOR, max_chars=lbl.MAX_ANNOTATOR_CHARS,
+        help="Recorded with every label you make. Sign-in is off, so the name is not verified.",
     ).strip()
     if not typed:
         st.info("Type your name in the sidebar to start labelling; it is recorded with every label.")
         st.stop()
+    st.sidebar.caption(f"Labelling as **{md(typed)}** (unverified: sign-in is off)")
     if st.query_params.get("annotator") != typed:
         st.query_params["annotator"] = typed
     return typed
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _flash(message: str, icon: str = "✅") -> None:
-    st.session_state[FLASH] = (message, icon)
-
-
-def _new_page() -> None:
-    st.session_state.pop(PAGE, None)
 
 
 def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
@@ -93,25 +76,39 @@ def _few_shot(ctx, *, out_of_fold: bool = False) -> ranking.ClassProbabilities |
 # -- callbacks (run before the next script run, so they may set widget state) -------------
 
 
-def _assign(ws, annotator: str, target: str, source: dict, grid_key: str) -> None:
+def _assign(ws, ws_name: str, annotator: str, target: str, source: dict, grid_key: str) -> None:
     page = st.session_state.get(PAGE)
     if not page or not page["ids"]:
         return
+    overwrite = bool(st.session_state.get("label_overwrite"))
     keep = selected_ids(grid_key, page["ids"])
     drop = [i for i in page["ids"] if i not in keep]
     try:
-        batch = lbl.record_batch(ws, target, keep, annotator=annotator, source=source, rejected_ids=drop)
+        auth.permit("overwrite" if overwrite else "label", ws_name)  # callbacks run before the page's own check
+        res = lbl.assign_page(
+            ws, target, keep, annotator=annotator, source=source, rejected_ids=drop, drawn_at=page["drawn_at"], overwrite=overwrite
+        )
     except ClipcoreError as exc:
         _flash(str(exc), "🚫")
         return
-    _flash(f"Labelled {len(keep)} as {target!r}, {len(drop)} deselected (batch {batch[:8]}).")
+    done = f"Labelled {res.assigned} as {target!r}, {res.rejected} deselected" + (f" (batch {res.batch_id[:8]})." if res.batch_id else ".")
+    if res.skipped:
+        _flash(f"{res.skipped_message()}: skipped (tick \"Overwrite\" to replace them). {done}", "⚠️")
+    else:
+        _flash(done)
     _new_page()
 
 
-def _skip(ws, annotator: str, sig: tuple, claim: bool) -> None:
+def _skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
     page = st.session_state.get(PAGE)
     if not page:
         return
+    if claim:
+        try:
+            auth.permit("label", ws_name)
+        except PermissionDenied as exc:
+            _flash(str(exc), "🚫")
+            return
     skipped = st.session_state.get(SKIPPED)
     if not skipped or skipped["sig"] != sig:
         skipped = {"sig": sig, "ids": []}
@@ -122,13 +119,14 @@ def _skip(ws, annotator: str, sig: tuple, claim: bool) -> None:
     _new_page()
 
 
-def _undo(ws, annotator: str) -> None:
+def _undo(ws, ws_name: str, annotator: str) -> None:
     last = lbl.last_batch(ws, annotator)
     if last is None:
         _flash("Nothing to undo: you have no batch left that is not reverted.", "ℹ️")
         return
     try:
-        n = lbl.revert_batch(ws, last["batch_id"], annotator=annotator)
+        auth.permit("undo_own", ws_name)
+        n = lbl.revert_batch(ws, last["batch_id"], annotator=annotator, only_own=True)
     except ClipcoreError as exc:
         _flash(str(exc), "🚫")
         return
@@ -172,8 +170,11 @@ def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: di
 
 def _label_view(ctx, annotator: str) -> None:
     ws = ctx.ws
+    if not ctx.can("label"):
+        st.info(f"You can look at the history, the conflicts and the exports; your role ({ctx.role}) does not label.")
+        return
+    version = lbl.labels_version(ws)  # before the labels: a page is never newer than its drawn_at
     labels = lbl.current_labels(ws)
-    version = lbl.labels_version(ws)
     progress = lbl.label_progress(ws)
     _progress(ws, annotator, progress)
 
@@ -208,7 +209,7 @@ def _label_view(ctx, annotator: str) -> None:
     elif kind == "image":
         image_id = int(st.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Ids are shown in each image's view dialog."))
 
-    o1, o2, o3 = st.columns(3)
+    o1, o2, o3, o4 = st.columns(4)
     learn = o1.toggle(
         "Learn as you go",
         value=len(labelled_classes) >= 2,
@@ -216,6 +217,10 @@ def _label_view(ctx, annotator: str) -> None:
     )
     claim = o2.toggle("Claim pages", key="label_claim", help="Team mode: images on your page are held for you, so nobody else gets them.")
     suggester = o3.selectbox("Suggestions", SUGGESTERS, key="label_suggester", help="A suggested class and its confidence on each tile.")
+    o4.toggle(
+        "Overwrite colleagues' labels", key="label_overwrite",
+        help="Off: images someone else labelled after this page was drawn are skipped (and you are told). On: your class replaces theirs.",
+    )
 
     sig = (str(ws.root), ctx.key, target, kind, text, image_id, n, learn, claim)
     page = st.session_state.get(PAGE)
@@ -225,6 +230,7 @@ def _label_view(ctx, annotator: str) -> None:
         except ClipcoreError as exc:
             context.show_error(exc)
             return
+        page["drawn_at"] = version[0]
         st.session_state[PAGE] = page
     ids = page["ids"]
     grid_key = f"label-grid-{page['gen']}"
@@ -248,11 +254,12 @@ def _label_view(ctx, annotator: str) -> None:
     b = st.columns(5)
     b[0].button(
         "Assign selected", type="primary", key="label_assign", shortcut="A", disabled=not ids,
-        on_click=_assign, args=(ws, annotator, target, source, grid_key), width="stretch",
+        on_click=_assign, args=(ws, ctx.entry.name, annotator, target, source, grid_key), width="stretch",
         help="Selected tiles get the class; deselected ones are recorded as not this class.",
     )
-    b[1].button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=_skip, args=(ws, annotator, sig, claim), width="stretch")
-    b[2].button("Undo last batch", key="label_undo", shortcut="U", on_click=_undo, args=(ws, annotator), width="stretch")
+    b[1].button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=_skip, args=(ws, ctx.entry.name, annotator, sig, claim), width="stretch")
+    b[2].button("Undo last batch", key="label_undo", shortcut="U", on_click=_undo, args=(ws, ctx.entry.name, annotator), width="stretch",
+                disabled=not ctx.can("undo_own"))
     b[3].button("Select all", key="label_all", shortcut="S", disabled=not ids, on_click=_select, args=(grid_key, True), width="stretch")
     b[4].button("Deselect all", key="label_none", shortcut="D", disabled=not ids, on_click=_select, args=(grid_key, False), width="stretch")
 
@@ -337,7 +344,7 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
         st.dataframe(pd.DataFrame([p.to_dict() for p in stored["plans"]]), hide_index=True)
         plan = next((p for p in stored["plans"] if p.label == target), None)
         if plan is None or plan.threshold is None or not plan.image_ids:
-            st.caption(f"Nothing to auto-accept for {target!r} at this precision.")
+            st.caption(f"Nothing to auto-accept for {md(repr(target))} at this precision.")
             return
         st.text(f"{len(plan.image_ids)} unlabelled images reach the threshold for class: {target}")
         if st.button(f"Accept these {len(plan.image_ids)} images", key="label_auto_accept"):
@@ -350,6 +357,7 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
                 "suggester": stored["source"],
             }
             try:
+                auth.permit("label", ctx.entry.name)
                 batch = lbl.record_batch(ctx.ws, target, plan.image_ids, annotator=annotator, source=source)
             except ClipcoreError as exc:
                 context.show_error(exc)
@@ -360,125 +368,21 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
             st.rerun()
 
 
-def _history_view(ws, annotator: str) -> None:
-    from st_aggrid import AgGrid, GridOptionsBuilder
-
-    batches = lbl.list_batches(ws)
-    if not batches:
-        st.info("No label batches yet.")
-        return
-    df = pd.DataFrame(
-        [
-            {
-                "batch_id": b["batch_id"],
-                "batch": str(b["batch_id"])[:8],
-                "when": human_time(b["created_at"]),
-                "who": b["annotator"],
-                "class": b["class"],
-                "source": lbl.describe_source(b["source"]),
-                "size": b["size"],
-                "rejected": b["rejected"],
-                "reverted": f"{human_time(b['reverted_at'])} by {b['reverted_by']}" if b["reverted_at"] else "",
-            }
-            for b in batches
-        ]
-    )
-    builder = GridOptionsBuilder.from_dataframe(df)
-    builder.configure_default_column(filter=True, sortable=True, resizable=True)
-    builder.configure_selection("single")
-    builder.configure_column("batch_id", hide=True)  # the full id travels with a selected row
-    grid = AgGrid(df, gridOptions=builder.build(), update_on=["selectionChanged"], height=360, key="label_history_grid")
-    chosen = grid.selected_rows if grid is not None else None
-    picked = str(chosen.iloc[0]["batch_id"]) if isinstance(chosen, pd.DataFrame) and len(chosen) else ""
-    batch_id = st.text_input("Batch id to revert", value=picked, key=f"label_revert_id-{picked}", help="Select a row above or paste an id.")
-    if st.button("Revert batch", key="label_revert", disabled=not batch_id.strip()):
-        try:
-            n = lbl.revert_batch(ws, batch_id, annotator=annotator)
-        except ClipcoreError as exc:
-            context.show_error(exc)
-            return
-        _flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
-        _new_page()
-        st.rerun()
-
-
-def _conflicts_view(ws, annotator: str) -> None:
-    conflicts = lbl.find_conflicts(ws)
-    if not conflicts:
-        st.success("No conflicts: no two annotators disagree on any image.")
-        return
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {"id": c.image_id, "path": c.path, "current": c.current, "votes": "; ".join(f"{k} ({', '.join(v)})" for k, v in c.votes.items())}
-                for c in conflicts
-            ]
-        ),
-        hide_index=True,
-    )
-    by_id = {c.image_id: c for c in conflicts}
-    shown = list(by_id)[:24]
-    image_grid(ws, shown, key="label-conflicts", notes={i: by_id[i].current or "(no label)" for i in shown}, find_similar=False)
-    options = sorted({k.split(": ", 1)[1] for c in conflicts for k in c.votes} | set(lbl.current_labels(ws).values()))
-    picked = st.multiselect("Images to resolve", list(by_id), format_func=lambda i: f"#{i} {by_id[i].path}", key="label_resolve_ids")
-    label = st.selectbox("Settle on class", options, key="label_resolve_class", accept_new_options=True)
-    if st.button("Resolve", key="label_resolve", disabled=not picked or not label):
-        try:
-            lbl.resolve_conflicts(ws, picked, label, annotator=annotator)
-        except ClipcoreError as exc:
-            context.show_error(exc)
-            return
-        _flash(f"Resolved {len(picked)} conflicts as {label!r}.")
-        st.rerun()
-
-
-def _export_view(ws) -> None:
-    st.subheader("Download")
-    c1, c2 = st.columns(2)
-    history = c1.toggle("Full history (every event)", key="label_export_history")
-    fmt = c2.radio("Format", ["csv", "json"], horizontal=True, key="label_export_fmt")
-    data = lbl.labels_csv(ws, history=history) if fmt == "csv" else lbl.labels_json(ws, history=history)
-    name = f"labels{'-history' if history else ''}.{fmt}"
-    st.download_button(f"Download {name}", data, file_name=name, mime="text/csv" if fmt == "csv" else "application/json", key="label_download")
-    st.subheader("Copy images into class folders")
-    # Only a name under the workspace's exports/ folder: on a shared deployment nobody may
-    # make the server write to an arbitrary path (the CLI takes any folder).
-    name_in = st.text_input(
-        "Export name", key="label_export_dir", value=time.strftime("labels-%Y%m%d-%H%M"),
-        help="Images go to <workspace>/exports/NAME/<class>/<file>. Letters, digits, '-', '_' and '.' only.",
-    )
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name_in).strip(".-")
-    out = str(ws.root / "exports" / safe) if safe else ""
-    if safe:
-        st.caption(f"Target folder: {out}")
-    if st.button("Export image folders", key="label_export_folders", disabled=not out.strip()):
-        try:
-            report = lbl.export_labels(ws, out, "folders")
-        except ClipcoreError as exc:
-            context.show_error(exc)
-            return
-        st.success(f"Copied {report['files']} images into {len(report['classes'])} class folders under {report['out']}.")
-        if report["skipped"]:
-            st.warning(f"{len(report['skipped'])} originals could not be read; first: {report['skipped'][0]}")
-
-
 # -- page -------------------------------------------------------------------------------------
 
 ctx = context.page_context()
 st.title("Label")
-annotator = _annotator()
-if FLASH in st.session_state:
-    message, icon = st.session_state.pop(FLASH)
-    st.toast(message, icon=icon)
+annotator = _annotator(ctx)
+show_flash()
 view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
 try:
     if view == "Label":
         _label_view(ctx, annotator)
     elif view == "History":
-        _history_view(ctx.ws, annotator)
+        history_view(ctx, annotator)
     elif view == "Conflicts":
-        _conflicts_view(ctx.ws, annotator)
+        conflicts_view(ctx, annotator)
     else:
-        _export_view(ctx.ws)
+        export_view(ctx)
 except ClipcoreError as exc:
     context.show_error(exc)

@@ -28,7 +28,7 @@ from clipcore.classify.prompts import (
 from clipcore.retrieval.search import top_k
 from clipcore.classify.zeroshot import build_classifier, cell_image_ids, classify_matrix, evaluate_result
 
-from ui import context, resources, state
+from ui import auth, context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid
 from ui.text import md
@@ -79,6 +79,7 @@ def _on_load() -> None:
 def _on_rename() -> None:
     old, new = st.session_state[SET_CHOICE], st.session_state.get("zs_rename_to", "")
     try:
+        auth.permit("edit_prompts", ctx.entry.name)  # callbacks run before the page's own check
         n = rename_prompt_set(ws, old, new)
         loaded = st.session_state.get(state.ZS_LOADED)
         if loaded and loaded[0] == old:
@@ -93,6 +94,7 @@ def _on_rename() -> None:
 def _on_duplicate() -> None:
     name, new = st.session_state[SET_CHOICE], st.session_state.get("zs_duplicate_as", "")
     try:
+        auth.permit("edit_prompts", ctx.entry.name)
         copy = duplicate_prompt_set(ws, name, new, st.session_state.get(VERSION_CHOICE))
         _load_into_editor(copy)
         _flash("success", f"Copied {name!r} version {copy.version} as {copy.name!r}.")
@@ -124,7 +126,7 @@ elif state.ZS_EDITOR_ROWS not in st.session_state:
 st.title("Zero-shot classification")
 if FLASH in st.session_state:
     kind, message = st.session_state.pop(FLASH)
-    (st.success if kind == "success" else st.error)(message)
+    (st.success if kind == "success" else st.error)(md(message))
 
 # -- stored prompt sets ----------------------------------------------------------------
 sets = list_prompt_sets(ws)
@@ -145,15 +147,15 @@ with st.expander("Prompt sets stored in this workspace", expanded=not sets):
         c4.button("New set", on_click=_on_new_set, key="zs_new_set", width="stretch", help="Start an empty set.")
         r1, r2, r3, r4 = st.columns([2, 1, 2, 1])
         r1.text_input("Rename the set to", key="zs_rename_to")
-        r2.button("Rename", on_click=_on_rename, key="zs_rename", width="stretch")
+        r2.button("Rename", on_click=_on_rename, key="zs_rename", width="stretch", disabled=not ctx.can("edit_prompts"))
         r3.text_input("Duplicate this version as", key="zs_duplicate_as")
-        r4.button("Duplicate", on_click=_on_duplicate, key="zs_duplicate", width="stretch")
+        r4.button("Duplicate", on_click=_on_duplicate, key="zs_duplicate", width="stretch", disabled=not ctx.can("edit_prompts"))
 
 # -- the editor ------------------------------------------------------------------------
 loaded = st.session_state.get(state.ZS_LOADED)
 st.subheader("Classes and prompts")
 st.caption(
-    ("Editing " + (f"{loaded[0]!r} version {loaded[1]}" if loaded else "a new set"))
+    ("Editing " + (f"{md(repr(loaded[0]))} version {loaded[1]}" if loaded else "a new set"))
     + ". One row per prompt; a class with several prompts gets several rows. "
     "A class embedding is the re-normalised mean of its prompts' embeddings."
 )
@@ -173,13 +175,14 @@ use_templates = t1.checkbox("Template ensemble", key=USE_TEMPLATES, help="Wrap e
 templates_text = t2.text_area("Templates, one per line ({} = the prompt)", key=TEMPLATES, height=110, disabled=not use_templates)
 s1, s2 = st.columns([3, 1])
 set_name = s1.text_input("Save as (name)", key=NAME)
-save = s2.button("Save as new version", type="primary", key="zs_save", width="stretch")
+save = s2.button("Save as new version", type="primary", key="zs_save", width="stretch", disabled=not ctx.can("edit_prompts"))
 
 try:
     classes = validate_classes(classes_from_rows(edited[["class", "prompt"]].itertuples(index=False, name=None)))
     templates = validate_templates(templates_text.splitlines()) if use_templates else []
     draft = PromptSet(set_name.strip() or "draft", classes, templates)
     if save:
+        auth.permit("edit_prompts", ctx.entry.name)
         saved = save_prompt_set(ws, set_name, classes, templates)
         if saved.created:
             _after_save(saved.name, saved.version)
@@ -213,7 +216,7 @@ with tab_metrics:
         if summary["left_out"]:
             st.caption(
                 "Not scored (ground-truth class not in this set): "
-                + ", ".join(f"{label} ({n})" for label, n in summary["left_out"].items())
+                + ", ".join(f"{md(label)} ({n})" for label, n in summary["left_out"].items())
             )
         left, right = st.columns([1, 1])
         with left:

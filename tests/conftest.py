@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ if str(ROOT) not in sys.path:
 # No test may reach a model hub: weights come from the local cache or not at all.
 os.environ.setdefault("CLIPCORE_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The server-wide job cap counts pid files here: one folder per test run, so parallel
+# runs (and the developer's own app) do not count against each other.
+os.environ.setdefault("CLIPCORE_JOBS_DIR", tempfile.mkdtemp(prefix="clipcore-test-jobs-"))
 
 
 @pytest.fixture(scope="session")

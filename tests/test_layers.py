@@ -17,7 +17,7 @@ PACKAGE = ROOT / "clipcore"
 # Bottom to top. "base" is clipcore/__init__, errors, config, parallel; "top" is the CLI
 # and the benchmarks.
 ORDER = ["base", "catalog", "embedding", "retrieval", "classify", "team", "sources", "top"]
-BASE_MODULES = {"errors", "config", "parallel"}
+BASE_MODULES = {"errors", "config", "parallel", "csvsafe"}
 
 
 def _unit(module: str) -> str | None:

@@ -14,7 +14,10 @@ from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ClipModel
 from clipcore.errors import ClipcoreError
 
+from clipcore.team.roles import allowed
+
 from ui import state
+from ui.auth import User, account_sidebar, can, require
 from ui.first_launch import ensure_demo_workspace
 from ui.navigation import home_link, leave_pages_folder_mode
 from ui.resources import ActiveModel, active_model, current_entry, embeddings, workspace, workspace_entries
@@ -43,8 +46,9 @@ def model_banner(active: ActiveModel) -> None:
 
 
 def show_error(exc: ClipcoreError) -> None:
-    """How pages show an expected error: one line, no stack trace."""
-    st.error(str(exc), icon="🚫")
+    """How pages show an expected error: one line, no stack trace; the message quotes
+    user strings (class names, paths), so it is escaped."""
+    st.error(md(exc), icon="🚫")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class PageContext:
     ws: Workspace
     active: ActiveModel
     matrix: EmbeddingMatrix | None
+    user: User | None = None
+    role: str | None = None
+
+    def can(self, action: str) -> bool:
+        """Whether the signed-in user may do ``action`` here (clipcore.team.roles)."""
+        return allowed(self.role, action)
 
     @property
     def model(self) -> ClipModel:
@@ -70,10 +80,10 @@ class PageContext:
 def may_manage_collections() -> bool:
     """Whether this session may create, rename or remove collections.
 
-    The one call point for the sign-in work (issue 10): until roles exist, the local
-    user may; then only admins.
+    Admins only (the ``start_jobs`` permission, clipcore.team.roles): a collection is
+    ingested and embedded by jobs.
     """
-    return True
+    return can("start_jobs", current_entry().name)
 
 
 def _keep_param() -> None:
@@ -127,11 +137,14 @@ def _open_workspace(entry: WorkspaceEntry) -> Workspace:
         st.stop()
 
 
-def page_context(*, require_embeddings: bool = True, allow_empty: bool = False) -> PageContext:
-    """Common page prologue: banner, workspace, model, embeddings; stops the page with a
-    clear message when the workspace is empty (unless ``allow_empty``: Home, which can
-    ingest) or lacks embeddings for the model."""
+def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, action: str = "view") -> PageContext:
+    """Common page prologue: who is signed in and may they ``action`` here, banner,
+    workspace, model, embeddings; stops the page with a clear message when the user is
+    not signed in or not allowed, the workspace is empty (unless ``allow_empty``: Home,
+    which can ingest) or lacks embeddings for the model."""
     leave_pages_folder_mode()
+    user, role = require(action, current_entry().name)
+    account_sidebar(user, role)
     try:
         active = active_model()
     except ClipcoreError as exc:
@@ -165,4 +178,4 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False) 
             )
             home_link()
             st.stop()
-    return PageContext(entry, ws, active, matrix)
+    return PageContext(entry, ws, active, matrix, user, role)

@@ -10,6 +10,7 @@ from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ClipModel
 
 from ui.resources import _workspace
+from ui.text import code
 
 _demo_lock = threading.Lock()
 
@@ -48,7 +49,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
             built = []
             if ws.counts()["images"] == 0:
                 if not entry.source.exists() or not any(entry.source.iterdir()):
-                    st.write(f"Generating the demo collection in `{entry.source}`...")
+                    st.write(f"Generating the demo collection in {code(entry.source)}...")
                     generate_demo(entry.source)
                     built.append("generated the demo collection")
                 st.write("Cataloguing images and making thumbnails...")

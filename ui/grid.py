@@ -27,12 +27,10 @@ class GridResult:
 
 
 def thumbnail_paths(ws: Workspace, records: Sequence[ImageRecord]) -> list[str]:
-    """Thumbnail file of each record (the original if its thumbnail is missing)."""
-    out = []
-    for r in records:
-        p = ws.thumbnail_path(r.content_hash)
-        out.append(str(p if p.exists() else r.abs_path))
-    return out
+    """Thumbnail file of each record. Never the original: a missing thumbnail is drawn
+    as a placeholder (``ui.resources.thumbnail_url``), so a grid cannot be made to
+    serve whatever an original (or a link swapped in for it) points at."""
+    return [str(ws.thumbnail_path(r.content_hash)) for r in records]
 
 
 def _keep_key(key: str) -> str:
@@ -155,8 +153,22 @@ def image_grid(
 @st.dialog("Image", width="large")
 def image_details(ws: Workspace, image_id: int, score: float | None = None) -> None:
     """A larger view of one image with its path, size, score and labels."""
+    from clipcore.catalog.images import ImageRejected, preview_jpeg
+    from clipcore.errors import UnsafePathError
+
+    from ui.text import md
+
     rec = ws.images([image_id])[0]
-    st.image(str(rec.abs_path) if rec.abs_path.exists() else str(ws.thumbnail_path(rec.content_hash)))
+    try:
+        # A bounded copy (<= 1024 px JPEG) made only after the real path passed the
+        # source-root check; the original's bytes never reach the browser.
+        st.image(preview_jpeg(rec.real_path()))
+    except (UnsafePathError, ImageRejected, OSError) as exc:
+        thumb = ws.thumbnail_path(rec.content_hash)
+        if thumb.is_file():
+            st.image(str(thumb))
+        reason = exc.reason if isinstance(exc, ImageRejected) else str(exc)
+        st.warning(f"The original cannot be shown: {md(reason)}", icon="⚠️")
     st.text(f"path: {rec.path}")
     st.text(f"size: {rec.width} x {rec.height} {rec.format}   id: {rec.id}")
     if score is not None:

@@ -16,6 +16,7 @@ from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import DEFAULT_TEST_FRACTION, Split, freeze_split, get_split
 from clipcore.errors import ClipcoreError
 
+from ui import auth
 from ui.text import md
 
 GROUP_CHOICES = {
@@ -32,8 +33,8 @@ def _when(iso: str | None) -> str:
         return str(iso)
 
 
-def render_holdout(ws: Workspace, name: str) -> Split | None:
-    """Show the frozen split ``name``, or a form that freezes it; returns the split or None."""
+def render_holdout(ws: Workspace, name: str, workspace_name: str | None = None) -> Split | None:
+    """Show the frozen split ``name``, or a form that freezes it (admins); returns the split or None."""
     split = get_split(ws, name)
     if split is not None:
         grouped = {"folder": ", whole source folders", "group": ", whole groups"}.get(split.group_by or "", "")
@@ -56,9 +57,11 @@ def render_holdout(ws: Workspace, name: str) -> Split | None:
         c1, c2 = st.columns(2)
         fraction = c1.slider("Hold-out share per class", 0.05, 0.5, DEFAULT_TEST_FRACTION, 0.01, key="fh_fraction")
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="fh_seed")
-        clicked = st.form_submit_button("Freeze hold-out", type="primary")
+        may = auth.can("start_jobs", workspace_name)  # evaluation set-up is admin work (clipcore.team.roles)
+        clicked = st.form_submit_button("Freeze hold-out", type="primary", disabled=not may)
     if clicked:
         try:
+            auth.permit("start_jobs", workspace_name)
             split = freeze_split(
                 ws, name=name, test_fraction=float(fraction), seed=int(seed), group_by=None if group_by == "none" else group_by
             )

@@ -13,7 +13,7 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import context, state
+from ui import auth, context, state
 from ui.text import code, md
 
 JOB_POLL_S = 1.5
@@ -145,17 +145,20 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
     else:
         c1.text(f"Source folder: {entry.source}")
     started = None
+    may = auth.can("start_jobs", entry.name)  # admins start jobs (clipcore.team.roles)
     try:
-        if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy,
+        if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
                      width="stretch"):
+            auth.permit("start_jobs", entry.name)
             started = start_job(ws, "ingest", job_arguments("ingest", entry, info))
         if c3.button(
             f"Embed {missing:,} missing",
             key="home_embed",
-            disabled=read_only or missing == 0 or bool(busy),
+            disabled=read_only or missing == 0 or bool(busy) or not may,
             help=f"Embed the images that have no {info.key} embedding yet.",
             width="stretch",
         ):
+            auth.permit("start_jobs", entry.name)
             started = start_job(ws, "embed", job_arguments("embed", entry, info))
     except ClipcoreError as exc:
         context.show_error(exc)
@@ -193,5 +196,5 @@ def _jobs_panel(ws: Workspace, active_before: int) -> None:
                 except ClipcoreError:
                     return
                 if job["status"] == "failed":
-                    st.error(f"The {job['kind']} job failed: {job['message']}")
+                    st.error(f"The {job['kind']} job failed: {md(job['message'])}")
                     st.code(job_log(ws, last, tail_chars=2000) or "(no log)", language=None)

@@ -12,7 +12,7 @@ from clipcore.classify.splits import labels_version
 from clipcore.classify.zeroshot import build_classifier
 from clipcore.errors import ClipcoreError
 
-from ui import context
+from ui import auth, context
 from ui.text import md
 
 RESULT = "zs_lab_result"
@@ -96,9 +96,13 @@ def render_prompt_lab(ctx, loaded: tuple[str, int] | None, on_saved) -> None:
         st.info("No candidate beats the current prompts of any class.")
         return
     changed = ", ".join(md(label) for label in out.suggested)
-    if st.button(f"Save the suggestion as a new version of {md(stored.name)} (changes {changed})", key="zs_lab_save"):
+    if st.button(
+        f"Save the suggestion as a new version of {md(stored.name)} (changes {changed})", key="zs_lab_save",
+        disabled=not ctx.can("edit_prompts"),
+    ):
         suggestion = out.as_prompt_set(stored.name, stored)
         try:
+            auth.permit("edit_prompts", ctx.entry.name)
             saved = save_prompt_set(ctx.ws, stored.name, suggestion.classes, [], note="prompt lab suggestion")
         except ClipcoreError as exc:
             context.show_error(exc)

@@ -8,6 +8,7 @@ are read-only once cached; their keys include the workspace path and model key.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,23 +239,39 @@ def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False
     return _few_shot_probabilities(str(ws.root), key, ws.embedding_version(key), labels_version(ws), out_of_fold)
 
 
-@st.cache_data(show_spinner=False, max_entries=5_000)
 def thumbnail_url(path: str) -> str:
-    """The ~256 px thumbnail file as a data URL, for grids drawn as one HTML block.
+    """The ~256 px thumbnail file as a data URL, for grids drawn as one HTML block; the
+    placeholder when the thumbnail is missing (not cached, so a later thumbnail shows).
 
     Inline images skip one HTTP round trip per tile: a 24-tile grid drew in ~110 ms
     instead of ~300 ms with st.image in Chromium here (docs/PERFORMANCE.md).
     """
-    import base64
+    if not Path(path).is_file():
+        return PLACEHOLDER_URL
+    return _thumbnail_data_url(path)
 
+
+@st.cache_data(show_spinner=False, max_entries=5_000)
+def _thumbnail_data_url(path: str) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+# A grey tile for an image without a thumbnail (grids never fall back to the original).
+_PLACEHOLDER_SVG = (
+    b"<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='#ddd'/>"
+    b"<text x='128' y='134' font-size='20' text-anchor='middle' fill='#666'>no thumbnail</text></svg>"
+)
+PLACEHOLDER_URL = "data:image/svg+xml;base64," + base64.b64encode(_PLACEHOLDER_SVG).decode("ascii")
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
 def small_thumbnail(path: str) -> str:
-    """A ~48 px JPEG data URL of a thumbnail file, for table cells (made once per file)."""
+    """A ~48 px JPEG data URL of a thumbnail file, for table cells (made once per file);
+    the placeholder when the thumbnail is missing."""
     from clipcore.catalog.images import thumbnail_data_url
 
+    if not Path(path).is_file():
+        return PLACEHOLDER_URL
     return thumbnail_data_url(path)
 
 

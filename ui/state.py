@@ -11,3 +11,5 @@ ZS_EDITOR_ROWS = "zs_editor_rows"  # (class, prompt) rows loaded into the Zero-s
 ZS_LOADED = "zs_loaded_set"  # (name, version) of the prompt set loaded into the editor
 ZS_EDITOR_GEN = "zs_editor_generation"  # bumping it reloads the editor widget from ZS_EDITOR_ROWS
 HOME_LAST_JOB = "home_last_job"  # id of the last job started from the Home page in this session
+LABEL_PAGE = "label_page"  # the Label page's page on screen: {"sig", "ids", "scores", "reranked", "gen", "drawn_at"}
+LABEL_FLASH = "label_flash"  # (message, icon) shown once on the Label page's next run (set in callbacks)

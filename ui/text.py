@@ -13,13 +13,20 @@ import re
 
 # Markdown, Streamlit's extensions (:colour[...], :material/icon:, $latex$) and HTML.
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$>])")
+# GitHub-flavoured markdown turns bare "http://...", "www..." and "name@host" into links
+# even when every markdown character is escaped; a zero-width space right before the
+# "://", the "." of "www." and the "@" stops that, and shows nothing.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(?=://)|(?<=\bwww)(?=\.)|(?=@)")
+_ZWSP = "\u200b"
 
 
 def md(text: object) -> str:
     """``text`` as literal text inside markdown: every markdown character backslash-escaped,
-    ``<``/``&`` as entities, newlines folded to spaces (a string cannot open a block)."""
+    ``<``/``&`` as entities, newlines folded to spaces (a string cannot open a block), and
+    bare URLs and e-mail addresses kept from becoming links (a zero-width space)."""
     s = str(text).replace("\r", " ").replace("\n", " ")
     s = html.escape(s, quote=False)
+    s = _AUTOLINK.sub(_ZWSP, s)
     return _SPECIAL.sub(r"\\\1", s)
 
 

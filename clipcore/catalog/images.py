@@ -171,11 +171,25 @@ def check_upload(data: bytes, limits: Limits | None = None) -> tuple[int, int]:
     return w, h
 
 
+PREVIEW_SIZE = 1024
+
+
+def preview_jpeg(path: str | Path, max_side: int = PREVIEW_SIZE) -> bytes:
+    """A bounded-size JPEG copy of an image file (longest side at most ``max_side``), for
+    the detail view: the original's bytes are never sent to a browser as they are.
+
+    Raises:
+        ImageRejected: not a usable image (or a bomb).
+    """
+    img = open_rgb(Path(path), draft_to=max_side).image
+    return make_thumbnail(img, max_side)
+
+
 def load_query_image(data: bytes, *, max_bytes: int | None = None) -> Image.Image:
     """Validate an uploaded image (header first, see ``check_upload``) and return it as RGB.
 
     Raises:
-        InputError: too large, or not a usable image (the reason says why).
+        InputError: more than ``max_bytes`` or ``max_pixels``, or not a usable image.
     """
     limits = load_limits()
     if max_bytes is not None:

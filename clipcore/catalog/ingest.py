@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from clipcore.csvsafe import restore
 from clipcore.errors import InputError
 from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
 from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
@@ -365,7 +366,8 @@ def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
                 )
             out: dict[str, tuple[str, str | None]] = {}
             for row in reader:
-                row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                # Undo the formula-injection prefix our own exports add (clipcore.csvsafe).
+                row = {k.strip().lower(): restore((v or "").strip()) for k, v in row.items() if k}
                 if row.get("path") and row.get("label"):
                     out[Path(row["path"]).as_posix()] = (row["label"], row.get("group") or None)
             return out

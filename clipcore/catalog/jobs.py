@@ -7,11 +7,13 @@ so it survives page reloads and browser disconnects; it writes its progress to t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,16 +26,64 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "import-iiif"})
 ACTIVE = ("queued", "running")
+DEFAULT_MAX_JOBS = 2  # at once on this server, all workspaces together (CLIPCORE_MAX_JOBS)
+
+
+def _registry() -> Path:
+    """The server-wide folder of running jobs' pid files (one per job, any workspace)."""
+    path = Path(os.environ.get("CLIPCORE_JOBS_DIR") or Path(tempfile.gettempdir()) / f"clipcore-jobs-{os.getuid()}")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _max_jobs() -> int:
+    try:
+        return max(1, int(os.environ.get("CLIPCORE_MAX_JOBS", DEFAULT_MAX_JOBS)))
+    except ValueError:
+        return DEFAULT_MAX_JOBS
+
+
+def _live_registered(registry: Path) -> int:
+    live = 0
+    for pid_file in registry.glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if _alive(pid):
+            live += 1
+        else:
+            pid_file.unlink(missing_ok=True)
+    return live
 
 
 def start_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
     """Start ``python -m clipcore command *args`` in the background; return the job id.
 
+    At most one job per kind per workspace runs at a time, and at most
+    ``CLIPCORE_MAX_JOBS`` (default 2) on the server; both checks and the start happen
+    under one server-wide lock, so two sessions clicking at once cannot both pass.
     Raises:
-        InputError: a command that is not a known long-running subcommand.
+        InputError: a command that is not a known long-running subcommand; a job of this
+            kind already running in this workspace; the server-wide cap reached.
     """
     if command not in ALLOWED_COMMANDS:
         raise InputError(f"cannot run {command!r} as a job; jobs are {sorted(ALLOWED_COMMANDS)}.")
+    registry = _registry()
+    with open(registry / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        same = [j for j in list_jobs(ws, active_only=True, limit=50) if j["kind"] == command]
+        if same:
+            raise InputError(f"a {command} job ({same[0]['id']}) is already running in this workspace; wait for it to finish.")
+        cap = _max_jobs()
+        if _live_registered(registry) >= cap:
+            raise InputError(f"{cap} jobs are already running on this server (at most {cap}); wait for one to finish.")
+        job_id, pid = _spawn(ws, command, args)
+        (registry / f"{job_id}.pid").write_text(str(pid))
+    return job_id
+
+
+def _spawn(ws: Workspace, command: str, args: Sequence[str]) -> tuple[str, int]:
     job_id = uuid.uuid4().hex[:12]
     argv = [sys.executable, "-m", "clipcore", command, *args, "--workspace", str(ws.root), "--job-id", job_id]
     now = utc_now()
@@ -56,7 +106,7 @@ def start_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
     with ws.transaction() as conn:
         conn.execute("UPDATE jobs SET pid = ? WHERE id = ?", (proc.pid, job_id))
     logger.info("started job %s: %s", job_id, " ".join(argv))
-    return job_id
+    return job_id, proc.pid
 
 
 class JobReporter:

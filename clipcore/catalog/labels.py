@@ -13,8 +13,6 @@ annotator, and not yet expired, is not handed to another.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -27,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from clipcore.errors import InputError
+from clipcore.csvsafe import dict_rows_csv
+from clipcore.errors import InputError, PermissionDenied, UnsafePathError
 from clipcore.catalog.store import Workspace, atomic_write_bytes, utc_now
 from clipcore.catalog.metadata import image_metadata
 
@@ -129,6 +128,11 @@ def record_batch(
         InputError: bad class or annotator name, no image at all, an id both assigned
             and rejected, an unknown id, or a source that is not a JSON object.
     """
+    args = _batch_args(label, annotator, image_ids, rejected_ids, source)
+    return _write_batch(ws, *args, since_event=None).batch_id or ""
+
+
+def _batch_args(label, annotator, image_ids, rejected_ids, source) -> tuple[str, str, str, list[int], list[int]]:
     label = clean_label(label)
     annotator = clean_annotator(annotator)
     assigned = _clean_ids(image_ids, "image_ids")
@@ -138,18 +142,88 @@ def record_batch(
     both = sorted(set(assigned) & set(rejected))
     if both:
         raise InputError(f"image id(s) {both[:10]} are both assigned and rejected; pick one.")
+    return label, annotator, _source_json(source), assigned, rejected
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    """What :func:`assign_page` wrote: the batch (None when every image was skipped) and
+    the images skipped because a colleague labelled them after the page was drawn."""
+
+    batch_id: str | None
+    assigned: int
+    rejected: int
+    skipped: dict[int, str]  # image id -> the annotator who labelled it since
+
+    def skipped_message(self) -> str:
+        """"3 images were labelled by bob since this page was drawn", or ''."""
+        if not self.skipped:
+            return ""
+        who = sorted(set(self.skipped.values()))
+        n = len(self.skipped)
+        return f"{n} image{'s' if n != 1 else ''} {'were' if n != 1 else 'was'} labelled by {', '.join(who)} since this page was drawn"
+
+
+def assign_page(
+    ws: Workspace,
+    label: str,
+    image_ids: Iterable[int],
+    *,
+    annotator: str,
+    source: Mapping[str, Any],
+    rejected_ids: Iterable[int] = (),
+    drawn_at: int,
+    overwrite: bool = False,
+) -> AssignResult:
+    """:func:`record_batch` for a page drawn when the latest label event was ``drawn_at``
+    (``labels_version(ws)[0]``): images another annotator labelled since are skipped,
+    in the same transaction, unless ``overwrite``.
+
+    Raises:
+        InputError: as :func:`record_batch`.
+    """
+    args = _batch_args(label, annotator, image_ids, rejected_ids, source)
+    return _write_batch(ws, *args, since_event=None if overwrite else int(drawn_at))
+
+
+def _source_json(source: Any) -> str:
     if not isinstance(source, Mapping):
         raise InputError(f"source must be a mapping (JSON object); got {type(source).__name__}.")
     try:
-        source_json = json.dumps(dict(source), ensure_ascii=False, sort_keys=True)
+        return json.dumps(dict(source), ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise InputError(f"source is not JSON-serialisable: {exc}.") from exc
+
+
+def _labelled_since(conn, ids: Sequence[int], since_event: int, annotator: str) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        chunk = list(ids[start : start + 900])
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(
+            "SELECT e.image_id, e.annotator FROM label_events e JOIN label_batches b ON b.id = e.batch_id "
+            f"WHERE e.id > ? AND e.kind = 'assign' AND e.annotator != ? AND b.reverted_at IS NULL AND e.image_id IN ({marks}) "
+            "ORDER BY e.id",
+            [since_event, annotator, *chunk],
+        ):
+            found[int(r[0])] = r[1]
+    return found
+
+
+def _write_batch(
+    ws: Workspace, label: str, annotator: str, source_json: str, assigned: list[int], rejected: list[int], *, since_event: int | None
+) -> AssignResult:
     batch_id = uuid.uuid4().hex
     now = utc_now()
-    rows = [(batch_id, i, label, "assign", annotator, now) for i in assigned]
-    rows += [(batch_id, i, label, "reject", annotator, now) for i in rejected]
     with ws.transaction() as conn:
         _check_known(conn, assigned + rejected)
+        skipped = {} if since_event is None else _labelled_since(conn, assigned + rejected, since_event, annotator)
+        assigned = [i for i in assigned if i not in skipped]
+        rejected = [i for i in rejected if i not in skipped]
+        if not assigned and not rejected:
+            return AssignResult(None, 0, 0, skipped)
+        rows = [(batch_id, i, label, "assign", annotator, now) for i in assigned]
+        rows += [(batch_id, i, label, "reject", annotator, now) for i in rejected]
         conn.execute(
             "INSERT INTO label_batches (id, label, annotator, created_at, source, size) VALUES (?, ?, ?, ?, ?, ?)",
             (batch_id, label, annotator, now, source_json, len(assigned)),
@@ -160,25 +234,33 @@ def record_batch(
         conn.executemany(
             "DELETE FROM label_claims WHERE image_id = ? AND annotator = ?", [(i, annotator) for i in assigned + rejected]
         )
-    logger.info("batch %s: %d x %r, %d rejected, by %s", batch_id, len(assigned), label, len(rejected), annotator)
-    return batch_id
+    logger.info(
+        "batch %s: %d x %r, %d rejected, %d skipped, by %s", batch_id, len(assigned), label, len(rejected), len(skipped), annotator
+    )
+    return AssignResult(batch_id, len(assigned), len(rejected), skipped)
 
 
-def revert_batch(ws: Workspace, batch_id: str, *, annotator: str) -> int:
+def revert_batch(ws: Workspace, batch_id: str, *, annotator: str, only_own: bool = False) -> int:
     """Mark a batch reverted; its events stay in the history but no longer count.
 
     Idempotent: reverting an already reverted batch changes nothing and returns 0.
+    Args:
+        only_own: refuse a batch that ``annotator`` did not make (an annotator's undo;
+            admins revert anyone's).
     Returns:
         The number of labels (``assign`` events) this call reverted.
     Raises:
         InputError: no batch with this id, or a bad annotator name.
+        PermissionDenied: ``only_own`` and the batch is someone else's.
     """
     annotator = clean_annotator(annotator)
     batch_id = str(batch_id).strip()
     with ws.transaction() as conn:
-        row = conn.execute("SELECT reverted_at FROM label_batches WHERE id = ?", (batch_id,)).fetchone()
+        row = conn.execute("SELECT reverted_at, annotator FROM label_batches WHERE id = ?", (batch_id,)).fetchone()
         if row is None:
             raise InputError(f"no label batch {batch_id!r}; batch ids are listed by `labels --history` and the history view.")
+        if only_own and row[1] != annotator:
+            raise PermissionDenied(f"batch {batch_id[:8]} was made by {row[1]}; only an admin can revert a colleague's batch.")
         if row[0] is not None:
             return 0
         conn.execute(
@@ -401,10 +483,19 @@ class Conflict:
     path: str
     current: str | None
     votes: dict[str, list[str]]  # "assign: C" / "reject: C" -> annotators
+    latest: str | None = None  # the class of the latest assignment since the last resolution
+    majority: str | None = None  # the class most annotators assigned (ties: the latest of them)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape."""
-        return {"id": self.image_id, "path": self.path, "current": self.current, "votes": self.votes}
+        return {
+            "id": self.image_id, "path": self.path, "current": self.current, "votes": self.votes,
+            "latest": self.latest, "majority": self.majority,
+        }
+
+    def classes(self) -> set[str]:
+        """Every class named in a vote (assigned or rejected)."""
+        return {k.split(": ", 1)[1] for k in self.votes}
 
 
 def find_conflicts(ws: Workspace) -> list[Conflict]:
@@ -435,8 +526,66 @@ def find_conflicts(ws: Workspace) -> list[Conflict]:
                 key = f"{e['kind']}: {e['label']}"
                 if e["annotator"] not in votes[key]:
                     votes[key].append(e["annotator"])
-            out.append(Conflict(image_id, paths[image_id], current.get(image_id), dict(votes)))
+            latest, majority = _latest_and_majority(events)
+            out.append(Conflict(image_id, paths[image_id], current.get(image_id), dict(votes), latest, majority))
     return out
+
+
+def _latest_and_majority(events: list) -> tuple[str | None, str | None]:
+    assigns = [e for e in events if e["kind"] == "assign"]
+    if not assigns:
+        return None, None
+    # An annotator's vote is their latest assignment; the events are in event order.
+    last_by: dict[str, tuple[int, str]] = {}
+    for order, e in enumerate(assigns):
+        last_by[e["annotator"]] = (order, e["label"])
+    counts: Counter = Counter(label for _, label in last_by.values())
+    last_seen = {label: order for order, label in last_by.values()}
+    majority = max(counts, key=lambda c: (counts[c], last_seen[c]))
+    return assigns[-1]["label"], majority
+
+
+RESOLVE_STRATEGIES = ("latest", "majority", "class")
+
+
+def resolve_in_bulk(
+    ws: Workspace,
+    strategy: str,
+    *,
+    annotator: str,
+    label: str | None = None,
+    image_ids: Iterable[int] | None = None,
+) -> dict[str, tuple[str, int]]:
+    """Settle many conflicts at once, one resolution batch per resulting class.
+
+    Strategies: ``latest`` keeps each image's latest assignment; ``majority`` keeps the
+    class most annotators assigned (a tie goes to the latest of the tied); ``class``
+    settles every conflict that involves ``label`` as ``label``. ``image_ids`` limits it
+    to those conflicts.
+    Returns:
+        {class: (batch id, number of images)}.
+    Raises:
+        InputError: an unknown strategy, or ``class`` without a label.
+    """
+    if strategy not in RESOLVE_STRATEGIES:
+        raise InputError(f"strategy must be one of {list(RESOLVE_STRATEGIES)}; got {strategy!r}.")
+    if strategy == "class":
+        label = clean_label(label)
+    only = None if image_ids is None else set(_clean_ids(image_ids, "image_ids"))
+    chosen: dict[str, list[int]] = defaultdict(list)
+    for c in find_conflicts(ws):
+        if only is not None and c.image_id not in only:
+            continue
+        if strategy == "class":
+            winner = label if label in c.classes() else None
+        else:
+            winner = c.latest if strategy == "latest" else c.majority
+        if winner:
+            chosen[winner].append(c.image_id)
+    note = f"bulk: {strategy}"
+    return {
+        cls: (resolve_conflicts(ws, ids, cls, annotator=annotator, note=note), len(ids)) for cls, ids in sorted(chosen.items())
+    }
 
 
 def _is_resolution(source_json: str) -> bool:
@@ -548,13 +697,10 @@ def _with_book(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 def labels_csv(ws: Workspace, *, history: bool = False) -> str:
-    """Current labels (or every event) as CSV text with a header row."""
+    """Current labels (or every event) as CSV text with a header row; text cells that a
+    spreadsheet would run as a formula get a leading ``'`` (:mod:`clipcore.csvsafe`)."""
     rows = _with_book(ws, label_history(ws) if history else current_label_rows(ws))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS if history else CURRENT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return dict_rows_csv(HISTORY_COLUMNS if history else CURRENT_COLUMNS, rows)
 
 
 def labels_json(ws: Workspace, *, history: bool = False) -> str:
@@ -630,8 +776,13 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
             target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"
         used.add(target)
         try:
+            real = rec.real_path()  # no symlink escape: checked now, not only at ingest
+        except UnsafePathError as exc:
+            missing.append(str(exc))
+            continue
+        try:
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            shutil.copy2(rec.abs_path, tmp)
+            shutil.copy2(real, tmp)
             os.replace(tmp, target)
             written += 1
         except OSError as exc:

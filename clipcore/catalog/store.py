@@ -37,7 +37,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from clipcore.errors import InputError, WorkspaceError
+from clipcore.errors import InputError, UnsafePathError, WorkspaceError
 
 logger = logging.getLogger(__name__)
 
@@ -303,8 +303,24 @@ class ImageRecord:
 
     @property
     def abs_path(self) -> Path:
-        """Where the original file lives."""
+        """Where the original file lives (as catalogued; use :meth:`real_path` to read it)."""
         return Path(self.source_root) / self.path
+
+    def real_path(self) -> Path:
+        """The original's real path, checked now (not only at ingest) to lie inside the
+        real source root: call it right before reading the file (embed, export, view).
+
+        Raises:
+            UnsafePathError: the file, or a folder on its way, is now a link that leaves
+                the source folder, or the path is not a regular file.
+        """
+        root = Path(self.source_root).resolve()
+        real = (root / self.path).resolve()
+        if not real.is_relative_to(root):
+            raise UnsafePathError(f"{self.path!r} now leads outside its source folder (a link?); it is not read.")
+        if not real.is_file():
+            raise UnsafePathError(f"{self.path!r} is missing or is not a regular file.")
+        return real
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ def load_pixels(ws: Workspace, image_ids: Sequence[int], size: int, *, batch_siz
     """
     records = {r.id: r for r in ws.images(list(image_ids))}
     out: dict[int, np.ndarray] = {}
-    items = ((i, records[i].abs_path) for i in image_ids)
+    items = ((i, records[i]) for i in image_ids)
     for ids, pixels, bad in iter_pixel_batches(items, size, batch_size):
         for i, arr in zip(ids, pixels):
             out[i] = arr

@@ -8,9 +8,7 @@ goes through ``html.escape``. The same table logic feeds the Evaluate page and i
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from clipcore.classify.palette import method_colour
 from clipcore import UNTRAINED_WARNING
+from clipcore.csvsafe import rows_csv
 
 ZERO_SHOT_KS = (None, 0, "0", "zero-shot", "-", "")
 RANDOM_INIT_TAG = "random-init, not meaningful"
@@ -110,18 +109,18 @@ class ErrorRateTable:
         return out
 
     def to_csv(self) -> str:
-        """CSV: method, then mean and std per k (empty where a method has no value)."""
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["method"] + [f"{c}_k={k}" for k in self.ks for c in ("error_mean", "error_std")] + ["best_at_k"])
+        """CSV: method, then mean and std per k (empty where a method has no value); text
+        cells neutralised against formula injection."""
+        header = ["method"] + [f"{c}_k={k}" for k in self.ks for c in ("error_mean", "error_std")] + ["best_at_k"]
+        rows = []
         for m in self.methods:
             values: list[Any] = [m]
             for k in self.ks:
                 cell = self.cells.get((m, k))
                 values += [f"{cell[0]:.6f}", f"{cell[1]:.6f}"] if cell else ["", ""]
             values.append(";".join(k for k in self.ks if m in self.best.get(k, [])))
-            writer.writerow(values)
-        return buf.getvalue()
+            rows.append(values)
+        return rows_csv(header, rows)
 
 
 def error_rate_table(summary: Iterable[Mapping[str, Any]]) -> ErrorRateTable:

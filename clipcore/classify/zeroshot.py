@@ -7,14 +7,13 @@ times cosine similarity.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
+from clipcore.csvsafe import dict_rows_csv
 from clipcore.errors import InputError
 from clipcore.classify.metrics import summarise
 from clipcore.embedding.models import ClipModel
@@ -201,15 +200,14 @@ def predictions_csv(
     result: ZeroShotResult, paths: Mapping[int, str], books: Mapping[int, Mapping] | None = None
 ) -> str:
     """CSV text: path, predicted, confidence, one ``score: <class>`` column per class; with
-    ``books`` (``catalog.metadata.image_metadata``) also ``book`` and ``page`` of imported pages."""
-    buf = io.StringIO()
+    ``books`` (``catalog.metadata.image_metadata``) also ``book`` and ``page`` of imported pages.
+    Formula-like text cells are neutralised (:mod:`clipcore.csvsafe`)."""
     extra = ["book", "page"] if books else []
     fields = ["path", *extra, "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for row in prediction_rows(result, paths):
         if books:
             meta = books.get(row["id"], {})
             row.update(book=meta.get("book_label"), page=meta.get("page"))
-        writer.writerow(row)
-    return buf.getvalue()
+        rows.append(row)
+    return dict_rows_csv(fields, rows)

@@ -11,6 +11,7 @@ falls back to ``PillowDecoder.decode_bytes`` per file.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import time
@@ -71,11 +72,14 @@ def content_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def read_bytes(location: str) -> bytes:
+def read_bytes(location: str, root: str = "") -> bytes:
     """All bytes of a local path, or of an fsspec URL (``s3://``, ``gs://``, ...) when fsspec is installed.
 
+    With ``root`` (the image's source folder), a local path is resolved right before the
+    read and refused unless it lies inside the real ``root``: a file swapped for a link
+    after ingest is not read (docs/SECURITY.md).
     Raises:
-        OSError: the file cannot be read.
+        OSError: the file cannot be read, or leads outside ``root``.
         InputError: a URL was given and fsspec is not installed.
     """
     if "://" in location and not location.startswith("file://"):
@@ -85,7 +89,13 @@ def read_bytes(location: str) -> bytes:
             raise InputError(f"{location!r} is a URL; reading it needs fsspec (pip install fsspec).") from None
         with fsspec.open(location, "rb") as fh:
             return fh.read()
-    return Path(location.removeprefix("file://")).read_bytes()
+    path = Path(location.removeprefix("file://"))
+    if root:
+        real = path.resolve()
+        if not real.is_relative_to(Path(root).resolve()):
+            raise PermissionError(errno.EACCES, "the file now leads outside its source folder (a link?); it is not read")
+        path = real
+    return path.read_bytes()
 
 
 def model_prepare(model: Any, *, draft: bool = True) -> PrepareFn:
@@ -135,7 +145,7 @@ class PillowDecoder:
         """(id, pixels or None, failure reason or None, content hash or None, read s, decode s)."""
         t0 = time.perf_counter()
         try:
-            data = read_bytes(item.location)
+            data = read_bytes(item.location, item.root)
         except OSError as exc:
             return item.image_id, None, f"cannot read: {exc.strerror or exc}", None, time.perf_counter() - t0, 0.0
         t1 = time.perf_counter()

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from clipcore.catalog.store import Workspace
+from clipcore.catalog.store import ImageRecord, Workspace
 from clipcore.embedding.decoders import PillowDecoder, StageTimes
 from clipcore.embedding.models import ClipModel
 from clipcore.embedding.plan import PlanItem, plan_embedding
@@ -184,6 +184,10 @@ def iter_pixel_batches(
 
     pp = size if isinstance(size, Preprocess) else Preprocess(int(size))
     decoder = PillowDecoder(functools.partial(Preprocess.apply, pp, draft=draft), pp.size, workers=workers, draft=draft)
-    plan = (PlanItem(int(i), str(p), "") for i, p in items)
+    # A catalogued record carries its source root: the read re-checks the real path.
+    plan = (
+        PlanItem(int(i), str(p.abs_path), "", p.path, p.source_root) if isinstance(p, ImageRecord) else PlanItem(int(i), str(p), "")
+        for i, p in items
+    )
     for batch in decoder.batches(plan, batch_size):
         yield batch.ids, batch.pixels, batch.failed

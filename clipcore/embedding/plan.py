@@ -18,13 +18,15 @@ class PlanItem:
 
     ``location`` is an absolute path on this machine, or a path/URL that every worker can
     read (a shared filesystem); ``content_hash`` is the catalogue's hash of the file;
-    ``rel_path`` is the path shown to users (relative to its source folder).
+    ``rel_path`` is the path shown to users (relative to its source folder); ``root`` is
+    that source folder: a local ``location`` is re-checked to lie inside it when read.
     """
 
     image_id: int
     location: str
     content_hash: str
     rel_path: str = ""
+    root: str = ""
 
     def to_row(self) -> dict:
         """A plain dict (for Ray Data rows and JSON)."""
@@ -45,4 +47,4 @@ def plan_embedding(ws: Workspace, key: str, *, limit: int | None = None) -> list
         if limit is not None:
             todo = todo[: max(0, limit)]
         records = ws.images(todo) if todo else []
-    return [PlanItem(r.id, str(r.abs_path), r.content_hash, r.path) for r in records]
+    return [PlanItem(r.id, str(r.abs_path), r.content_hash, r.path, r.source_root) for r in records]

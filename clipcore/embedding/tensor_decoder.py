@@ -189,7 +189,7 @@ class TensorDecoder:
     def _read(self, item: PlanItem) -> tuple[PlanItem, bytes | None, str | None, float]:
         t0 = time.perf_counter()
         try:
-            return item, read_bytes(item.location), None, time.perf_counter() - t0
+            return item, read_bytes(item.location, item.root), None, time.perf_counter() - t0
         except OSError as exc:
             return item, None, f"cannot read: {exc.strerror or exc}", time.perf_counter() - t0
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from ui.text import md
+
 from tests.helpers import app_workspace
 
 from tests.gridview import grid_ids

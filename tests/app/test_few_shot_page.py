@@ -6,6 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from ui.text import md
+
 from tests.helpers import app_workspace
 
 from tests.gridview import grid_tiles
@@ -71,4 +73,4 @@ def test_label_source_without_labels_shows_a_clear_error(app_config):
     at = _open()
     at.selectbox(key="fs_source").select("labels").run()
     assert not at.exception
-    assert any("at least 2 classes outside the hold-out" in e.value for e in at.error)
+    assert any(md("at least 2 classes outside the hold-out") in e.value for e in at.error)  # escaped markdown

@@ -43,6 +43,17 @@ def test_md_renders_in_a_page_without_error():
         assert at.markdown[0].value.count("\\[") == text.count("[")
 
 
+def test_md_keeps_bare_urls_and_emails_from_becoming_links():
+    from ui.text import md
+
+    for text in ("see http://evil.example/x", "www.evil.example", "mail bob@evil.example", "HTTPS://x.y"):
+        at = _render(text)
+        assert not at.exception
+        out = md(text)
+        assert "http://" not in out.lower().replace("\\", "") and "www." not in out.replace("\\", "")
+        assert "\u200b" in out  # invisible: the text reads the same
+
+
 def test_human_time_reads_like_a_person_would_say_it():
     from datetime import datetime, timedelta, timezone
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.text import md
+
 from tests.gridview import grid_ids
 from tests.helpers import app_workspace
 from streamlit.util import AttributeDictionary
@@ -129,7 +131,7 @@ def test_save_versions_rename_duplicate_and_compare(app_config):
     at.selectbox(key="zs_set").set_value("mine")
     at.text_input(key="zs_rename_to").set_value("renamed")
     at.button(key="zs_rename").click().run()
-    assert any("Renamed 'mine' to 'renamed' (2 versions)" in s.value for s in at.success)
+    assert any(md("Renamed 'mine' to 'renamed' (2 versions)") in s.value for s in at.success)  # escaped markdown
     at.selectbox(key="zs_version").set_value(1)
     at.text_input(key="zs_duplicate_as").set_value("copy")
     at.button(key="zs_duplicate").click().run()

@@ -41,3 +41,50 @@ def test_only_known_commands_can_be_jobs(tmp_path):
     with pytest.raises(InputError, match="cannot run 'demo' as a job"):
         start_job(ws, "demo", [])
     assert list_jobs(ws) == []
+
+
+@pytest.fixture
+def sleeper():
+    """A live process standing in for a running job."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_one_job_per_kind_per_workspace(tmp_path, sleeper):
+    ws = Workspace(tmp_path / "ws")
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, args, status, started_at, updated_at, pid) VALUES ('j1', 'embed', '[]', 'running', 'x', 'x', ?)",
+            (sleeper.pid,),
+        )
+    with pytest.raises(InputError, match="an? embed job .* already running in this workspace"):
+        start_job(ws, "embed", [])
+    # another kind may start (it fails at once: the folder is missing)
+    other = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
+    assert wait_for(ws, other)["status"] == "failed"
+    sleeper.kill()
+    sleeper.wait()
+    again = start_job(ws, "embed", ["--quiet"])  # the dead job no longer counts
+    assert wait_for(ws, again)["kind"] == "embed"
+
+
+def test_server_wide_cap_over_all_workspaces(tmp_path, sleeper, monkeypatch):
+    registry = tmp_path / "registry"
+    monkeypatch.setenv("CLIPCORE_JOBS_DIR", str(registry))
+    monkeypatch.setenv("CLIPCORE_MAX_JOBS", "1")
+    registry.mkdir()
+    (registry / "other-workspace-job.pid").write_text(str(sleeper.pid))
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(InputError, match="1 jobs are already running on this server"):
+        start_job(ws, "ingest", [str(tmp_path), "--quiet"])
+    assert list_jobs(ws) == []
+    sleeper.kill()
+    sleeper.wait()
+    job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
+    assert (registry / f"{job_id}.pid").exists() and not (registry / "other-workspace-job.pid").exists()
+    wait_for(ws, job_id)

@@ -40,15 +40,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_streamlit(config: Path, *, port: int | None = None, log: Path | None = None) -> tuple[subprocess.Popen, str]:
+def start_streamlit(
+    config: Path, *, port: int | None = None, log: Path | None = None, address: str | None = "127.0.0.1",
+    extra_args: tuple[str, ...] = (),
+) -> tuple[subprocess.Popen, str]:
     """Start ``streamlit run app.py`` with ``CLIPCORE_CONFIG=config``; return (process, base URL)
-    once ``/_stcore/health`` answers. The caller must call ``stop_streamlit``."""
+    once ``/_stcore/health`` answers. The caller must call ``stop_streamlit``.
+
+    ``address`` None leaves ``server.address`` to .streamlit/config.toml (the README's
+    command); ``extra_args`` are more ``--section.option value`` flags."""
     port = port or free_port()
     env = dict(os.environ, CLIPCORE_CONFIG=str(config), PYTHONUNBUFFERED="1")
     out = open(log, "wb") if log else subprocess.DEVNULL
+    where = ["--server.address", address] if address else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *where,
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *extra_args],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

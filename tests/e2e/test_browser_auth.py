@@ -1,0 +1,183 @@
+"""Sign-in in a real browser: the OIDC round trip against a mock identity provider on
+loopback (oidc-provider-mock), two people labelling at once with roles, the proxy
+header, and the README's command listening on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+
+from clipcore.catalog import labels as lbl
+from tests.e2e.conftest import free_port, start_streamlit, stop_streamlit
+from tests.helpers import app_workspace
+
+LEAD, ALICE, BOB = "lead@lab.org", "alice@lab.org", "bob@lab.org"
+ROLES = f'\n[auth]\nmode = "oidc"\nadmins = ["{LEAD}"]\nannotators = ["{ALICE}", "{BOB}"]\n'
+
+
+@pytest.fixture
+def oidc_app(app_config, tmp_path):
+    """The app in OIDC mode against oidc-provider-mock, both on localhost (Authlib refuses
+    plain HTTP to 127.0.0.1 but allows localhost). Yields the app's base URL."""
+    from oidc_provider_mock import User, run_server_in_thread
+
+    users = [User(sub=f"sub-{e.split('@')[0]}", claims={"email": e, "name": e.split("@")[0].title()}) for e in (LEAD, ALICE, BOB)]
+    with run_server_in_thread(port=0, user_claims=users) as provider:
+        port = free_port()
+        secrets_file = tmp_path / "secrets.toml"
+        secrets_file.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://localhost:{port}/oauth2callback"\n'
+            f'cookie_secret = "{secrets.token_hex(16)}"\n'
+            'client_id = "clipcore-test"\nclient_secret = "not-a-secret"\n'
+            f'server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openid-configuration"\n'
+        )
+        app_config.write_text(app_config.read_text() + ROLES)
+        proc, _ = start_streamlit(app_config, port=port, log=tmp_path / "streamlit.log", extra_args=("--secrets.files", str(secrets_file)))
+        try:
+            yield f"http://localhost:{port}"
+        finally:
+            stop_streamlit(proc)
+
+
+def _sign_in(browser, url: str, sub: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{url}/label")
+    page.get_by_role("heading", name="Sign in").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stMetric"]').count() == 0  # nothing but the sign-in page
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name=sub, exact=True).click(timeout=60_000)  # the mock provider's form
+    page.get_by_text("Signed in as").first.wait_for(timeout=60_000)
+    return context, page
+
+
+def _goto_label(page, url: str) -> None:
+    page.goto(f"{url}/label")
+    page.get_by_role("button", name="Assign selected").wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+        " return m && !m.querySelector('[data-stale=\"true\"]') && m.querySelectorAll('figure[data-image-id]').length > 0; }",
+        timeout=60_000,
+    )
+
+
+def _wait(predicate, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)  # waiting for a click to land, not timing it
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _revert(page, batch_id: str) -> None:
+    page.get_by_text("History", exact=True).click()
+    box = page.get_by_role("textbox", name="Batch id to revert")
+    box.wait_for(timeout=60_000)
+    box.fill(batch_id)
+    box.press("Enter")
+    page.get_by_role("button", name="Revert batch").click()
+
+
+@pytest.mark.e2e
+def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague(oidc_app, browser, app_config):
+    ws = app_workspace(app_config)
+    sessions = {sub: _sign_in(browser, oidc_app, sub) for sub in ("sub-alice", "sub-bob")}
+    try:
+        for sub, (_, page) in sessions.items():
+            _goto_label(page, oidc_app)
+            assert page.get_by_label("Your name").count() == 0  # identity comes from the provider
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
+            page.get_by_role("option", name="12", exact=True).click()
+            page.wait_for_function("() => document.querySelectorAll('figure[data-image-id]').length === 12", timeout=60_000)
+        _, alice = sessions["sub-alice"]
+        _, bob = sessions["sub-bob"]
+        # Both pages show the same 12 images; alice assigns first, then bob, from his older page.
+        alice.get_by_role("button", name="Assign selected").click()
+        _wait(lambda: len(lbl.list_batches(ws)) == 1, "alice's batch")
+        bob.get_by_role("button", name="Assign selected").click()
+        bob.get_by_text(re.compile("12 images were labelled by alice\u200b?@lab.org since this page was drawn")).wait_for(timeout=60_000)
+        assert len(lbl.list_batches(ws)) == 1  # nothing of alice's was overwritten
+        bob.wait_for_function("() => document.querySelectorAll('figure[data-image-id]').length === 12", timeout=60_000)
+        bob.get_by_role("button", name="Assign selected").click()
+        batches = _wait(lambda: len(lbl.list_batches(ws)) == 2 and lbl.list_batches(ws), "bob's batch")
+        by = {b["annotator"]: b["batch_id"] for b in batches}
+        assert set(by) == {ALICE, BOB}  # each batch carries the provider's identity, nobody else's
+        assert len(lbl.current_labels(ws)) == 24
+
+        _revert(alice, by[BOB])
+        alice.get_by_text(re.compile("only an admin can revert")).wait_for(timeout=60_000)
+        assert not any(b["reverted_at"] for b in lbl.list_batches(ws))
+
+        lead_ctx, lead = _sign_in(browser, oidc_app, "sub-lead")
+        try:
+            _goto_label(lead, oidc_app)
+            _revert(lead, by[BOB])
+            _wait(lambda: any(b["reverted_by"] == LEAD for b in lbl.list_batches(ws)), "the admin's revert")
+        finally:
+            lead_ctx.close()
+
+        alice.get_by_role("button", name="Sign out").click()
+        alice.get_by_role("button", name="End session").click(timeout=60_000)  # the provider's own sign-out
+        alice.goto(oidc_app)
+        alice.get_by_role("heading", name="Sign in").wait_for(timeout=60_000)
+    finally:
+        for context, _ in sessions.values():
+            context.close()
+
+
+@pytest.mark.e2e
+def test_proxy_mode_trusts_the_header_from_the_local_proxy_only(app_config, browser, tmp_path):
+    app_config.write_text(app_config.read_text() + '\n[auth]\nmode = "proxy"\ntrusted_proxy = true\n')
+    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
+    try:
+        with_header = browser.new_context(extra_http_headers={"X-Forwarded-User": "carol@lab.org"})
+        page = with_header.new_page()
+        page.goto(url)
+        page.get_by_text("Signed in as").first.wait_for(timeout=60_000)
+        assert "carol@lab.org" in page.locator('[data-testid="stSidebar"]').inner_text().replace("\u200b", "")
+        with_header.close()
+        without = browser.new_context()
+        page = without.new_page()
+        page.goto(url)
+        page.get_by_role("heading", name="Sign in").wait_for(timeout=60_000)
+        assert page.get_by_text("reverse proxy").count() >= 1 and page.locator('[data-testid="stMetric"]').count() == 0
+        without.close()
+    finally:
+        stop_streamlit(proc)
+
+
+def _listeners(port: int) -> list[str]:
+    """Local addresses listening on ``port`` (from /proc/net/tcp and tcp6), hex as the kernel writes them."""
+    found = []
+    for name in ("tcp", "tcp6"):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            addr, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.append(addr)
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_the_readme_command_listens_on_loopback_only(app_config, tmp_path):
+    port = free_port()
+    proc, _ = start_streamlit(app_config, port=port, log=tmp_path / "streamlit.log", address=None)
+    try:
+        addrs = _listeners(port)
+    finally:
+        stop_streamlit(proc)
+    assert addrs, "nothing listens on the port"
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    assert set(addrs) <= loopback, addrs
