@@ -121,15 +121,28 @@ class LogisticProbe(_WrappedEstimator):
         fallback_C: used when some class has a single example (no CV possible).
         cv: at most this many folds (fewer when a class has fewer examples).
         random_state: fold shuffling seed.
+        class_weight: None, or "balanced" so that a big class does not swamp a small one.
+    With a single C in ``Cs`` there is no search: that C is used (the labelling loop's set-up).
     """
 
     def __init__(
-        self, Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0), fallback_C: float = 10.0, cv: int = 5, random_state: int = 0
+        self,
+        Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
+        fallback_C: float = 10.0,
+        cv: int = 5,
+        random_state: int = 0,
+        class_weight: str | None = None,
     ) -> None:
         self.Cs = Cs
         self.fallback_C = fallback_C
         self.cv = cv
         self.random_state = random_state
+        self.class_weight = class_weight
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(C or 1, dim) float32 weights of the fitted linear model (1 row for two classes)."""
+        return np.asarray(self.model_.coef_, dtype=np.float32)
 
     def fit(self, X: Any, y: Any) -> "LogisticProbe":
         """Choose C (by log loss across folds), then fit on every example."""
@@ -140,7 +153,11 @@ class LogisticProbe(_WrappedEstimator):
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticProbe":
         folds = min(int(self.cv), min(Counter(y).values()))
-        base = LogisticRegression(C=float(self.fallback_C), tol=1e-3, max_iter=500)
+        if len(self.Cs) == 1:
+            self.C_ = float(self.Cs[0])
+            model = LogisticRegression(C=self.C_, tol=1e-3, max_iter=500, class_weight=self.class_weight)
+            return self._adopt(model.fit(X, y), X)
+        base = LogisticRegression(C=float(self.fallback_C), tol=1e-3, max_iter=500, class_weight=self.class_weight)
         if folds >= 2 and len(self.Cs) > 1:
             search = GridSearchCV(
                 base,
