@@ -456,17 +456,23 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.classify.evaluation import parse_ks
     from clipcore.classify.evaluation import DEFAULT_METHODS, evaluate, save_run
-    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
 
     ws = _workspace(settings)
     ks = parse_ks(args.k)
+    if args.class_names:
+        prompt_set = None
+    elif args.prompt_set:
+        prompt_set = load_prompt_set(ws, args.prompt_set, args.prompt_version)
+    else:
+        prompt_set = latest_prompt_set(ws)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
     bar = _Progress(args, "evaluate")
     try:
         result = evaluate(
-            ws, matrix, model=model, prompt_set=latest_prompt_set(ws), methods=methods, ks=ks,
+            ws, matrix, model=model, prompt_set=prompt_set, methods=methods, ks=ks,
             draws=args.draws, seed=args.seed, split_name=args.split, progress=bar,
         )
     finally:
@@ -598,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help="comma-separated subset of zero_shot,logreg,random_forest,knn,zero_shot_prior")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="default", help="frozen split name (frozen from ground truth if missing)")
+    p.add_argument("--prompt-set", help="zero-shot prompt set name (default: the latest saved set)")
+    p.add_argument("--prompt-version", type=int, help="version of --prompt-set (default: its latest)")
+    p.add_argument("--class-names", action="store_true", help="zero-shot from class names in templates, not a saved set")
     p.add_argument("--with-baseline", action="store_true", help="also fine-tune the EfficientNet baseline (long)")
     p.add_argument("--baseline-arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"])
     _common(p, model=True)
