@@ -486,6 +486,23 @@ def build_index(
     Raises:
         WorkspaceError: nothing embedded with ``key``.
     """
+    import fcntl
+
+    folder, _ = ws.embedding_set(key)
+    with open(folder / "index.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceError(f"another process is building the index of {key!r} right now; wait for it to finish.") from None
+        for stale in folder.glob(f".{INDEX_DIRNAME}.*.tmp"):  # left by a killed build
+            shutil.rmtree(stale, ignore_errors=True)
+        return _build_locked(ws, key, codes, m, ef_construction, ef_search, recall_queries, progress)
+
+
+def _build_locked(
+    ws: Workspace, key: str, codes: str, m: int, ef_construction: int, ef_search: int, recall_queries: int,
+    progress: ProgressFn | None,
+) -> Manifest:
     from clipcore.catalog.store import utc_now
 
     _, committed = ws.embedding_set(key)

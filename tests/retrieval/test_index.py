@@ -221,3 +221,25 @@ def test_search_bench_prints_one_json_object_with_the_agreed_keys():
     ):
         assert key in result
     assert result["rows"] == 2000 and result["restrict_5_recall_at_10"] == 1.0
+
+
+def test_index_job_killed_leaves_a_readable_workspace_and_a_rerun_builds(tmp_path):
+    import os
+    import signal
+
+    from clipcore.catalog.jobs import get_job, start_job
+    from clipcore.retrieval.index import needs_build
+    from tests.helpers import wait_for_job
+
+    ws = make_scale_workspace(tmp_path / "ws", 800, key=KEY, dim=DIM, clusters=8, thumbnails=1)
+    assert needs_build(ws, KEY, threshold=500) and not needs_build(ws, KEY, threshold=801)
+    first = start_job(ws, "index", ["--key", KEY, "--m", "8"])
+    os.kill(get_job(ws, first)["pid"], signal.SIGKILL)
+    assert wait_for_job(ws, first)["status"] in ("failed", "done")
+    matrix = ws.load_embeddings(KEY)
+    q = matrix.vectors[0]
+    assert open_index(ws, matrix).search(q, 1).hits[0].id == int(matrix.ids[0])  # old state still searchable
+    second = start_job(ws, "index", ["--key", KEY, "--m", "8"])
+    assert wait_for_job(ws, second, timeout=180)["status"] == "done"
+    assert read_manifest(ws, KEY).rows == 800 and not needs_build(ws, KEY, threshold=500)
+    assert isinstance(open_index(ws, ws.load_embeddings(KEY)), HnswIndex)
