@@ -380,8 +380,13 @@ def plan_auto_accept(
     predicted, conf = probs.predictions()
     predicted = np.asarray(predicted, dtype=object)
     ids = np.asarray(probs.ids, dtype=np.int64)
-    labelled = np.array([int(i) in labels for i in ids.tolist()], dtype=bool)
-    truth = np.array([labels.get(int(i)) for i in ids.tolist()], dtype=object)
+    # Arrays over the collection, filled from the (small) labelled set: no per-image Python loop.
+    pos = _positions(ids, np.fromiter(labels.keys(), dtype=np.int64, count=len(labels)))
+    found = pos >= 0
+    labelled = np.zeros(len(ids), dtype=bool)
+    labelled[pos[found]] = True
+    truth = np.full(len(ids), None, dtype=object)
+    truth[pos[found]] = np.asarray(list(labels.values()), dtype=object)[found]
     skip = np.isin(ids, np.fromiter((int(i) for i in exclude), dtype=np.int64))
     plans = []
     for c in probs.classes:
