@@ -8,7 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.context import select_workspace
 from ui.home import render_home
+from ui.navigation import register_home
 
 st.set_page_config(page_title="clipcore: CLIP image collections", page_icon="🖼️", layout="wide")
 
@@ -21,12 +23,15 @@ PAGES = [
 ]
 _here = Path(__file__).parent
 
+home = st.Page(render_home, title="Home", icon=":material/home:", default=True)
+register_home(home)
 navigation = st.navigation(
-    [st.Page(render_home, title="Home", icon=":material/home:", default=True)]
+    [home]
     + [
         st.Page(path, title=title, url_path=url, icon=icon)
         for path, title, url, icon in PAGES
         if (_here / path).exists()
     ]
 )
+select_workspace()  # sidebar on every page: the active collection (?ws=NAME) and its model
 navigation.run()

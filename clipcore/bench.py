@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcore.embedding.pipeline import embed_workspace, iter_pixel_batches
+from clipcore.embedding.decoders import PillowDecoder
+from clipcore.embedding.pipeline import embed_workspace
+from clipcore.embedding.plan import PlanItem
 from clipcore.errors import InputError
 from clipcore.catalog.ingest import ingest_folder, scan_folder
 from clipcore.embedding.models import load_model
@@ -28,12 +30,15 @@ def run_benchmark(
     precision: str = "auto",
     limit: int = 500,
     batch_size: int = 64,
+    decoder: str = "auto",
 ) -> dict:
     """Measure embedding throughput on up to ``limit`` images of a folder.
 
     Returns:
         {images_per_s_end_to_end, images_per_s_model_only, ingest_images_per_s, images,
-        device, precision, model, weights, batch_size}.
+        device, precision, model, weights, batch_size, decoder, stages}; ``stages`` holds
+        the end-to-end run's seconds per stage: read and decode summed over decoder
+        threads, model and write on the main thread, wait = the model waiting for decoders.
     Raises:
         InputError: the folder holds no images.
     """
@@ -60,10 +65,9 @@ def run_benchmark(
         # Warm the model (first calls allocate and pick kernels).
         warm = np.zeros((min(batch_size, 8), clip.image_size, clip.image_size, 3), np.uint8)
         clip.encode_pixels(warm)
-        report = embed_workspace(ws, clip, batch_size=batch_size)
-        batches = [
-            px for _, px, _ in iter_pixel_batches(((r.id, r.abs_path) for r in ws.images()), clip.image_size, batch_size)
-        ]
+        report = embed_workspace(ws, clip, batch_size=batch_size, decoder=decoder)
+        plan = [PlanItem(r.id, str(r.abs_path), r.content_hash) for r in ws.images()]
+        batches = [b.pixels for b in PillowDecoder.for_model(clip).batches(plan, batch_size)]
         t0 = time.perf_counter()
         n = 0
         for px in batches:
@@ -81,6 +85,8 @@ def run_benchmark(
         "model": model,
         "weights": "random",
         "batch_size": batch_size,
+        "decoder": report.decoder,
+        "stages": report.stages,
     }
 
 

@@ -7,8 +7,10 @@ bars go to stderr. Bad input exits with status 2 and a one-line ``error:`` messa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -106,8 +108,10 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def _human_ingest(r: dict[str, Any]) -> str:
     lines = [
-        f"added {r['added']}, updated {r['updated']}, unchanged {r['unchanged']}, "
-        f"duplicates {r['duplicates']}, skipped {len(r['skipped'])}; workspace now holds {r['total']} images"
+        f"added {r['added']}, updated {r['updated']}, moved {r['moved']}, unchanged {r['unchanged']}, "
+        f"duplicates {r['duplicates']}, skipped {len(r['skipped'])}, gone missing {r['vanished']}, "
+        f"came back {r['returned']}, promoted {r['promoted']}; workspace now holds {r['total']} images"
+        + (f" ({r['missing']} missing)" if r["missing"] else "")
     ]
     lines += [f"  skipped {s['path']}: {s['reason']}" for s in r["skipped"][:50]]
     if len(r["skipped"]) > 50:
@@ -140,10 +144,15 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.embedding.pipeline import embed_workspace
 
     ws = _workspace(settings)
+    if args.engine == "ray":
+        return _embed_ray(args, settings, ws)
     model = _model(settings)
     bar = _Progress(args, "embed")
     try:
-        report = embed_workspace(ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar)
+        report = embed_workspace(
+            ws, model, batch_size=args.batch_size, limit=args.limit, progress=bar, decoder=args.decoder,
+            rebuild=args.rebuild,
+        )
     finally:
         bar.close()
     out = report.to_dict()
@@ -187,21 +196,130 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return manifest.to_dict()
 
 
+def _human_import(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['manifests']} manifest(s) into {r['out']}: downloaded {r['downloaded']}, "
+        f"already there {r['skipped']}, failed {len(r['failed'])}"
+        + (f", over the --max-images limit {r['limited']}" if r["limited"] else "")
+    ]
+    lines += [f"  failed {f['url']}: {f['reason']}" for f in r["failed"][:50]]
+    if len(r["failed"]) > 50:
+        lines.append(f"  ... and {len(r['failed']) - 50} more (use --json for all)")
+    if "ingest" in r:
+        lines.append(_human_ingest(r["ingest"]))
+    return "\n".join(lines)
+
+
+def _iiif_policy(args: argparse.Namespace):
+    """Flags > [iiif] in clipcore.toml > defaults. Started from the app (as a job), local
+    files and private addresses are refused unless the config allows them."""
+    import os
+
+    from clipcore.config import read_config_file
+    from clipcore.errors import ConfigError
+    from clipcore.sources.iiif import FetchPolicy
+
+    cfg = read_config_file().get("iiif") or {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"[iiif] in the config must be a table; got {cfg!r}.")
+    from_app = bool(args.job_id)
+    allow_private = (not from_app and args.allow_private) or bool(cfg.get("allow_private", False))
+    allow_private = allow_private or os.environ.get("CLIPCORE_IIIF_ALLOW_PRIVATE") == "1"
+    defaults = FetchPolicy()
+    try:
+        return FetchPolicy(
+            allow_private=allow_private,
+            allow_local_files=bool(cfg.get("allow_local_files", not from_app)),
+            timeout_s=float(args.timeout or cfg.get("timeout_s", defaults.timeout_s)),
+            max_retries=int(args.retries if args.retries is not None else cfg.get("max_retries", defaults.max_retries)),
+            backoff_s=float(cfg.get("backoff_s", defaults.backoff_s)),
+            max_retry_after_s=float(cfg.get("max_retry_after_s", defaults.max_retry_after_s)),
+            per_host=int(args.per_host or cfg.get("per_host", defaults.per_host)),
+            max_images=args.max_images or cfg.get("max_images", defaults.max_images),
+            max_image_bytes=int(cfg.get("max_image_mb", defaults.max_image_bytes / 2**20) * 2**20),
+            max_image_pixels=int(cfg.get("max_image_pixels", defaults.max_image_pixels)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a value in [iiif] of the config is not a number: {exc}") from None
+
+
+@command("import-iiif", human=_human_import)
+def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.sources.iiif import import_iiif
+
+    policy = _iiif_policy(args)
+    bar = _Progress(args, "import-iiif", unit="page")
+    try:
+        report = import_iiif(args.sources, args.out, size=args.size, policy=policy, progress=bar)
+    finally:
+        bar.close()
+    out = report.to_dict()
+    if args.ingest:
+        from clipcore.catalog.ingest import ingest_folder
+
+        bar = _Progress(args, "ingest")
+        try:
+            out["ingest"] = ingest_folder(_workspace(settings, create=True), args.out, progress=bar).to_dict()
+        finally:
+            bar.close()
+    return out
+
+
+def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, Any]:
+    from clipcore.embedding.models import load_model
+    from clipcore.embedding.ray_engine import embed_workspace_ray, require_ray
+    from clipcore.errors import InputError
+
+    require_ray()  # fail before loading a model when Ray is missing
+    if args.decoder == "gpu":
+        raise InputError("the ray engine decodes with Pillow in CPU tasks; drop --decoder gpu or use --engine local.")
+    if args.rebuild:
+        raise InputError(
+            "--rebuild runs with the local engine: run `embed --rebuild --limit 0` first, then `embed --engine ray`."
+        )
+    # The driver's copy only shapes decoding and names the embedding set: CPU is enough.
+    model = load_model(settings.model, settings.pretrained, checkpoint=settings.checkpoint, device="cpu", precision="fp32")
+    bar = _Progress(args, "embed")
+    try:
+        report = embed_workspace_ray(
+            ws, model, address=args.address, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+            batch_size=args.batch_size, limit=args.limit, shard_dir=args.shard_dir, progress=bar,
+            precision=settings.precision,
+        )
+    finally:
+        bar.close()
+    out = report.to_dict()
+    out.update(device="cuda" if args.gpus_per_actor > 0 else "cpu", precision=settings.precision)
+    return out
+
+
 def _human_search(r: dict[str, Any]) -> str:
-    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}" for h in r["results"]) or "no results"
+    def where(h: dict[str, Any]) -> str:
+        return f"  ({h['book_label']}, p. {h['page']})" if "book_label" in h else ""
+
+    return "\n".join(f"{h['score']:.4f}  {h['id']:>7}  {h['path']}{where(h)}" for h in r["results"]) or "no results"
 
 
 @command("search", human=_human_search)
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.catalog.metadata import image_metadata
     from clipcore.retrieval.index import open_index
-    from clipcore.retrieval.search import top_k
+    from clipcore.retrieval.search import SearchFilters, filter_ids, top_k
 
     ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
+    restrict = filter_ids(ws, SearchFilters(book=args.book, page=args.page))
     model = _model(settings)
-    hits = top_k(open_index(ws, matrix), model.encode_texts([args.query])[0], k=args.k)
+    hits = top_k(open_index(ws, matrix), model.encode_texts([args.query])[0], k=args.k, restrict_to=restrict)
     paths = ws.paths([h.id for h in hits])
-    return {"results": [{"id": h.id, "path": paths[h.id], "score": round(h.score, 6)} for h in hits]}
+    meta = image_metadata(ws, [h.id for h in hits])
+    results = []
+    for h in hits:
+        row = {"id": h.id, "path": paths[h.id], "score": round(h.score, 6)}
+        if h.id in meta:
+            row.update(book=meta[h.id]["book"], book_label=meta[h.id]["book_label"], page=meta[h.id]["page"])
+        results.append(row)
+    return {"results": results}
 
 
 def _human_zeroshot(r: dict[str, Any]) -> str:
@@ -238,7 +356,10 @@ def _cmd_zeroshot(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_info(r: dict[str, Any]) -> str:
-    lines = [f"workspace {r['workspace']}: {r['images']} images, {r['skipped']} skipped, {r['duplicates']} duplicates"]
+    lines = [
+        f"workspace {r['workspace']}: {r['images']} images, {r['missing']} missing, {r['skipped']} skipped, "
+        f"{r['duplicates']} duplicates" + (" (read-only)" if r.get("read_only") else "")
+    ]
     lines += [f"  embedded with {k}: {n}" for k, n in r["embedded"].items()]
     if r["ground_truth"]:
         lines.append(f"  ground truth for {r['ground_truth']} images: {r['classes']}")
@@ -254,6 +375,8 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {
         "workspace": str(ws.root),
         "images": counts["images"],
+        "missing": counts["missing"],
+        "read_only": ws.read_only,
         "embedded": ws.embedding_keys(),
         "skipped": counts["skipped"],
         "duplicates": counts["duplicates"],
@@ -346,9 +469,11 @@ def _human_bench(r: dict[str, Any]) -> str:
             f"(recall {r['exclude_50_recall_at_10']:.3f}); 5% restriction p95 {r['restrict_5_p95_ms']:.2f} ms "
             f"(recall {r['restrict_5_recall_at_10']:.3f}); RSS {r['rss_mb']:.0f} MB"
         )
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.get("stages", {}).items())
     return (
         f"{r['model']} on {r['device']}/{r['precision']} ({r['weights']} weights), {r['images']} images: "
         f"end to end {r['images_per_s_end_to_end']:.1f} images/s, model only {r['images_per_s_model_only']:.1f} images/s"
+        + (f"\n  {r.get('decoder', 'pillow')} decoder; stages: {stages}" if stages else "")
     )
 
 
@@ -370,6 +495,7 @@ def _cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         precision=settings.precision,
         limit=args.limit,
         batch_size=args.batch_size,
+        decoder=args.decoder,
     )
 
 
@@ -424,7 +550,8 @@ def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_evaluate(r: dict[str, Any]) -> str:
-    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}); run {r['run_id']}"]
+    grouped = f", whole {r['split']['group_by']}s" if r["split"].get("group_by") else ""
+    lines = [f"hold-out split {r['split']['name']!r}: {r['split']['n_test']} images (seed {r['split']['seed']}{grouped}); run {r['run_id']}"]
     lines += [
         f"  {e['method']:<18} k={str(e['k']):>4}: error {e['mean']:.3f} ± {e['std']:.3f} over {e['n_draws']} draw(s)"
         for e in r["error_rates"]
@@ -488,6 +615,53 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     return out
 
 
+def _human_compact(r: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {v['before']} rows -> {v['after']}" for k, v in r["sets"].items()) or "no embedding sets"
+
+
+@command("compact", human=_human_compact)
+def _cmd_compact(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    ws = _workspace(settings)
+    return {"sets": ws.compact_embeddings(args.model_key)}
+
+
+def _human_split(r: dict[str, Any]) -> str:
+    s = r["split"]
+    head = "froze" if r.get("created") else "split"
+    lines = [
+        f"{head} {s['name']!r} ({s['source']}, group by {s['group_by'] or 'none'}, seed {s['seed']}, {s['created_at']}): "
+        f"{len(s['train_ids'])} train, {len(s['test_ids'])} hold-out"
+    ]
+    lines += [f"  {c}: {s['train_counts'].get(c, 0)} train, {n} hold-out" for c, n in s["test_counts"].items()]
+    if r["missing"]:
+        lines.append(f"  {len(r['missing'])} member(s) are missing from the collection; scoring leaves them out")
+    lines += [f"  note: {n}" for n in r.get("notes", [])]
+    return "\n".join(lines)
+
+
+@command("split", human=_human_split)
+def _cmd_split(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.classify.splits import freeze_split, get_split, missing_members
+    from clipcore.errors import InputError
+
+    ws = _workspace(settings)
+    existing = get_split(ws, args.name)
+    notes: list[str] = []
+    if args.split_command == "show":
+        if existing is None:
+            raise InputError(f"no split named {args.name!r} is frozen; run `python -m clipcore split freeze --name {args.name}`.")
+        split = existing
+    else:
+        split = freeze_split(
+            ws, name=args.name, test_fraction=args.test_fraction, seed=args.seed,
+            group_by=None if args.group_by == "none" else args.group_by, source=args.source,
+        )
+        if existing is not None:
+            notes.append(f"split {args.name!r} was already frozen on {existing.created_at}; it is kept unchanged "
+                         "(freeze under a new --name to draw another).")
+    return {"split": split.to_dict(), "created": existing is None, "missing": missing_members(ws, split), "notes": notes}
+
+
 # -- parser ----------------------------------------------------------------------------
 
 
@@ -536,14 +710,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-csv", help="CSV with path,label[,group] columns (paths relative to DIR)")
     _common(p)
 
+    p = sub.add_parser("import-iiif", help="download the pages of IIIF manifests into DIR/<book>/<page>.jpg")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="manifest or collection URL or file (IIIF Presentation 2.1/3.0), or a text file listing them")
+    p.add_argument("--out", required=True, help="folder to fill (a rerun downloads only missing pages)")
+    p.add_argument("--size", type=int, default=1024, help="longest side to request, in pixels (default 1024)")
+    p.add_argument("--max-images", type=int, help="download at most N pages in this run")
+    p.add_argument("--per-host", type=int, help="connections per host (default 2)")
+    p.add_argument("--timeout", type=float, help="seconds per request (default 30)")
+    p.add_argument("--retries", type=int, help="retries on 429/5xx/timeouts (default 4)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="allow loopback and private addresses (refused by default; never from the app unless configured)")
+    p.add_argument("--ingest", action="store_true", help="then ingest --out into the workspace (books become groups)")
+    _common(p)
+
     p = sub.add_parser("embed", help="compute missing image embeddings")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="embed at most N images")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: Ray Data tasks and model actors (pip install -r requirements-ray.txt)")
+    p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
+                   help="auto (default): batched GPU JPEG decoding on CUDA, else Pillow")
+    p.add_argument("--address", help="ray: cluster address (e.g. auto, ray://head:10001); default a local Ray")
+    p.add_argument("--actors", type=int, default=1, help="ray: model actors, each loads the model once (default 1)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="ray: GPUs each actor reserves (default 0)")
+    p.add_argument("--shard-dir", help="ray: folder all workers can write (default <workspace>/shards/<model>)")
+    p.add_argument("--rebuild", action="store_true", help="drop this model's stored vectors and recompute them all")
     _common(p, model=True)
+
+    p = sub.add_parser("compact", help="rewrite embedding sets to hold live images only (after deletions)")
+    p.add_argument("--model-key", help="only this embedding set (a key from `info`); default: all")
+    _common(p)
+
+    p = sub.add_parser("split", help="freeze or show the hold-out split used by every evaluation")
+    split_sub = p.add_subparsers(dest="split_command", required=True, metavar="ACTION")
+    q = split_sub.add_parser("freeze", help="draw and store a hold-out split (kept if one of that name exists)")
+    q.add_argument("--name", default="default", help="split name (default 'default')")
+    q.add_argument("--group-by", choices=["auto", "none", "folder", "group"], default="auto",
+                   help="keep whole groups on one side: group = the labels CSV's group column, else the imported "
+                   "book; folder = that, else the source folder; auto (default) = group when images come from "
+                   "imported books, else none")
+    q.add_argument("--test-fraction", type=float, default=0.18, help="share of each class held out (default 0.18)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--source", choices=["ground_truth", "labels", "both"], default="ground_truth",
+                   help="which labels to split (default ground_truth)")
+    _common(q)
+    q = split_sub.add_parser("show", help="a stored split: sizes per class, members missing from the collection")
+    q.add_argument("--name", default="default", help="split name (default 'default')")
+    _common(q)
 
     p = sub.add_parser("search", help="text search")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=20)
+    p.add_argument("--book", help="only imported pages whose book folder or title contains this text")
+    p.add_argument("--page", type=int, help="only imported pages with this page number")
     _common(p, model=True)
 
     p = sub.add_parser("zeroshot", help="zero-shot classify every embedded image with a prompt file")
@@ -585,6 +805,8 @@ def build_parser() -> argparse.ArgumentParser:
     _index_options(p, defaults=False)
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
+                   help="auto (default): batched GPU JPEG decoding on CUDA, else Pillow")
     _common(p, model=True, workspace=False)
 
     p = sub.add_parser("baseline", help="fine-tune the EfficientNet baseline on the frozen split (long; a job)")
@@ -644,6 +866,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reporter is not None:
             reporter.fail(str(exc))
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (sqlite3.OperationalError, OSError) as exc:
+        # A full disk, a locked database or a permission problem outside the store's own checks.
+        from clipcore.catalog.store import describe_os_error
+
+        message = describe_os_error(exc)
+        if reporter is not None:
+            with contextlib.suppress(Exception):
+                reporter.fail(message)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if reporter is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,12 @@ DEFAULT_WORKSPACE = "data/workspace"
 DEFAULT_DEMO_SOURCE = "data/demo"
 TINY_MODEL = "tiny"
 CONFIG_FILE = "clipcore.toml"
+
+# A 600 dpi A2 scan is ~140 MP: larger files are refused as decompression bombs.
+DEFAULT_MAX_IMAGE_PIXELS = 180_000_000
+# Query uploads are decoded inside the app's process, per request: a much lower bound.
+DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
+DEFAULT_MAX_UPLOAD_BYTES = 50_000_000
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -43,6 +50,20 @@ class WorkspaceEntry:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Resource limits from ``[limits]`` in clipcore.toml (env ``CLIPCORE_MAX_IMAGE_PIXELS`` wins).
+
+    ``max_image_pixels``: any image (ingest, embed, thumbnails) with more pixels is refused
+    before decoding. ``max_upload_pixels`` / ``max_upload_bytes``: a query image uploaded in
+    the app, checked from its header before decoding.
+    """
+
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved settings; ``pretrained`` is None for random init, ``checkpoint`` a local file."""
 
@@ -54,6 +75,10 @@ class Settings:
     workspace: Path = Path(DEFAULT_WORKSPACE)
     workspaces: tuple[WorkspaceEntry, ...] = field(default_factory=tuple)
     fallback_to_tiny: bool = True
+    limits: Limits = field(default_factory=Limits)
+    # [app]: folders under which the app may create collections, and where it keeps its own files
+    allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
+    app_data: Path = Path("data")
 
     def with_model(self, model: str, pretrained: str | None = None) -> "Settings":
         """A copy using another model; ``tiny`` always means random init."""
@@ -66,6 +91,109 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
     return value
+
+
+_TYPE_NAMES = {bool: "a boolean (true or false, unquoted)", int: "a whole number", str: "a string"}
+
+
+def _typed(table: Mapping[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
+    """``table[key]`` checked to be of ``kind`` (booleans must be real TOML booleans).
+
+    Raises:
+        ConfigError: naming the key, what was expected and what arrived.
+    """
+    if key not in table:
+        return default
+    value = table[key]
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        hint = ""
+        if kind is bool and isinstance(value, str):
+            hint = f" Write {key} = {'false' if value.strip().lower() in ('false', 'no', 'off', '0', '') else 'true'} without quotes."
+        raise ConfigError(
+            f"config key {where}.{key}: expected {_TYPE_NAMES.get(kind, kind.__name__)}; "
+            f"got {type(value).__name__} {value!r}.{hint}"
+        )
+    return value
+
+
+def _table(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = config.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key [{name}]: expected a table ([{name}] with keys below it); got {type(value).__name__} {value!r}.")
+    return value
+
+
+def _positive(value: int, where: str) -> int:
+    if value < 1:
+        raise ConfigError(f"config key {where}: expected a positive whole number; got {value!r}.")
+    return value
+
+
+def limits_from(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Limits:
+    """The ``[limits]`` table, validated; ``CLIPCORE_MAX_IMAGE_PIXELS`` overrides its key.
+
+    Raises:
+        ConfigError: a key of the wrong type, or not positive.
+    """
+    env = os.environ if env is None else env
+    table = _table(config, "limits")
+    unknown = sorted(set(table) - {"max_image_pixels", "max_upload_pixels", "max_upload_bytes"})
+    if unknown:
+        raise ConfigError(
+            f"config [limits] has unknown key(s) {unknown}; known: max_image_pixels, max_upload_pixels, max_upload_bytes."
+        )
+    pixels = _typed(table, "[limits]", "max_image_pixels", int, DEFAULT_MAX_IMAGE_PIXELS)
+    raw = env.get("CLIPCORE_MAX_IMAGE_PIXELS")
+    if raw:
+        try:
+            pixels = int(raw.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"CLIPCORE_MAX_IMAGE_PIXELS: expected a whole number; got {raw!r}.") from None
+    return Limits(
+        max_image_pixels=_positive(pixels, "[limits].max_image_pixels"),
+        max_upload_pixels=_positive(
+            _typed(table, "[limits]", "max_upload_pixels", int, DEFAULT_MAX_UPLOAD_PIXELS), "[limits].max_upload_pixels"
+        ),
+        max_upload_bytes=_positive(
+            _typed(table, "[limits]", "max_upload_bytes", int, DEFAULT_MAX_UPLOAD_BYTES), "[limits].max_upload_bytes"
+        ),
+    )
+
+
+_LIMITS_CACHE: dict[tuple, Limits] = {}
+_LIMITS_LOCK = threading.Lock()
+
+
+def load_limits() -> Limits:
+    """The limits of the current config file and environment (cached by file path, size and mtime).
+
+    Raises:
+        ConfigError: a bad config file or ``[limits]`` table.
+    """
+    path = Path(os.environ.get("CLIPCORE_CONFIG") or CONFIG_FILE)
+    try:
+        st = path.stat()
+        stamp: tuple = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = ()
+    key = (str(path.resolve()), stamp, os.environ.get("CLIPCORE_MAX_IMAGE_PIXELS"))
+    with _LIMITS_LOCK:
+        cached = _LIMITS_CACHE.get(key)
+    if cached is not None:
+        return cached
+    limits = limits_from(read_config_file() if stamp else {})
+    with _LIMITS_LOCK:
+        _LIMITS_CACHE.clear()
+        _LIMITS_CACHE[key] = limits
+    return limits
 
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
@@ -89,20 +217,36 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
 
 def _workspaces_from(config: Mapping[str, Any], base: Path) -> tuple[WorkspaceEntry, ...]:
     entries = []
-    for name, spec in (config.get("workspaces") or {}).items():
+    for name, spec in _table(config, "workspaces").items():
+        where = f"[workspaces.{name}]"
         if not isinstance(spec, dict) or "path" not in spec:
-            raise ConfigError(f"[workspaces.{name}] needs a 'path' key; got {spec!r}.")
-        source = spec.get("source")
+            raise ConfigError(f"{where} needs a 'path' key; got {spec!r}.")
+        path = _typed(spec, where, "path", str, None)
+        source = _typed(spec, where, "source", str, None)
         entries.append(
             WorkspaceEntry(
                 name=str(name),
-                path=(base / spec["path"]).resolve() if not Path(spec["path"]).is_absolute() else Path(spec["path"]),
+                path=(base / path).resolve() if not Path(path).is_absolute() else Path(path),
                 source=None if source is None else (base / source).resolve(),
-                labels_from_folders=bool(spec.get("labels_from_folders", False)),
-                demo=bool(spec.get("demo", False)),
+                labels_from_folders=_typed(spec, where, "labels_from_folders", bool, False),
+                demo=_typed(spec, where, "demo", bool, False),
             )
         )
     return tuple(entries)
+
+
+def _app_from(config: Mapping[str, Any], base: Path) -> tuple[tuple[Path, ...], Path]:
+    """``[app] allowed_roots`` (list of folders) and ``[app] data_dir``, relative to the config file.
+
+    Raises:
+        ConfigError: a key of the wrong type.
+    """
+    app = _table(config, "app")
+    roots = _typed(app, "app", "allowed_roots", list, [])
+    if not all(isinstance(r, str) and r.strip() for r in roots):
+        raise ConfigError(f"config key app.allowed_roots: expected a list of folder paths (strings); got {roots!r}.")
+    data_dir = _typed(app, "app", "data_dir", str, "data")
+    return tuple((base / Path(r).expanduser()).resolve() for r in roots), (base / Path(data_dir).expanduser()).resolve()
 
 
 def load_settings(
@@ -122,15 +266,22 @@ def load_settings(
     tag otherwise (resolved later by ``clipcore.embedding.models``).
 
     Raises:
-        ConfigError: a device or precision outside the known choices, or a bad config file.
+        ConfigError: a device or precision outside the known choices, a key of the wrong
+            type (booleans must be real TOML booleans), or a bad config file.
     """
     config = read_config_file(config_path)
     base = Path(config_path or os.environ.get("CLIPCORE_CONFIG") or CONFIG_FILE).resolve().parent
-    model_cfg = config.get("model") or {}
+    model_cfg = _table(config, "model")
     env = os.environ
 
-    cfg_model = model_cfg.get("name", DEFAULT_MODEL)
-    cfg_pretrained = model_cfg.get("pretrained", DEFAULT_PRETRAINED if cfg_model == DEFAULT_MODEL else None)
+    cfg_model = _typed(model_cfg, "[model]", "name", str, DEFAULT_MODEL)
+    cfg_pretrained = _typed(model_cfg, "[model]", "pretrained", str, DEFAULT_PRETRAINED if cfg_model == DEFAULT_MODEL else None)
+    cfg_device = _typed(model_cfg, "[model]", "device", str, "auto")
+    cfg_precision = _typed(model_cfg, "[model]", "precision", str, "auto")
+    cfg_checkpoint = _typed(model_cfg, "[model]", "checkpoint", str, None)
+    fallback = _typed(model_cfg, "[model]", "fallback_to_tiny", bool, True)
+    cfg_workspace = _typed(_table(config, "workspace"), "[workspace]", "default", str, None)
+    limits = limits_from(config)
     chosen_model = model or env.get("CLIPCORE_MODEL") or cfg_model
     chosen_pretrained = pretrained or env.get("CLIPCORE_PRETRAINED")
     if chosen_pretrained is None and chosen_model == cfg_model:
@@ -140,22 +291,26 @@ def load_settings(
     if chosen_model == TINY_MODEL or chosen_pretrained in ("", "none", "None"):
         chosen_pretrained = None
 
-    ckpt = checkpoint or env.get("CLIPCORE_CHECKPOINT") or model_cfg.get("checkpoint")
+    ckpt = checkpoint or env.get("CLIPCORE_CHECKPOINT") or cfg_checkpoint
     if ckpt is not None and chosen_model == TINY_MODEL:
         ckpt = None
-    ws = workspace or env.get("CLIPCORE_WORKSPACE") or (config.get("workspace") or {}).get("default")
+    ws = workspace or env.get("CLIPCORE_WORKSPACE") or cfg_workspace
     workspaces = _workspaces_from(config, base)
+    allowed_roots, app_data = _app_from(config, base)
     if ws is None:
         ws = workspaces[0].path if workspaces else Path(DEFAULT_WORKSPACE)
     return Settings(
         model=chosen_model,
         pretrained=chosen_pretrained,
         checkpoint=None if ckpt is None else Path(ckpt).expanduser(),
-        device=_check_choice("device", device or env.get("CLIPCORE_DEVICE") or model_cfg.get("device", "auto"), DEVICES),
+        device=_check_choice("device", device or env.get("CLIPCORE_DEVICE") or cfg_device, DEVICES),
         precision=_check_choice(
-            "precision", precision or env.get("CLIPCORE_PRECISION") or model_cfg.get("precision", "auto"), PRECISIONS
+            "precision", precision or env.get("CLIPCORE_PRECISION") or cfg_precision, PRECISIONS
         ),
         workspace=Path(ws),
         workspaces=workspaces,
-        fallback_to_tiny=bool(model_cfg.get("fallback_to_tiny", True)),
+        fallback_to_tiny=fallback,
+        limits=limits,
+        allowed_roots=allowed_roots,
+        app_data=app_data,
     )

@@ -32,9 +32,10 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
-from ui import resources, state
+from ui import context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid, thumbnail_paths
+from ui.holdout import render_holdout
 
 SPLIT = "default"
 MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (data size)
@@ -43,7 +44,7 @@ CM_CELL = "ev_cm_cell"
 WATCHING = "ev_watching_jobs"
 WATCHING_EVAL = "ev_watching_evaluation"
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 st.title("Evaluate")
 
@@ -90,18 +91,8 @@ def _eta(job: dict) -> str:
     return f", about {left / 60:.0f} min left" if left >= 90 else f", about {left:.0f} s left"
 
 
-# -- split -----------------------------------------------------------------------------
-split = get_split(ws, SPLIT)
-if split is None:
-    st.caption(
-        "No hold-out split is frozen yet: the first evaluation (or baseline run) freezes one from the ground truth "
-        "(18% per class, seed 0). Every method is then scored on exactly those images."
-    )
-else:
-    st.caption(
-        f"Hold-out split '{split.name}': {len(split.test_ids)} test images, {len(split.train_ids)} training images, "
-        f"seed {split.seed}, frozen {_when(split.created_at)}. Nothing trains or tunes on the test images."
-    )
+# -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
+split = render_holdout(ws, SPLIT)
 
 # -- run an evaluation -----------------------------------------------------------------
 runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
@@ -124,7 +115,10 @@ with st.expander("Run an evaluation", expanded=not runs):
         )
         ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
         draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
-        run_clicked = st.form_submit_button("Run evaluation", type="primary")
+        run_clicked = st.form_submit_button(
+            "Run evaluation", type="primary", disabled=split is None,
+            help="Freeze the hold-out split first (above)." if split is None else None,
+        )
 
 if run_clicked:
     try:
@@ -136,7 +130,7 @@ if run_clicked:
         start_job(ws, "evaluate", args)
         st.session_state[WATCHING_EVAL] = True
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
 
 
 @st.fragment(run_every=1.0)
@@ -161,7 +155,10 @@ if last_eval and last_eval["status"] == "failed":
     st.error(f"The last evaluation job failed: {last_eval['message']}", icon="🚫")
 
 if not runs:
-    st.info("No evaluation of this workspace with this model is stored yet. Choose the settings above and run one.")
+    st.info(
+        "No evaluation of this workspace with this model is stored yet. "
+        + ("Freeze the hold-out above, then run one." if split is None else "Choose the settings above and run one.")
+    )
     st.stop()
 
 run_ids = [r["id"] for r in runs]
@@ -326,7 +323,7 @@ if start:
         st.session_state[WATCHING] = True
         st.success(f"Started baseline job {job_id}.")
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
 
 
 @st.fragment(run_every=2.0)
@@ -360,7 +357,7 @@ method = st.radio("Projection", ["pca", "tsne"], format_func={"pca": "PCA", "tsn
 try:
     ids, xy = resources.embedding_map(ws, ctx.key, method)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     st.stop()
 labels = {**ws.ground_truth(), **truth}
 test_set = set(split.test_ids) if split else set()

@@ -14,7 +14,7 @@ import streamlit as st
 from clipcore.errors import ClipcoreError
 from clipcore.classify.fewshot import METHOD_TITLES
 
-from ui import resources
+from ui import context, resources
 from ui.grid import image_grid
 
 SOURCES = {
@@ -25,7 +25,7 @@ SOURCES = {
 METHOD_ORDER = ["zero_shot_prior", "logreg", "knn", "random_forest", "zero_shot"]
 GRID_SIZES = [12, 24, 48]
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws = ctx.ws
 
 st.title("Few-shot")
@@ -41,7 +41,7 @@ n_show = c_size.selectbox("Show", GRID_SIZES, index=0, key="fs_grid_size")
 try:
     pred = resources.fewshot_prediction(ws, ctx.key, method, source)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     st.stop()
 
 trained_on = sum(pred.train_counts.values())
@@ -52,6 +52,8 @@ else:
     st.text(f"Trained on {trained_on} labelled images ({counts}).")
 if pred.split_name:
     st.text(f"Hold-out split {pred.split_name!r}: {pred.held_out} images kept out of training.")
+else:  # this page never freezes one (reads never write): that is an explicit action on Evaluate
+    st.page_link("pages/evaluate.py", label="No hold-out split yet: freeze one on the Evaluate page", icon=":material/lock:")
 for note in pred.notes:
     st.caption(note)
 

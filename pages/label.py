@@ -20,7 +20,7 @@ from clipcore.errors import ClipcoreError, InputError
 from clipcore.classify.prompts import ensure_reference_prompt_set
 from clipcore.retrieval.search import image_vector
 
-from ui import resources, state
+from ui import context, resources, state
 from ui.grid import image_grid, selected_ids, set_selection
 
 PAGE_SIZES = [12, 24, 48, 96]
@@ -198,7 +198,7 @@ def _label_view(ctx, annotator: str) -> None:
     try:
         target = lbl.clean_label(target)
     except InputError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
         return
 
     text, image_id = None, None
@@ -222,7 +222,7 @@ def _label_view(ctx, annotator: str) -> None:
         try:
             page = _compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot)
         except ClipcoreError as exc:
-            resources.show_error(exc)
+            context.show_error(exc)
             return
         st.session_state[PAGE] = page
     ids = page["ids"]
@@ -332,7 +332,7 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
                 )
                 st.session_state[AUTO_PLANS] = {"version": version, "plans": plans, "source": probs.source, "precision": target_precision}
             except ClipcoreError as exc:
-                resources.show_error(exc)
+                context.show_error(exc)
         stored = st.session_state.get(AUTO_PLANS)
         if not stored:
             return
@@ -357,7 +357,7 @@ def _auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
             try:
                 batch = lbl.record_batch(ctx.ws, target, plan.image_ids, annotator=annotator, source=source)
             except ClipcoreError as exc:
-                resources.show_error(exc)
+                context.show_error(exc)
                 return
             st.session_state.pop(AUTO_PLANS, None)
             _flash(f"Auto-accepted {len(plan.image_ids)} images as {target!r} (batch {batch[:8]}).")
@@ -398,7 +398,7 @@ def _history_view(ws, annotator: str) -> None:
         try:
             n = lbl.revert_batch(ws, batch_id, annotator=annotator)
         except ClipcoreError as exc:
-            resources.show_error(exc)
+            context.show_error(exc)
             return
         _flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
         _new_page()
@@ -429,7 +429,7 @@ def _conflicts_view(ws, annotator: str) -> None:
         try:
             lbl.resolve_conflicts(ws, picked, label, annotator=annotator)
         except ClipcoreError as exc:
-            resources.show_error(exc)
+            context.show_error(exc)
             return
         _flash(f"Resolved {len(picked)} conflicts as {label!r}.")
         st.rerun()
@@ -458,7 +458,7 @@ def _export_view(ws) -> None:
         try:
             report = lbl.export_labels(ws, out, "folders")
         except ClipcoreError as exc:
-            resources.show_error(exc)
+            context.show_error(exc)
             return
         st.success(f"Copied {report['files']} images into {len(report['classes'])} class folders under {report['out']}.")
         if report["skipped"]:
@@ -467,7 +467,7 @@ def _export_view(ws) -> None:
 
 # -- page -------------------------------------------------------------------------------------
 
-ctx = resources.page_context()
+ctx = context.page_context()
 annotator = _annotator()
 st.title("Label")
 if FLASH in st.session_state:
@@ -484,4 +484,4 @@ try:
     else:
         _export_view(ctx.ws)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)

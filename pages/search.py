@@ -23,8 +23,8 @@ from clipcore.retrieval.search import (
     search_page,
 )
 
-from ui import resources, state
-from ui.grid import image_grid, thumbnail_paths
+from ui import context, resources, state
+from ui.grid import book_filters, image_grid, thumbnail_paths
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY = "search_query"
@@ -33,7 +33,7 @@ PENDING_SIMILAR = "search_pending_similar"
 UPLOAD_VECTOR = "search_upload_vector"
 ANY = "(any)"
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 
 # A "similar" click in the results asks for a full rerun; apply it before any widget exists.
@@ -85,6 +85,7 @@ f1, f2, f3 = st.columns(3)
 hide_labelled = f1.checkbox("Hide images that have a label", key="search_hide_labelled", disabled=not labels)
 truth_class = f2.selectbox("Ground-truth class", [ANY] + sorted(set(truth.values())), key="search_truth_class")
 label_class = f3.selectbox("Label", [ANY] + sorted(set(labels.values())), key="search_label")
+book, page_no = book_filters(ws)
 
 
 def _upload_vector(file) -> object:
@@ -127,10 +128,12 @@ try:
         hide_labelled=hide_labelled,
         truth_class=None if truth_class == ANY else truth_class,
         label=None if label_class == ANY else label_class,
+        book=book,
+        page=page_no,
     )
     restrict = filter_ids(ws, filters)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     st.stop()
 
 if similar_to is not None:

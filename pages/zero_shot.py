@@ -12,6 +12,7 @@ import streamlit as st
 from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 
 from clipcore.errors import ClipcoreError
+from clipcore.catalog.metadata import image_metadata
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.prompts import (
     DEFAULT_TEMPLATES,
@@ -39,7 +40,7 @@ from clipcore.classify.zeroshot import (
     predictions_csv,
 )
 
-from ui import resources, state
+from ui import context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid, thumbnail_paths
 
@@ -52,12 +53,12 @@ SET_CHOICE = "zs_set"
 VERSION_CHOICE = "zs_version"
 PENDING_LOAD = "zs_pending_load"
 
-ctx = resources.page_context()
+ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 try:
     ensure_reference_prompt_set(ws)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
 
 
 def _load_into_editor(prompt_set: PromptSet | None) -> None:
@@ -185,7 +186,7 @@ try:
     classifier = build_classifier(ctx.model, draft)
     result = classify_matrix(classifier, matrix)
 except ClipcoreError as exc:
-    resources.show_error(exc)
+    context.show_error(exc)
     result = None
 
 truth = ws.ground_truth()
@@ -235,7 +236,7 @@ with tab_table:
         rows = prediction_rows(result, ws.paths(result.ids.tolist()))
         st.download_button(
             "Download all predictions (CSV)",
-            predictions_csv(result, {r["id"]: r["path"] for r in rows}),
+            predictions_csv(result, {r["id"]: r["path"] for r in rows}, image_metadata(ws, result.ids.tolist())),
             file_name=f"zero-shot-{draft.name}.csv",
             mime="text/csv",
             key="zs_csv",
@@ -301,7 +302,7 @@ with tab_compare:
             rb = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *b)), matrix)
             comparison = compare_results(ra, rb, truth)
         except ClipcoreError as exc:
-            resources.show_error(exc)
+            context.show_error(exc)
             comparison = None
         if comparison is not None and comparison["n"] == 0:
             st.info("The two sets share no class that has ground truth, so they cannot be compared.")
@@ -330,4 +331,4 @@ with tab_try:
             hits = top_k(matrix, resources.text_vector(ctx.key, prompt), k=12)
             image_grid(ws, [h.id for h in hits], key="zs-try", scores={h.id: h.score for h in hits}, find_similar=False)
         except ClipcoreError as exc:
-            resources.show_error(exc)
+            context.show_error(exc)

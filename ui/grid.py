@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
+from clipcore.catalog.metadata import books, image_metadata
 from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
@@ -119,6 +120,7 @@ def image_grid(
         for i, (u, r) in enumerate(zip(urls, records))
     )
     st.html(f'{TILE_CSS}<div class="cc-grid" style="--cols:{columns}" data-grid="{html.escape(key)}">{tiles}</div>')
+    show_credits(ws, ids)
     if selectable:
         rank = {rec.id: i + 1 for i, rec in enumerate(records)}
         options = [rec.id for rec in records]
@@ -162,3 +164,36 @@ def image_details(ws: Workspace, image_id: int, score: float | None = None) -> N
     label = current_labels(ws).get(image_id)  # only when the dialog opens
     if label is not None:
         st.text(f"label: {label}")
+    meta = image_metadata(ws, [image_id]).get(image_id)
+    if meta:  # remote strings: st.text shows them as text, never markup
+        page = f"page {meta['page']}" + (f" ({meta['page_label']})" if meta["page_label"] else "")
+        st.text(f"book: {meta['book_label']}, {page}")
+        if meta["attribution"]:
+            st.text(f"attribution: {meta['attribution']}")
+        if meta["license"]:
+            st.text(f"licence: {meta['license']}")
+
+
+def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
+    """The required attribution (and licence) of the imported books among ``ids``, once each."""
+    credits = sorted({(m["book_label"], m["attribution"], m["license"]) for m in image_metadata(ws, ids).values()})
+    lines = [
+        f"{title}: {attribution or 'no attribution given'}" + (f" ({licence})" if licence else "")
+        for title, attribution, licence in credits
+    ]
+    if lines:
+        # Escaped HTML, not markdown: markdown would still turn a licence URL into a live link.
+        text = html.escape("Images from " + "; ".join(lines))
+        st.html(f'<div class="cc-credit" style="font-size:0.8rem;color:#555">{text}</div>')
+
+
+def book_filters(ws: Workspace) -> tuple[str | None, int | None]:
+    """Book and page filters, shown only when the workspace holds imported books."""
+    found = books(ws)
+    if not found:
+        return None, None
+    titles = {b["book"]: f"{b['book_label']} ({b['pages']} pages)" for b in found}
+    c1, c2 = st.columns([3, 1])
+    book = c1.selectbox("Book", [None, *titles], format_func=lambda b: "(any)" if b is None else titles[b], key="search_book")
+    page = c2.number_input("Page", min_value=0, value=0, step=1, key="search_page_no", help="0 = any page")
+    return book, int(page) or None

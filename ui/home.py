@@ -13,24 +13,28 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import resources, state
+from ui import context, state
+from ui.iiif_import import render_iiif_import
+from ui.text import code, md
 
 JOB_POLL_S = 1.5
 
 
 def render_home() -> None:
     """Workspace status at a glance."""
-    st.title("Image collection")
-    entries = resources.workspace_entries()
-    names = [e.name for e in entries]
-    if len(entries) > 1:
-        st.selectbox("Workspace", names, key=state.WORKSPACE, help="Workspaces listed in clipcore.toml")
-    ctx = resources.page_context(require_embeddings=False)
+    ctx = context.page_context(require_embeddings=False, allow_empty=True)
+    st.title(md(ctx.entry.name))
     ws = ctx.ws
     counts = ws.counts()
     embedded = ws.embedding_keys()
     truth = ws.ground_truth()
     n = counts["images"]
+    if n == 0:
+        st.info(
+            "This collection holds no images yet. Press **Ingest new files** below to catalogue its folder."
+            if ctx.entry.source is not None
+            else "This collection holds no images and has no folder to ingest. Add one with **New collection** below."
+        )
 
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
@@ -40,8 +44,13 @@ def render_home() -> None:
 
     info = ctx.model.info
     st.caption(
-        f"Workspace `{ctx.entry.path}` · model `{info.key}` on {info.device}/{info.precision}"
+        f"Workspace {code(ctx.entry.path)} · model {code(info.key)} on {info.device}/{info.precision}"
         + (f" · {counts['duplicates']} duplicate files folded" if counts["duplicates"] else "")
+        + (
+            f" · {counts['missing']:,} missing files (gone from the folder at the last ingest; their labels are kept, "
+            "and they are left out of every page)"
+            if counts.get("missing") else ""
+        )
     )
     if embedded:
         st.dataframe(
@@ -55,9 +64,11 @@ def render_home() -> None:
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())
     render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
+    render_iiif_import(ws)
     if counts["skipped"]:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
+    render_collections(ctx.entry, info)
     try:
         ids = list(ws.image_ids()[:12])
         if ids:
@@ -66,7 +77,22 @@ def render_home() -> None:
             st.subheader("A few images")
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
+
+
+def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
+    """Add a collection from a folder; rename or remove the active one (admins only, once
+    sign-in lands: ``context.may_manage_collections``)."""
+    if not context.may_manage_collections():
+        return
+    from ui.collections import render_manage, render_new_collection
+
+    st.subheader("Collections")
+    c_new, c_this = st.columns(2)
+    with c_new:
+        render_new_collection(info)
+    with c_this.expander(f"Rename or remove {md(entry.name)}"):
+        render_manage(entry)
 
 
 def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[str]:
@@ -90,6 +116,9 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
     st.subheader("Update the collection")
     active = list_jobs(ws, active_only=True)
     busy = {j["kind"] for j in active}
+    read_only = bool(getattr(ws, "read_only", False))  # opened read-only: the app cannot write its folder
+    if read_only:
+        st.warning("This collection is read-only here (its folder cannot be written), so ingest and embed are off.")
     c1, c2, c3 = st.columns([3, 1, 1])
     if entry.source is None:
         c1.caption("No source folder is configured for this workspace, so it cannot be re-ingested from here.")
@@ -97,18 +126,19 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         c1.text(f"Source folder: {entry.source}")
     started = None
     try:
-        if c2.button("Ingest new files", key="home_ingest", disabled=entry.source is None or "ingest" in busy, width="stretch"):
+        if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy,
+                     width="stretch"):
             started = start_job(ws, "ingest", job_arguments("ingest", entry, info))
         if c3.button(
             f"Embed {missing:,} missing",
             key="home_embed",
-            disabled=missing == 0 or bool(busy),
+            disabled=read_only or missing == 0 or bool(busy),
             help=f"Embed the images that have no {info.key} embedding yet.",
             width="stretch",
         ):
             started = start_job(ws, "embed", job_arguments("embed", entry, info))
     except ClipcoreError as exc:
-        resources.show_error(exc)
+        context.show_error(exc)
     if started:
         st.session_state[state.HOME_LAST_JOB] = started
         st.rerun()

@@ -1,4 +1,6 @@
-"""The app's shared, cached resources: settings, workspace handles, models, embeddings.
+"""The app's cached resources: settings, workspace handles, models, embeddings, predictions,
+thumbnails. The page prologue is in ui/context.py, the first-launch build in
+ui/first_launch.py, the navigation workaround in ui/navigation.py.
 
 These are the only ``st.cache_resource`` / ``st.cache_data`` wrappers. Cached objects
 are read-only once cached; their keys include the workspace path and model key.
@@ -7,14 +9,12 @@ are read-only once cached; their keys include the workspace path and model key.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from clipcore import UNTRAINED_WARNING
 from clipcore.config import DEFAULT_DEMO_SOURCE, TINY_MODEL, Settings, WorkspaceEntry, load_settings
 from clipcore.errors import ClipcoreError, ModelUnavailableError
 from clipcore.embedding.models import ClipModel, load_model
@@ -23,7 +23,6 @@ from clipcore.catalog.store import EmbeddingMatrix, Workspace
 from ui import state
 
 logger = logging.getLogger(__name__)
-_demo_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,24 @@ def settings() -> Settings:
 
 
 def workspace_entries() -> list[WorkspaceEntry]:
-    """Workspaces the user may choose: those listed in config, else the default one."""
+    """Workspaces the user may choose: those in clipcore.toml, then the collections made in
+    the app (the registry); the default one when there are none.
+
+    Raises:
+        WorkspaceError: the registry file cannot be read.
+    """
+    from clipcore.catalog.registry import merged_entries
+
     cfg = settings()
-    if cfg.workspaces:
-        return list(cfg.workspaces)
+    entries = merged_entries(cfg)
+    if entries:
+        return entries
     return [WorkspaceEntry("default", cfg.workspace.resolve(), Path(DEFAULT_DEMO_SOURCE).resolve(), True, demo=True)]
 
 
 def current_entry() -> WorkspaceEntry:
-    """The workspace chosen in this browser session (first configured one by default)."""
+    """The workspace chosen in this browser session (``?ws=`` in the URL, kept in session
+    state by ui.context's prologue); the first one by default."""
     entries = workspace_entries()
     name = st.session_state.get(state.WORKSPACE)
     for entry in entries:
@@ -262,153 +270,3 @@ def text_vector(model_key: str, text: str) -> np.ndarray:
     if model.info.key != model_key:
         raise ClipcoreError(f"model changed from {model_key} to {model.info.key}; reload the page.")
     return model.encode_texts([text])[0]
-
-
-def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None:
-    """On first launch, build the demo collection and workspace (generate, ingest, embed).
-
-    Only for a workspace marked ``demo = true`` in config (about 200 images: seconds);
-    other workspaces are built by background jobs from Home. Does nothing when the
-    workspace already holds images that are embedded (fully or in part: the rest is a
-    background job started from Home), or while a job is running.
-    Returns a one-line summary of what was built, or None. Runs once per process (other
-    sessions wait on the lock).
-    """
-    from clipcore.catalog.jobs import list_jobs
-
-    if not entry.demo or entry.source is None:
-        return None
-    ws = _workspace(str(entry.path))
-
-    def ready() -> bool:
-        return ws.counts()["images"] > 0 and (
-            ws.embedding_version(model.info.key) > 0 or bool(list_jobs(ws, active_only=True))
-        )
-
-    if ready():
-        return None
-    from clipcore.sources.demo import generate_demo
-    from clipcore.embedding.pipeline import embed_workspace
-    from clipcore.catalog.ingest import ingest_folder
-
-    with _demo_lock:
-        if ready():  # another session built it while this one waited for the lock
-            return None
-        with st.status("Preparing the workspace (first launch)...", expanded=True) as status:
-            built = []
-            if ws.counts()["images"] == 0:
-                if not entry.source.exists() or not any(entry.source.iterdir()):
-                    st.write(f"Generating the demo collection in `{entry.source}`...")
-                    generate_demo(entry.source)
-                    built.append("generated the demo collection")
-                st.write("Cataloguing images and making thumbnails...")
-                bar = st.progress(0.0)
-                report = ingest_folder(
-                    ws,
-                    entry.source,
-                    labels_from_folders=entry.labels_from_folders,
-                    progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} files"),
-                )
-                built.append(f"catalogued {report.added} images")
-            missing = len(ws.missing_embeddings(model.info.key))
-            if missing:
-                st.write(f"Embedding {missing} images with {model.info.key}...")
-                bar = st.progress(0.0)
-                embed_workspace(ws, model, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} images"))
-                built.append(f"embedded {missing} images")
-            status.update(label="Workspace ready", state="complete", expanded=False)
-        return "; ".join(built) or None
-
-
-def model_banner(active: ActiveModel) -> None:
-    """The untrained-model warning (every page shows it when the model is ``tiny``)."""
-    if active.untrained:
-        msg = f"**{UNTRAINED_WARNING}.** The app is using `{active.model.info.key}`."
-        if active.fallback_reason:
-            msg += f" The configured model could not be loaded: {active.fallback_reason}"
-        st.warning(msg, icon="⚠️")
-
-
-def show_error(exc: ClipcoreError) -> None:
-    """How pages show an expected error: one line, no stack trace."""
-    st.error(str(exc), icon="🚫")
-
-
-@dataclass(frozen=True)
-class PageContext:
-    """What every page needs: the workspace, the model and its embeddings."""
-
-    entry: WorkspaceEntry
-    ws: Workspace
-    active: ActiveModel
-    matrix: EmbeddingMatrix | None
-
-    @property
-    def model(self) -> ClipModel:
-        """The active CLIP model."""
-        return self.active.model
-
-    @property
-    def key(self) -> str:
-        """Embedding key of the active model."""
-        return self.active.model.info.key
-
-
-_left_pages_folder_mode = False
-
-
-def _leave_pages_folder_mode() -> None:
-    """Run the page through app.py's st.navigation, also on a server's very first request.
-
-    Streamlit sees a ``pages/`` folder beside app.py and, until some run has called
-    st.navigation, serves a URL such as /search the old way: the page script alone, with
-    a file-name sidebar and without app.py. Leaving that mode and rerunning once per
-    process makes the same URL go through app.py (its navigation, titles and layout).
-    Once per process, because AppTest resets the mode on every run by design.
-    """
-    global _left_pages_folder_mode
-    if _left_pages_folder_mode:
-        return
-    _left_pages_folder_mode = True
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without this internal: nothing to undo
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-def page_context(*, require_embeddings: bool = True) -> PageContext:
-    """Common page prologue: banner, workspace, model, embeddings; stops the page with a
-    clear message when the workspace is empty or lacks embeddings for the model."""
-    _leave_pages_folder_mode()
-    try:
-        active = active_model()
-    except ClipcoreError as exc:
-        show_error(exc)
-        st.stop()
-    model_banner(active)
-    entry = current_entry()
-    ws = workspace()
-    try:
-        ensure_demo_workspace(entry, active.model)
-    except ClipcoreError as exc:
-        show_error(exc)
-    if ws.counts()["images"] == 0:
-        st.info(
-            f"The workspace `{entry.path}` holds no images yet. Ingest a folder from the Home page, "
-            f"or run `python -m clipcore ingest DIR --workspace {entry.path}`."
-        )
-        st.stop()
-    matrix = None
-    if require_embeddings:
-        try:
-            matrix = embeddings(ws, active.model.info.key)
-        except ClipcoreError:
-            st.info(
-                f"No images are embedded with `{active.model.info.key}` yet. Start embedding from the Home page, "
-                f"or run `python -m clipcore embed --workspace {entry.path}`."
-            )
-            st.stop()
-    return PageContext(entry, ws, active, matrix)

@@ -8,22 +8,28 @@ the same way everywhere.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from clipcore.config import DEFAULT_MAX_IMAGE_PIXELS, Limits, load_limits
 from clipcore.errors import InputError
 
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
-# Larger than any real scan we expect (a 600 dpi A2 page is ~ 140 MP), smaller than a bomb.
-MAX_PIXELS = 180_000_000
+# The default of ``[limits] max_image_pixels`` (clipcore.toml): larger than any real scan we
+# expect (a 600 dpi A2 page is ~ 140 MP), smaller than a bomb.
+MAX_PIXELS = DEFAULT_MAX_IMAGE_PIXELS
 THUMB_SIZE = 256
 
 # A truncated file must fail, not be padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# The bomb guard is ours: one pixel-count check from the header, before decoding, against the
+# configured limit, on every decode path. Pillow's own guard works through warnings (a
+# process-wide filter would be needed to turn them into errors, which races between threads)
+# and a fixed 2 x 89 MP threshold that would contradict the configured limit.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageRejected(Exception):
@@ -44,19 +50,21 @@ class DecodedImage:
     format: str
 
 
-def open_rgb(source: bytes | str | Path, *, draft_to: int | None = None, max_pixels: int = MAX_PIXELS) -> DecodedImage:
+def open_rgb(source: bytes | str | Path, *, draft_to: int | None = None, max_pixels: int | None = None) -> DecodedImage:
     """Decode bytes or a file into an upright 8-bit RGB image.
 
     Args:
         source: file content or path.
         draft_to: for JPEG, let the decoder downscale by a power of two while keeping both
             sides >= this many pixels (much faster for large files).
-        max_pixels: larger images are refused as decompression bombs.
+        max_pixels: larger images are refused as decompression bombs, from the header,
+            before decoding (default: ``[limits] max_image_pixels`` of clipcore.toml).
     Returns:
         DecodedImage; width/height are the file's full size after EXIF orientation.
     Raises:
         ImageRejected: empty, truncated, not an image, unsupported format, or too large.
     """
+    limit = load_limits().max_image_pixels if max_pixels is None else max_pixels
     if isinstance(source, bytes):
         if not source:
             raise ImageRejected("empty file (0 bytes)")
@@ -66,26 +74,27 @@ def open_rgb(source: bytes | str | Path, *, draft_to: int | None = None, max_pix
         if fh.stat().st_size == 0:
             raise ImageRejected("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fh)
-            fmt = img.format or "?"
-            if fmt not in SUPPORTED_FORMATS:
-                raise ImageRejected(f"unsupported image format {fmt}")
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageRejected(f"decompression bomb guard: {w}x{h} pixels exceeds {max_pixels:,}")
-            if fmt in ("JPEG", "MPO") and draft_to:
-                img.draft("RGB", (draft_to, draft_to))
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)
-            img.load()
-            orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
-            img = ImageOps.exif_transpose(img)
-            rgb = to_rgb(img)
+        img = Image.open(fh)
+        fmt = img.format or "?"
+        if fmt not in SUPPORTED_FORMATS:
+            raise ImageRejected(f"unsupported image format {fmt}")
+        w, h = img.size
+        if w * h > limit:
+            raise ImageRejected(
+                f"decompression bomb guard: {w}x{h} = {w * h:,} pixels exceeds the limit of {limit:,} "
+                "([limits] max_image_pixels in clipcore.toml)"
+            )
+        if fmt in ("JPEG", "MPO") and draft_to:
+            img.draft("RGB", (draft_to, draft_to))
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img.load()
+        orientation = img.getexif().get(0x0112, 1) if hasattr(img, "getexif") else 1
+        img = ImageOps.exif_transpose(img)
+        rgb = to_rgb(img)
     except ImageRejected:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageRejected(f"decompression bomb guard: {exc}") from exc
     except UnidentifiedImageError:
         raise ImageRejected("not an image file") from None
@@ -141,16 +150,52 @@ def prepare_for_model(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
-def load_query_image(data: bytes, *, max_bytes: int = 50_000_000) -> Image.Image:
-    """Validate an uploaded image the way ingestion does and return it as RGB.
+def check_upload(data: bytes, limits: Limits | None = None) -> tuple[int, int]:
+    """Check an uploaded query image from its header only, before anything is decoded.
+
+    Args:
+        data: the uploaded bytes.
+        limits: default ``load_limits()`` (``[limits] max_upload_pixels`` / ``max_upload_bytes``).
+    Returns:
+        (width, height) as stored in the file.
+    Raises:
+        InputError: empty, too many bytes, not a supported image, or more pixels than the
+            upload limit (far below the ingest limit: a query is decoded per request).
+    """
+    limits = limits or load_limits()
+    if not data:
+        raise InputError("the uploaded file is empty; choose an image file.")
+    if len(data) > limits.max_upload_bytes:
+        raise InputError(f"the uploaded file has {len(data):,} bytes; at most {limits.max_upload_bytes:,} are accepted.")
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header; decodes nothing
+            fmt, (w, h) = img.format or "?", img.size
+    except UnidentifiedImageError:
+        raise InputError("the uploaded file cannot be used as an image: not an image file.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"the uploaded file cannot be used as an image: {exc}.") from exc
+    if fmt not in SUPPORTED_FORMATS:
+        raise InputError(f"the uploaded file is a {fmt} image; use JPEG, PNG, WebP, TIFF, BMP or GIF.")
+    if w * h > limits.max_upload_pixels:
+        raise InputError(
+            f"the uploaded image is {w}x{h} = {w * h:,} pixels; a query image may have at most "
+            f"{limits.max_upload_pixels:,}. Scale it down and upload it again."
+        )
+    return w, h
+
+
+def load_query_image(data: bytes, *, max_bytes: int | None = None) -> Image.Image:
+    """Validate an uploaded image (header first, see ``check_upload``) and return it as RGB.
 
     Raises:
         InputError: too large, or not a usable image (the reason says why).
     """
-    if len(data) > max_bytes:
-        raise InputError(f"the uploaded file has {len(data):,} bytes; at most {max_bytes:,} are accepted.")
+    limits = load_limits()
+    if max_bytes is not None:
+        limits = Limits(limits.max_image_pixels, limits.max_upload_pixels, max_bytes)
+    check_upload(data, limits)
     try:
-        return open_rgb(data, draft_to=512).image
+        return open_rgb(data, draft_to=512, max_pixels=limits.max_upload_pixels).image
     except ImageRejected as exc:
         raise InputError(f"the uploaded file cannot be used as an image: {exc.reason}.") from exc
 

@@ -17,8 +17,9 @@ from typing import Callable, Iterator
 
 from clipcore.errors import InputError
 from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
+from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
 from clipcore.parallel import imap_ordered
-from clipcore.catalog.store import Workspace, utc_now
+from clipcore.catalog.store import FileWrite, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,14 @@ WRITE_BATCH = 256
 
 @dataclass
 class IngestReport:
-    """What one ingest run did. ``skipped`` paths are relative to the source folder."""
+    """What one ingest run did. ``skipped`` paths are relative to the source folder.
+
+    ``moved``: files that took over a missing image with the same content (same id);
+    ``returned``: missing images whose file came back unchanged; ``vanished``: images
+    marked missing by this run; ``promoted``: duplicates that became canonical because
+    their canonical copy vanished or changed; ``total``/``missing``: live and missing
+    images in the workspace afterwards.
+    """
 
     added: int = 0
     updated: int = 0
@@ -37,6 +45,16 @@ class IngestReport:
     skipped: list[dict] = field(default_factory=list)
     labelled: int = 0
     total: int = 0
+    moved: int = 0
+    returned: int = 0
+    vanished: int = 0
+    promoted: int = 0
+    missing: int = 0
+    adopted: set[int] = field(default_factory=set, repr=False)
+
+    def moved_back(self, ids: list[int]) -> int:
+        """How many of ``ids`` (marked missing by this run) were taken over by a moved file."""
+        return len(self.adopted.intersection(ids))
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape."""
@@ -47,7 +65,12 @@ class IngestReport:
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "labelled": self.labelled,
+            "moved": self.moved,
+            "returned": self.returned,
+            "vanished": self.vanished,
+            "promoted": self.promoted,
             "total": self.total,
+            "missing": self.missing,
         }
 
 
@@ -78,6 +101,23 @@ def _within(path: Path, root: Path) -> bool:
         return False
 
 
+def _undecodable(name: str) -> bool:
+    """True for a name that is not valid UTF-8 on disk (Python keeps such bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _shown(rel: str) -> str:
+    """A printable form of a path whose bytes are not UTF-8 (bad bytes as \\xNN)."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+_BAD_NAME = "file name is not valid UTF-8; rename it to include it"
+
+
 def scan_folder(root: Path, *, exclude: Path | None = None) -> Iterator[_Found | dict]:
     """Walk ``root`` recursively, in a stable order.
 
@@ -99,6 +139,9 @@ def scan_folder(root: Path, *, exclude: Path | None = None) -> Iterator[_Found |
             if d.startswith("."):
                 continue
             sub = here / d
+            if _undecodable(d):
+                yield {"path": _shown(sub.relative_to(root).as_posix()), "reason": "folder " + _BAD_NAME}
+                continue
             if sub.is_symlink() and not _within(sub.resolve(), real_root):
                 yield {"path": sub.relative_to(root).as_posix(), "reason": "symlink leaves the source folder; not followed"}
                 continue
@@ -109,6 +152,9 @@ def scan_folder(root: Path, *, exclude: Path | None = None) -> Iterator[_Found |
                 continue
             path = here / name
             rel = path.relative_to(root).as_posix()
+            if _undecodable(name):
+                yield {"path": _shown(rel), "reason": _BAD_NAME}
+                continue
             if path.is_symlink():
                 target = path.resolve()
                 if not target.exists():
@@ -156,7 +202,12 @@ def ingest_folder(
     progress: ProgressFn | None = None,
     workers: int | None = None,
 ) -> IngestReport:
-    """Catalogue every image under ``folder`` into the workspace.
+    """Catalogue every image under ``folder`` into the workspace (mark and sweep).
+
+    Files seen before and gone now are marked missing (their rows, labels and vectors
+    stay); a new file whose content matches a missing image takes over that image (same
+    id, labels and vectors, new path); a duplicate whose canonical copy vanished or
+    changed is promoted. One ingest per workspace at a time.
 
     Args:
         labels_from_folders: use each image's parent folder name as its ground-truth label.
@@ -164,6 +215,7 @@ def ingest_folder(
         progress: called as ``progress(done, total)`` while files are inspected.
     Raises:
         InputError: the folder does not exist or is not a folder; a bad labels CSV.
+        WorkspaceError: another ingest is running on this workspace; the workspace is read-only.
     """
     root = Path(folder).expanduser()
     if not root.exists():
@@ -172,25 +224,48 @@ def ingest_folder(
         raise InputError(f"{str(root)!r} is a file; give the folder that holds your images.")
     root = root.resolve()
     csv_labels = _read_labels_csv(Path(labels_csv)) if labels_csv else None
+    with ws.ingest_lock():
+        return _ingest(ws, root, labels_from_folders, csv_labels, progress, workers)
+
+
+def _ingest(
+    ws: Workspace,
+    root: Path,
+    labels_from_folders: bool,
+    csv_labels: dict | None,
+    progress: ProgressFn | None,
+    workers: int | None,
+) -> IngestReport:
     source_id = ws.source_id(root)
     known = ws.known_files(source_id)
     report = IngestReport()
 
     todo: list[_Found] = []
+    pages_files: list[str] = []
+    seen: set[str] = set()
+    returned: list[int] = []
     for item in scan_folder(root, exclude=ws.root):
         if isinstance(item, dict):
             report.skipped.append(item)
             continue
+        if item.path.name == METADATA_NAME:  # an import's metadata beside its images, not an image
+            pages_files.append(item.rel)
+            continue
+        seen.add(item.rel)
         prev = known.get(item.rel)
         if prev is not None and prev[1] == item.size and prev[2] == item.mtime_ns:
-            report.unchanged += 1
+            if prev[4]:
+                returned.append(prev[0])
+            else:
+                report.unchanged += 1
             continue
         todo.append(item)
+    vanished = [v[0] for rel, v in known.items() if rel not in seen and not v[4]]
+    ws.mark_missing(vanished, returned)
+    report.returned = len(returned)
 
-    canonical = {
-        r[0]: int(r[1])
-        for r in ws.query("SELECT content_hash, MIN(id) FROM images WHERE skip_reason IS NULL AND duplicate_of IS NULL GROUP BY content_hash")
-    }
+    canonical = ws.canonical_by_content()
+    adoptable = ws.missing_by_content()
     pending: list[_Inspected] = []
     done = 0
     if progress:
@@ -199,15 +274,20 @@ def ingest_folder(
         pending.append(result)
         done += 1
         if len(pending) >= WRITE_BATCH:
-            _write_batch(ws, source_id, pending, known, canonical, report)
+            _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
             pending = []
         if progress:
             progress(done, len(todo))
-    _write_batch(ws, source_id, pending, known, canonical, report)
+    _write_batch(ws, source_id, pending, known, canonical, adoptable, report)
+    report.vanished = len(vanished) - report.moved_back(vanished)
+    report.promoted = ws.repair_duplicates()
+    if pages_files:
+        store_metadata(ws, source_id, pages_files)
 
     if labels_from_folders or csv_labels is not None:
         report.labelled = _apply_labels(ws, source_id, labels_from_folders, csv_labels)
-    report.total = ws.counts()["images"]
+    counts = ws.counts()
+    report.total, report.missing = counts["images"], counts["missing"]
     logger.info("ingest %s: %s", root, {k: v for k, v in report.to_dict().items() if k != "skipped"})
     return report
 
@@ -218,52 +298,58 @@ def _write_batch(
     batch: list[_Inspected],
     known: dict[str, tuple],
     canonical: dict[str, int],
+    adoptable: dict[str, list[int]],
     report: IngestReport,
 ) -> None:
+    """Decide what each inspected file is (new, changed, moved here, duplicate, skipped); the
+    store writes the batch in one transaction."""
     if not batch:
         return
-    changed_ids: list[int] = []
-    now = utc_now()
     for r in batch:
         if r.thumbnail is not None and r.content_hash not in canonical:
             ws.write_thumbnail(r.content_hash, r.thumbnail)
-    with ws.transaction() as conn:
-        for r in batch:
-            f = r.found
-            prev = known.get(f.rel)
-            dup_of = None
-            if r.reason is None and r.content_hash in canonical and (prev is None or canonical[r.content_hash] != prev[0]):
+    writes: list[FileWrite] = []
+    kinds: list[str] = []
+    new_canonical: dict[str, int] = {}  # content first seen in this batch as a new row -> its index
+    for r in batch:
+        f = r.found
+        prev = known.get(f.rel)
+        moved_id = None
+        if prev is None and r.reason is None and adoptable.get(r.content_hash):
+            moved_id = adoptable[r.content_hash].pop()  # same content as a missing image: it moved here
+        own_id = prev[0] if prev is not None else moved_id
+        dup_of = dup_index = None
+        if r.reason is None:
+            if r.content_hash in canonical and canonical[r.content_hash] != own_id:
                 dup_of = canonical[r.content_hash]
-            values = (f.size, f.mtime_ns, r.content_hash, r.width, r.height, r.format, r.reason, dup_of)
-            if prev is None:
-                cur = conn.execute(
-                    "INSERT INTO images (source_id, path, size_bytes, mtime_ns, content_hash, width, height, format,"
-                    " skip_reason, duplicate_of, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (source_id, f.rel, *values, now),
-                )
-                image_id = int(cur.lastrowid)
+            elif r.content_hash in new_canonical:
+                dup_index = new_canonical[r.content_hash]
+            elif own_id is not None:
+                canonical.setdefault(r.content_hash, own_id)
             else:
-                image_id = prev[0]
-                conn.execute(
-                    "UPDATE images SET size_bytes = ?, mtime_ns = ?, content_hash = ?, width = ?, height = ?, format = ?,"
-                    " skip_reason = ?, duplicate_of = ? WHERE id = ?",
-                    (*values, image_id),
-                )
-                if prev[3] != r.content_hash:
-                    changed_ids.append(image_id)
-            known[f.rel] = (image_id, f.size, f.mtime_ns, r.content_hash)
-            if r.reason is not None:
-                report.skipped.append({"path": f.rel, "reason": r.reason})
-            elif dup_of is not None:
-                report.duplicates += 1
-            else:
-                canonical.setdefault(r.content_hash, image_id)
-                if prev is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-        for image_id in changed_ids:
-            conn.execute("DELETE FROM embedding_rows WHERE image_id = ?", (image_id,))
+                new_canonical[r.content_hash] = len(writes)
+        writes.append(
+            FileWrite(
+                f.rel, f.size, f.mtime_ns, r.content_hash, r.width, r.height, r.format, r.reason, dup_of,
+                image_id=own_id, content_changed=prev is not None and prev[3] != r.content_hash,
+                duplicate_of_index=dup_index,
+            )
+        )
+        duplicate = dup_of is not None or dup_index is not None
+        kinds.append(
+            "skipped" if r.reason else "duplicates" if duplicate else "moved" if moved_id else "added" if prev is None else "updated"
+        )
+        if moved_id is not None:
+            report.adopted.add(moved_id)
+    ids = ws.write_files(source_id, writes)
+    for content_hash, index in new_canonical.items():
+        canonical.setdefault(content_hash, ids[index])
+    for r, w, image_id, kind in zip(batch, writes, ids, kinds):
+        known[w.path] = (image_id, w.size, w.mtime_ns, w.content_hash, False)
+        if kind == "skipped":
+            report.skipped.append({"path": w.path, "reason": r.reason})
+        else:
+            setattr(report, kind, getattr(report, kind) + 1)
 
 
 def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
@@ -290,14 +376,14 @@ def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
 def _apply_labels(
     ws: Workspace, source_id: int, from_folders: bool, csv_labels: dict[str, tuple[str, str | None]] | None
 ) -> int:
-    rows = ws.query(
-        "SELECT id, path FROM images WHERE source_id = ? AND skip_reason IS NULL AND duplicate_of IS NULL", (source_id,)
-    )
+    rows = [(r.id, r.path) for r in ws.images(source_id=source_id)]
     labels: dict[int, str] = {}
     groups: dict[int, str] = {}
+    # An imported book's folder is the book (its group), not a class.
+    books = paths_with_metadata(ws, source_id) if from_folders else set()
     for image_id, rel in rows:
         parts = rel.split("/")
-        if from_folders and len(parts) >= 2:
+        if from_folders and len(parts) >= 2 and rel not in books:
             labels[image_id] = parts[-2]
             if len(parts) >= 3:
                 groups[image_id] = parts[0]
@@ -305,6 +391,10 @@ def _apply_labels(
             labels[image_id], group = csv_labels[rel]
             if group:
                 groups[image_id] = group
+    if books and csv_labels is None:
+        logger.warning(
+            "%d imported book pages got no label from their folder (a book is not a class); give a labels CSV", len(books)
+        )
     if csv_labels is not None:
         unmatched = len(set(csv_labels) - {r[1] for r in rows})
         if unmatched:

@@ -22,7 +22,7 @@ from clipcore.catalog.store import Workspace, utc_now
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "index"})
+ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "import-iiif", "index"})
 ACTIVE = ("queued", "running")
 
 

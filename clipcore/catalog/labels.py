@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from clipcore.errors import InputError
 from clipcore.catalog.store import Workspace, atomic_write_bytes, utc_now
+from clipcore.catalog.metadata import image_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ DEFAULT_CLAIM_TTL_S = 15 * 60
 EXPORT_FORMATS = ("csv", "json", "folders")
 RESOLUTION_SOURCE = "resolution"
 
-_LIVE_IMAGES = "i.skip_reason IS NULL AND i.duplicate_of IS NULL"
+# The one definition of a usable image is the store's ``live_images`` view.
+_LIVE_IMAGES = "i.id IN (SELECT id FROM live_images)"
 
 
 # -- validation ------------------------------------------------------------------------
@@ -95,7 +97,10 @@ def _check_known(conn, ids: Sequence[int]) -> None:
         found = {r[0] for r in conn.execute(f"SELECT id FROM images i WHERE id IN ({marks}) AND {_LIVE_IMAGES}", chunk)}
         missing.extend(i for i in chunk if i not in found)
     if missing:
-        raise InputError(f"unknown image id(s) {missing[:10]}; ids come from search results or `labels`.")
+        raise InputError(
+            f"unknown or missing image id(s) {missing[:10]}; ids come from search results or `labels` "
+            "(a file deleted from its folder is missing after the next ingest)."
+        )
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -529,13 +534,22 @@ def claimed_by_others(ws: Workspace, annotator: str) -> set[int]:
 
 # -- export ----------------------------------------------------------------------------
 
-CURRENT_COLUMNS = ["id", "path", "class", "annotator", "batch_id", "at"]
-HISTORY_COLUMNS = ["event_id", "id", "path", "class", "kind", "annotator", "batch_id", "at", "reverted_at", "reverted_by"]
+CURRENT_COLUMNS = ["id", "path", "class", "annotator", "batch_id", "at", "book", "page"]
+HISTORY_COLUMNS = ["event_id", "id", "path", "class", "kind", "annotator", "batch_id", "at", "reverted_at", "reverted_by", "book", "page"]
+
+
+def _with_book(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows plus ``book`` (the imported book's title) and ``page`` (None for other images)."""
+    meta = image_metadata(ws, sorted({r["id"] for r in rows}))
+    for r in rows:
+        m = meta.get(r["id"], {})
+        r["book"], r["page"] = m.get("book_label"), m.get("page")
+    return rows
 
 
 def labels_csv(ws: Workspace, *, history: bool = False) -> str:
     """Current labels (or every event) as CSV text with a header row."""
-    rows = label_history(ws) if history else current_label_rows(ws)
+    rows = _with_book(ws, label_history(ws) if history else current_label_rows(ws))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS if history else CURRENT_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -546,9 +560,9 @@ def labels_csv(ws: Workspace, *, history: bool = False) -> str:
 def labels_json(ws: Workspace, *, history: bool = False) -> str:
     """Current labels (or every event, plus batches) as a JSON document (UTF-8 text)."""
     if history:
-        doc: dict[str, Any] = {"events": label_history(ws), "batches": list_batches(ws)}
+        doc: dict[str, Any] = {"events": _with_book(ws, label_history(ws)), "batches": list_batches(ws)}
     else:
-        doc = {"labels": current_label_rows(ws)}
+        doc = {"labels": _with_book(ws, current_label_rows(ws))}
     return json.dumps(doc, ensure_ascii=False, indent=1)
 
 

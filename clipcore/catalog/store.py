@@ -19,6 +19,7 @@ images cost one file map, not a million BLOB reads.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import hashlib
@@ -28,6 +29,7 @@ import re
 import sqlite3
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -191,6 +193,60 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # Mark-and-sweep: a file that vanished is marked missing (its row, labels and
+        # vectors stay); ``live_images`` is the one definition of a usable image.
+        "0006_image_lifecycle",
+        """
+        ALTER TABLE images ADD COLUMN missing_since TEXT;
+        CREATE INDEX images_missing ON images(missing_since) WHERE missing_since IS NOT NULL;
+        CREATE VIEW live_images AS
+            SELECT * FROM images WHERE skip_reason IS NULL AND duplicate_of IS NULL AND missing_since IS NULL;
+        """,
+    ),
+    (
+        # One change counter, bumped by triggers on every change of images or embedding
+        # rows, so a cache keyed on ``embedding_version`` can never be stale. ``generation``
+        # names the vectors file (compact/rebuild switch files, never rewrite in place);
+        # ``pending_rows`` is the batch being written, so a longer file is recognisable.
+        "0007_store_version",
+        """
+        CREATE TABLE store_state (id INTEGER PRIMARY KEY CHECK (id = 1), changes INTEGER NOT NULL);
+        INSERT INTO store_state (id, changes) VALUES (1, 0);
+        ALTER TABLE embedding_sets ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE embedding_sets ADD COLUMN pending_rows INTEGER NOT NULL DEFAULT 0;
+        CREATE TRIGGER images_insert_bumps AFTER INSERT ON images
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER images_update_bumps AFTER UPDATE ON images
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER images_delete_bumps AFTER DELETE ON images
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER embedding_rows_delete_bumps AFTER DELETE ON embedding_rows
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER embedding_sets_update_bumps AFTER UPDATE OF rows, generation, dim ON embedding_sets
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        """,
+    ),
+    (
+        # Per-image metadata from where the image came from (an IIIF import): its book
+        # (the group the grouped split keeps whole), page, and the remote strings to show
+        # with it. Stored whether or not the image has a label. Owned by catalog.metadata.
+        "0022_image_meta",
+        """
+        CREATE TABLE image_meta (
+            image_id INTEGER PRIMARY KEY REFERENCES images(id),
+            group_name TEXT,
+            book_label TEXT,
+            page INTEGER,
+            page_label TEXT,
+            manifest TEXT,
+            canvas TEXT,
+            attribution TEXT,
+            license TEXT
+        );
+        CREATE INDEX image_meta_group ON image_meta(group_name);
+        """,
+    ),
+    (
         # The vector index asks which rows were committed after its build (retrieval.index).
         "0016_embedding_rows_by_row",
         """
@@ -198,6 +254,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+# Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into complete statements (trigger bodies hold semicolons)."""
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                yield buf.strip()
+            buf = ""
+    if buf.strip(" \n;"):
+        yield buf.strip()
 
 
 def utc_now() -> str:
@@ -251,62 +322,192 @@ class EmbeddingMatrix:
         return np.where(sorted_ids[pos] == wanted, order[pos], -1)
 
 
+@dataclass(frozen=True)
+class FileWrite:
+    """One file as ingest found it, to be written to ``images`` (see ``Workspace.write_files``).
+
+    ``image_id`` None inserts a new row, else updates that row (a changed, returning or
+    moved file: its path is set to ``path``). ``duplicate_of_index`` points at an earlier
+    entry of the same batch (a new row whose id is not known yet).
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    width: int | None
+    height: int | None
+    format: str | None
+    skip_reason: str | None
+    duplicate_of: int | None
+    image_id: int | None = None
+    content_changed: bool = False
+    duplicate_of_index: int | None = None
+
+
 def _safe_dirname(key: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_")[:60]
     return f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
-class Workspace:
-    """Handle on a workspace directory; safe to share between threads (one connection each)."""
+def _busy_timeout_ms() -> int:
+    raw = os.environ.get("CLIPCORE_BUSY_TIMEOUT_MS")
+    try:
+        return int(raw) if raw else BUSY_TIMEOUT_MS
+    except ValueError:
+        raise WorkspaceError(f"CLIPCORE_BUSY_TIMEOUT_MS must be a whole number of milliseconds; got {raw!r}.") from None
 
-    def __init__(self, root: str | Path, *, create: bool = True) -> None:
+
+def _vectors_name(generation: int) -> str:
+    return "vectors.f32" if generation == 0 else f"vectors.{generation}.f32"
+
+
+REBUILD_HINT = "run `python -m clipcore embed --rebuild` to recompute it"
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """A one-line reason for an OS or SQLite failure (full disk, lock, permissions)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full; free some space and run the command again"
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in text or "busy" in text:
+            return "the workspace database is locked by another process; try again when it has finished"
+        if "disk is full" in text or "database or disk is full" in text:
+            return "the disk is full; free some space and run the command again"
+        if "readonly" in text or "read-only" in text:
+            return "the workspace is read-only; open it from an account that may write to it"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return text
+
+
+class Workspace:
+    """Handle on a workspace directory; safe to share between threads (one connection each).
+
+    Opening never writes when the schema is current: readers take no write lock, and a
+    workspace whose folder or catalog is not writable opens read-only (any write then
+    raises ``WorkspaceError``). Migrations run only when needed, in a write transaction.
+    """
+
+    def __init__(self, root: str | Path, *, create: bool = True, read_only: bool | None = None) -> None:
         self.root = Path(root).expanduser().resolve()
-        if not self.root.exists():
-            if not create:
-                raise WorkspaceError(
-                    f"workspace {str(self.root)!r} does not exist; run `python -m clipcore ingest DIR --workspace {root}` first."
-                )
-            self.root.mkdir(parents=True)
-        elif not self.root.is_dir():
-            raise WorkspaceError(f"workspace path {str(self.root)!r} is a file, not a directory.")
+        try:
+            exists = self.root.exists()
+            if exists and not self.root.is_dir():
+                raise WorkspaceError(f"workspace path {str(self.root)!r} is a file, not a directory.")
+            if not exists:
+                if not create:
+                    raise WorkspaceError(
+                        f"workspace {str(self.root)!r} does not exist; run `python -m clipcore ingest DIR --workspace {root}` first."
+                    )
+                if read_only:
+                    raise WorkspaceError(f"workspace {str(self.root)!r} does not exist, and a read-only open cannot create it.")
+                self.root.mkdir(parents=True)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot use {str(self.root)!r} as a workspace: {describe_os_error(exc)} "
+                "(is a parent of it a file, or not writable?)."
+            ) from exc
         self.db_path = self.root / DB_NAME
         self.thumbs_dir = self.root / "thumbs"
         self.embeddings_dir = self.root / "embeddings"
+        if read_only is None:
+            writable = os.access(self.root, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK))
+            read_only = not writable
+        self.read_only = bool(read_only)
+        if self.read_only and not self.db_path.exists():
+            raise WorkspaceError(f"workspace {str(self.root)!r} is read-only and holds no catalog yet.")
         self._local = threading.local()
         self._migrate()
 
     def __repr__(self) -> str:
-        return f"Workspace({str(self.root)!r})"
+        return f"Workspace({str(self.root)!r}{', read-only' if self.read_only else ''})"
 
     # -- connections ---------------------------------------------------------------------
+    def _open(self, uri_mode: str | None) -> sqlite3.Connection:
+        timeout_ms = _busy_timeout_ms()
+        if uri_mode is None:
+            conn = sqlite3.connect(self.db_path, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=True)
+        else:
+            uri = f"file:{urllib.parse.quote(str(self.db_path))}?{uri_mode}"
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={timeout_ms}")
+        if uri_mode is None:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        conn.row_factory = sqlite3.Row
+        return conn
+
     def connect(self) -> sqlite3.Connection:
-        """This thread's connection (WAL, busy timeout, foreign keys)."""
+        """This thread's connection (busy timeout, foreign keys; read-only where the workspace is)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
+                if not self.read_only:
+                    conn = self._open(None)
+                else:
+                    # WAL needs a writable -shm: read-only mode works while the -shm/-wal files
+                    # exist; without them the catalog was checkpointed, so an immutable open is exact.
+                    try:
+                        conn = self._open("mode=ro")
+                        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                    except sqlite3.OperationalError:
+                        conn = self._open("immutable=1")
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             except sqlite3.DatabaseError as exc:
-                raise WorkspaceError(f"{str(self.db_path)!r} is not a readable catalog: {exc}") from exc
-            conn.row_factory = sqlite3.Row
+                raise WorkspaceError(f"{str(self.db_path)!r} is not a readable catalog: {describe_os_error(exc)}") from exc
             self._local.conn = conn
         return conn
 
+    def _refuse_write(self) -> None:
+        if self.read_only:
+            raise WorkspaceError(
+                f"workspace {str(self.root)!r} is read-only (its folder or catalog is not writable); "
+                "this action needs write access: ask its owner, or copy the workspace to a folder you may write to."
+            )
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE): all or nothing, serialised across processes."""
+        """One write transaction (BEGIN IMMEDIATE): all or nothing, serialised across processes.
+
+        Raises:
+            WorkspaceError: the workspace is read-only, the database stayed locked past the
+                busy timeout, or the disk is full.
+        """
+        self._refuse_write()
         conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(f"cannot write to workspace {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise WorkspaceError(f"cannot write to workspace {str(self.root)!r}: {describe_os_error(exc)}.") from exc
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query inside sees the same committed state (no lock taken)."""
+        conn = self.connect()
+        if conn.in_transaction:  # already inside a transaction of this thread: that is the snapshot
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
         """Run a read query and return all rows."""
@@ -319,25 +520,51 @@ class Workspace:
             conn.close()
             self._local.conn = None
 
+    def _applied_migrations(self, conn: sqlite3.Connection) -> set[str]:
+        try:
+            return {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return set()
+            raise WorkspaceError(f"cannot read the catalog of {str(self.root)!r}: {describe_os_error(exc)}.") from exc
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"{str(self.db_path)!r} is not a readable catalog: {exc}") from exc
+
+    def _check_known(self, applied: set[str]) -> None:
+        unknown = applied - {name for name, _ in MIGRATIONS}
+        if unknown:
+            raise WorkspaceError(
+                f"workspace {str(self.root)!r} was written by a newer clipcore (migrations {sorted(unknown)}); upgrade clipcore."
+            )
+
     def _migrate(self) -> None:
+        conn = self.connect()
+        applied = self._applied_migrations(conn)
+        self._check_known(applied)
+        pending = [name for name, _ in MIGRATIONS if name not in applied]
+        if not pending:
+            return  # current schema: opening wrote nothing and took no lock
+        if self.read_only:
+            raise WorkspaceError(
+                f"workspace {str(self.root)!r} needs migrations {pending} but is read-only; "
+                "open it once with write access (any clipcore command) to upgrade it."
+            )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(f"cannot write to workspace {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         with self.transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
-            applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
-            known = {name for name, _ in MIGRATIONS}
-            unknown = applied - known
-            if unknown:
-                raise WorkspaceError(
-                    f"workspace {str(self.root)!r} was written by a newer clipcore (migrations {sorted(unknown)}); upgrade clipcore."
-                )
+            applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}  # another writer may have won
+            self._check_known(applied)
             for name, sql in MIGRATIONS:
                 if name in applied:
                     continue
                 logger.info("applying migration %s", name)
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(sql):
+                    conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, utc_now()))
             conn.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
@@ -345,6 +572,25 @@ class Workspace:
     def schema_version(self) -> int:
         """Number of migrations applied."""
         return int(self.connect().execute("PRAGMA user_version").fetchone()[0])
+
+    @contextlib.contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        """Held while one ingest writes this workspace; a second one gets a WorkspaceError at once."""
+        self._refuse_write()
+        try:
+            lock_fh = open(self.root / "ingest.lock", "w")
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write to workspace {str(self.root)!r}: {describe_os_error(exc)}.") from exc
+        try:
+            try:
+                fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkspaceError(
+                    "another ingest is running on this workspace; wait for it to finish, then run this one again."
+                ) from None
+            yield
+        finally:
+            lock_fh.close()
 
     # -- sources and images --------------------------------------------------------------
     def source_id(self, root: Path) -> int:
@@ -357,40 +603,151 @@ class Workspace:
             conn.execute("INSERT OR IGNORE INTO sources (root, added_at) VALUES (?, ?)", (root_s, utc_now()))
             return int(conn.execute("SELECT id FROM sources WHERE root = ?", (root_s,)).fetchone()[0])
 
-    def known_files(self, source_id: int) -> dict[str, tuple[int, int, int, str | None]]:
-        """path -> (image id, size, mtime_ns, content hash) for every file seen in a source."""
+    def known_files(self, source_id: int) -> dict[str, tuple[int, int, int, str | None, bool]]:
+        """path -> (image id, size, mtime_ns, content hash, missing) for every file seen in a source."""
         rows = self.connect().execute(
-            "SELECT path, id, size_bytes, mtime_ns, content_hash FROM images WHERE source_id = ?", (source_id,)
+            "SELECT path, id, size_bytes, mtime_ns, content_hash, missing_since IS NOT NULL FROM images WHERE source_id = ?",
+            (source_id,),
         )
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+        return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
 
-    def images(self, ids: Iterable[int] | None = None) -> list[ImageRecord]:
-        """Catalogued images (skipped files and duplicates excluded), by id or all in id order."""
+    def write_files(self, source_id: int, files: Sequence[FileWrite]) -> list[int]:
+        """Insert or update the rows of one batch of files in one transaction; returns their ids.
+
+        A file whose content changed loses every model's embedding; a written row is live
+        again (``missing_since`` cleared).
+        """
+        now = utc_now()
+        ids: list[int] = []
+        with self.transaction() as conn:
+            for f in files:
+                dup_of = ids[f.duplicate_of_index] if f.duplicate_of_index is not None else f.duplicate_of
+                values = (f.size, f.mtime_ns, f.content_hash, f.width, f.height, f.format, f.skip_reason, dup_of)
+                if f.image_id is None:
+                    cur = conn.execute(
+                        "INSERT INTO images (source_id, path, size_bytes, mtime_ns, content_hash, width, height, format,"
+                        " skip_reason, duplicate_of, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (source_id, f.path, *values, now),
+                    )
+                    ids.append(int(cur.lastrowid))
+                else:
+                    conn.execute(
+                        "UPDATE images SET source_id = ?, path = ?, size_bytes = ?, mtime_ns = ?, content_hash = ?,"
+                        " width = ?, height = ?, format = ?, skip_reason = ?, duplicate_of = ?, missing_since = NULL"
+                        " WHERE id = ?",
+                        (source_id, f.path, *values, f.image_id),
+                    )
+                    ids.append(int(f.image_id))
+                    if f.content_changed:
+                        conn.execute("DELETE FROM embedding_rows WHERE image_id = ?", (f.image_id,))
+        return ids
+
+    def mark_missing(self, vanished: Sequence[int], returned: Sequence[int] = ()) -> None:
+        """The sweep: ``vanished`` images become missing, ``returned`` ones live again (one transaction)."""
+        if not vanished and not returned:
+            return
+        now = utc_now()
+        with self.transaction() as conn:
+            conn.executemany("UPDATE images SET missing_since = ? WHERE id = ?", [(now, int(i)) for i in vanished])
+            conn.executemany("UPDATE images SET missing_since = NULL WHERE id = ?", [(int(i),) for i in returned])
+
+    def canonical_by_content(self) -> dict[str, int]:
+        """content hash -> the live image holding it (the lowest id)."""
+        rows = self.connect().execute("SELECT content_hash, MIN(id) FROM live_images GROUP BY content_hash")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def missing_by_content(self) -> dict[str, list[int]]:
+        """content hash -> missing, readable images with that content; the one a moved file
+        should take over first (a canonical image, then the lowest id) is at the end."""
+        rows = self.connect().execute(
+            "SELECT content_hash, id FROM images WHERE missing_since IS NOT NULL AND skip_reason IS NULL "
+            "AND content_hash IS NOT NULL ORDER BY duplicate_of IS NOT NULL DESC, id DESC"
+        )
+        out: dict[str, list[int]] = {}
+        for content_hash, image_id in rows:
+            out.setdefault(content_hash, []).append(int(image_id))
+        return out
+
+    def repair_duplicates(self) -> int:
+        """Re-point duplicates whose canonical image is missing, unreadable or changed content;
+        promote one to canonical where no live copy of its content is left.
+
+        Returns:
+            How many duplicates became live images.
+        """
+        stale = self.connect().execute(
+            "SELECT d.id, d.content_hash FROM images d LEFT JOIN images c ON c.id = d.duplicate_of "
+            "WHERE d.duplicate_of IS NOT NULL AND d.missing_since IS NULL AND d.skip_reason IS NULL AND ("
+            " c.id IS NULL OR c.missing_since IS NOT NULL OR c.skip_reason IS NOT NULL OR c.duplicate_of IS NOT NULL"
+            " OR c.content_hash IS NOT d.content_hash) ORDER BY d.id"
+        ).fetchall()
+        if not stale:
+            return 0
+        promoted = 0
+        with self.transaction() as conn:
+            for image_id, content_hash in stale:
+                row = conn.execute("SELECT MIN(id) FROM live_images WHERE content_hash = ?", (content_hash,)).fetchone()
+                if row[0] is None:
+                    conn.execute("UPDATE images SET duplicate_of = NULL WHERE id = ?", (image_id,))
+                    promoted += 1
+                elif int(row[0]) != image_id:
+                    conn.execute("UPDATE images SET duplicate_of = ? WHERE id = ?", (int(row[0]), image_id))
+        if promoted:
+            logger.info("promoted %d duplicate(s) whose canonical copy vanished or changed", promoted)
+        return promoted
+
+    def images(self, ids: Iterable[int] | None = None, *, source_id: int | None = None) -> list[ImageRecord]:
+        """Live images (not skipped, not a duplicate, not missing), by id or all in id order
+        (optionally only those of one source).
+
+        Raises:
+            InputError: an id that is not a live image.
+        """
         sql = (
-            "SELECT i.id, i.path, s.root, i.content_hash, i.width, i.height, i.format FROM images i "
-            "JOIN sources s ON s.id = i.source_id WHERE i.skip_reason IS NULL AND i.duplicate_of IS NULL"
+            "SELECT i.id, i.path, s.root, i.content_hash, i.width, i.height, i.format FROM live_images i "
+            "JOIN sources s ON s.id = i.source_id"
         )
         conn = self.connect()
         if ids is None:
-            rows = conn.execute(sql + " ORDER BY i.id").fetchall()
+            where = "" if source_id is None else " WHERE i.source_id = ?"
+            rows = conn.execute(sql + where + " ORDER BY i.id", () if source_id is None else (int(source_id),)).fetchall()
             return [ImageRecord(*r) for r in rows]
         wanted = [int(i) for i in ids]
         found: dict[int, ImageRecord] = {}
         for chunk in _chunks(wanted, 900):
             marks = ",".join("?" * len(chunk))
-            for r in conn.execute(f"{sql} AND i.id IN ({marks})", chunk):
+            for r in conn.execute(f"{sql} WHERE i.id IN ({marks})", chunk):
                 found[r[0]] = ImageRecord(*r)
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise InputError(f"unknown image id(s) {missing[:10]}; ids come from search results or `info`.")
+        unknown = [i for i in wanted if i not in found]
+        if unknown:
+            raise InputError(
+                f"unknown or missing image id(s) {unknown[:10]}; ids come from search results or `info` "
+                "(a file deleted from its folder is missing after the next ingest)."
+            )
         return [found[i] for i in wanted]
 
     def image_ids(self) -> np.ndarray:
-        """(n,) int64 ids of all catalogued images, ascending."""
-        rows = self.connect().execute(
-            "SELECT id FROM images WHERE skip_reason IS NULL AND duplicate_of IS NULL ORDER BY id"
-        ).fetchall()
+        """(n,) int64 ids of all live images, ascending."""
+        rows = self.connect().execute("SELECT id FROM live_images ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def live_subset(self, ids: Iterable[int]) -> set[int]:
+        """Those of ``ids`` that are live images (the rest are missing, skipped or duplicates)."""
+        wanted = [int(i) for i in ids]
+        out: set[int] = set()
+        conn = self.connect()
+        for chunk in _chunks(wanted, 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(int(r[0]) for r in conn.execute(f"SELECT id FROM live_images WHERE id IN ({marks})", chunk))
+        return out
+
+    def missing_images(self) -> list[dict]:
+        """Files catalogued once but gone from their folder: [{id, path, source, missing_since}]."""
+        rows = self.connect().execute(
+            "SELECT i.id, i.path, s.root, i.missing_since FROM images i JOIN sources s ON s.id = i.source_id "
+            "WHERE i.missing_since IS NOT NULL ORDER BY i.id"
+        )
+        return [{"id": int(r[0]), "path": r[1], "source": r[2], "missing_since": r[3]} for r in rows]
 
     def paths(self, ids: Sequence[int]) -> dict[int, str]:
         """id -> path relative to its source root, for display."""
@@ -402,29 +759,41 @@ class Workspace:
 
     def write_thumbnail(self, content_hash: str, data: bytes) -> Path:
         """Store thumbnail bytes atomically (write then rename)."""
+        self._refuse_write()
         target = self.thumbnail_path(content_hash)
         if target.exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, data)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, data)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write a thumbnail into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         return target
 
     def skipped(self) -> list[dict]:
         """Files seen but not usable: [{path, reason}]."""
         rows = self.connect().execute(
             "SELECT i.path, i.skip_reason, s.root FROM images i JOIN sources s ON s.id = i.source_id "
-            "WHERE i.skip_reason IS NOT NULL ORDER BY i.id"
+            "WHERE i.skip_reason IS NOT NULL AND i.missing_since IS NULL ORDER BY i.id"
         )
         return [{"path": r[0], "reason": r[1], "source": r[2]} for r in rows]
 
     def counts(self) -> dict[str, int]:
-        """images, skipped, duplicates and ground-truth-labelled counts."""
-        row = self.connect().execute(
-            "SELECT SUM(skip_reason IS NULL AND duplicate_of IS NULL), SUM(skip_reason IS NOT NULL), "
-            "SUM(duplicate_of IS NOT NULL) FROM images"
-        ).fetchone()
-        gt = self.connect().execute("SELECT COUNT(*) FROM ground_truth").fetchone()[0]
-        return {"images": int(row[0] or 0), "skipped": int(row[1] or 0), "duplicates": int(row[2] or 0), "ground_truth": int(gt)}
+        """images (live), missing, skipped, duplicates and ground-truth-labelled counts (one snapshot)."""
+        with self.snapshot() as conn:
+            live = conn.execute("SELECT COUNT(*) FROM live_images").fetchone()[0]
+            row = conn.execute(
+                "SELECT SUM(missing_since IS NOT NULL), SUM(missing_since IS NULL AND skip_reason IS NOT NULL), "
+                "SUM(missing_since IS NULL AND duplicate_of IS NOT NULL) FROM images"
+            ).fetchone()
+            gt = conn.execute("SELECT COUNT(*) FROM ground_truth g JOIN live_images i ON i.id = g.image_id").fetchone()[0]
+        return {
+            "images": int(live),
+            "missing": int(row[0] or 0),
+            "skipped": int(row[1] or 0),
+            "duplicates": int(row[2] or 0),
+            "ground_truth": int(gt),
+        }
 
     # -- ground truth --------------------------------------------------------------------
     def set_ground_truth(self, labels: dict[int, str], origin: str, groups: dict[int, str] | None = None) -> int:
@@ -440,10 +809,9 @@ class Workspace:
         return len(labels)
 
     def ground_truth(self) -> dict[int, str]:
-        """image id -> ground-truth label, for catalogued images."""
+        """image id -> ground-truth label, for live images."""
         rows = self.connect().execute(
-            "SELECT g.image_id, g.label FROM ground_truth g JOIN images i ON i.id = g.image_id "
-            "WHERE i.skip_reason IS NULL AND i.duplicate_of IS NULL"
+            "SELECT g.image_id, g.label FROM ground_truth g JOIN live_images i ON i.id = g.image_id"
         )
         return {int(r[0]): r[1] for r in rows}
 
@@ -454,23 +822,34 @@ class Workspace:
 
     # -- embeddings ----------------------------------------------------------------------
     def embedding_keys(self) -> dict[str, int]:
-        """key -> number of images with a current embedding."""
+        """key -> number of live images with a current embedding."""
         rows = self.connect().execute(
-            "SELECT s.key, COUNT(r.image_id) FROM embedding_sets s LEFT JOIN embedding_rows r ON r.set_id = s.id "
-            "LEFT JOIN images i ON i.id = r.image_id AND i.skip_reason IS NULL AND i.duplicate_of IS NULL "
-            "GROUP BY s.id ORDER BY s.id"
+            "SELECT s.key, COUNT(i.id) FROM embedding_sets s LEFT JOIN embedding_rows r ON r.set_id = s.id "
+            "LEFT JOIN live_images i ON i.id = r.image_id GROUP BY s.id ORDER BY s.id"
         )
         return {r[0]: int(r[1]) for r in rows}
 
+    def embedded_count(self, key: str) -> int:
+        """Live images with a committed embedding for ``key``."""
+        return self.embedding_keys().get(key, 0)
+
     def embedding_version(self, key: str) -> int:
-        """A number that changes whenever embeddings of ``key`` change (committed rows)."""
-        row = self.connect().execute("SELECT rows FROM embedding_sets WHERE key = ?", (key,)).fetchone()
-        return int(row[0]) if row else 0
+        """A number that changes on every change of ``key``'s live rows (0: nothing embedded).
+
+        It is the store's change counter, bumped by triggers on every insert, update or
+        delete of images and on every commit, drop, compaction or rebuild of embedding
+        rows, so a cache keyed on it is never stale (it may change more often than needed).
+        """
+        with self.snapshot() as conn:
+            row = conn.execute("SELECT rows FROM embedding_sets WHERE key = ?", (key,)).fetchone()
+            if row is None or int(row[0]) == 0:
+                return 0
+            return int(conn.execute("SELECT changes FROM store_state WHERE id = 1").fetchone()[0]) + 1
 
     def missing_embeddings(self, key: str) -> list[int]:
-        """Ids of catalogued images that have no embedding for ``key``, ascending."""
+        """Ids of live images that have no embedding for ``key``, ascending."""
         rows = self.connect().execute(
-            "SELECT i.id FROM images i WHERE i.skip_reason IS NULL AND i.duplicate_of IS NULL AND NOT EXISTS ("
+            "SELECT i.id FROM live_images i WHERE NOT EXISTS ("
             " SELECT 1 FROM embedding_rows r JOIN embedding_sets s ON s.id = r.set_id"
             " WHERE s.key = ? AND r.image_id = i.id) ORDER BY i.id",
             (key,),
@@ -483,46 +862,84 @@ class Workspace:
             conn.executemany("DELETE FROM embedding_rows WHERE image_id = ?", [(int(i),) for i in image_ids])
 
     @contextlib.contextmanager
-    def embedding_writer(self, key: str, dim: int) -> Iterator["EmbeddingWriter"]:
-        """Exclusive appender for one embedding set (a second writer gets a WorkspaceError)."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO embedding_sets (key, dim, rows, dirname, created_at) VALUES (?, ?, 0, ?, ?)",
-                (key, dim, _safe_dirname(key), utc_now()),
-            )
-            set_id, stored_dim, dirname = conn.execute(
-                "SELECT id, dim, dirname FROM embedding_sets WHERE key = ?", (key,)
-            ).fetchone()
-        if stored_dim != dim:
-            raise WorkspaceError(f"embeddings for {key!r} have dim {stored_dim} in this workspace, but the model gives {dim}.")
-        folder = self.embeddings_dir / dirname
-        folder.mkdir(parents=True, exist_ok=True)
-        lock_fh = open(folder / "write.lock", "w")
+    def _set_lock(self, key: str, dim: int | None, what: str) -> Iterator[tuple[int, Path]]:
+        """Register the set (when ``dim`` is given) and hold its write.lock: (set id, folder)."""
+        self._refuse_write()
+        if dim is not None:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO embedding_sets (key, dim, rows, dirname, created_at) VALUES (?, ?, 0, ?, ?)",
+                    (key, dim, _safe_dirname(key), utc_now()),
+                )
+        row = self.connect().execute("SELECT id, dirname FROM embedding_sets WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` first.")
+        folder = self.embeddings_dir / row[1]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock_fh = open(folder / "write.lock", "w")
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write embeddings into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         try:
             try:
                 fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise WorkspaceError(
-                    f"another process is embedding {key!r} into this workspace right now; wait for it to finish."
+                    f"another process is embedding {key!r} into this workspace right now; wait for it to finish{what}."
                 ) from None
-            writer = EmbeddingWriter(self, int(set_id), folder / "vectors.f32", dim)
+            yield int(row[0]), folder
+        finally:
+            lock_fh.close()
+
+    @contextlib.contextmanager
+    def embedding_writer(self, key: str, dim: int, *, rebuild: bool = False) -> Iterator["EmbeddingWriter"]:
+        """Exclusive appender for one embedding set (a second writer gets a WorkspaceError).
+
+        Args:
+            rebuild: drop every stored vector of ``key`` first (a new, empty vectors file);
+                also the way out of a dim mismatch or a damaged vectors file.
+        Raises:
+            WorkspaceError: another writer, a dim mismatch, or a vectors file that does not
+                match the committed rows (the message names ``embed --rebuild``).
+        """
+        with self._set_lock(key, dim, "") as (set_id, folder):
+            if rebuild:
+                old = self.connect().execute("SELECT generation FROM embedding_sets WHERE id = ?", (set_id,)).fetchone()[0]
+                with self.transaction() as conn:
+                    conn.execute("DELETE FROM embedding_rows WHERE set_id = ?", (set_id,))
+                    conn.execute(
+                        "UPDATE embedding_sets SET rows = 0, pending_rows = 0, dim = ?, generation = generation + 1 WHERE id = ?",
+                        (dim, set_id),
+                    )
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / _vectors_name(int(old))).unlink()
+            stored_dim, generation = self.connect().execute(
+                "SELECT dim, generation FROM embedding_sets WHERE id = ?", (set_id,)
+            ).fetchone()
+            if stored_dim != dim:
+                raise WorkspaceError(
+                    f"embeddings for {key!r} have dim {stored_dim} in this workspace, but the model gives {dim}; "
+                    f"{REBUILD_HINT}."
+                )
+            writer = EmbeddingWriter(self, set_id, folder / _vectors_name(int(generation)), dim, key)
             try:
                 yield writer
             finally:
                 writer.close()
-        finally:
-            lock_fh.close()
 
-    def embedding_set(self, key: str) -> tuple[Path, int]:
-        """(folder of embedding set ``key``, committed row count); for its vector index.
+    def embedding_set(self, key: str) -> tuple[Path, int, int]:
+        """(folder of embedding set ``key``, committed row count, file generation); for its
+        vector index, which is stale once the generation changes (compaction, rebuild).
 
         Raises:
             WorkspaceError: nothing embedded with ``key``.
         """
-        row = self.connect().execute("SELECT dirname, rows FROM embedding_sets WHERE key = ?", (key,)).fetchone()
+        row = self.connect().execute(
+            "SELECT dirname, rows, generation FROM embedding_sets WHERE key = ?", (key,)
+        ).fetchone()
         if row is None:
             raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` first.")
-        return self.embeddings_dir / row[0], int(row[1])
+        return self.embeddings_dir / row[0], int(row[1]), int(row[2])
 
     def ids_embedded_since(self, key: str, row: int) -> np.ndarray:
         """(m,) int64 ids whose current ``key`` embedding sits at committed row >= ``row``
@@ -534,46 +951,189 @@ class Workspace:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def load_embeddings(self, key: str) -> EmbeddingMatrix:
-        """The current embeddings of ``key`` for catalogued images.
+        """The current embeddings of ``key`` for live images, read from one consistent snapshot.
 
         Raises:
-            WorkspaceError: nothing was embedded with this model yet.
+            WorkspaceError: nothing was embedded with this model yet; the vectors file is
+                missing, shorter or longer than the catalog says (run ``embed --rebuild``);
+                the catalog cannot be read.
         """
-        row = self.connect().execute("SELECT id, dim, rows, dirname FROM embedding_sets WHERE key = ?", (key,)).fetchone()
-        if row is None or row[2] == 0:
-            raise WorkspaceError(
-                f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` with that model first."
-            )
-        set_id, dim, n_rows, dirname = row
-        pairs = self.connect().execute(
-            "SELECT r.image_id, r.row FROM embedding_rows r JOIN images i ON i.id = r.image_id "
-            "WHERE r.set_id = ? AND i.skip_reason IS NULL AND i.duplicate_of IS NULL ORDER BY r.row",
-            (set_id,),
-        ).fetchall()
+        for attempt in range(3):
+            try:
+                return self._load_embeddings(key)
+            except FileNotFoundError:
+                # A compaction or rebuild switched files between our snapshot and the open; read again.
+                if attempt == 2:
+                    raise WorkspaceError(
+                        f"the vectors file of {key!r} is missing from {str(self.embeddings_dir)!r}; {REBUILD_HINT}."
+                    ) from None
+            except sqlite3.Error as exc:
+                raise WorkspaceError(f"cannot read the embeddings of {key!r}: {describe_os_error(exc)}.") from exc
+            except (OSError, ValueError) as exc:
+                raise WorkspaceError(f"cannot read the vectors file of {key!r}: {exc}; {REBUILD_HINT}.") from exc
+        raise AssertionError("unreachable")
+
+    def _load_embeddings(self, key: str) -> EmbeddingMatrix:
+        with self.snapshot() as conn:
+            row = conn.execute(
+                "SELECT id, dim, rows, dirname, generation, pending_rows FROM embedding_sets WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None or row[2] == 0:
+                raise WorkspaceError(
+                    f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` with that model first."
+                )
+            set_id, dim, n_rows, dirname, generation, pending = (int(v) if i != 3 else v for i, v in enumerate(row))
+            pairs = conn.execute(
+                "SELECT r.image_id, r.row FROM embedding_rows r JOIN live_images i ON i.id = r.image_id "
+                "WHERE r.set_id = ? ORDER BY r.row",
+                (set_id,),
+            ).fetchall()
         ids = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
         rows = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
-        path = self.embeddings_dir / dirname / "vectors.f32"
-        mm = np.memmap(path, dtype=np.float32, mode="r", shape=(n_rows, dim))
-        if len(rows) == n_rows and (n_rows == 0 or rows[-1] == n_rows - 1):
+        if len(ids) == 0:
+            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed`.")
+        path = self.embeddings_dir / dirname / _vectors_name(generation)
+        fh = open(path, "rb")  # FileNotFoundError: switched by compaction, or deleted (see load_embeddings)
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            row_bytes = dim * 4
+            if size < n_rows * row_bytes:
+                raise WorkspaceError(
+                    f"the vectors file of {key!r} holds {size // row_bytes} rows but {n_rows} are committed "
+                    f"(it was truncated or replaced); {REBUILD_HINT}."
+                )
+            if size > (n_rows + pending) * row_bytes and self._longer_than_committed(set_id, path):
+                raise WorkspaceError(
+                    f"the vectors file of {key!r} holds {size / row_bytes:.0f} rows but only {n_rows} are committed "
+                    f"and {pending} being written (it was replaced or appended to by something else); {REBUILD_HINT}."
+                )
+            if rows[-1] >= n_rows:
+                raise WorkspaceError(f"the catalog points past the committed vectors of {key!r}; {REBUILD_HINT}.")
+            mm = np.memmap(fh, dtype=np.float32, mode="r", shape=(n_rows, dim))
+        if len(rows) == n_rows and rows[-1] == n_rows - 1:
             vectors = mm  # contiguous: every committed row is live, keep the zero-copy map
         else:
             vectors = np.ascontiguousarray(mm[rows])
-        if len(ids) == 0:
-            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed`.")
         return EmbeddingMatrix(key=key, ids=ids, vectors=vectors)
+
+    def _longer_than_committed(self, set_id: int, path: Path) -> bool:
+        """Whether the vectors file holds more than the committed and announced rows, with no
+        writer running (a writer may have committed more since our snapshot: check again)."""
+        lock_path = path.parent / "write.lock"
+        try:
+            lock_fh = open(lock_path, "rb")
+        except FileNotFoundError:
+            lock_fh = None
+        try:
+            if lock_fh is not None:
+                try:
+                    fcntl.flock(lock_fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # a writer is appending: the tail is its batch
+            row = self.connect().execute(
+                "SELECT dim, rows, pending_rows, generation FROM embedding_sets WHERE id = ?", (set_id,)
+            ).fetchone()
+            if row is None or path.name != _vectors_name(int(row[3])):
+                return False  # switched meanwhile; the caller's next read sees the new file
+            try:
+                return path.stat().st_size > (int(row[1]) + int(row[2])) * int(row[0]) * 4
+            except FileNotFoundError:
+                return False
+        finally:
+            if lock_fh is not None:
+                lock_fh.close()
+
+    def compact_embeddings(self, key: str | None = None) -> dict[str, dict[str, int]]:
+        """Rewrite embedding sets to hold live rows only (all sets, or ``key``'s).
+
+        Under the set's write lock and one write transaction: the live rows are copied to a
+        new vectors file (write, fsync, rename), the row index is rewritten and the set
+        switches to the new file in one commit; the old file is deleted afterwards. A crash
+        at any point leaves the old set intact. The embedding version changes.
+
+        Returns:
+            {key: {"before": committed rows, "after": rows kept}}.
+        Raises:
+            WorkspaceError: an embed of that set is running, unknown key, read-only workspace.
+        """
+        keys = [key] if key is not None else list(self.embedding_keys())
+        out: dict[str, dict[str, int]] = {}
+        for k in keys:
+            with self._set_lock(k, None, " before compacting"):
+                out[k] = self._compact_one(k)
+        return out
+
+    def _compact_one(self, key: str) -> dict[str, int]:
+        with self.transaction() as conn:
+            set_id, dim, n_rows, dirname, generation = conn.execute(
+                "SELECT id, dim, rows, dirname, generation FROM embedding_sets WHERE key = ?", (key,)
+            ).fetchone()
+            pairs = conn.execute(
+                "SELECT r.image_id, r.row FROM embedding_rows r JOIN live_images i ON i.id = r.image_id "
+                "WHERE r.set_id = ? AND r.row < ? ORDER BY r.row",
+                (set_id, n_rows),
+            ).fetchall()
+            folder = self.embeddings_dir / dirname
+            old_path = folder / _vectors_name(generation)
+            new_path = folder / _vectors_name(generation + 1)
+            rows = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
+            try:
+                if n_rows:
+                    size = old_path.stat().st_size
+                    if size < n_rows * dim * 4:
+                        raise WorkspaceError(
+                            f"the vectors file of {key!r} is shorter than its committed rows; {REBUILD_HINT}."
+                        )
+                    old = np.memmap(old_path, dtype=np.float32, mode="r", shape=(n_rows, dim))
+                    data = np.ascontiguousarray(old[rows]).tobytes()
+                    del old
+                else:
+                    data = b""
+                atomic_write_bytes(new_path, data)
+            except FileNotFoundError:
+                raise WorkspaceError(f"the vectors file of {key!r} is missing; {REBUILD_HINT}.") from None
+            except OSError as exc:
+                raise WorkspaceError(f"cannot compact {key!r}: {describe_os_error(exc)}.") from exc
+            conn.execute("DELETE FROM embedding_rows WHERE set_id = ?", (set_id,))
+            conn.executemany(
+                "INSERT INTO embedding_rows (set_id, image_id, row) VALUES (?, ?, ?)",
+                [(set_id, int(p[0]), k) for k, p in enumerate(pairs)],
+            )
+            conn.execute(
+                "UPDATE embedding_sets SET rows = ?, pending_rows = 0, generation = ? WHERE id = ?",
+                (len(pairs), generation + 1, set_id),
+            )
+        with contextlib.suppress(FileNotFoundError):
+            old_path.unlink()  # readers that mapped it keep their mapping
+        logger.info("compacted %s: %d -> %d rows", key, n_rows, len(pairs))
+        return {"before": int(n_rows), "after": len(pairs)}
 
 
 class EmbeddingWriter:
     """Appends embedding batches crash-safely (see the module docstring)."""
 
-    def __init__(self, ws: Workspace, set_id: int, path: Path, dim: int) -> None:
+    def __init__(self, ws: Workspace, set_id: int, path: Path, dim: int, key: str = "") -> None:
         self._ws = ws
         self._set_id = set_id
         self._dim = dim
         committed = int(ws.connect().execute("SELECT rows FROM embedding_sets WHERE id = ?", (set_id,)).fetchone()[0])
-        self._fh = open(path, "a+b")
-        # Drop any tail written by a run that died before committing it.
-        self._fh.truncate(committed * dim * 4)
+        want = committed * dim * 4
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        if committed and (size is None or size < want):
+            have = "is missing" if size is None else f"holds {size // (dim * 4)} rows"
+            raise WorkspaceError(
+                f"the vectors file of {key!r} {have} but {committed} rows are committed; it is never zero-extended: "
+                f"{REBUILD_HINT}."
+            )
+        try:
+            self._fh = open(path, "r+b" if size is not None else "w+b")
+            # Drop any tail written by a run that died before committing it.
+            self._fh.truncate(want)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write the vectors of {key!r}: {describe_os_error(exc)}.") from exc
         self.rows = committed
 
     def append(self, image_ids: Sequence[int], vectors: np.ndarray) -> None:
@@ -581,10 +1141,15 @@ class EmbeddingWriter:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(image_ids), self._dim):
             raise InputError(f"expected vectors of shape ({len(image_ids)}, {self._dim}); got {vectors.shape}.")
-        self._fh.seek(self.rows * self._dim * 4)
-        self._fh.write(vectors.tobytes())
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        with self._ws.transaction() as conn:
+            conn.execute("UPDATE embedding_sets SET pending_rows = ? WHERE id = ?", (len(image_ids), self._set_id))
+        try:
+            self._fh.seek(self.rows * self._dim * 4)
+            self._fh.write(vectors.tobytes())
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write embeddings: {describe_os_error(exc)}.") from exc
         start = self.rows
         with self._ws.transaction() as conn:
             conn.executemany(
@@ -592,7 +1157,9 @@ class EmbeddingWriter:
                 "ON CONFLICT(set_id, image_id) DO UPDATE SET row = excluded.row",
                 [(self._set_id, int(i), start + k) for k, i in enumerate(image_ids)],
             )
-            conn.execute("UPDATE embedding_sets SET rows = ? WHERE id = ?", (start + len(image_ids), self._set_id))
+            conn.execute(
+                "UPDATE embedding_sets SET rows = ?, pending_rows = 0 WHERE id = ?", (start + len(image_ids), self._set_id)
+            )
         self.rows = start + len(image_ids)
 
     def close(self) -> None:

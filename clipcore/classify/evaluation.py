@@ -23,7 +23,9 @@ from clipcore.classify.fewshot import METHOD_TITLES, METHODS, TRAIN_BUDGET, make
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.embedding.models import ClipModel
 from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
-from clipcore.classify.splits import Split, draw_training_sets, freeze_split, get_split, near_duplicates, split_drift, usable_ks
+from clipcore.classify.splits import (
+    Split, draw_training_sets, freeze_split, get_split, missing_members, near_duplicates, split_drift, usable_ks,
+)
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 from clipcore.classify.zeroshot import ZeroShotClassifier, build_classifier
 
@@ -214,8 +216,16 @@ def evaluate(
 
     split_ids = np.asarray(split.train_ids + split.test_ids, dtype=np.int64)
     missing = split_ids[matrix.rows_of(split_ids) < 0].tolist()
-    if missing:
-        warnings.append(f"{len(missing)} split image(s) have no embedding for {matrix.key}; they are left out.")
+    gone = set(missing_members(ws, split))
+    if gone:
+        n_test = sum(1 for i in split.test_ids if i in gone)
+        warnings.append(
+            f"{len(gone)} image(s) of split {split.name!r} ({n_test} of its hold-out) are missing from the collection "
+            "(deleted, moved away or unreadable); they were left out of scoring. The split keeps them on record."
+        )
+    unembedded = [i for i in missing if i not in gone]
+    if unembedded:
+        warnings.append(f"{len(unembedded)} split image(s) have no embedding for {matrix.key}; they are left out.")
     missing_set = set(missing)
     test_ids = [i for i in split.test_ids if i not in missing_set]
     if not test_ids:

@@ -514,26 +514,25 @@ def predict_unlabelled(
 ) -> FewShotPrediction:
     """Train ``method`` on the labelled images outside the hold-out and predict the rest.
 
-    The hold-out is the stored split ``split_name``; when none exists it is frozen now
-    from ``source`` (so that later evaluations keep it clean). If it cannot be frozen
-    (too few labels), every labelled image trains and a note says so.
+    The hold-out is the stored split ``split_name``. When none is frozen, every labelled
+    image trains and a note says so: this read never freezes a split (that is
+    ``clipcore.classify.splits.freeze_split``, an explicit action).
 
     Raises:
         InputError: fewer than two classes among the training images, or a bad method/source.
     """
-    from clipcore.classify.splits import freeze_split, get_split, labelled_images
+    from clipcore.classify.splits import get_split, labelled_images
 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
     labels = labelled_images(ws, source)
     notes: list[str] = []
-    split = get_split(ws, split_name)
+    split = get_split(ws, split_name)  # reading never freezes: freezing is an explicit action
     if split is None and labels:
-        try:
-            split = freeze_split(ws, name=split_name, source=source, seed=seed)
-            notes.append(f"froze the hold-out split {split_name!r} ({len(split.test_ids)} images) from {source!r} labels.")
-        except InputError as exc:
-            notes.append(f"no hold-out split yet ({exc}); training uses every labelled image.")
+        notes.append(
+            f"no hold-out split {split_name!r} is frozen yet, so training uses every labelled image; freeze one "
+            "(Evaluate page, or `python -m clipcore split freeze`) to keep evaluation images out of training."
+        )
     held_out = set(split.test_ids) if split else set()
     rows = matrix.rows_of(sorted(labels))
     train_ids = [i for i, r in zip(sorted(labels), rows) if r >= 0 and i not in held_out]

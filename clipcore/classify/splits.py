@@ -22,13 +22,14 @@ import numpy as np
 
 from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
+from clipcore.catalog.metadata import image_groups
 from clipcore.catalog.labels import labels_version as label_state
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 
 logger = logging.getLogger(__name__)
 
 LABEL_SOURCES = ("ground_truth", "labels", "both")
-GROUP_BY = (None, "folder", "group")
+GROUP_BY = (None, "folder", "group", "auto")
 DEFAULT_TEST_FRACTION = 0.18
 
 
@@ -109,8 +110,9 @@ def labels_version(ws: Workspace) -> str:
 
 
 def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, str]:
-    """Group of each image: the recorded group; for "folder", else the image's folder."""
-    recorded = ws.ground_truth_groups()
+    """Group of each image: the labels CSV's group, else its book (``image_meta``, set per
+    image at ingest whether or not it is labelled); then for "folder" the image's folder."""
+    recorded = {**image_groups(ws), **ws.ground_truth_groups()}
     if group_by == "group":
         return {i: recorded.get(i, f"image {i}") for i in ids}
     paths = ws.paths(list(ids))
@@ -230,15 +232,20 @@ def freeze_split(
     name: str = "default",
     test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
-    group_by: str | None = None,
+    group_by: str | None = "auto",
     source: str = "ground_truth",
 ) -> Split:
     """Draw and store a hold-out split of the labelled images, or return the stored one.
 
+    The only function that writes a split: reads (pages, few-shot predictions) never
+    call it implicitly; the Evaluate page's button and ``python -m clipcore split freeze`` do.
     Idempotent: if a split called ``name`` exists it is returned unchanged (its settings
     win over the arguments). Stratified by class; with ``group_by`` whole groups go to
     one side ("folder": the recorded group, else the image's folder; "group": the
-    recorded group column only).
+    recorded group column, else the image's imported book). "auto" (the default) is
+    "group" when labelled images belong to imported books (pages of one book look alike,
+    so splitting a book flatters every method), else no grouping; if books are too few
+    for a grouped split it falls back to no grouping, with a logged warning.
 
     Raises:
         InputError: bad settings, no labelled images, one class, or a class with one image.
@@ -251,11 +258,21 @@ def freeze_split(
         raise InputError("a split needs a name, e.g. 'default'.")
     if not (0.0 < test_fraction < 1.0):
         raise InputError(f"test_fraction must be between 0 and 1 (e.g. 0.18); got {test_fraction}.")
+    if group_by == "none":
+        group_by = None
     if group_by not in GROUP_BY:
-        raise InputError(f"group_by must be one of {list(GROUP_BY)}; got {group_by!r}.")
+        raise InputError(f"group_by must be one of none, folder, group; got {group_by!r}.")
     labels = labelled_images(ws, source)
     _check_labels(labels, source)
     groups: dict[int, str] = {}
+    if group_by == "auto":
+        group_by = "group" if set(image_groups(ws)) & set(labels) else None
+        if group_by is not None:
+            try:
+                _grouped(labels, _groups_of(ws, list(labels), group_by), test_fraction, seed)
+            except InputError as exc:
+                logger.warning("split %r not grouped by book: %s", name, exc)
+                group_by = None
     if group_by is None:
         test = _stratified(labels, test_fraction, seed)
     else:
@@ -279,6 +296,14 @@ def freeze_split(
     split = get_split(ws, name)
     logger.info("froze split %r: %d train, %d test", name, len(split.train_ids), len(split.test_ids))
     return split
+
+
+def missing_members(ws: Workspace, split: Split) -> list[int]:
+    """Members of ``split`` that are no longer live images (their file vanished, or it became
+    a duplicate or unreadable). The split keeps them on record; scoring leaves them out."""
+    members = split.train_ids + split.test_ids
+    live = ws.live_subset(members)
+    return sorted(i for i in members if i not in live)
 
 
 def split_drift(ws: Workspace, split: Split) -> list[str]:

@@ -197,11 +197,19 @@ def prediction_rows(result: ZeroShotResult, paths: Mapping[int, str]) -> list[di
     return rows
 
 
-def predictions_csv(result: ZeroShotResult, paths: Mapping[int, str]) -> str:
-    """CSV text: path, predicted, confidence, one ``score: <class>`` column per class."""
+def predictions_csv(
+    result: ZeroShotResult, paths: Mapping[int, str], books: Mapping[int, Mapping] | None = None
+) -> str:
+    """CSV text: path, predicted, confidence, one ``score: <class>`` column per class; with
+    ``books`` (``catalog.metadata.image_metadata``) also ``book`` and ``page`` of imported pages."""
     buf = io.StringIO()
-    fields = ["path", "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
+    extra = ["book", "page"] if books else []
+    fields = ["path", *extra, "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(prediction_rows(result, paths))
+    for row in prediction_rows(result, paths):
+        if books:
+            meta = books.get(row["id"], {})
+            row.update(book=meta.get("book_label"), page=meta.get("page"))
+        writer.writerow(row)
     return buf.getvalue()

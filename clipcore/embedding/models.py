@@ -252,20 +252,25 @@ class ClipModel:
         """Encode preprocessed images.
 
         Args:
-            batch: (n, S, S, 3) uint8, S = ``image_size`` (see ``clipcore.catalog.images.prepare_for_model``).
+            batch: (n, S, S, 3) uint8, S = ``image_size`` (see ``clipcore.catalog.images.prepare_for_model``);
+                numpy, or a torch tensor (the GPU decoder's, already on the model's device).
         Returns:
             (n, dim) float32, rows unit-norm.
         """
         torch = self._torch
-        if batch.ndim != 4 or batch.shape[1:] != (self.image_size, self.image_size, 3) or batch.dtype != np.uint8:
+        uint8 = batch.dtype == (torch.uint8 if isinstance(batch, torch.Tensor) else np.uint8)
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != (self.image_size, self.image_size, 3) or not uint8:
             raise InputError(
                 f"expected a (n, {self.image_size}, {self.image_size}, 3) uint8 batch; got {batch.shape} {batch.dtype}."
             )
         if len(batch) == 0:
             return np.zeros((0, self.info.embed_dim), dtype=np.float32)
-        if not batch.flags.writeable:
-            batch = batch.copy()  # torch refuses to wrap read-only memory safely
-        x = torch.from_numpy(batch).to(self.info.device).permute(0, 3, 1, 2)
+        if isinstance(batch, torch.Tensor):
+            x = batch.to(self.info.device).permute(0, 3, 1, 2)  # the GPU decoder's batch, already on device
+        else:
+            if not batch.flags.writeable:
+                batch = batch.copy()  # torch refuses to wrap read-only memory safely
+            x = torch.from_numpy(batch).to(self.info.device).permute(0, 3, 1, 2)
         if self._folded:
             # 0..255 are exact in bf16/fp16; the first conv normalises. Convert, then make
             # contiguous (NCHW): measured ~20% faster than the channels-last view.

@@ -1,41 +1,51 @@
-"""Embedding a workspace: incremental, batched, decode overlapped with inference, resumable.
+"""Embedding a workspace: plan -> decode -> encode -> write, incremental and resumable.
 
-reader (ids lacking this model's embedding) -> decoder threads (open, draft-decode,
-resize, crop) -> model (main thread, one batch at a time) -> writer (append + commit).
-Each committed batch survives a crash; a restarted run embeds only what is missing.
+    plan    ids lacking this model's embedding, with where their bytes are (``plan``)
+    decode  files -> model-ready uint8 batches, in threads (``decoders``)
+    encode  the model, on the main thread, one batch at a time (``models.ClipModel``)
+    write   append + commit to the local embedding set (``writers``), or shards (``shards``)
+
+Each committed batch survives a crash; a restarted run plans only what is missing. The
+same stages run on a Ray cluster in ``ray_engine``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from clipcore.errors import InputError
-from clipcore.catalog.images import ImageRejected, open_rgb, prepare_for_model
-from clipcore.embedding.models import ClipModel
-from clipcore.parallel import imap_ordered
+from clipcore.catalog.images import prepare_for_model
 from clipcore.catalog.store import Workspace
+from clipcore.embedding.decoders import PillowDecoder, StageTimes
+from clipcore.embedding.models import ClipModel
+from clipcore.embedding.plan import PlanItem, plan_embedding
+from clipcore.embedding.writers import open_set_writer
+from clipcore.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 DEFAULT_BATCH_SIZE = 64
+DECODERS = ("auto", "pillow", "gpu")
 
 
 @dataclass
 class EmbedReport:
-    """What one embedding run did."""
+    """What one embedding run did; ``stages`` holds seconds per stage (see ``StageTimes``)."""
 
     model: str
     pretrained: str | None
     embedded: int
     failed: list[dict]
     seconds: float
+    stages: dict = field(default_factory=dict)
+    engine: str = "local"
+    decoder: str = "pillow"
 
     @property
     def images_per_s(self) -> float:
@@ -47,49 +57,29 @@ class EmbedReport:
         return {
             "model": self.model,
             "pretrained": self.pretrained,
+            "engine": self.engine,
+            "decoder": self.decoder,
             "embedded": self.embedded,
             "failed": self.failed,
             "seconds": round(self.seconds, 3),
             "images_per_s": round(self.images_per_s, 2),
+            "stages": self.stages,
         }
 
 
-def _decoder(size: int) -> Callable[[tuple[int, Path]], tuple[int, np.ndarray | None, str | None]]:
-    def decode(item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None]:
-        image_id, path = item
-        try:
-            img = open_rgb(path, draft_to=size).image
-            return image_id, prepare_for_model(img, size), None
-        except ImageRejected as exc:
-            return image_id, None, exc.reason
-        except OSError as exc:
-            return image_id, None, f"cannot read: {exc.strerror or exc}"
+def make_decoder(model: ClipModel, kind: str = "auto", *, workers: int | None = None):
+    """The decode stage for ``model``: ``pillow``, ``gpu`` (batched nvJPEG), or ``auto`` (gpu on CUDA).
 
-    return decode
-
-
-def iter_pixel_batches(
-    items: Iterable[tuple[int, Path]], size: int, batch_size: int, workers: int | None = None
-) -> Iterator[tuple[list[int], np.ndarray, list[dict]]]:
-    """Decode files in threads and group them into model-ready batches.
-
-    Yields:
-        (ids, pixels (n, size, size, 3) uint8, failures [{"id", "reason"}]) per batch.
+    Raises:
+        InputError: unknown kind, or ``gpu`` asked for where it cannot run.
     """
-    ids: list[int] = []
-    pixels: list[np.ndarray] = []
-    failed: list[dict] = []
-    for image_id, arr, reason in imap_ordered(_decoder(size), items, workers=workers, prefetch=batch_size * 2):
-        if arr is None:
-            failed.append({"id": image_id, "reason": reason})
-        else:
-            ids.append(image_id)
-            pixels.append(arr)
-        if len(ids) >= batch_size:
-            yield ids, np.stack(pixels), failed
-            ids, pixels, failed = [], [], []
-    if ids or failed:
-        yield ids, (np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)), failed
+    if kind not in DECODERS:
+        raise InputError(f"unknown decoder {kind!r}; use one of {', '.join(DECODERS)}.")
+    if kind == "gpu" or (kind == "auto" and model.info.device == "cuda"):
+        from clipcore.embedding.tensor_decoder import TensorDecoder
+
+        return TensorDecoder.for_model(model, workers=workers, require_cuda=(kind == "gpu"))
+    return PillowDecoder.for_model(model, workers=workers)
 
 
 def embed_workspace(
@@ -100,48 +90,75 @@ def embed_workspace(
     limit: int | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    decoder: str = "auto",
+    rebuild: bool = False,
 ) -> EmbedReport:
-    """Embed every catalogued image that lacks an embedding for this model.
+    """Embed every live image that lacks an embedding for this model.
 
     Args:
         batch_size: images per model call and per committed batch.
         limit: embed at most this many (for trials).
         progress: called as ``progress(done, total)`` after each batch.
+        decoder: ``pillow`` | ``gpu`` | ``auto`` (see ``make_decoder``).
+        rebuild: drop this model's stored vectors first and recompute them all.
     Raises:
-        WorkspaceError: another process is embedding the same model into this workspace.
+        WorkspaceError: another process is embedding the same model into this workspace;
+            the stored vectors file does not match the catalog (rerun with ``rebuild``).
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1; got {batch_size}.")
-    key = model.info.key
-    todo = ws.missing_embeddings(key)
-    if limit is not None:
-        todo = todo[:limit]
-    records = {r.id: r for r in ws.images(todo)} if todo else {}
     started = time.perf_counter()
+    key = model.info.key
+    source = make_decoder(model, decoder, workers=workers)
+    times: StageTimes = source.times
     done = 0
     failed: list[dict] = []
-    if progress:
-        progress(0, len(todo))
-    with ws.embedding_writer(key, model.info.embed_dim) as writer:
-        items = ((i, records[i].abs_path) for i in todo)
-        for ids, pixels, bad in iter_pixel_batches(items, model.image_size, batch_size, workers):
-            if ids:
-                writer.append(ids, model.encode_pixels(pixels))
-            for b in bad:
-                b["path"] = records[b["id"]].path
-            failed.extend(bad)
-            done += len(ids) + len(bad)
+    with open_set_writer(ws, key, model.info.embed_dim, rebuild=rebuild) as writer:
+        plan = plan_embedding(ws, key, limit=limit)  # after a rebuild: every live image
+        if progress:
+            progress(0, len(plan))
+        for batch in source.batches(plan, batch_size):
+            t0 = time.perf_counter()
+            vectors = model.encode_pixels(batch.pixels) if batch.ids else None
+            t1 = time.perf_counter()
+            writer.write(batch, vectors)
+            times.model += t1 - t0
+            times.write += time.perf_counter() - t1
+            failed.extend(batch.failed)
+            done += len(batch.ids) + len(batch.failed)
             if progress:
-                progress(done, len(todo))
+                progress(done, len(plan))
     seconds = time.perf_counter() - started
-    embedded = done - len(failed)
+    rel_paths = {item.image_id: item.rel_path for item in plan}
+    for f in failed:
+        f["path"] = rel_paths.get(f["id"])
     if failed:
         logger.warning("%d images could not be read for embedding (moved or changed since ingest)", len(failed))
-    logger.info("embedded %d images with %s in %.1fs", embedded, key, seconds)
+    logger.info("embedded %d images with %s in %.1fs", done - len(failed), key, seconds)
     return EmbedReport(
         model=model.info.name,
         pretrained=model.info.checkpoint or model.info.pretrained,
-        embedded=embedded,
+        embedded=done - len(failed),
         failed=failed,
         seconds=seconds,
+        stages=times.to_dict(),
+        decoder=source.name,
     )
+
+
+def iter_pixel_batches(
+    items: Iterable[tuple[int, Path]], size: int, batch_size: int, workers: int | None = None
+) -> Iterator[tuple[list[int], np.ndarray, list[dict]]]:
+    """Decode ``(id, path)`` items in threads into ``size`` x ``size`` batches (shortest side, centre crop).
+
+    For callers that need a size other than a CLIP model's (the baseline trainer).
+
+    Yields:
+        (ids, pixels (n, size, size, 3) uint8, failures [{"id", "reason"}]) per batch.
+    """
+    import functools
+
+    decoder = PillowDecoder(functools.partial(prepare_for_model, size=size), size, workers=workers)
+    plan = (PlanItem(int(i), str(p), "") for i, p in items)
+    for batch in decoder.batches(plan, batch_size):
+        yield batch.ids, batch.pixels, batch.failed

@@ -129,6 +129,7 @@ class Manifest:
     recall_at_10: float
     recall_queries: int
     built_at: str
+    generation: int = 0
     format: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -370,8 +371,7 @@ class HnswIndex(VectorIndex):
 
 def index_dir(ws: Workspace, key: str) -> Path:
     """Where the index of embedding set ``key`` lives (it may not exist)."""
-    folder, _ = ws.embedding_set(key)
-    return folder / INDEX_DIRNAME
+    return ws.embedding_set(key)[0] / INDEX_DIRNAME
 
 
 def read_manifest(ws: Workspace, key: str) -> Manifest | None:
@@ -391,11 +391,13 @@ def read_manifest(ws: Workspace, key: str) -> Manifest | None:
 def needs_build(ws: Workspace, key: str, threshold: int = BUILD_THRESHOLD) -> bool:
     """Whether ``key`` has at least ``threshold`` rows and its index is missing or stale
     (over 10% of the rows were committed after the build)."""
-    _, committed = ws.embedding_set(key)
+    _, committed, generation = ws.embedding_set(key)
     if committed < threshold:
         return False
     manifest = read_manifest(ws, key)
-    return manifest is None or committed - manifest.committed_rows > 0.1 * manifest.rows
+    if manifest is None or manifest.generation != generation:
+        return True
+    return committed - manifest.committed_rows > 0.1 * manifest.rows
 
 
 def _new_faiss(dim: int, codes: str, m: int) -> Any:
@@ -488,7 +490,7 @@ def build_index(
     """
     import fcntl
 
-    folder, _ = ws.embedding_set(key)
+    folder = ws.embedding_set(key)[0]
     with open(folder / "index.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -505,12 +507,14 @@ def _build_locked(
 ) -> Manifest:
     from clipcore.catalog.store import utc_now
 
-    _, committed = ws.embedding_set(key)
+    _, committed, generation = ws.embedding_set(key)
     matrix = ws.load_embeddings(key)
+    if ws.embedding_set(key)[2] != generation:
+        raise WorkspaceError(f"the embeddings of {key!r} were compacted or rebuilt during the build; run `index` again.")
     started = time.perf_counter()
     graph = build_faiss(matrix.vectors, codes=codes, m=m, ef_construction=ef_construction, progress=progress)
     build_s = time.perf_counter() - started
-    draft = Manifest(key, int(matrix.vectors.shape[1]), len(matrix.ids), committed, codes, m, ef_construction, ef_search, 0.0, 0.0, 0, "")
+    draft = Manifest(key, int(matrix.vectors.shape[1]), len(matrix.ids), committed, codes, m, ef_construction, ef_search, 0.0, 0.0, 0, "", generation)
     index = HnswIndex(matrix, graph, matrix.ids, draft)
     n_q = min(recall_queries, len(matrix.ids))
     recall = measure_recall(index, sample_queries(matrix.vectors, n_q)) if n_q else 1.0
@@ -527,6 +531,7 @@ def _build_locked(
         recall_at_10=round(recall, 4),
         recall_queries=n_q,
         built_at=utc_now(),
+        generation=generation,
     )
     _persist(index_dir(ws, key), graph, matrix.ids, manifest)
     logger.info("built %s index of %s: %d rows in %.1fs, recall@10 %.3f", codes, key, len(matrix.ids), build_s, recall)
@@ -571,6 +576,10 @@ def open_index(ws: Workspace, matrix: EmbeddingMatrix, *, ef_search: int | None 
     """
     manifest = read_manifest(ws, matrix.key)
     if manifest is None or manifest.dim != matrix.vectors.shape[1]:
+        return ExactIndex(matrix)
+    if manifest.generation != ws.embedding_set(matrix.key)[2]:
+        # Compaction or rebuild renumbered the rows: the graph no longer matches them.
+        logger.warning("index of %s predates a compaction; searching exactly until `python -m clipcore index`.", matrix.key)
         return ExactIndex(matrix)
     folder = index_dir(ws, matrix.key)
     try:

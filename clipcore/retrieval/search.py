@@ -15,6 +15,7 @@ import numpy as np
 
 from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
+from clipcore.catalog.metadata import ids_matching
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 from clipcore.retrieval.index import Cursor, Hit, Page, Selection, VectorIndex, as_index
 
@@ -124,17 +125,24 @@ class SearchFilters:
     """Which images a search may return.
 
     ``hide_labelled`` drops images that have a current label; ``truth_class`` keeps only
-    images of that ground-truth class; ``label`` keeps only images with that current label.
+    images of that ground-truth class; ``label`` keeps only images with that current label;
+    ``book`` keeps imported pages whose book folder or title contains it (any case), ``page``
+    those with that page number.
     """
 
     hide_labelled: bool = False
     truth_class: str | None = None
     label: str | None = None
+    book: str | None = None
+    page: int | None = None
 
     @property
     def active(self) -> bool:
         """Whether any filter is set."""
-        return self.hide_labelled or self.truth_class is not None or self.label is not None
+        return (
+            self.hide_labelled or self.truth_class is not None or self.label is not None
+            or bool(self.book) or self.page is not None
+        )
 
 
 def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
@@ -160,4 +168,7 @@ def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
         tid = np.fromiter(truth.keys(), dtype=np.int64, count=len(truth))
         of_class = tid[np.fromiter((v == filters.truth_class for v in truth.values()), dtype=bool, count=len(truth))]
         ids = np.intersect1d(ids, of_class, assume_unique=True)
+    if filters.book or filters.page is not None:
+        matching = np.fromiter((int(i) for i in ids_matching(ws, book=filters.book or None, page=filters.page)), dtype=np.int64)
+        ids = np.intersect1d(ids, np.unique(matching), assume_unique=True)
     return ids.astype(np.int64)

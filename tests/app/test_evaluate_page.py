@@ -16,7 +16,7 @@ from clipcore import UNTRAINED_WARNING
 from clipcore.classify.baseline import RANDOM_INIT_WARNING
 from clipcore.classify.evaluation import list_runs, save_run
 from clipcore.catalog.jobs import list_jobs
-from clipcore.classify.splits import freeze_split
+from clipcore.classify.splits import freeze_split, get_split
 from clipcore.catalog.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,10 +58,55 @@ def _stored_baseline(ws: Workspace) -> str:
     return save_run(ws, "baseline", {"arch": "tiny", "split": "default", "device": "cpu"}, results)
 
 
+def _freeze(at: AppTest, group_by: str = "none") -> AppTest:
+    at.radio(key="fh_group_by").set_value(group_by)
+    next(b for b in at.button if b.label == "Freeze hold-out").click()
+    return at.run()
+
+
+def test_opening_the_page_freezes_nothing_and_the_freeze_is_explicit(app_config):
+    ws = _workspace(app_config)
+    at = _open()
+    assert get_split(ws) is None
+    assert next(b for b in at.button if b.label == "Run evaluation").disabled
+    assert any("Freeze the hold-out above" in i.value for i in at.info)
+    _freeze(at, "none")
+    assert not at.exception and not at.error
+    split = get_split(ws)
+    assert split is not None and split.group_by is None and split.seed == 0
+    assert not next(b for b in at.button if b.label == "Run evaluation").disabled
+    assert any(f"{len(split.test_ids)} test images" in c.value for c in at.caption)
+
+
+def test_freeze_by_source_folder_refuses_when_classes_are_folders(app_config):
+    # The demo keeps each class in one folder: whole folders cannot put every class on both sides.
+    ws = _workspace(app_config)
+    at = _freeze(_open(), "folder")
+    assert not at.exception
+    assert any("grouped split cannot" in e.value for e in at.error)
+    assert get_split(ws) is None
+
+
+def test_freeze_by_group_column_keeps_groups_whole(app_config):
+    ws = _workspace(app_config)
+    truth = ws.ground_truth()
+    ws.set_ground_truth(truth, "test", groups={i: f"volume-{i % 8}" for i in truth})
+    at = _open()
+    at.slider(key="fh_fraction").set_value(0.3)
+    _freeze(at, "group")
+    assert not at.exception and not at.error
+    split = get_split(ws)
+    assert split.group_by == "group"
+    test_groups = {i % 8 for i in split.test_ids}
+    assert test_groups and not test_groups & {i % 8 for i in split.train_ids}
+    assert any("whole groups" in c.value for c in at.caption)
+
+
 def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     ws = _workspace(app_config)
     at = _open()
     assert any(UNTRAINED_WARNING in w.value for w in at.warning)
+    _freeze(at)
     assert any("No evaluation" in i.value for i in at.info)
 
     at.multiselect(key="ev_methods").set_value(["zero_shot", "logreg"])

@@ -11,7 +11,7 @@ from tests.helpers import app_workspace
 from tests.gridview import grid_tiles
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.classify.splits import get_split
+from clipcore.classify.splits import freeze_split, get_split
 from clipcore.catalog.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +33,17 @@ def _open() -> AppTest:
     return at.run()
 
 
+def test_opening_the_page_freezes_no_split(app_config):
+    ws, _ = _unlabel(app_config, 6)
+    at = _open()
+    assert not at.exception, at.exception
+    assert get_split(ws) is None
+    assert any("Evaluate" in link.proto.label for link in at.get("page_link"))
+
+
 def test_trains_outside_the_hold_out_and_shows_least_confident(app_config):
     ws, unlabelled = _unlabel(app_config, 6)
+    freeze_split(ws)  # the explicit action (Evaluate page or CLI)
     at = _open()
     assert not at.exception, at.exception
     assert any(UNTRAINED_WARNING in w.value for w in at.warning)

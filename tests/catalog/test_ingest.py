@@ -132,7 +132,8 @@ def test_rerun_adds_only_new_or_changed(messy, tmp_path):
     target.write_bytes(_jpeg((0, 0, 0)))
     os.utime(target, ns=(1, 1))  # a different mtime for sure
     third = ingest_folder(ws, messy)
-    assert third.added == 1 and third.updated == 1 and third.total == first.total + 1
+    # plain.jpg changed (and inner_link.jpg with it): "copy of plain.jpg" kept the old content, so it is promoted.
+    assert third.added == 1 and third.updated == 1 and third.promoted == 1 and third.total == first.total + 2
 
 
 def test_changed_file_loses_its_stale_embedding(demo_dir, tiny_model, tmp_path):
@@ -184,5 +185,8 @@ def test_bad_folder_arguments(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     report = ingest_folder(ws, empty)
-    assert report.to_dict() == {"added": 0, "updated": 0, "unchanged": 0, "duplicates": 0, "skipped": [], "labelled": 0, "total": 0}
+    assert report.to_dict() == {
+        "added": 0, "updated": 0, "unchanged": 0, "duplicates": 0, "skipped": [], "labelled": 0,
+        "moved": 0, "returned": 0, "vanished": 0, "promoted": 0, "total": 0, "missing": 0,
+    }
     json.dumps(report.to_dict())

@@ -63,7 +63,7 @@ def test_latest_event_wins_and_revert_round_trips(workspace):
 
 def test_bad_batches_are_refused_and_write_nothing(workspace):
     ids = _ids(workspace, 3)
-    with pytest.raises(InputError, match="unknown image id"):
+    with pytest.raises(InputError, match="unknown or missing image id"):
         lbl.record_batch(workspace, "cover", [ids[0], 999_999], annotator="alice", source={})
     with pytest.raises(InputError, match="both assigned and rejected"):
         lbl.record_batch(workspace, "cover", ids[:2], annotator="alice", source={}, rejected_ids=ids[1:])

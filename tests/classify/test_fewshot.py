@@ -108,12 +108,18 @@ def test_predict_unlabelled_skips_the_hold_out_and_predicts_the_rest(workspace):
     assert {r["id"] for r in recs} == set(unlabelled) and "p(cover)" in recs[0]
 
 
-def test_predict_unlabelled_freezes_a_hold_out_when_there_is_none(workspace):
+def test_predict_unlabelled_never_freezes_a_split(workspace):
+    from clipcore.classify.splits import get_split
+
     matrix = workspace.load_embeddings("tiny/none")
     with workspace.transaction() as conn:
         conn.execute("DELETE FROM ground_truth WHERE image_id = ?", (int(matrix.ids[0]),))
     pred = predict_unlabelled(workspace, matrix, method="knn", source="ground_truth")
+    assert get_split(workspace, "default") is None  # a read froze nothing
+    assert pred.split_name is None and pred.held_out == 0
+    assert any("no hold-out split 'default' is frozen yet" in n for n in pred.notes)
+    freeze_split(workspace, source="ground_truth")  # the explicit action
+    pred = predict_unlabelled(workspace, matrix, method="knn", source="ground_truth")
     assert pred.split_name == "default" and pred.held_out == 4
-    assert any("froze the hold-out split" in n for n in pred.notes)
     with pytest.raises(InputError, match="at least 2 classes outside the hold-out"):
         predict_unlabelled(workspace, matrix, method="knn", source="labels")

@@ -43,7 +43,9 @@ def test_uncommitted_tail_is_discarded(workspace, tiny_model):
     set_dir = next((workspace.embeddings_dir).iterdir())
     vec_file = set_dir / "vectors.f32"
     size = vec_file.stat().st_size
-    with open(vec_file, "ab") as fh:  # a batch written, then the process died before commit
+    with workspace.transaction() as conn:  # a batch announced and written, then the process died before commit
+        conn.execute("UPDATE embedding_sets SET pending_rows = 5")
+    with open(vec_file, "ab") as fh:
         fh.write(np.ones((5, tiny_model.info.embed_dim), np.float32).tobytes())
     assert workspace.load_embeddings(key).vectors.shape[0] == 32  # readers see only committed rows
     with workspace.embedding_writer(key, tiny_model.info.embed_dim) as w:
@@ -85,7 +87,7 @@ def test_sigkill_then_restart_finishes_without_redoing(tmp_path, demo_dir):
     deadline = time.monotonic() + 60
     committed = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        committed = ws.embedding_version("tiny/none")
+        committed = ws.embedded_count("tiny/none")
         if committed >= 4:
             proc.send_signal(signal.SIGKILL)
             break
@@ -93,7 +95,7 @@ def test_sigkill_then_restart_finishes_without_redoing(tmp_path, demo_dir):
     proc.wait(timeout=30)
     proc.stdout.close()
     proc.stderr.close()
-    at_kill = ws.embedding_version("tiny/none")
+    at_kill = ws.embedded_count("tiny/none")
     assert at_kill >= 4
     # The store is readable and consistent right after the kill.
     m = ws.load_embeddings("tiny/none")

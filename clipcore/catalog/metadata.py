@@ -1,0 +1,163 @@
+"""Per-image metadata that travels beside the images: the pages file and the ``image_meta`` table.
+
+An import (``clipcore.sources.iiif``) writes ``iiif-pages.csv`` at the root of the folder
+it fills, one row per page::
+
+    path,book,book_label,page,page_label,manifest,canvas,attribution,license
+    tale-of-genji-3f2a91/0001.jpg,tale-of-genji-3f2a91,Tale of Genji,1,p. 1,https://...,https://...,...,...
+
+``path`` is relative to the folder holding the file; ``book`` is the book's folder name
+(unique per manifest) and becomes the image's group. The file doubles as a template for a
+labels CSV: add a ``label`` column and pass it to ``ingest --labels-csv``.
+
+``ingest`` reads every such file under the folder it scans and stores the rows of the
+images it catalogued in ``image_meta`` (this module owns that table), whether or not an
+image has a label, so the grouped split (``classify.splits``) keeps books whole. Strings
+here are remote and untrusted: they are stored as text and escaped wherever shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Mapping, Sequence
+
+from clipcore.catalog.store import Workspace, atomic_write_bytes
+
+logger = logging.getLogger(__name__)
+
+METADATA_NAME = "iiif-pages.csv"
+COLUMNS = ["path", "book", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
+# What the table stores per image (``path`` and ``book`` become the image id and group).
+FIELDS = ["group_name", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
+MAX_FIELD = 4000
+
+
+def read_pages_file(path: Path) -> dict[str, dict[str, str]]:
+    """Rows of one pages file, keyed by ``path`` (relative to the file's folder).
+
+    A missing file is empty; rows without a path are ignored; over-long fields are cut.
+    """
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        out = {}
+        for row in csv.DictReader(fh):
+            rel = (row.get("path") or "").strip()
+            if not rel:
+                continue
+            out[PurePosixPath(rel).as_posix()] = {c: (row.get(c) or "")[:MAX_FIELD] for c in COLUMNS}
+    return out
+
+
+def write_pages_file(folder: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Merge ``rows`` into ``folder/iiif-pages.csv`` (a row with a known path replaces it), atomically.
+
+    Returns the file's path.
+    """
+    target = Path(folder) / METADATA_NAME
+    merged = read_pages_file(target)
+    for row in rows:
+        merged[str(row["path"])] = {c: "" if row.get(c) is None else str(row.get(c)) for c in COLUMNS}
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for rel in sorted(merged):
+        writer.writerow(merged[rel])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
+    return target
+
+
+def _page_number(text: str) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def store_metadata(ws: Workspace, source_id: int, pages_files: Sequence[str]) -> int:
+    """Read the pages files (paths relative to the source root) and store their rows.
+
+    Each row is matched to the catalogued image of the same path in this source; rows of
+    files that were not catalogued are ignored. Returns how many images got metadata.
+    """
+    root = Path(ws.query("SELECT root FROM sources WHERE id = ?", (source_id,))[0][0])
+    wanted: dict[str, dict[str, str]] = {}
+    for rel_file in pages_files:
+        prefix = PurePosixPath(rel_file).parent
+        for rel, row in read_pages_file(root / rel_file).items():
+            full = (prefix / rel).as_posix() if str(prefix) != "." else rel
+            wanted[full] = row
+    if not wanted:
+        return 0
+    ids = {r[1]: int(r[0]) for r in ws.query("SELECT id, path FROM images WHERE source_id = ?", (source_id,))}
+    values = []
+    for rel, row in wanted.items():
+        if rel not in ids:
+            continue
+        values.append(
+            (
+                ids[rel], row["book"] or None, row["book_label"], _page_number(row["page"]), row["page_label"],
+                row["manifest"], row["canvas"], row["attribution"], row["license"],
+            )
+        )
+    with ws.transaction() as conn:
+        conn.executemany(
+            f"INSERT OR REPLACE INTO image_meta (image_id, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+    return len(values)
+
+
+def paths_with_metadata(ws: Workspace, source_id: int) -> set[str]:
+    """Paths (relative to the source root) of this source's images that have metadata."""
+    rows = ws.query(
+        "SELECT i.path FROM images i JOIN image_meta m ON m.image_id = i.id WHERE i.source_id = ?", (source_id,)
+    )
+    return {r[0] for r in rows}
+
+
+def image_groups(ws: Workspace) -> dict[int, str]:
+    """image id -> group (its book), for every image that has one, labelled or not."""
+    rows = ws.query("SELECT image_id, group_name FROM image_meta WHERE group_name IS NOT NULL")
+    return {int(r[0]): r[1] for r in rows}
+
+
+def image_metadata(ws: Workspace, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """image id -> {book, book_label, page, page_label, manifest, canvas, attribution, license},
+    for those of ``ids`` that have metadata. Values are raw remote text: escape before display."""
+    out: dict[int, dict[str, Any]] = {}
+    wanted = [int(i) for i in ids]
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        for r in ws.query(f"SELECT image_id, {', '.join(FIELDS)} FROM image_meta WHERE image_id IN ({marks})", chunk):
+            out[int(r[0])] = {"book": r[1], **{f: r[f] for f in FIELDS[1:]}}
+    return out
+
+
+def ids_matching(ws: Workspace, *, book: str | None = None, page: int | None = None) -> set[int]:
+    """Ids of images whose book (folder name or label, case-insensitive substring) and/or
+    page number match. With neither given, every image that has metadata."""
+    sql = "SELECT image_id FROM image_meta WHERE 1 = 1"
+    params: list[Any] = []
+    if book:
+        sql += " AND (instr(lower(group_name), lower(?)) > 0 OR instr(lower(book_label), lower(?)) > 0)"
+        params += [book, book]
+    if page is not None:
+        sql += " AND page = ?"
+        params.append(int(page))
+    return {int(r[0]) for r in ws.query(sql, params)}
+
+
+def books(ws: Workspace) -> list[dict[str, Any]]:
+    """Every book with live pages: [{book, book_label, pages, attribution, license}] sorted by label."""
+    rows = ws.query(
+        "SELECT m.group_name, MAX(m.book_label), COUNT(*), MAX(m.attribution), MAX(m.license) FROM image_meta m "
+        "JOIN live_images i ON i.id = m.image_id "
+        "WHERE m.group_name IS NOT NULL GROUP BY m.group_name ORDER BY MAX(m.book_label), m.group_name"
+    )
+    return [{"book": r[0], "book_label": r[1], "pages": int(r[2]), "attribution": r[3], "license": r[4]} for r in rows]

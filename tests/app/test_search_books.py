@@ -1,0 +1,51 @@
+"""AppTest: imported IIIF books on the Search page: book and page filters, the required
+attribution shown with the images (escaped), and book/page in the image details."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.gridview import grid_ids, pick_tile
+from tests.helpers import app_workspace
+from tests.sources.iiif_server import add_books
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def with_books(app_config, tmp_path, tiny_model):
+    ws = app_workspace(app_config)
+    meta = add_books(ws, tmp_path / "books", tiny_model)
+    ws.close()
+    return meta
+
+
+def test_book_and_page_filters_credits_and_details(with_books):
+    meta = with_books
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/search.py")
+    at.run()
+    assert not at.exception
+    book = at.selectbox(key="search_book")
+    ehon = next(m["book"] for m in meta.values() if m["book_label"].startswith("Ehon"))
+    assert "Ehon <i>yamato</i> hiji (4 pages)" in book.options
+    book.set_value(ehon)
+    at.text_input(key="search_query").input("a page").run()
+    assert not at.exception
+    shown = grid_ids(at)
+    assert sorted(shown) == sorted(i for i, m in meta.items() if m["book"] == ehon)
+    credits = [h.value for h in at.get("html") if "cc-credit" in h.value]
+    assert len(credits) == 1
+    # Markup from the remote title is escaped (shown as text, never rendered).
+    assert "Ehon &lt;i&gt;yamato&lt;/i&gt; hiji: Provided by Example Library" in credits[0] and "<i>" not in credits[0]
+
+    at.number_input(key="search_page_no").set_value(3).run()
+    assert [meta[i]["page"] for i in grid_ids(at)] == [3]
+    pick_tile(at, 1, "view")
+    assert not at.exception
+    texts = [t.value for t in at.text]
+    assert "book: Ehon <i>yamato</i> hiji, page 3 (p. 3)" in texts
+    assert "attribution: Provided by Example Library" in texts

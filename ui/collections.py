@@ -1,0 +1,110 @@
+"""Collections made in the app: the New collection form, rename and remove, and the
+first embed that follows a new collection's first ingest."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.registry import (
+    create_collection,
+    load_collections,
+    mark_embed_started,
+    pending_first_embed,
+    remove_collection,
+    rename_collection,
+)
+from clipcore.catalog.store import Workspace
+from clipcore.config import WorkspaceEntry
+from clipcore.embedding.models import ModelInfo
+from clipcore.errors import ClipcoreError
+
+from ui import state
+from ui.resources import settings
+from ui.text import code, md
+
+NEW_FORM = "new_collection"
+CREATED = "nc_created"  # set when the form created a collection: the next run empties its fields
+
+
+def _switch_to(name: str) -> None:
+    """Make ``name`` the active collection on the next run (the URL parameter wins there)."""
+    st.query_params["ws"] = name
+    st.rerun()
+
+
+def render_new_collection(info: ModelInfo) -> None:
+    """Home's "New collection" form: a name and a folder under ``[app] allowed_roots``.
+    Creates the collection, starts its ingest job (the embed follows, see
+    :func:`continue_first_embed`) and switches to it."""
+    cfg = settings()
+    if st.session_state.pop(CREATED, False):  # created last run: start the next one from empty fields
+        for key in ("nc_name", "nc_folder", "nc_labels"):
+            st.session_state.pop(key, None)
+    roots = ", ".join(str(r) for r in cfg.allowed_roots) or "none yet"
+    with st.form(NEW_FORM, clear_on_submit=False):
+        st.markdown("**New collection**")
+        st.caption(f"The folder must lie under one of the allowed folders ({md(roots)}), set in clipcore.toml as `[app] allowed_roots`.")
+        name = st.text_input("Name", key="nc_name", max_chars=60, placeholder="e.g. Letters 1890-1910")
+        folder = st.text_input("Folder", key="nc_folder", placeholder="/path/to/images")
+        labels = st.checkbox("Sub-folder names are class labels", key="nc_labels")
+        submitted = st.form_submit_button("Create and ingest", type="primary")
+    if not submitted:
+        return
+    try:
+        entry = create_collection(cfg, name, folder, labels_from_folders=labels)
+        ws = Workspace(entry.path)
+        args = [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
+        st.session_state[state.HOME_LAST_JOB] = start_job(ws, "ingest", args)
+    except ClipcoreError as exc:
+        st.error(md(exc), icon="🚫")
+        return
+    st.session_state[CREATED] = True
+    _switch_to(entry.name)
+
+
+def continue_first_embed(entry: WorkspaceEntry, ws: Workspace, info: ModelInfo) -> None:
+    """Start a new collection's first embed once its first ingest is done (from any page,
+    so it follows even when nobody stays on Home)."""
+    try:
+        if getattr(ws, "read_only", False) or not pending_first_embed(settings(), entry.name):
+            return
+        if list_jobs(ws, active_only=True):
+            return
+        if not any(j["kind"] == "ingest" and j["status"] == "done" for j in list_jobs(ws, limit=5)):
+            return
+        mark_embed_started(settings(), entry.name)
+        if ws.missing_embeddings(info.key):
+            from ui.home import job_arguments
+
+            st.session_state[state.HOME_LAST_JOB] = start_job(ws, "embed", job_arguments("embed", entry, info))
+    except ClipcoreError as exc:
+        st.error(f"Could not start embedding {md(entry.name)}: {md(exc)}", icon="🚫")
+
+
+def render_manage(entry: WorkspaceEntry) -> None:
+    """Rename the active collection or remove it from the list (registry collections only)."""
+    cfg = settings()
+    if entry.name not in {c.name for c in load_collections(cfg)}:
+        st.caption(f"{md(entry.name)} is listed in clipcore.toml: rename or remove it there.")
+        return
+    with st.form("rename_collection"):
+        new = st.text_input("New name", value=entry.name, key="rc_name", max_chars=60)
+        if st.form_submit_button("Rename"):
+            try:
+                renamed = rename_collection(cfg, entry.name, new)
+            except ClipcoreError as exc:
+                st.error(md(exc), icon="🚫")
+            else:
+                _switch_to(renamed.name)
+    with st.form("remove_collection"):
+        st.caption(f"Removing takes {md(entry.name)} off the list. Your image folder {code(entry.source)} is never touched.")
+        delete = st.checkbox("Also delete its catalogue, thumbnails and embeddings", key="rm_files")
+        if st.form_submit_button("Remove from the list"):
+            try:
+                remove_collection(cfg, entry.name, delete_files=delete)
+            except ClipcoreError as exc:
+                st.error(md(exc), icon="🚫")
+            else:
+                st.query_params.pop("ws", None)  # the prologue falls back to the first collection
+                st.rerun()

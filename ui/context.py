@@ -1,0 +1,158 @@
+"""The page prologue every page calls: banner, workspace, model, embeddings; and how a
+page shows an expected error."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import streamlit as st
+
+from clipcore import UNTRAINED_WARNING
+from clipcore.catalog.store import EmbeddingMatrix, Workspace
+from clipcore.config import WorkspaceEntry
+from clipcore.embedding.models import ClipModel
+from clipcore.errors import ClipcoreError
+
+from ui import state
+from ui.first_launch import ensure_demo_workspace
+from ui.navigation import home_link, leave_pages_folder_mode
+from ui.resources import ActiveModel, active_model, current_entry, embeddings, workspace, workspace_entries
+from ui.text import code, md
+
+WS_PARAM = "ws"  # ?ws=NAME: the active collection, so a reload or a shared link opens it
+
+
+def model_banner(active: ActiveModel) -> None:
+    """The untrained-model warning (every page shows it when the model is ``tiny``)."""
+    if active.untrained:
+        msg = f"**{UNTRAINED_WARNING}.** The app is using `{active.model.info.key}`."
+        if active.fallback_reason:
+            msg += f" The configured model could not be loaded: {active.fallback_reason}"
+        st.warning(msg, icon="⚠️")
+
+
+def show_error(exc: ClipcoreError) -> None:
+    """How pages show an expected error: one line, no stack trace."""
+    st.error(str(exc), icon="🚫")
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What every page needs: the workspace, the model and its embeddings."""
+
+    entry: WorkspaceEntry
+    ws: Workspace
+    active: ActiveModel
+    matrix: EmbeddingMatrix | None
+
+    @property
+    def model(self) -> ClipModel:
+        """The active CLIP model."""
+        return self.active.model
+
+    @property
+    def key(self) -> str:
+        """Embedding key of the active model."""
+        return self.active.model.info.key
+
+
+def may_manage_collections() -> bool:
+    """Whether this session may create, rename or remove collections.
+
+    The one call point for the sign-in work (issue 10): until roles exist, the local
+    user may; then only admins.
+    """
+    return True
+
+
+def _keep_param() -> None:
+    st.query_params[WS_PARAM] = st.session_state[state.WORKSPACE]
+
+
+def select_workspace() -> WorkspaceEntry:
+    """The sidebar of every page: the active collection (``?ws=NAME``) and its model.
+
+    The URL wins (a reload, a shared link, the back button); a page switch that dropped
+    the parameter gets it back from session state, so the same collection stays active.
+    An unknown name shows one error and falls back to the first collection.
+    """
+    try:
+        entries = workspace_entries()
+    except ClipcoreError as exc:
+        show_error(exc)
+        st.stop()
+    names = [e.name for e in entries]
+    wanted = st.query_params.get(WS_PARAM)
+    if wanted in names:
+        st.session_state[state.WORKSPACE] = wanted
+    else:
+        if wanted is not None:
+            st.error(f"No collection is called {code(wanted)}; showing {code(names[0])}. Choose one in the sidebar.")
+            st.session_state[state.WORKSPACE] = names[0]
+        elif st.session_state.get(state.WORKSPACE) not in names:
+            st.session_state[state.WORKSPACE] = names[0]
+    st.sidebar.selectbox(
+        "Collection", names, key=state.WORKSPACE, on_change=_keep_param,
+        help="The collection every page works on. It is part of the address (?ws=...), so a link opens it too.",
+    )
+    _keep_param()
+    try:
+        active = active_model()
+        st.sidebar.caption(f"Model {code(active.model.info.key)}" + (" · untrained" if active.untrained else ""))
+    except ClipcoreError:
+        pass  # the page prologue shows why
+    return current_entry()
+
+
+def _open_workspace(entry: WorkspaceEntry) -> Workspace:
+    """The workspace handle and a first read; any failure is one st.error line, then stop."""
+    try:
+        ws = workspace()
+        ws.counts()
+        return ws
+    except (ClipcoreError, OSError, sqlite3.Error) as exc:
+        reason = str(exc) if isinstance(exc, ClipcoreError) else f"{type(exc).__name__}: {exc}"
+        st.error(f"Cannot open the collection {md(entry.name)} ({code(entry.path)}): {md(reason)}", icon="🚫")
+        st.stop()
+
+
+def page_context(*, require_embeddings: bool = True, allow_empty: bool = False) -> PageContext:
+    """Common page prologue: banner, workspace, model, embeddings; stops the page with a
+    clear message when the workspace is empty (unless ``allow_empty``: Home, which can
+    ingest) or lacks embeddings for the model."""
+    leave_pages_folder_mode()
+    try:
+        active = active_model()
+    except ClipcoreError as exc:
+        show_error(exc)
+        st.stop()
+    model_banner(active)
+    entry = current_entry()
+    ws = _open_workspace(entry)
+    try:
+        ensure_demo_workspace(entry, active.model)
+    except ClipcoreError as exc:
+        show_error(exc)
+    from ui.collections import continue_first_embed
+
+    continue_first_embed(entry, ws, active.model.info)
+    if ws.counts()["images"] == 0 and not allow_empty:
+        st.info(
+            f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "
+            f"(or run `python -m clipcore ingest DIR --workspace {entry.path}`)."
+        )
+        home_link()
+        st.stop()
+    matrix = None
+    if require_embeddings:
+        try:
+            matrix = embeddings(ws, active.model.info.key)
+        except ClipcoreError:
+            st.info(
+                f"No images of {md(entry.name)} are embedded with {code(active.model.info.key)} yet. Open Home and "
+                f"press **Embed ... missing** (or run `python -m clipcore embed --workspace {entry.path}`)."
+            )
+            home_link()
+            st.stop()
+    return PageContext(entry, ws, active, matrix)

@@ -1,0 +1,70 @@
+"""The first-launch build: generate, ingest and embed the demo workspace once per process."""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from clipcore.config import WorkspaceEntry
+from clipcore.embedding.models import ClipModel
+
+from ui.resources import _workspace
+
+_demo_lock = threading.Lock()
+
+
+def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None:
+    """On first launch, build the demo collection and workspace (generate, ingest, embed).
+
+    Only for a workspace marked ``demo = true`` in config (about 200 images: seconds);
+    other workspaces are built by background jobs from Home. Does nothing when the
+    workspace already holds images that are embedded (fully or in part: the rest is a
+    background job started from Home), or while a job is running.
+    Returns a one-line summary of what was built, or None. Runs once per process (other
+    sessions wait on the lock).
+    """
+    from clipcore.catalog.jobs import list_jobs
+
+    if not entry.demo or entry.source is None:
+        return None
+    ws = _workspace(str(entry.path))
+
+    def ready() -> bool:
+        return ws.counts()["images"] > 0 and (
+            ws.embedding_version(model.info.key) > 0 or bool(list_jobs(ws, active_only=True))
+        )
+
+    if ready():
+        return None
+    from clipcore.sources.demo import generate_demo
+    from clipcore.embedding.pipeline import embed_workspace
+    from clipcore.catalog.ingest import ingest_folder
+
+    with _demo_lock:
+        if ready():  # another session built it while this one waited for the lock
+            return None
+        with st.status("Preparing the workspace (first launch)...", expanded=True) as status:
+            built = []
+            if ws.counts()["images"] == 0:
+                if not entry.source.exists() or not any(entry.source.iterdir()):
+                    st.write(f"Generating the demo collection in `{entry.source}`...")
+                    generate_demo(entry.source)
+                    built.append("generated the demo collection")
+                st.write("Cataloguing images and making thumbnails...")
+                bar = st.progress(0.0)
+                report = ingest_folder(
+                    ws,
+                    entry.source,
+                    labels_from_folders=entry.labels_from_folders,
+                    progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} files"),
+                )
+                built.append(f"catalogued {report.added} images")
+            missing = len(ws.missing_embeddings(model.info.key))
+            if missing:
+                st.write(f"Embedding {missing} images with {model.info.key}...")
+                bar = st.progress(0.0)
+                embed_workspace(ws, model, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} images"))
+                built.append(f"embedded {missing} images")
+            status.update(label="Workspace ready", state="complete", expanded=False)
+        return "; ".join(built) or None
