@@ -243,3 +243,20 @@ def test_index_job_killed_leaves_a_readable_workspace_and_a_rerun_builds(tmp_pat
     assert wait_for_job(ws, second, timeout=180)["status"] == "done"
     assert read_manifest(ws, KEY).rows == 800 and not needs_build(ws, KEY, threshold=500)
     assert isinstance(open_index(ws, ws.load_embeddings(KEY)), HnswIndex)
+
+
+def test_compaction_makes_the_index_stale_until_it_is_rebuilt(tmp_path):
+    from clipcore.retrieval.index import needs_build
+
+    ws = make_scale_workspace(tmp_path / "ws", 700, key=KEY, dim=DIM, clusters=7, thumbnails=1)
+    build_index(ws, KEY, m=8, recall_queries=5)
+    ws.forget_embeddings([1, 2, 3])
+    ws.compact_embeddings(KEY)
+    matrix = ws.load_embeddings(KEY)
+    index = open_index(ws, matrix)
+    assert isinstance(index, ExactIndex) and needs_build(ws, KEY, threshold=500)
+    q = matrix.vectors[10]
+    assert index.search(q, 1).hits[0].id == int(matrix.ids[10])
+    build_index(ws, KEY, m=8, recall_queries=5)
+    rebuilt = open_index(ws, ws.load_embeddings(KEY))
+    assert isinstance(rebuilt, HnswIndex) and rebuilt.n_fresh == 0 and len(rebuilt) == 697
