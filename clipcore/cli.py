@@ -69,8 +69,11 @@ class _Progress:
 
 def _workspace(settings: Settings, *, create: bool = False):
     from clipcore.catalog.store import Workspace
+    from clipcore.embedding.models import rekey_legacy_sets
 
-    return Workspace(settings.workspace, create=create)
+    ws = Workspace(settings.workspace, create=create)
+    rekey_legacy_sets(ws)  # sets stored under the old key function keep serving
+    return ws
 
 
 def _model(settings: Settings):
@@ -86,9 +89,9 @@ def _model(settings: Settings):
 
 
 def _model_key(settings: Settings) -> str:
-    from clipcore.embedding.models import embedding_key
+    from clipcore.embedding.models import embedding_set_key
 
-    return embedding_key(settings.model, str(settings.checkpoint) if settings.checkpoint else settings.pretrained)
+    return embedding_set_key(settings.model, settings.pretrained, settings.checkpoint)
 
 
 def _untrained(settings: Settings) -> bool:
@@ -511,7 +514,7 @@ def _cmd_baseline(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     from clipcore.classify.baseline import run_baseline
 
     ws = _workspace(settings)
-    bar = _Progress(args, f"baseline {args.arch}", unit="epoch")
+    bar = _Progress(args, f"baseline {args.arch}", unit="fit")
     try:
         result = run_baseline(
             ws,

@@ -32,8 +32,10 @@ from clipcore.classify.report import (
 )
 from clipcore.classify.splits import get_split
 
+from clipcore.classify.projection import default_method
+from ui.checks import render_checks
 from ui import context, resources, state
-from ui.charts import confusion_chart
+from ui.charts import class_colour_scale, confusion_chart, full_legend, method_colour_scale
 from ui.grid import image_grid, thumbnail_paths
 from ui.holdout import render_holdout
 
@@ -186,11 +188,7 @@ result_split = split if split is not None and split.name == split_name else get_
 truth = result_split.labels if result_split is not None else {}
 
 # -- warnings --------------------------------------------------------------------------
-for warning in dict.fromkeys(result.get("warnings", [])):
-    st.warning(warning, icon="⚠️")
-if baseline_run is not None:
-    for warning in (baseline_run["results"].get("warnings") or []):
-        st.warning(f"Baseline: {warning}", icon="⚠️")
+render_checks(result.get("warnings", []), (baseline_run["results"].get("warnings") or []) if baseline_run else [])
 
 # -- learning curve --------------------------------------------------------------------
 st.subheader("Learning curve")
@@ -210,7 +208,9 @@ if curve_rows or ref_rows:
     y_title = f"{metric} on the hold-out"
     layers = []
     if curve_rows:
-        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=alt.Color("method:N", title="method"))
+        colour = alt.Color("method:N", scale=method_colour_scale(r["method"] for r in curve_rows + ref_rows),
+                           legend=full_legend("method (dashed: no training)"))
+        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=colour)
         layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y("lo:Q", title=y_title), y2="hi:Q"))
         layers.append(
             base.mark_line(point=True).encode(
@@ -222,7 +222,8 @@ if curve_rows or ref_rows:
         layers.append(
             alt.Chart(pd.DataFrame(ref_rows)).mark_rule(strokeDash=[6, 4], size=2).encode(
                 y=alt.Y("value:Q", title=y_title),
-                color=alt.Color("method:N", title="method"),
+                color=alt.Color("method:N", scale=method_colour_scale(r["method"] for r in curve_rows + ref_rows),
+                                legend=full_legend("method (dashed: no training)")),
                 tooltip=["method", alt.Tooltip("value:Q", format=".3f", title=metric)],
             )
         )
@@ -313,7 +314,7 @@ with st.form("ev_baseline_form"):
     start = st.form_submit_button("Start baseline job")
 if start:
     try:
-        resolve_weights(arch, checkpoint=checkpoint.strip() or None)  # fails in seconds when offline
+        resolve_weights(arch, checkpoint=checkpoint.strip() or None, form=True)  # fails in seconds when offline
         args = ["--arch", arch, "--k", ",".join(map(str, parse_ks(b_ks))), "--draws", str(int(b_draws)), "--split", split_name]
         if b_epochs:
             args += ["--epochs", str(int(b_epochs))]
@@ -334,7 +335,7 @@ def _baseline_jobs() -> None:
         total = job.get("total") or 0
         st.progress(
             min((job.get("done") or 0) / total, 1.0) if total else 0.0,
-            text=f"baseline job {job['id']}: {job.get('done') or 0}/{total or '?'} epochs{_eta(job)}",
+            text=f"baseline job {job['id']}: fit {job.get('done') or 0} of {total or '?'} done{_eta(job)}",
         )
     if not active and st.session_state.get(WATCHING):
         st.session_state[WATCHING] = False
@@ -353,7 +354,8 @@ if recent and recent[0]["status"] == "failed":
 # -- embedding map ---------------------------------------------------------------------
 st.subheader("Embedding map")
 method = st.radio("Projection", ["pca", "tsne"], format_func={"pca": "PCA", "tsne": "t-SNE"}.get, horizontal=True,
-                  key="ev_projection")
+                  key="ev_projection", index=["pca", "tsne"].index(default_method(len(matrix.ids))),
+                  help="t-SNE keeps classes apart better (measured on clustered vectors); PCA is faster on big collections.")
 try:
     ids, xy = resources.embedding_map(ws, ctx.key, method)
 except ClipcoreError as exc:
@@ -384,9 +386,9 @@ st.altair_chart(
     .encode(
         x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
         y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("class:N", title="class"),
+        color=alt.Color("class:N", scale=class_colour_scale(frame["class"]), legend=full_legend("class")),
         shape=alt.Shape(
-            "part:N", title="split",
+            "part:N", legend=full_legend("split"),
             scale=alt.Scale(domain=["train", "hold-out", "not in split"], range=["circle", "diamond", "cross"]),
         ),
         tooltip=tooltip,

@@ -22,6 +22,7 @@ from clipcore.retrieval.search import image_vector
 
 from ui import context, resources, state
 from ui.grid import image_grid, selected_ids, set_selection
+from ui.text import human_time
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -376,13 +377,14 @@ def _history_view(ws, annotator: str) -> None:
         [
             {
                 "batch_id": b["batch_id"],
-                "when": b["created_at"],
+                "batch": str(b["batch_id"])[:8],
+                "when": human_time(b["created_at"]),
                 "who": b["annotator"],
                 "class": b["class"],
                 "source": lbl.describe_source(b["source"]),
                 "size": b["size"],
                 "rejected": b["rejected"],
-                "reverted": f"{b['reverted_at']} by {b['reverted_by']}" if b["reverted_at"] else "",
+                "reverted": f"{human_time(b['reverted_at'])} by {b['reverted_by']}" if b["reverted_at"] else "",
             }
             for b in batches
         ]
@@ -390,6 +392,7 @@ def _history_view(ws, annotator: str) -> None:
     builder = GridOptionsBuilder.from_dataframe(df)
     builder.configure_default_column(filter=True, sortable=True, resizable=True)
     builder.configure_selection("single")
+    builder.configure_column("batch_id", hide=True)  # the full id travels with a selected row
     grid = AgGrid(df, gridOptions=builder.build(), update_on=["selectionChanged"], height=360, key="label_history_grid")
     chosen = grid.selected_rows if grid is not None else None
     picked = str(chosen.iloc[0]["batch_id"]) if isinstance(chosen, pd.DataFrame) and len(chosen) else ""
@@ -468,8 +471,8 @@ def _export_view(ws) -> None:
 # -- page -------------------------------------------------------------------------------------
 
 ctx = context.page_context()
-annotator = _annotator()
 st.title("Label")
+annotator = _annotator()
 if FLASH in st.session_state:
     message, icon = st.session_state.pop(FLASH)
     st.toast(message, icon=icon)

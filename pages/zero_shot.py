@@ -6,14 +6,10 @@ classified on every change, and saved as a new version only when asked.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
-from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 
 from clipcore.errors import ClipcoreError
-from clipcore.catalog.metadata import image_metadata
-from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.prompts import (
     DEFAULT_TEMPLATES,
     PromptSet,
@@ -30,21 +26,15 @@ from clipcore.classify.prompts import (
     validate_templates,
 )
 from clipcore.retrieval.search import top_k
-from clipcore.classify.zeroshot import (
-    build_classifier,
-    cell_image_ids,
-    classify_matrix,
-    compare_results,
-    evaluate_result,
-    prediction_rows,
-    predictions_csv,
-)
+from clipcore.classify.zeroshot import build_classifier, cell_image_ids, classify_matrix, evaluate_result
 
 from ui import context, resources, state
 from ui.charts import confusion_chart
-from ui.grid import image_grid, thumbnail_paths
+from ui.grid import image_grid
+from ui.text import md
+from ui.prompt_lab import render_prompt_lab
+from ui.zero_shot_view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
 
-MAX_TABLE_ROWS = 1000
 FLASH = "zs_flash"
 NAME = "zs_name"
 USE_TEMPLATES = "zs_use_templates"
@@ -73,11 +63,6 @@ def _load_into_editor(prompt_set: PromptSet | None) -> None:
     if prompt_set:
         st.session_state[SET_CHOICE] = prompt_set.name
         st.session_state[VERSION_CHOICE] = prompt_set.version
-
-
-def _matrix(summary: dict) -> ConfusionMatrix:
-    """The chart's dataclass from a summary's JSON-shaped confusion matrix."""
-    return ConfusionMatrix(summary["confusion_matrix"]["labels"], np.asarray(summary["confusion_matrix"]["matrix"]))
 
 
 def _flash(kind: str, message: str) -> None:
@@ -115,6 +100,21 @@ def _on_duplicate() -> None:
         _flash("error", str(exc))
 
 
+def _on_new_set() -> None:
+    _load_into_editor(None)
+    st.session_state[NAME] = "new set"
+    _flash("success", "A new, empty set: write classes and prompts, then save it under a name.")
+
+
+def _after_save(name: str, version: int) -> None:
+    """Reload the editor from the store on the next run; Compare starts again with the two newest."""
+    st.session_state[PENDING_LOAD] = (name, version)
+    for key in COMPARE_KEYS:
+        st.session_state.pop(key, None)
+    _flash("success", f"Saved {name!r} version {version}. Its accuracy is on the Accuracy tab.")
+    st.rerun()
+
+
 if PENDING_LOAD in st.session_state:  # a save in the previous run: reload the editor from the store
     _load_into_editor(load_prompt_set(ws, *st.session_state.pop(PENDING_LOAD)))
 elif state.ZS_EDITOR_ROWS not in st.session_state:
@@ -135,13 +135,14 @@ with st.expander("Prompt sets stored in this workspace", expanded=not sets):
         names = [s.name for s in sets]
         if st.session_state.get(SET_CHOICE) not in names:
             st.session_state[SET_CHOICE] = names[0]
-        c1, c2, c3 = st.columns([3, 1, 1])
+        c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
         chosen = c1.selectbox("Prompt set", names, key=SET_CHOICE)
         versions = [v.version for v in prompt_set_versions(ws, chosen)]
         if st.session_state.get(VERSION_CHOICE) not in versions:
             st.session_state[VERSION_CHOICE] = versions[0]
         c2.selectbox("Version", versions, key=VERSION_CHOICE, help="Every save is a new version; older ones are kept.")
         c3.button("Load into editor", on_click=_on_load, key="zs_load", width="stretch")
+        c4.button("New set", on_click=_on_new_set, key="zs_new_set", width="stretch", help="Start an empty set.")
         r1, r2, r3, r4 = st.columns([2, 1, 2, 1])
         r1.text_input("Rename the set to", key="zs_rename_to")
         r2.button("Rename", on_click=_on_rename, key="zs_rename", width="stretch")
@@ -180,9 +181,9 @@ try:
     draft = PromptSet(set_name.strip() or "draft", classes, templates)
     if save:
         saved = save_prompt_set(ws, set_name, classes, templates)
-        st.session_state[PENDING_LOAD] = (saved.name, saved.version)
-        _flash("success", f"Saved {saved.name!r} version {saved.version}.")
-        st.rerun()
+        if saved.created:
+            _after_save(saved.name, saved.version)
+        st.info(f"Nothing changed since {md(saved.name)} version {saved.version}, so no new version was saved.")
     classifier = build_classifier(ctx.model, draft)
     result = classify_matrix(classifier, matrix)
 except ClipcoreError as exc:
@@ -190,7 +191,9 @@ except ClipcoreError as exc:
     result = None
 
 truth = ws.ground_truth()
-tab_metrics, tab_table, tab_compare, tab_try = st.tabs(["Accuracy", "Predictions", "Compare versions", "Try a prompt"])
+tab_metrics, tab_table, tab_compare, tab_lab, tab_try = st.tabs(
+    ["Accuracy", "Predictions", "Compare versions", "Prompt lab", "Try a prompt"]
+)
 
 # -- accuracy and confusion matrix -----------------------------------------------------
 with tab_metrics:
@@ -215,7 +218,7 @@ with tab_metrics:
         left, right = st.columns([1, 1])
         with left:
             cell = confusion_chart(
-                _matrix(summary),
+                summary_matrix(summary),
                 key="zs_confusion",
                 title="true class vs prediction (click a cell)",
             )
@@ -232,96 +235,15 @@ with tab_metrics:
 
 # -- predictions table -----------------------------------------------------------------
 with tab_table:
-    if result is not None:
-        rows = prediction_rows(result, ws.paths(result.ids.tolist()))
-        st.download_button(
-            "Download all predictions (CSV)",
-            predictions_csv(result, {r["id"]: r["path"] for r in rows}, image_metadata(ws, result.ids.tolist())),
-            file_name=f"zero-shot-{draft.name}.csv",
-            mime="text/csv",
-            key="zs_csv",
-        )
-        f1, f2 = st.columns([3, 2])
-        only = f1.multiselect("Predicted class", result.labels, key="zs_filter_class", placeholder="all classes")
-        lo, hi = f2.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="zs_filter_conf")
-        shown = [r for r in rows if (not only or r["predicted"] in only) and lo <= r["confidence"] <= hi]
-        shown.sort(key=lambda r: -r["confidence"])
-        st.caption(
-            f"{len(shown):,} of {len(rows):,} images"
-            + (f"; the {MAX_TABLE_ROWS:,} most confident are listed (the CSV has all)" if len(shown) > MAX_TABLE_ROWS else "")
-        )
-        shown = shown[:MAX_TABLE_ROWS]
-        if shown:
-            records = ws.images([r["id"] for r in shown])
-            thumbs = thumbnail_paths(ws, records)
-            frame = pd.DataFrame(
-                {
-                    "thumbnail": [resources.small_thumbnail(t) for t in thumbs],
-                    "path": [r["path"] for r in shown],
-                    "predicted": [r["predicted"] for r in shown],
-                    "confidence": [r["confidence"] for r in shown],
-                    **{f"s{c}": [r[f"score: {label}"] for r in shown] for c, label in enumerate(result.labels)},
-                }
-            )
-            gb = GridOptionsBuilder.from_dataframe(frame)
-            gb.configure_default_column(sortable=True, resizable=True, filter=True)
-            gb.configure_column(
-                "thumbnail",
-                header_name="",
-                width=64,
-                filter=False,
-                sortable=False,
-                cellRenderer=JsCode(
-                    "function(params){const img=document.createElement('img');"
-                    "if(typeof params.value==='string'&&params.value.startsWith('data:image/')){img.src=params.value;}"
-                    "img.style.height='44px';return img;}"
-                ),
-            )
-            gb.configure_column("predicted", filter="agTextColumnFilter")
-            gb.configure_column("confidence", type=["numericColumn"], filter="agNumberColumnFilter", valueFormatter=JsCode("function(p){return p.value.toFixed(3);}"))
-            for c, label in enumerate(result.labels):
-                gb.configure_column(f"s{c}", header_name=label, type=["numericColumn"], filter="agNumberColumnFilter", valueFormatter=JsCode("function(p){return p.value.toFixed(3);}"))
-            gb.configure_grid_options(rowHeight=48)
-            gb.configure_pagination(paginationAutoPageSize=False, paginationPageSize=50)
-            AgGrid(frame, gridOptions=gb.build(), height=560, allow_unsafe_jscode=True, key="zs_table", update_on=[])
+    render_predictions(ws, result, set_name.strip() or "draft")
 
 # -- compare two versions --------------------------------------------------------------
 with tab_compare:
-    options = [(s.name, v.version) for s in list_prompt_sets(ws) for v in prompt_set_versions(ws, s.name)]
-    if len(options) < 2:
-        st.info("Save at least two versions (or two sets) to compare them on the same images.")
-    elif not truth:
-        st.info("Comparing needs ground truth: ingest with labels from folders or a labels CSV.")
-    else:
-        fmt = lambda o: f"{o[0]} · version {o[1]}"  # noqa: E731
-        c1, c2 = st.columns(2)
-        a = c1.selectbox("A", options, index=1 if len(options) > 1 else 0, format_func=fmt, key="zs_cmp_a")
-        b = c2.selectbox("B", options, index=0, format_func=fmt, key="zs_cmp_b")
-        try:
-            ra = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *a)), matrix)
-            rb = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *b)), matrix)
-            comparison = compare_results(ra, rb, truth)
-        except ClipcoreError as exc:
-            context.show_error(exc)
-            comparison = None
-        if comparison is not None and comparison["n"] == 0:
-            st.info("The two sets share no class that has ground truth, so they cannot be compared.")
-        elif comparison is not None:
-            st.metric(
-                f"Accuracy of B minus A, on the same {comparison['n']:,} images",
-                f"{comparison['accuracy_difference']:+.1%}",
-                delta=f"balanced accuracy {comparison['balanced_accuracy_difference']:+.1%}",
-            )
-            for col, side, choice in ((c1, "a", a), (c2, "b", b)):
-                s = comparison[side]
-                with col:
-                    st.metric(f"Accuracy of {side.upper()}", f"{s['accuracy']:.1%}")
-                    confusion_chart(
-                        _matrix(s),
-                        key=f"zs_cmp_chart_{side}",
-                        title=fmt(choice),
-                        size=260,
-                    )
+    render_compare(ctx, truth)
+
+# -- prompt lab ------------------------------------------------------------------------
+with tab_lab:
+    render_prompt_lab(ctx, st.session_state.get(state.ZS_LOADED), _after_save)
 
 # -- try one prompt --------------------------------------------------------------------
 with tab_try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clipcore.embedding.models import TINY_CONFIG, embedding_key  # noqa: E402
+from clipcore.embedding.models import TINY_CONFIG, embedding_set_key  # noqa: E402
 from clipcore.sources.scale import make_scale_workspace  # noqa: E402
 
 
@@ -46,7 +46,8 @@ def main() -> int:
     parser.add_argument("--classes", type=int, default=10, help="ground-truth classes (default 10)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    key = embedding_key(args.model, args.pretrained)
+    pretrained = None if args.pretrained in (None, "", "none", "None") else args.pretrained
+    key = embedding_set_key(args.model, pretrained)
     dim = args.dim or _embed_dim(args.model)
     started = time.perf_counter()
     ws = make_scale_workspace(

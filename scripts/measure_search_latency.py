@@ -56,7 +56,7 @@ def build_workspace(ws: Path, demo: Path, per_class: int, model: str, pretrained
     the model's key instead (the search cost depends on the matrix size, not its values;
     an untrained model's vectors are no more meaningful). The result says how many.
     """
-    from clipcore.embedding.models import embedding_key
+    from clipcore.embedding.models import embedding_set_key
     from clipcore.catalog.store import Workspace
 
     if not (demo.exists() and any(demo.iterdir())):
@@ -64,7 +64,7 @@ def build_workspace(ws: Path, demo: Path, per_class: int, model: str, pretrained
     store = Workspace(ws)
     if store.counts()["images"] == 0:
         clipcore("ingest", str(demo), "--labels-from-folders", "--workspace", str(ws), "--quiet")
-    key = embedding_key(model, None if pretrained == "none" else pretrained)
+    key = embedding_set_key(model, None if pretrained == "none" else pretrained)
     filled = 0
     if fill_random:
         import numpy as np

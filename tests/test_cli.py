@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +45,7 @@ def test_contract_end_to_end(tmp_path):
     assert res["warning"] == "untrained model - results are not meaningful"
 
     info = ok_json(run_cli("info", "--workspace", str(ws), "--json"))
-    assert info["images"] == 12 and info["embedded"] == {"tiny/none": 12} and info["skipped"] == 1
+    assert info["images"] == 12 and info["embedded"] == {TINY_KEY: 12} and info["skipped"] == 1
 
     human = run_cli("search", "a book cover", "--workspace", str(ws), "--model", "tiny", "-k", "2")
     assert human.returncode == 0 and "untrained model" in human.stderr and len(human.stdout.strip().splitlines()) == 2

@@ -53,5 +53,5 @@ def test_baseline_runs_as_a_job_with_progress(workspace):
         time.sleep(0.5)
         job = get_job(workspace, job_id)
     assert job["status"] == "done", job
-    assert job["done"] == job["total"] == 2  # epochs over all fits
+    assert job["done"] == job["total"] == 1  # counted in fits: k=1, one draw
     assert job["result"]["run_id"] == list_runs(workspace, "baseline")[0]["id"]

@@ -1,4 +1,6 @@
-"""Charts shared by pages: the clickable confusion-matrix heatmap."""
+"""Charts shared by pages: the clickable confusion-matrix heatmap, and the one palette's
+Altair scales (a fixed colour per method and per class, from clipcore.classify.palette)
+with legends that show every label in full."""
 
 from __future__ import annotations
 
@@ -6,9 +8,33 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from typing import Iterable
+
 from clipcore.classify.metrics import ConfusionMatrix
+from clipcore.classify.palette import class_colours, method_colour
 
 _CELL = "cell"
+NO_LABEL = "(no label)"
+
+
+def full_legend(title: str, **extra) -> alt.Legend:
+    """A legend below the chart that never truncates a label."""
+    return alt.Legend(title=title, orient="bottom", direction="vertical", labelLimit=0, titleLimit=0, symbolLimit=0, **extra)
+
+
+def method_colour_scale(methods: Iterable[str]) -> alt.Scale:
+    """Colour scale giving each method its fixed colour."""
+    domain = list(dict.fromkeys(str(m) for m in methods))
+    return alt.Scale(domain=domain, range=[method_colour(m) for m in domain])
+
+
+def class_colour_scale(classes: Iterable[str]) -> alt.Scale:
+    """Colour scale giving each class its fixed colour (the same on every chart)."""
+    names = list(dict.fromkeys(map(str, classes)))
+    colours = class_colours([c for c in names if c != NO_LABEL])
+    if NO_LABEL in names:
+        colours[NO_LABEL] = "#BBBBBB"  # unlabelled images: a neutral grey, not a class colour
+    return alt.Scale(domain=list(colours), range=list(colours.values()))
 
 
 def confusion_frame(cm: ConfusionMatrix) -> pd.DataFrame:

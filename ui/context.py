@@ -24,12 +24,22 @@ WS_PARAM = "ws"  # ?ws=NAME: the active collection, so a reload or a shared link
 
 
 def model_banner(active: ActiveModel) -> None:
-    """The untrained-model warning (every page shows it when the model is ``tiny``)."""
-    if active.untrained:
-        msg = f"**{UNTRAINED_WARNING}.** The app is using `{active.model.info.key}`."
+    """The untrained-model notice: one line, with the reason and the fix folded away below."""
+    if not active.untrained:
+        return
+    st.warning(f"**{UNTRAINED_WARNING}** (`{active.model.info.key}`): a demo of the tool, not of CLIP.", icon="⚠️")
+    with st.expander("Why, and how to fix it"):
         if active.fallback_reason:
-            msg += f" The configured model could not be loaded: {active.fallback_reason}"
-        st.warning(msg, icon="⚠️")
+            st.markdown("The configured model could not be loaded:")
+            st.code(active.fallback_reason, language=None, wrap_lines=True)
+        else:
+            st.markdown("The configuration asks for the `tiny` model, which has random weights (for tests).")
+        st.markdown(
+            "To see real results, give the app CLIP weights, then restart it:\n"
+            "- on a connected machine, `python -m clipcore download-model` fetches them (about 600 MB) into "
+            "`~/.cache/huggingface`, which can be copied here; or\n"
+            "- set `checkpoint = \"/path/to/open_clip_pytorch_model.bin\"` under `[model]` in `clipcore.toml`."
+        )
 
 
 def show_error(exc: ClipcoreError) -> None:

@@ -20,7 +20,7 @@ from ui.text import md
 GROUP_CHOICES = {
     "none": "None: images are drawn one by one (stratified by class)",
     "folder": "Source folder: all images of a folder go to the same side",
-    "group": "Group column: all images of a group (labels CSV 'group') go to the same side",
+    "group": "Group column: all images of a group (labels CSV 'group', else an imported book) go to the same side",
 }
 
 

@@ -70,7 +70,7 @@ def render_home() -> None:
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
     render_collections(ctx.entry, info)
     try:
-        ids = list(ws.image_ids()[:12])
+        ids = varied_sample(list(ws.image_ids()), truth, 12)
         if ids:
             from ui.grid import image_grid
 
@@ -78,6 +78,28 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+def varied_sample(ids: list[int], truth: dict[int, str], n: int) -> list[int]:
+    """``n`` ids that show the collection's range: one per class in turn when classes are
+    known, else evenly spaced through the collection (never just its first files)."""
+    if len(ids) <= n:
+        return ids
+    if truth:
+        by_class: dict[str, list[int]] = {}
+        for i in ids:
+            if i in truth:
+                by_class.setdefault(truth[i], []).append(i)
+        queues = [members[:: max(1, len(members) // n)] for _, members in sorted(by_class.items())]
+        out: list[int] = []
+        while len(out) < n and any(queues):
+            for q in queues:
+                if q and len(out) < n:
+                    out.append(q.pop(0))
+        if len(out) == n:
+            return out
+    step = len(ids) / n
+    return [ids[int(k * step)] for k in range(n)]
 
 
 def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:

@@ -17,7 +17,7 @@ import streamlit as st
 
 from clipcore.config import DEFAULT_DEMO_SOURCE, TINY_MODEL, Settings, WorkspaceEntry, load_settings
 from clipcore.errors import ClipcoreError, ModelUnavailableError
-from clipcore.embedding.models import ClipModel, load_model
+from clipcore.embedding.models import ClipModel, load_model, rekey_legacy_sets
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
 from ui import state
@@ -72,7 +72,9 @@ def current_entry() -> WorkspaceEntry:
 
 @st.cache_resource(show_spinner=False)
 def _workspace(path: str) -> Workspace:
-    return Workspace(path)
+    ws = Workspace(path)
+    rekey_legacy_sets(ws)  # sets stored under the old key function keep serving
+    return ws
 
 
 def workspace() -> Workspace:
@@ -155,10 +157,17 @@ def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndar
 
 @st.cache_data(show_spinner="Training the few-shot classifier...", max_entries=32)
 def _fewshot_prediction(
-    ws_path: str, key: str, emb_version: int, labels_version: str, prompt_ref: tuple | None, method: str, source: str
+    ws_path: str,
+    key: str,
+    emb_version: int,
+    labels_version: str,
+    prompt_ref: tuple | None,
+    method: str,
+    source: str,
+    cross_validated: bool = False,
 ):
     from clipcore.classify.evaluation import class_name_prompts
-    from clipcore.classify.fewshot import NEEDS_PROMPTS, predict_unlabelled
+    from clipcore.classify.fewshot import NEEDS_PROMPTS, cross_validated_labelled, predict_unlabelled
     from clipcore.classify.prompts import latest_prompt_set
     from clipcore.classify.splits import labelled_images
     from clipcore.classify.zeroshot import build_classifier
@@ -175,11 +184,13 @@ def _fewshot_prediction(
             classes = sorted(set(labelled_images(ws, source).values()))
             prompts = class_name_prompts(classes) if len(classes) >= 2 else None
         zero_shot = build_classifier(model, prompts) if prompts is not None else None
-    return predict_unlabelled(ws, matrix, method=method, source=source, zero_shot=zero_shot)
+    predict = cross_validated_labelled if cross_validated else predict_unlabelled
+    return predict(ws, matrix, method=method, source=source, zero_shot=zero_shot)
 
 
-def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
-    """A few-shot classifier's predictions for the unlabelled images (``clipcore.classify.fewshot.FewShotPrediction``).
+def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cross_validated: bool = False):
+    """A few-shot classifier's predictions for the unlabelled images (``clipcore.classify.fewshot.FewShotPrediction``),
+    or with ``cross_validated`` its out-of-fold predictions for the labelled training images.
 
     Cached by workspace, model key, embedding version, label state and prompt-set version,
     so switching pages or widgets never retrains.
@@ -193,7 +204,7 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str):
     prompts = latest_prompt_set(ws)
     prompt_ref = (prompts.name, prompts.version) if prompts else None
     return _fewshot_prediction(
-        str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source
+        str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source, cross_validated
     )
 
 

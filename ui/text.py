@@ -27,3 +27,29 @@ def code(text: object) -> str:
     """``text`` as inline code: backticks removed so it cannot close the span early."""
     s = str(text).replace("\r", " ").replace("\n", " ").replace("`", "'")
     return f"`{s}`" if s else "``"
+
+
+def human_time(iso: object, now: "datetime | None" = None) -> str:
+    """A stored ISO-8601 time for people: "just now", "5 min ago", "today 14:02",
+    "yesterday 09:15", or "27 Nov 2026 14:02" (local time); the input unchanged if unreadable."""
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    when, now = when.astimezone(), now.astimezone()
+    seconds = (now - when).total_seconds()
+    if 0 <= seconds < 60:
+        return "just now"
+    if 0 <= seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    days = (now.date() - when.date()).days
+    if days == 0:
+        return f"today {when:%H:%M}"
+    if days == 1:
+        return f"yesterday {when:%H:%M}"
+    return f"{when.day} {when:%b %Y %H:%M}"

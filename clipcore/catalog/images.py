@@ -1,8 +1,9 @@
-"""Decoding image files into RGB, safely, and shaping them for thumbnails and the model.
+"""Decoding image files into RGB, safely, and shaping them for thumbnails.
 
 Every reader of image bytes (ingestion, embedding, an uploaded query image) goes
 through ``open_rgb`` so that orientation, colour modes and hostile files are handled
-the same way everywhere.
+the same way everywhere. The model's input transform lives with the model
+(``clipcore.embedding.preprocess``).
 """
 
 from __future__ import annotations
@@ -134,20 +135,6 @@ def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> bytes:
     out = io.BytesIO()
     thumb.save(out, "JPEG", quality=82, optimize=True)
     return out.getvalue()
-
-
-def prepare_for_model(img: Image.Image, size: int) -> np.ndarray:
-    """Resize the short side to ``size`` (bicubic) and centre-crop: open_clip's 'shortest' mode.
-
-    Returns:
-        (size, size, 3) uint8.
-    """
-    w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    resized = img.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
 def check_upload(data: bytes, limits: Limits | None = None) -> tuple[int, int]:

@@ -247,6 +247,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # Set keys now name the weights by content and the preprocessing version
+        # (clipcore.embedding.models.embedding_set_key). Sets made before are listed here
+        # with their old key until clipcore.embedding.models.rekey_legacy_sets renames them.
+        "0010_embedding_set_legacy_keys",
+        """
+        CREATE TABLE embedding_set_legacy_keys (
+            set_id INTEGER PRIMARY KEY REFERENCES embedding_sets(id),
+            old_key TEXT NOT NULL
+        );
+        INSERT INTO embedding_set_legacy_keys (set_id, old_key) SELECT id, key FROM embedding_sets;
+        """,
+    ),
+    (
         # The vector index asks which rows were committed after its build (retrieval.index).
         "0016_embedding_rows_by_row",
         """
@@ -860,6 +873,39 @@ class Workspace:
         """Drop every model's embedding of these images (their content changed)."""
         with self.transaction() as conn:
             conn.executemany("DELETE FROM embedding_rows WHERE image_id = ?", [(int(i),) for i in image_ids])
+
+    def legacy_embedding_sets(self) -> dict[int, str]:
+        """set id -> old key, for sets stored before set keys carried weights and preprocessing."""
+        rows = self.connect().execute("SELECT set_id, old_key FROM embedding_set_legacy_keys ORDER BY set_id")
+        return {int(r[0]): r[1] for r in rows}
+
+    def rekey_embedding_set(self, set_id: int, key: str, *, fallback: str) -> str:
+        """Give a legacy set its new key (``fallback`` if ``key`` is taken); returns the key used.
+
+        One transaction: the set keeps its rows and its folder (``dirname``), only the key
+        changes, and it leaves the legacy list.
+
+        Raises:
+            WorkspaceError: the catalog cannot be written (read-only, locked).
+        """
+        try:
+            with self.transaction() as conn:
+                if conn.execute("SELECT 1 FROM embedding_set_legacy_keys WHERE set_id = ?", (set_id,)).fetchone() is None:
+                    row = conn.execute("SELECT key FROM embedding_sets WHERE id = ?", (set_id,)).fetchone()
+                    return str(row[0]) if row else key  # another process renamed it first
+                for candidate in (key, fallback):
+                    taken = conn.execute(
+                        "SELECT 1 FROM embedding_sets WHERE key = ? AND id != ?", (candidate, set_id)
+                    ).fetchone()
+                    if taken is None:
+                        break
+                else:
+                    candidate = f"{fallback}#{set_id}"
+                conn.execute("UPDATE embedding_sets SET key = ? WHERE id = ?", (candidate, set_id))
+                conn.execute("DELETE FROM embedding_set_legacy_keys WHERE set_id = ?", (set_id,))
+                return candidate
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(f"cannot rename embedding set {set_id} in {str(self.db_path)!r}: {exc}") from exc
 
     @contextlib.contextmanager
     def _set_lock(self, key: str, dim: int | None, what: str) -> Iterator[tuple[int, Path]]:

@@ -152,10 +152,19 @@ def find_cached_baseline_weights(arch: str, cache_dir: str | None = None) -> Pat
     return None
 
 
-def baseline_offline_message(arch: str, reason: str) -> str:
-    """The one message shown when ImageNet weights for the baseline are missing."""
+def baseline_offline_message(arch: str, reason: str, *, form: bool = False) -> str:
+    """The one message shown when ImageNet weights for the baseline are missing; with
+    ``form``, the ways out name the app's baseline form fields instead of CLI flags."""
     spec = _check_arch(arch)
     timm_name, hub_id = spec.timm_name, spec.hf_hub_id or spec.timm_name
+    if form:
+        return (
+            f"ImageNet-pretrained weights for the {arch} baseline are not available: {reason}. "
+            f"Either run `python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"` on a connected "
+            f"machine and copy its Hugging Face cache (~/.cache/huggingface/hub/models--{hub_id.replace('/', '--')}) "
+            f"here, or type the path of a local weights file in \"Local weights file\". "
+            f"Network \"{TINY_ARCH}\" trains a random-init network offline, for mechanics only."
+        )
     return (
         f"ImageNet-pretrained weights for the {arch} baseline are not available: {reason}. "
         f"Either run `python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"` on a connected "
@@ -165,7 +174,9 @@ def baseline_offline_message(arch: str, reason: str) -> str:
     )
 
 
-def resolve_weights(arch: str, *, checkpoint: str | Path | None = None, allow_download: bool = True) -> BaselineWeights:
+def resolve_weights(
+    arch: str, *, checkpoint: str | Path | None = None, allow_download: bool = True, form: bool = False
+) -> BaselineWeights:
     """Decide where ``arch``'s starting weights come from, without loading them.
 
     Order: a checkpoint file, then the local cache, then a download when the hub is
@@ -173,6 +184,7 @@ def resolve_weights(arch: str, *, checkpoint: str | Path | None = None, allow_do
 
     Raises:
         InputError: unknown architecture, or a checkpoint given for ``tiny``.
+        (With ``form``, messages name the app's form fields rather than CLI flags.)
         ModelUnavailableError: the checkpoint file is missing, or the weights are neither
             cached nor downloadable (fast; the message names both ways out).
     """
@@ -180,7 +192,11 @@ def resolve_weights(arch: str, *, checkpoint: str | Path | None = None, allow_do
     timm_name, size = spec.timm_name, spec.input_size
     if arch == TINY_ARCH:
         if checkpoint is not None:
-            raise InputError(f"--checkpoint cannot be used with --arch {TINY_ARCH}; it is random-init by design.")
+            raise InputError(
+                f'"Local weights file" must be empty for network "{TINY_ARCH}"; it is random-init by design.'
+                if form
+                else f"--checkpoint cannot be used with --arch {TINY_ARCH}; it is random-init by design."
+            )
         return BaselineWeights(arch, timm_name, "random-init", None, size)
     if checkpoint is not None:
         ckpt = Path(checkpoint).expanduser()
@@ -193,9 +209,9 @@ def resolve_weights(arch: str, *, checkpoint: str | Path | None = None, allow_do
     if cached is not None:
         return BaselineWeights(arch, timm_name, "cache", str(cached), size)
     if not allow_download or offline_forced():
-        raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and offline mode is on"))
+        raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and offline mode is on", form=form))
     if not host_reachable("huggingface.co"):
-        raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and huggingface.co is unreachable"))
+        raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and huggingface.co is unreachable", form=form))
     return BaselineWeights(arch, timm_name, "download", None, size)
 
 
@@ -478,7 +494,7 @@ def run_baseline(
         ks: examples per class; ``"all"`` means the whole training set.
         draws: random training sets per k (``draw_training_sets``; same seed, same sets).
         epochs: maximum epochs per fit (default 20; 2 for ``tiny``).
-        progress: ``progress(done, total)`` in epochs over all fits.
+        progress: ``progress(done, total)`` in fits (one per k and draw).
     Returns:
         BaselineResult whose ``results`` hold ``rows`` ({"method","k","draw","error_rate",
         "balanced_accuracy"}), ``summary``, ``confusion_matrices`` and ``predictions``
@@ -540,15 +556,8 @@ def run_baseline(
     # The tiny variant stays fp32 so that its (meaningless) numbers do not depend on the CPU.
     trainer = _Trainer(weights, classes, pixels, device=dev, batch_size=batch_size, lr=lr, amp=arch != TINY_ARCH)
 
-    total = len(plan) * epochs
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(done, total)
-
+    # Progress counts fits (one per k and draw), the unit the user chose; epochs vary with early stopping.
+    total = len(plan)
     if progress:
         progress(0, total)
     method = arch
@@ -561,11 +570,9 @@ def run_baseline(
         fit_ids, val_ids = validation_slice(ids, labels, seed=seed * 1000 + fit_no)
         if not val_ids:
             fixed_epoch_ks.add(str(k))
-        ran, stopped = trainer.fit(fit_ids, val_ids, labels, epochs=epochs, seed=seed * 1000 + fit_no, on_epoch=tick)
-        # Early stopping skips epochs; account for them so the bar and ETA stay honest.
-        done += epochs - ran
+        ran, stopped = trainer.fit(fit_ids, val_ids, labels, epochs=epochs, seed=seed * 1000 + fit_no, on_epoch=lambda: None)
         if progress:
-            progress(done, total)
+            progress(fit_no + 1, total)
         pred = trainer.predict(test_ids)
         err = 1.0 - metrics.accuracy(truth, pred)
         bal = metrics.balanced_accuracy(truth, pred)

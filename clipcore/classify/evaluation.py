@@ -107,12 +107,12 @@ def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
             continue
         if s["k"] == 1 and zs_err - s["mean"] > ONE_SHOT_GAP:
             out.append(
-                f"{s['method']} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
+                f"{METHOD_TITLES.get(s['method'], s['method'])} with 1 example per class has error {s['mean']:.1%}, far below zero-shot's "
                 f"{zs_err:.1%}: check for leakage (near-duplicates across the split) or weak prompts."
             )
         if s["k"] == "all" and s["mean"] > zs_err + noise:
             out.append(
-                f"{s['method']} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
+                f"{METHOD_TITLES.get(s['method'], s['method'])} trained on every training image has error {s['mean']:.1%}, above zero-shot's "
                 f"{zs_err:.1%}: usually a bug or wrong labels."
             )
     return out
@@ -310,11 +310,15 @@ def evaluate(
         )
     dup_summary, dups = near_duplicate_check(matrix, usable.train_ids, test_ids, seed=seed)
     if dup_summary["pairs"]:
-        sampled = dup_summary["test_images_checked"] < dup_summary["test_images"]
+        checked = dup_summary["test_images_checked"]
+        n_test_dup = dup_summary["test_images_with_duplicate"]
+        n_pairs = len(usable.train_ids) * checked
+        sampled = f" (a sample of {checked:,} of {len(test_ids):,} hold-out images was checked)" if checked < len(test_ids) else ""
         warnings.append(
-            f"{dup_summary['pairs']} train/hold-out pair(s) are near-duplicates (cosine >= {NEAR_DUPLICATE_THRESHOLD})"
-            + (f" among {dup_summary['test_images_checked']:,} sampled hold-out images" if sampled else "")
-            + "; scores may be optimistic. Consider a grouped split."
+            f"{n_test_dup:,} of {checked:,} hold-out images ({n_test_dup / checked:.0%}) look almost the "
+            f"same as a training image ({dup_summary['pairs']:,} of {n_pairs:,} train/hold-out pairs, "
+            f"{dup_summary['pairs'] / max(n_pairs, 1):.0%}, at cosine >= {NEAR_DUPLICATE_THRESHOLD}){sampled}, so scores may be optimistic. "
+            "A split that keeps groups (books, series) together avoids this."
         )
     warnings += _sanity_warnings(summary, len(test_ids))
     settings = {
@@ -348,7 +352,7 @@ def near_duplicate_check(
     Compares every pair while train x test <= ``max_pairs``; beyond that, a seeded sample
     of hold-out images (so the cost stays bounded), which the summary says.
     Returns:
-        ({"pairs", "test_images_checked", "test_images", "threshold"}, closest pairs
+        ({"pairs", "test_images_with_duplicate", "test_images_checked", "test_images", "threshold"}, closest pairs
         [(train id, test id, cosine)], most similar first).
     """
     test = list(test_ids)
@@ -358,7 +362,13 @@ def near_duplicate_check(
         rng = np.random.default_rng(seed)
         checked = sorted(rng.choice(np.asarray(test, dtype=np.int64), size=min(n, len(test)), replace=False).tolist())
     pairs = near_duplicates(matrix, train_ids, checked, threshold)
-    summary = {"pairs": len(pairs), "test_images_checked": len(checked), "test_images": len(test), "threshold": threshold}
+    summary = {
+        "pairs": len(pairs),
+        "test_images_with_duplicate": len({t for _, t, _ in pairs}),
+        "test_images_checked": len(checked),
+        "test_images": len(test),
+        "threshold": threshold,
+    }
     return summary, pairs[:keep]
 
 

@@ -463,6 +463,7 @@ class FewShotPrediction:
     held_out: int
     split_name: str | None
     notes: list[str] = field(default_factory=list)
+    truth: list[str] | None = None  # set for cross-validated predictions of labelled images
 
     @property
     def predicted(self) -> list[str]:
@@ -497,9 +498,22 @@ class FewShotPrediction:
                 "confidence": float(self.proba[row].max()),
                 "margin": float(self.margin[row]),
             }
+            if self.truth is not None:
+                rec["label"] = self.truth[row]
+                rec["correct"] = rec["label"] == rec["predicted"]
             rec.update({f"p({c})": float(self.proba[row, j]) for j, c in enumerate(self.classes)})
             out.append(rec)
         return out
+
+    def mistakes_first(self) -> list[int]:
+        """Row order: wrong predictions first (most confident mistakes first), then the rest
+        by smallest margin. Without ``truth``, the same as by margin."""
+        wrong = np.asarray([t != p for t, p in zip(self.truth or [], self.predicted)], dtype=bool)
+        if self.truth is None or len(wrong) != len(self.ids):
+            wrong = np.zeros(len(self.ids), dtype=bool)
+        conf = self.confidence
+        key = np.where(wrong, -conf, 1.0 + self.margin)
+        return [int(i) for i in np.lexsort((self.ids, key))]
 
 
 def predict_unlabelled(
@@ -563,4 +577,88 @@ def predict_unlabelled(
         held_out=len(held_out),
         split_name=split.name if split else None,
         notes=notes,
+    )
+
+
+def _class_folds(y: Sequence[str], n_folds: int, seed: int) -> np.ndarray:
+    """(n,) int fold of each example: every class dealt round-robin over the folds after a
+    seeded shuffle, so each fold holds every class that has at least ``n_folds`` examples."""
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(y), dtype=np.int64)
+    by_class: dict[str, list[int]] = {}
+    for i, label in enumerate(y):
+        by_class.setdefault(label, []).append(i)
+    start = 0
+    for label in sorted(by_class):
+        members = np.asarray(by_class[label])
+        rng.shuffle(members)
+        fold[members] = (np.arange(len(members)) + start) % n_folds
+        start += len(members)  # classes with few examples do not all land in fold 0
+    return fold
+
+
+def cross_validated_labelled(
+    ws: Workspace,
+    matrix: EmbeddingMatrix,
+    *,
+    method: str,
+    source: str = "both",
+    zero_shot: ZeroShotClassifier | None = None,
+    seed: int = 0,
+    split_name: str = "default",
+    n_folds: int = 5,
+) -> FewShotPrediction:
+    """Cross-validated predictions for the labelled images outside the hold-out: each image is
+    predicted by ``method`` trained on the other folds, never on itself (and never on the
+    hold-out). What the page shows when every image is labelled: where the classifier errs.
+
+    Returns a ``FewShotPrediction`` over the labelled training images with ``truth`` set.
+
+    Raises:
+        InputError: fewer than two classes or fewer than ``n_folds`` labelled training images.
+    """
+    from clipcore.classify.splits import get_split, labelled_images
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
+    labels = labelled_images(ws, source)
+    split = get_split(ws, split_name)
+    held_out = set(split.test_ids) if split else set()
+    ordered = sorted(labels)
+    ids = np.asarray([i for i, r in zip(ordered, matrix.rows_of(ordered)) if r >= 0 and i not in held_out], dtype=np.int64)
+    y = [labels[int(i)] for i in ids]
+    classes = sorted(set(y))
+    if len(classes) < 2 or len(ids) < n_folds:
+        raise InputError(
+            f"cross-validation needs at least {n_folds} labelled images of 2+ classes outside the hold-out; "
+            f"source {source!r} gives {dict(Counter(y))}. Label more images."
+        )
+    X = np.asarray(matrix.vectors[matrix.rows_of(ids)], dtype=np.float32)
+    fold = _class_folds(y, n_folds, seed)
+    proba = np.zeros((len(ids), len(classes)), np.float32)
+    column = {c: j for j, c in enumerate(classes)}
+    y_arr = np.asarray(y, dtype=object)
+    for k in range(n_folds):
+        test, train = fold == k, fold != k
+        if not test.any():
+            continue
+        if method != "zero_shot" and len(set(y_arr[train])) < 2:
+            raise InputError(f"fold {k + 1} of {n_folds} trains on a single class; label more images of each class.")
+        clf = make_classifier(method, zero_shot=zero_shot, seed=seed)
+        clf.fit(X[train] if method != "zero_shot" else X[:1], list(y_arr[train]))
+        p = clf.predict_proba(X[test])
+        for j, c in enumerate(clf.classes_):
+            if str(c) in column:
+                proba[test, column[str(c)]] = p[:, j]
+    logger.info("%s cross-validated on %d labelled images in %d folds", method, len(ids), n_folds)
+    return FewShotPrediction(
+        method=method,
+        classes=classes,
+        ids=ids,
+        proba=proba,
+        train_counts=dict(sorted(Counter(y).items())),
+        held_out=len(held_out),
+        split_name=split.name if split else None,
+        notes=[f"each image predicted by a classifier trained on the other {n_folds - 1} of {n_folds} folds."],
+        truth=y,
     )

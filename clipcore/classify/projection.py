@@ -63,3 +63,61 @@ def project_2d(vectors: np.ndarray, method: str = "pca", *, seed: int = 0) -> np
         return _pca(x).astype(np.float32)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, metric="cosine")
     return tsne.fit_transform(x).astype(np.float32)
+
+
+TSNE_DEFAULT_MAX = 3_000  # above this, t-SNE's minutes are not worth it as a default
+
+
+def default_method(n: int) -> str:
+    """The map's default projection for ``n`` images: t-SNE, which kept every class apart on
+    clustered vectors where PCA merged some (kNN class agreement 1.00 vs 0.85-0.98; see
+    docs/PERFORMANCE.md), up to ``TSNE_DEFAULT_MAX`` images; PCA above, where t-SNE is slow."""
+    return "tsne" if n <= TSNE_DEFAULT_MAX else "pca"
+
+
+def knn_class_agreement(xy: np.ndarray, labels: list[str] | np.ndarray, k: int = 10) -> float:
+    """Mean share of each point's ``k`` nearest neighbours in 2-D that have its class:
+    how well the map keeps classes apart (1.0 = every neighbourhood is pure)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    y = np.asarray(labels)
+    k = min(k, len(y) - 1)
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy)
+    return float((y[idx[:, 1:]] == y[:, None]).mean())
+
+
+def clustered_vectors(
+    n_classes: int = 6, per_class: int = 150, dim: int = 512, spread: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic CLIP-like data: unit vectors around ``n_classes`` centres that share a
+    large common direction (as CLIP image embeddings do), so the classes differ in a small
+    part of the space. Returns ((n, dim) float32 unit rows, (n,) class index)."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=dim)
+    common /= np.linalg.norm(common)
+    centres = rng.normal(size=(n_classes, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    y = np.repeat(np.arange(n_classes), per_class)
+    noise = rng.normal(size=(len(y), dim)) / np.sqrt(dim)
+    x = 3.0 * common + 0.35 * centres[y] + 0.35 * spread * noise
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), y
+
+
+def measure_projections(x: np.ndarray, y: np.ndarray, methods: tuple[str, ...] = METHODS, k: int = 10) -> dict[str, dict]:
+    """For each method: kNN class agreement in 2-D, trustworthiness (scikit-learn, ``k``
+    neighbours) and seconds taken. The measure behind ``DEFAULT_METHOD``."""
+    import time
+
+    from sklearn.manifold import trustworthiness
+
+    out = {}
+    for method in methods:
+        start = time.perf_counter()
+        xy = project_2d(x, method)
+        seconds = time.perf_counter() - start
+        out[method] = {
+            "knn_class_agreement": knn_class_agreement(xy, y, k),
+            "trustworthiness": float(trustworthiness(x, xy, n_neighbors=k, metric="cosine")),
+            "seconds": seconds,
+        }
+    return out

@@ -34,6 +34,7 @@ class PromptSet:
     templates: list[str] = field(default_factory=list)
     version: int = 0
     created_at: str = ""
+    created: bool = field(default=True, compare=False)  # False: a save that found nothing new to store
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape."""
@@ -128,7 +129,11 @@ def read_prompt_file(path: str | Path) -> dict[str, list[str]]:
 def save_prompt_set(
     ws: Workspace, name: str, classes: Mapping[str, Any], templates: list[str] | None = None, note: str | None = None
 ) -> PromptSet:
-    """Store a new version of the named set (version 1 if new) and return it."""
+    """Store a new version of the named set (version 1 if new) and return it.
+
+    An unchanged save (same classes, prompts and templates as the newest version) stores
+    nothing and returns that newest version: ``created`` tells the two apart.
+    """
     name = name.strip()
     if not name:
         raise InputError("a prompt set needs a name.")
@@ -136,13 +141,25 @@ def save_prompt_set(
     temps = validate_templates(templates or [])
     now = utc_now()
     with ws.transaction() as conn:
-        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM prompt_sets WHERE name = ?", (name,)).fetchone()
-        version = int(row[0]) + 1
+        last = conn.execute(
+            "SELECT version, classes, templates, created_at FROM prompt_sets WHERE name = ? ORDER BY version DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        if last is not None and json.loads(last[1]) == clean and json.loads(last[2]) == temps:
+            return PromptSet(name, clean, temps, int(last[0]), str(last[3]), created=False)
+        version = int(last[0]) + 1 if last is not None else 1
         conn.execute(
             "INSERT INTO prompt_sets (name, version, classes, templates, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
             (name, version, json.dumps(clean, ensure_ascii=False), json.dumps(temps, ensure_ascii=False), now, note),
         )
     return PromptSet(name, clean, temps, version, now)
+
+
+def newest_versions(ws: Workspace, n: int = 2) -> list[tuple[str, int]]:
+    """(name, version) of the ``n`` most recently saved prompt-set versions, newest first
+    (across sets): what "Compare" starts with."""
+    rows = ws.query("SELECT name, version FROM prompt_sets ORDER BY created_at DESC, id DESC LIMIT ?", (int(n),))
+    return [(str(r[0]), int(r[1])) for r in rows]
 
 
 def _from_row(row: Any) -> PromptSet:

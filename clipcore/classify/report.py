@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
+from clipcore.classify.palette import method_colour
 from clipcore import UNTRAINED_WARNING
 
 ZERO_SHOT_KS = (None, 0, "0", "zero-shot", "-", "")
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 RANDOM_INIT_TAG = "random-init, not meaningful"
 
 
@@ -192,7 +192,7 @@ def learning_curve_svg(table: ErrorRateTable, *, width: int = 720, height: int =
     )
     parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
     for n, m in enumerate(table.methods):
-        color = PALETTE[n % len(PALETTE)]
+        color = method_colour(m)
         if m in table.reference:
             cell = next((table.cells[(m, k)] for k in ks if (m, k) in table.cells), None)
             if cell is not None:

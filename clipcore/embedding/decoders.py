@@ -20,8 +20,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from clipcore.catalog.images import ImageRejected, open_rgb, prepare_for_model
+from clipcore.catalog.images import ImageRejected, open_rgb
 from clipcore.embedding.plan import PlanItem
+from clipcore.embedding.preprocess import Preprocess
 from clipcore.errors import InputError
 from clipcore.parallel import imap_ordered
 
@@ -87,9 +88,9 @@ def read_bytes(location: str) -> bytes:
     return Path(location.removeprefix("file://")).read_bytes()
 
 
-def model_prepare(model: Any) -> PrepareFn:
+def model_prepare(model: Any, *, draft: bool = True) -> PrepareFn:
     """The model's own preprocessing as a picklable ``PIL image -> (S, S, 3) uint8`` function."""
-    return functools.partial(prepare_for_model, size=int(model.image_size))
+    return functools.partial(Preprocess.apply, model.preprocess, draft=draft)
 
 
 class PillowDecoder:
@@ -101,21 +102,26 @@ class PillowDecoder:
         workers: decoder threads (default one per core, at least two).
         hash_content: record the content hash of the bytes actually decoded (engines that
             write shards need it; the local engine does not).
+        draft: decode JPEGs at a reduced scale (Pillow draft); pair it with the same
+            ``draft`` in ``prepare``. False gives exactly open_clip's pixels.
     """
 
     name = "pillow"
 
-    def __init__(self, prepare: PrepareFn, size: int, *, workers: int | None = None, hash_content: bool = False) -> None:
+    def __init__(
+        self, prepare: PrepareFn, size: int, *, workers: int | None = None, hash_content: bool = False, draft: bool = True
+    ) -> None:
         self.prepare = prepare
+        self.draft = draft
         self.size = int(size)
         self.workers = workers
         self.hash_content = hash_content
         self.times = StageTimes()
 
     @classmethod
-    def for_model(cls, model: Any, **kwargs: Any) -> "PillowDecoder":
+    def for_model(cls, model: Any, *, draft: bool = True, **kwargs: Any) -> "PillowDecoder":
         """A decoder that shapes images the way ``model`` expects."""
-        return cls(model_prepare(model), model.image_size, **kwargs)
+        return cls(model_prepare(model, draft=draft), model.image_size, draft=draft, **kwargs)
 
     def decode_bytes(self, data: bytes) -> np.ndarray:
         """(S, S, 3) uint8 of one file's bytes.
@@ -123,7 +129,7 @@ class PillowDecoder:
         Raises:
             ImageRejected: not a usable image (reason inside).
         """
-        return self.prepare(open_rgb(data, draft_to=self.size).image)
+        return self.prepare(open_rgb(data, draft_to=self.size if self.draft else None).image)
 
     def decode_item(self, item: PlanItem) -> tuple[int, np.ndarray | None, str | None, str | None, float, float]:
         """(id, pixels or None, failure reason or None, content hash or None, read s, decode s)."""

@@ -1,16 +1,25 @@
-"""CLIP model loading (open_clip), device and precision choice, and encoding.
+"""CLIP model loading (open_clip), device and precision choice, encoding, set keys.
 
 ``load_model`` turns a model name plus a pretrained tag or a local checkpoint into a
 ``ClipModel`` that encodes uint8 image batches and texts into L2-normalised float32
 vectors. Offline is normal here: when weights are neither cached nor reachable it
 fails within seconds with a ``ModelUnavailableError`` that names the two ways out.
+
+The image transform comes from the model's own open_clip preprocess config
+(``clipcore.embedding.preprocess``); precision follows open_clip's ``precision``
+argument (``OPEN_CLIP_PRECISION``). Embeddings are stored under a key naming everything that changes the
+vectors: architecture, weights (tag, or a checkpoint's content hash) and the
+preprocessing version (``embedding_set_key``). Sets stored under the older
+``model/tag-or-path`` key are renamed by ``rekey_legacy_sets``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -23,8 +32,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from clipcore.catalog.store import Workspace
 from clipcore.config import TINY_MODEL
-from clipcore.errors import InputError, ModelUnavailableError
+from clipcore.embedding.preprocess import Preprocess
+from clipcore.errors import ClipcoreError, InputError, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +49,53 @@ TINY_CONFIG: dict[str, Any] = {
 NETWORK_PROBE_TIMEOUT_S = 3.0
 MAX_PROMPT_CHARS = 2000
 
+# clipcore precision -> open_clip's create_model precision. fp16 is open_clip's (and
+# OpenAI's) mixed mode: weights in fp16, LayerNorm computed in fp32, since fp16's range
+# cannot hold a LayerNorm's variance safely. bf16 has fp32's range, so open_clip's
+# "pure_bf16" (every weight bf16) is as safe; its "bf16" (LayerNorm in fp32) measured
+# slower on the 2-core AMX CPU for no measurable gain (docs/PERFORMANCE.md).
+OPEN_CLIP_PRECISION = {"fp32": "fp32", "bf16": "pure_bf16", "fp16": "fp16"}
+
 _registry_lock = threading.Lock()
-_tiny_registered = False
+# Preprocess configs of architectures registered here (open_clip reads a preprocess
+# config from a pretrained tag or an hf-hub/local-dir open_clip_config.json, never from
+# a built-in model config), passed to open_clip as its force_preprocess_cfg.
+_preprocess_overrides: dict[str, dict[str, Any]] = {}
+_registered: dict[str, str] = {}
+
+
+def register_model_config(name: str, model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any] | None = None) -> None:
+    """Make an architecture known to open_clip (and clipcore) under ``name``.
+
+    Args:
+        model_cfg: an open_clip model config (``embed_dim``, ``vision_cfg``, ``text_cfg``).
+        preprocess_cfg: open_clip preprocess keys (``resize_mode``, ``interpolation``,
+            ``mean``, ``std``, ``fill_color``) this architecture uses instead of the defaults.
+    Raises:
+        InputError: ``name`` is already registered with a different config.
+    """
+    import open_clip
+
+    if not isinstance(model_cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(model_cfg):
+        raise InputError(f"model config {name!r} needs embed_dim, vision_cfg and text_cfg; got {sorted(model_cfg or {})}.")
+    Preprocess.from_open_clip(dict(preprocess_cfg or {}, size=model_cfg["vision_cfg"].get("image_size", 224)))
+    fingerprint = json.dumps([model_cfg, preprocess_cfg or {}], sort_keys=True)
+    with _registry_lock:
+        if name in _registered:
+            if _registered[name] != fingerprint:
+                raise InputError(f"model config {name!r} is already registered with a different config.")
+            return
+        cfg_dir = Path(tempfile.mkdtemp(prefix="clipcore-cfg-"))
+        (cfg_dir / f"{name}.json").write_text(json.dumps(model_cfg))
+        open_clip.add_model_config(cfg_dir / f"{name}.json")
+        if preprocess_cfg:
+            _preprocess_overrides[name] = dict(preprocess_cfg)
+        _registered[name] = fingerprint
 
 
 def register_tiny_model() -> None:
     """Register the ``tiny`` config with open_clip (idempotent)."""
-    global _tiny_registered
-    with _registry_lock:
-        if _tiny_registered:
-            return
-        import open_clip
-
-        cfg_dir = Path(tempfile.mkdtemp(prefix="clipcore-cfg-"))
-        (cfg_dir / f"{TINY_MODEL}.json").write_text(json.dumps(TINY_CONFIG))
-        open_clip.add_model_config(cfg_dir / f"{TINY_MODEL}.json")
-        _tiny_registered = True
+    register_model_config(TINY_MODEL, TINY_CONFIG)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -194,7 +236,11 @@ def fetch_weights(model: str, pretrained: str, *, allow_download: bool = True) -
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a loaded model is, for labels, cache keys and embedding-set keys."""
+    """What a loaded model is, for labels, cache keys and embedding-set keys.
+
+    ``weights`` names the weights in the key (``none``, a pretrained tag, or
+    ``sha256-<16 hex>`` of a checkpoint file); ``preprocess`` is ``Preprocess.version``.
+    """
 
     name: str
     pretrained: str | None
@@ -203,6 +249,8 @@ class ModelInfo:
     precision: str
     embed_dim: int
     image_size: int
+    weights: str
+    preprocess: str
 
     @property
     def untrained(self) -> bool:
@@ -211,13 +259,201 @@ class ModelInfo:
 
     @property
     def key(self) -> str:
-        """``model/pretrained`` identifying its embedding space (``none`` for random init)."""
-        return embedding_key(self.name, self.checkpoint or self.pretrained)
+        """``model/weights@preprocess``: the embedding set these vectors belong to."""
+        return f"{self.name}/{self.weights}@{self.preprocess}"
 
 
-def embedding_key(model: str, pretrained: str | None) -> str:
-    """The key under which embeddings of (model, pretrained-or-checkpoint) are stored."""
-    return f"{model}/{pretrained or 'none'}"
+def legacy_embedding_key(model: str, pretrained_or_checkpoint: str | None) -> str:
+    """The key sets were stored under before weights hashes and preprocessing versions.
+
+    ``model/tag``, ``model/<checkpoint path>`` or ``model/none``; only for migrating them.
+    """
+    return f"{model}/{pretrained_or_checkpoint or 'none'}"
+
+
+def _digest_cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "clipcore" / "weights-sha256.json"
+
+
+_digest_lock = threading.Lock()
+
+
+def weights_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of a weights file's content.
+
+    Hashing ViT-B-32's 600 MB takes seconds, so digests are cached in memory and in
+    ``~/.cache/clipcore/weights-sha256.json`` under the file's resolved path, size and
+    mtime: a file replaced in place gets hashed again.
+
+    Raises:
+        ModelUnavailableError: the file cannot be read.
+    """
+    target = Path(path).expanduser().resolve()
+    try:
+        st = target.stat()
+    except OSError as exc:
+        raise ModelUnavailableError(f"checkpoint file {str(target)!r} cannot be read: {exc.strerror or exc}.") from exc
+    stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    cache_file = _digest_cache_file()
+    with _digest_lock:
+        try:
+            cache = json.loads(cache_file.read_text())
+            if not isinstance(cache, dict):
+                cache = {}
+        except (OSError, ValueError):
+            cache = {}
+        entry = cache.get(str(target))
+        if isinstance(entry, dict) and all(entry.get(k) == v for k, v in stamp.items()) and entry.get("sha256"):
+            return str(entry["sha256"])
+        sha = hashlib.sha256()
+        try:
+            with open(target, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    sha.update(block)
+        except OSError as exc:
+            raise ModelUnavailableError(f"checkpoint file {str(target)!r} cannot be read: {exc.strerror or exc}.") from exc
+        digest = sha.hexdigest()
+        cache[str(target)] = {**stamp, "sha256": digest}
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+            os.replace(tmp, cache_file)
+        except OSError as exc:  # a read-only home only costs a re-hash next time
+            logger.debug("cannot write %s: %s", cache_file, exc)
+        return digest
+
+
+def weights_id(pretrained: str | None, checkpoint: str | Path | None) -> str:
+    """How the weights appear in a set key: ``sha256-<16 hex>``, the tag, or ``none``."""
+    if checkpoint is not None:
+        return f"sha256-{weights_digest(checkpoint)[:16]}"
+    return pretrained or "none"
+
+
+def model_preprocess(name: str, pretrained: str | None = None) -> Preprocess:
+    """The preprocess config open_clip gives (name, pretrained tag), without building it.
+
+    open_clip's order: its defaults, then the tag's config, then the vision tower's
+    image size; then what ``register_model_config`` recorded for this architecture.
+
+    Raises:
+        InputError: unknown architecture or tag, or an unsupported config.
+    """
+    import open_clip
+    from open_clip.transform import PreprocessCfg, merge_preprocess_dict
+
+    register_tiny_model()
+    cfg = open_clip.get_model_config(name)
+    if cfg is None:
+        raise InputError(
+            f"unknown model {name!r}; use 'tiny' or an open_clip architecture such as ViT-B-32, ViT-B-16, ViT-L-14."
+        )
+    merged = merge_preprocess_dict(PreprocessCfg(), _preprocess_overlay(name, pretrained))
+    merged["size"] = cfg.get("vision_cfg", {}).get("image_size", merged["size"])
+    return Preprocess.from_open_clip(merged)
+
+
+def _preprocess_overlay(name: str, pretrained: str | None) -> dict[str, Any]:
+    """What open_clip's create_model gets as force_preprocess_cfg (size excluded)."""
+    import open_clip
+    from open_clip.transform import merge_preprocess_dict
+
+    overlay: dict[str, Any] = {}
+    if pretrained:
+        _pretrained_source(name, pretrained)  # validates the tag
+        overlay = merge_preprocess_dict({}, open_clip.get_pretrained_cfg(name, pretrained))
+    overlay.update(_preprocess_overrides.get(name, {}))
+    overlay.pop("size", None)
+    return overlay
+
+
+def embedding_set_key(name: str, pretrained: str | None = None, checkpoint: str | Path | None = None) -> str:
+    """The key a model's embeddings are stored under, without loading the model.
+
+    Equals ``load_model(name, pretrained, checkpoint=checkpoint).info.key``.
+
+    Raises:
+        InputError: unknown architecture or tag.
+        ModelUnavailableError: the checkpoint file cannot be read.
+    """
+    if name == TINY_MODEL:
+        pretrained, checkpoint = None, None
+    if checkpoint is not None:
+        pretrained = None
+    pp = model_preprocess(name, pretrained)
+    return f"{name}/{weights_id(pretrained, checkpoint)}@{pp.version}"
+
+
+# ``weights@ppN-digest`` (tags and sha256 ids hold no "/"; old checkpoint keys held a path).
+_CURRENT_WEIGHTS_AND_PP = re.compile(r"[^/@]+@pp\d+(-[0-9a-f]{8})?")
+
+
+def _rekeyed(old_key: str) -> str | None:
+    """The current key of a set stored under ``legacy_embedding_key``; None if unknown now.
+
+    Version 1 preprocessing was open_clip's default transform (shortest side, bicubic,
+    OpenAI mean/std) to within the draft-mode tolerance, so sets of models whose config is
+    that default keep serving under the current key; others keep their vectors under an
+    ``@pp1`` key that no current model reads (listed by ``info``, re-embedded on demand).
+    """
+    import open_clip
+
+    name, sep, rest = old_key.partition("/")
+    if not sep or not rest:
+        return None
+    if _CURRENT_WEIGHTS_AND_PP.fullmatch(rest):
+        return old_key  # already a current key (written by this version)
+    register_tiny_model()
+    if name not in open_clip.list_models():
+        return None
+    pretrained: str | None = None
+    checkpoint: Path | None = None
+    if rest != "none":
+        if rest in open_clip.list_pretrained_tags_by_model(name):
+            pretrained = rest
+        elif Path(rest).is_file():
+            checkpoint = Path(rest)
+        else:
+            return None  # a checkpoint that is gone: nothing to hash, keep the old key
+    try:
+        pp = model_preprocess(name, pretrained)
+        weights = weights_id(pretrained, checkpoint)
+    except ClipcoreError as exc:
+        logger.warning("embedding set %r keeps its old key: %s", old_key, exc)
+        return None
+    if pp == Preprocess(size=pp.size):
+        return f"{name}/{weights}@{pp.version}"
+    return f"{name}/{weights}@pp1"
+
+
+def rekey_legacy_sets(ws: Workspace) -> list[tuple[str, str]]:
+    """Rename embedding sets stored under the old key function to their current key.
+
+    Cheap when there is nothing to do (one read). A set whose model or checkpoint is not
+    available now keeps its old key and is retried on the next open; vectors are never
+    dropped or moved. A read-only workspace is left as it is.
+
+    Returns:
+        (old key, new key) per set renamed.
+    """
+    if getattr(ws, "read_only", False):
+        return []
+    pending = ws.legacy_embedding_sets()
+    renamed: list[tuple[str, str]] = []
+    for set_id, old_key in pending.items():
+        new_key = _rekeyed(old_key)
+        if new_key is None:
+            continue
+        try:
+            final = ws.rekey_embedding_set(set_id, new_key, fallback=f"{old_key}@pp1")
+        except (ClipcoreError, OSError) as exc:
+            logger.warning("embedding set %r keeps its old key for now: %s", old_key, exc)
+            continue
+        logger.info("embedding set %r is now %r", old_key, final)
+        renamed.append((old_key, final))
+    return renamed
 
 
 class ClipModel:
@@ -227,16 +463,16 @@ class ClipModel:
     own guarantees; the UI keeps one instance per (model, device, precision).
     """
 
-    def __init__(self, model: Any, tokenizer: Callable, preprocess_cfg: dict, info: ModelInfo) -> None:
+    def __init__(self, model: Any, tokenizer: Callable, preprocess: Preprocess, info: ModelInfo) -> None:
         import torch
 
         self._torch = torch
         self._model = model
         self._tokenizer = tokenizer
         self.info = info
-        self.mean = np.asarray(preprocess_cfg["mean"], dtype=np.float32)
-        self.std = np.asarray(preprocess_cfg["std"], dtype=np.float32)
-        self.interpolation = preprocess_cfg.get("interpolation", "bicubic")
+        self.preprocess = preprocess
+        self.mean = np.asarray(preprocess.mean, dtype=np.float32)
+        self.std = np.asarray(preprocess.std, dtype=np.float32)
         self.logit_scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 100.0
         self._dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[info.precision]
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -252,7 +488,7 @@ class ClipModel:
         """Encode preprocessed images.
 
         Args:
-            batch: (n, S, S, 3) uint8, S = ``image_size`` (see ``clipcore.catalog.images.prepare_for_model``);
+            batch: (n, S, S, 3) uint8, S = ``image_size``, from ``self.preprocess.apply``;
                 numpy, or a torch tensor (the GPU decoder's, already on the model's device).
         Returns:
             (n, dim) float32, rows unit-norm.
@@ -273,7 +509,8 @@ class ClipModel:
             x = torch.from_numpy(batch).to(self.info.device).permute(0, 3, 1, 2)
         if self._folded:
             # 0..255 are exact in bf16/fp16; the first conv normalises. Convert, then make
-            # contiguous (NCHW): measured ~20% faster than the channels-last view.
+            # contiguous (NCHW): measured ~20% faster than the channels-last view. The
+            # input dtype is open_clip's get_input_dtype for this precision.
             x = x.to(self._dtype).contiguous()
         else:
             mean = torch.from_numpy(self.mean).to(x.device).view(1, 3, 1, 1)
@@ -398,6 +635,7 @@ def load_model(
     elif pretrained is not None:
         weights = str(fetch_weights(name, pretrained, allow_download=allow_download))
 
+    overlay = _preprocess_overlay(name, pretrained if checkpoint is None else None)
     started = time.perf_counter()
     # Seeded so that random-init models (tiny, or timing runs) are reproducible.
     torch.manual_seed(TINY_SEED)
@@ -406,19 +644,19 @@ def load_model(
     if weights is None:
         quiet.setLevel(logging.ERROR)  # open_clip warns "initialized randomly" on purpose here
     try:
-        model = open_clip.create_model(name, pretrained=weights, device="cpu")
+        model = open_clip.create_model(
+            name, pretrained=weights, precision=OPEN_CLIP_PRECISION[prec], device=dev, force_preprocess_cfg=overlay
+        )
     except (RuntimeError, ValueError, OSError, KeyError) as exc:
         raise ModelUnavailableError(f"could not load weights {weights!r} into {name}: {exc}") from exc
     finally:
         quiet.setLevel(level)
     model.eval()
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
-    model = model.to(device=dev, dtype=dtype)
-    pcfg = open_clip.get_model_preprocess_cfg(model)
-    size = pcfg["size"]
-    image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-    embed_dim = int(getattr(model, "text_projection", None).shape[1]) if getattr(model, "text_projection", None) is not None else None
-    if embed_dim is None:
+    preprocess = Preprocess.from_open_clip(open_clip.get_model_preprocess_cfg(model))
+    text_projection = getattr(model, "text_projection", None)
+    if isinstance(text_projection, torch.Tensor):
+        embed_dim = int(text_projection.shape[1])
+    else:
         with torch.inference_mode():
             embed_dim = int(model.encode_text(open_clip.get_tokenizer(name)(["a"]).to(dev)).shape[1])
     info = ModelInfo(
@@ -428,7 +666,11 @@ def load_model(
         device=dev,
         precision=prec,
         embed_dim=embed_dim,
-        image_size=image_size,
+        image_size=preprocess.size,
+        weights=weights_id(pretrained if checkpoint is None else None, weights if checkpoint is not None else None),
+        preprocess=preprocess.version,
     )
-    logger.info("loaded %s on %s/%s in %.1fs", info.key, dev, prec, time.perf_counter() - started)
-    return ClipModel(model, open_clip.get_tokenizer(name), pcfg, info)
+    logger.info(
+        "loaded %s on %s/%s (%s) in %.1fs", info.key, dev, prec, preprocess.describe(), time.perf_counter() - started
+    )
+    return ClipModel(model, open_clip.get_tokenizer(name), preprocess, info)

@@ -19,11 +19,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from clipcore.catalog.images import prepare_for_model
 from clipcore.catalog.store import Workspace
 from clipcore.embedding.decoders import PillowDecoder, StageTimes
 from clipcore.embedding.models import ClipModel
 from clipcore.embedding.plan import PlanItem, plan_embedding
+from clipcore.embedding.preprocess import Preprocess
 from clipcore.embedding.writers import open_set_writer
 from clipcore.errors import InputError
 
@@ -67,19 +67,30 @@ class EmbedReport:
         }
 
 
-def make_decoder(model: ClipModel, kind: str = "auto", *, workers: int | None = None):
+def make_decoder(model: ClipModel, kind: str = "auto", *, workers: int | None = None, draft: bool = True):
     """The decode stage for ``model``: ``pillow``, ``gpu`` (batched nvJPEG), or ``auto`` (gpu on CUDA).
+
+    ``auto`` takes Pillow where the GPU decoder cannot reproduce the model's preprocessing
+    (a resize mode other than shortest-side, or ``draft=False``: exactly open_clip's pixels).
 
     Raises:
         InputError: unknown kind, or ``gpu`` asked for where it cannot run.
     """
     if kind not in DECODERS:
         raise InputError(f"unknown decoder {kind!r}; use one of {', '.join(DECODERS)}.")
-    if kind == "gpu" or (kind == "auto" and model.info.device == "cuda"):
+    from clipcore.embedding.tensor_decoder import tensor_decoder_supports
+
+    gpu_ok = draft and tensor_decoder_supports(model.preprocess)
+    if kind == "gpu" and not gpu_ok:
+        raise InputError(
+            f"--decoder gpu resizes shortest-side only and not bit-exact; this model's preprocessing is "
+            f"{model.preprocess.describe()}{'' if draft else ' without draft'}. Use --decoder pillow or auto."
+        )
+    if kind == "gpu" or (kind == "auto" and model.info.device == "cuda" and gpu_ok):
         from clipcore.embedding.tensor_decoder import TensorDecoder
 
         return TensorDecoder.for_model(model, workers=workers, require_cuda=(kind == "gpu"))
-    return PillowDecoder.for_model(model, workers=workers)
+    return PillowDecoder.for_model(model, workers=workers, draft=draft)
 
 
 def embed_workspace(
@@ -92,6 +103,7 @@ def embed_workspace(
     workers: int | None = None,
     decoder: str = "auto",
     rebuild: bool = False,
+    draft: bool = True,
 ) -> EmbedReport:
     """Embed every live image that lacks an embedding for this model.
 
@@ -101,6 +113,8 @@ def embed_workspace(
         progress: called as ``progress(done, total)`` after each batch.
         decoder: ``pillow`` | ``gpu`` | ``auto`` (see ``make_decoder``).
         rebuild: drop this model's stored vectors first and recompute them all.
+        draft: fast decoding within a measured tolerance of open_clip's pixels
+            (``clipcore.embedding.preprocess``); False for exactly open_clip's preprocessing.
     Raises:
         WorkspaceError: another process is embedding the same model into this workspace;
             the stored vectors file does not match the catalog (rerun with ``rebuild``).
@@ -109,7 +123,7 @@ def embed_workspace(
         raise InputError(f"batch size must be at least 1; got {batch_size}.")
     started = time.perf_counter()
     key = model.info.key
-    source = make_decoder(model, decoder, workers=workers)
+    source = make_decoder(model, decoder, workers=workers, draft=draft)
     times: StageTimes = source.times
     done = 0
     failed: list[dict] = []
@@ -147,18 +161,28 @@ def embed_workspace(
 
 
 def iter_pixel_batches(
-    items: Iterable[tuple[int, Path]], size: int, batch_size: int, workers: int | None = None
+    items: Iterable[tuple[int, Path]],
+    size: int | Preprocess,
+    batch_size: int,
+    workers: int | None = None,
+    *,
+    draft: bool = True,
 ) -> Iterator[tuple[list[int], np.ndarray, list[dict]]]:
-    """Decode ``(id, path)`` items in threads into ``size`` x ``size`` batches (shortest side, centre crop).
+    """Decode ``(id, path)`` items in threads into model-ready batches.
 
-    For callers that need a size other than a CLIP model's (the baseline trainer).
-
+    Args:
+        size: a model's transform (``ClipModel.preprocess``), or a side in pixels for
+            open_clip's default transform (shortest side, bicubic, centre crop), for callers
+            that need a size other than a CLIP model's (the baseline trainer).
+        draft: JPEG draft decoding and two-step shrinking (fast); False gives exactly
+            open_clip's pixels.
     Yields:
-        (ids, pixels (n, size, size, 3) uint8, failures [{"id", "reason"}]) per batch.
+        (ids, pixels (n, S, S, 3) uint8, failures [{"id", "reason"}]) per batch.
     """
     import functools
 
-    decoder = PillowDecoder(functools.partial(prepare_for_model, size=size), size, workers=workers)
+    pp = size if isinstance(size, Preprocess) else Preprocess(int(size))
+    decoder = PillowDecoder(functools.partial(Preprocess.apply, pp, draft=draft), pp.size, workers=workers, draft=draft)
     plan = (PlanItem(int(i), str(p), "") for i, p in items)
     for batch in decoder.batches(plan, batch_size):
         yield batch.ids, batch.pixels, batch.failed

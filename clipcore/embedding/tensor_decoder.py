@@ -27,6 +27,7 @@ import numpy as np
 from clipcore.catalog.images import MAX_PIXELS, ImageRejected
 from clipcore.embedding.decoders import PillowDecoder, PixelBatch, StageTimes, read_bytes
 from clipcore.embedding.plan import PlanItem
+from clipcore.embedding.preprocess import Preprocess, shortest_side_geometry
 from clipcore.errors import InputError
 from clipcore.parallel import imap_ordered
 
@@ -105,11 +106,17 @@ def tensor_path_ok(data: bytes) -> bool:
     )
 
 
+def tensor_decoder_supports(preprocess: Preprocess) -> bool:
+    """Whether ``resize_batch`` reproduces this transform (shortest side, bicubic or bilinear)."""
+    return preprocess.resize_mode == "shortest" and preprocess.interpolation in INTERPOLATIONS
+
+
 def resize_batch(images: list[Any], size: int, interpolation: str = "bicubic") -> Any:
     """Shortest side to ``size``, centre crop, for (3, H, W) uint8 tensors of mixed sizes.
 
     Images of the same (H, W) are resized in one call. Output sizes and crop offsets are
-    those of ``catalog.images.prepare_for_model``.
+    open_clip's (``preprocess.shortest_side_geometry``); the resampling is torch's
+    antialiased interpolation, not Pillow's, so pixels differ slightly (like draft mode).
 
     Returns:
         (n, size, size, 3) uint8 tensor on the images' device, in input order.
@@ -127,12 +134,10 @@ def resize_batch(images: list[Any], size: int, interpolation: str = "bicubic") -
     for k, img in enumerate(images):
         groups.setdefault((int(img.shape[1]), int(img.shape[2])), []).append(k)
     for (h, w), members in groups.items():
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        nw, nh, left, top = shortest_side_geometry(w, h, size)
         x = torch.stack([images[k] for k in members]).float()
         if (nh, nw) != (h, w):
             x = F.interpolate(x, size=(nh, nw), mode=mode, antialias=True, align_corners=False)
-        left, top = (nw - size) // 2, (nh - size) // 2
         x = x[:, :, top : top + size, left : left + size].round_().clamp_(0, 255).to(torch.uint8)
         out[members] = x.permute(0, 2, 3, 1)
     return out
@@ -173,8 +178,13 @@ class TensorDecoder:
             raise InputError(
                 f"--decoder gpu needs the model on a CUDA GPU; it is on {model.info.device}. Use --decoder pillow or auto."
             )
+        if not tensor_decoder_supports(model.preprocess):
+            raise InputError(
+                f"the GPU decoder resizes shortest-side with bicubic or bilinear; this model's preprocessing is "
+                f"{model.preprocess.describe()}. Use --decoder pillow or auto."
+            )
         return cls(PillowDecoder.for_model(model, workers=workers), model.image_size,
-                   getattr(model, "interpolation", "bicubic"), model.info.device, workers=workers)
+                   model.preprocess.interpolation, model.info.device, workers=workers)
 
     def _read(self, item: PlanItem) -> tuple[PlanItem, bytes | None, str | None, float]:
         t0 = time.perf_counter()

@@ -114,9 +114,7 @@ def query_image_vector(model: "ClipModel", image: "Image.Image") -> np.ndarray:
     Returns:
         (dim,) float32, unit-norm. Nothing is written to the workspace.
     """
-    from clipcore.catalog.images import prepare_for_model
-
-    pixels = prepare_for_model(image, model.image_size)[None]
+    pixels = model.preprocess.apply(image)[None]
     return model.encode_pixels(pixels)[0]
 
 

@@ -251,3 +251,39 @@ def test_home_counts_missing_files_after_a_re_ingest(two_workspaces):
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Images"] == "4"
     assert any("2 missing files" in c.value for c in at.caption)
+
+
+def test_read_only_collection_reads_and_turns_writes_off(app_config, monkeypatch):
+    import os
+
+    from tests.helpers import app_workspace
+
+    root = str(app_workspace(app_config).root)
+    real_access = os.access
+    monkeypatch.setattr(  # as if the folder were not writable (root may write anywhere, so chmod is no test)
+        os, "access", lambda p, mode, **kw: False if str(p).startswith(root) and mode & os.W_OK else real_access(p, mode, **kw)
+    )
+    at = _app().run()
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Images"] == "32"
+    assert any("read-only" in w.value for w in at.warning)
+    assert at.button(key="home_ingest").disabled and at.button(key="home_embed").disabled
+
+
+def test_locked_database_on_a_write_is_one_error_line(app_config, monkeypatch):
+    import sqlite3
+
+    from tests.helpers import app_workspace
+
+    monkeypatch.setenv("CLIPCORE_BUSY_TIMEOUT_MS", "200")
+    ws = app_workspace(app_config)
+    at = _app().run()
+    blocker = sqlite3.connect(ws.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        at.button(key="home_ingest").click().run()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert not at.exception
+    assert len(at.error) == 1 and "locked" in at.error[0].value

@@ -13,11 +13,16 @@ from tests.helpers import app_workspace, wait_for_job
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
+from ui.checks import plain_check
+from ui.text import md
 from clipcore.classify.baseline import RANDOM_INIT_WARNING
 from clipcore.classify.evaluation import list_runs, save_run
 from clipcore.catalog.jobs import list_jobs
 from clipcore.classify.splits import freeze_split, get_split
 from clipcore.catalog.store import Workspace
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/evaluate.py"
@@ -140,7 +145,10 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     assert not at.exception, at.exception
     methods = at.dataframe[0].value["method"].tolist()
     assert "tiny (random-init, not meaningful)" in methods
-    assert any(RANDOM_INIT_WARNING in w.value for w in at.warning)
+    # Its warning joins the one collapsed Checks panel; the only warning box is the model banner.
+    assert [e.label for e in at.expander if e.label.startswith("Checks (")]
+    assert any(md(f"Baseline: {plain_check(RANDOM_INIT_WARNING)}") in m.value for m in at.markdown)
+    assert len(at.warning) == 1 and UNTRAINED_WARNING in at.warning[0].value
     shown = [m for m in at.multiselect if m.key.startswith("ev_cm_methods")]
     assert len(shown) == 1 and "tiny (random-init, not meaningful)" in shown[0].value
 
@@ -157,7 +165,7 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
 
 def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_config):
     ws = _workspace(app_config)
-    save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
+    save_run(ws, "evaluation", {"model": TINY_KEY, "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
@@ -165,7 +173,8 @@ def test_pretrained_baseline_offline_shows_both_ways_out_and_starts_nothing(app_
     next(b for b in at.button if b.label == "Start baseline job").click().run()
     assert not at.exception, at.exception
     errors = " ".join(e.value for e in at.error)
-    assert "--checkpoint FILE" in errors and "connected machine" in errors
+    assert '"Local weights file"' in errors and "connected machine" in errors
+    assert "--checkpoint" not in errors and "--arch" not in errors  # the form's fields, not CLI flags
     assert list_jobs(ws) == []
 
 
@@ -177,22 +186,23 @@ def _map_frame(at: AppTest):
     return pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas()
 
 
-def test_embedding_map_marks_the_hold_out_and_switches_to_tsne(app_config):
+def test_embedding_map_defaults_to_tsne_marks_the_hold_out_and_switches_to_pca(app_config):
     ws = _workspace(app_config)
     split = freeze_split(ws)
-    save_run(ws, "evaluation", {"model": "tiny/none", "methods": ["zero_shot"]},
+    save_run(ws, "evaluation", {"model": TINY_KEY, "methods": ["zero_shot"]},
              {"split": {"name": "default"}, "error_rates": [{"method": "zero_shot", "k": 0, "mean": 0.5, "std": 0.0, "n_draws": 1}],
               "confusion_matrices": {}, "warnings": [], "settings": {}})
     at = _open()
-    pca = _map_frame(at)
-    assert len(pca) == ws.counts()["images"]
-    assert (pca["part"] == "hold-out").sum() == len(split.test_ids)
-    assert (pca["part"] == "train").sum() == len(split.train_ids)
-    assert pca["image"].str.startswith("data:image/jpeg;base64,").all()
-    assert set(pca["class"]) == set(split.classes)
-
-    at.radio(key="ev_projection").set_value("tsne").run()
-    assert not at.exception, at.exception
+    assert at.radio(key="ev_projection").value == "tsne"  # the measured default on a small collection
     tsne = _map_frame(at)
+    assert len(tsne) == ws.counts()["images"]
+    assert (tsne["part"] == "hold-out").sum() == len(split.test_ids)
+    assert (tsne["part"] == "train").sum() == len(split.train_ids)
+    assert tsne["image"].str.startswith("data:image/jpeg;base64,").all()
+    assert set(tsne["class"]) == set(split.classes)
+
+    at.radio(key="ev_projection").set_value("pca").run()
+    assert not at.exception, at.exception
+    pca = _map_frame(at)
     assert len(tsne) == len(pca) and not np.allclose(tsne[["x", "y"]].to_numpy(), pca[["x", "y"]].to_numpy())
     assert len(list_runs(ws, "evaluation")) == 1  # switching the map recomputed nothing else

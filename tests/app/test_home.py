@@ -13,6 +13,9 @@ from clipcore import UNTRAINED_WARNING
 from clipcore.catalog.jobs import list_jobs
 
 from tests.helpers import wait_for_job as _wait
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +29,7 @@ def test_home_shows_status(app_config):
     assert any(UNTRAINED_WARNING in w.value for w in at.warning)
     values = {m.label: m.value for m in at.metric}
     assert values["Images"] == "32"
-    assert values["Embedded (tiny/none)"] == "100%"
+    assert values[f"Embedded ({TINY_KEY})"] == "100%"
     assert at.button(key="home_embed").disabled  # nothing is missing
 
 
@@ -60,5 +63,17 @@ def test_ingest_then_embed_jobs_from_the_ui(app_config, demo_dir, tmp_path):
     assert _wait(ws, job["id"])["status"] == "done", job
     at.run()
     assert not at.exception
-    assert {m.label: m.value for m in at.metric}["Embedded (tiny/none)"] == "100%"
+    assert {m.label: m.value for m in at.metric}[f"Embedded ({TINY_KEY})"] == "100%"
     assert any(df.value["status"].tolist()[:2] == ["done", "done"] for df in at.dataframe if "status" in df.value)
+
+
+def test_home_sample_shows_every_class_not_the_first_files():
+    from ui.home import varied_sample
+
+    ids = list(range(100))
+    truth = {i: f"class{i // 25}" for i in ids}  # four classes in file order
+    sample = varied_sample(ids, truth, 12)
+    assert len(sample) == 12 and len(set(sample)) == 12
+    assert {truth[i] for i in sample[:4]} == {"class0", "class1", "class2", "class3"}
+    spread = varied_sample(ids, {}, 10)
+    assert spread == list(range(0, 100, 10))

@@ -41,3 +41,16 @@ def test_md_renders_in_a_page_without_error():
         at = _render(text)
         assert not at.exception
         assert at.markdown[0].value.count("\\[") == text.count("[")
+
+
+def test_human_time_reads_like_a_person_would_say_it():
+    from datetime import datetime, timedelta, timezone
+
+    from ui.text import human_time
+
+    now = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
+    assert human_time((now - timedelta(seconds=20)).isoformat(), now) == "just now"
+    assert human_time((now - timedelta(minutes=5)).isoformat(), now) == "5 min ago"
+    assert human_time("2020-01-02T03:04:05+00:00", now).endswith("2020 " + datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc).astimezone().strftime("%H:%M"))
+    assert "T" not in human_time("2020-01-02T03:04:05+00:00", now)
+    assert human_time("not a time", now) == "not a time"

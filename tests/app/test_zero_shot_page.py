@@ -144,3 +144,40 @@ def test_try_a_prompt_shows_top_images(app_config):
     at.text_input(key="zs_try").input("book binding").run()
     assert not at.exception
     assert len(grid_ids(at, "zs-try")) == 12
+
+
+def test_new_set_no_op_save_compare_defaults_and_prompt_lab(app_config):
+    ws = _ws(app_config)
+    at = _open()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    at.text_input(key="zs_name").set_value("mine")
+    at.button(key="zs_save").click().run()
+    at.button(key="zs_save").click().run()  # nothing changed: no new version
+    assert not at.exception
+    assert [v.version for v in prompt_set_versions(ws, "mine")] == [1]
+    assert any("no new version was saved" in i.value for i in at.info)
+    _replace_rows(at, [{"class": "cover", "prompt": "book binding"}, {"class": "text", "prompt": "printed text"}])
+    at.button(key="zs_save").click().run()
+    # Compare starts with the two newest versions, the one just saved as B.
+    assert at.selectbox(key="zs_cmp_b").value == ("mine", 2)
+    assert at.selectbox(key="zs_cmp_a").value == ("mine", 1)
+
+    # The prompt lab suggests, and one click saves the suggestion as version 3 of the loaded set.
+    at.button(key="zs_lab_run").click().run()
+    assert not at.exception, at.exception
+    assert any(t.value.startswith("Current prompts:") for t in at.text)
+    table = at.dataframe[-1].value
+    assert set(table["class"]) == {"cover", "text"} and {"prompt", "gain", "± (s.e.)"} <= set(table.columns)
+    saves = [b for b in at.button if b.key == "zs_lab_save"]
+    if saves:  # the untrained model may find no better prompt; when it does, saving works
+        saves[0].click().run()
+        assert not at.exception
+        assert [v.version for v in prompt_set_versions(ws, "mine")][0] == 3
+        assert at.selectbox(key="zs_cmp_b").value == ("mine", 3)
+    else:
+        assert any("No candidate beats" in i.value for i in at.info)
+
+    at.button(key="zs_new_set").click().run()
+    assert not at.exception
+    assert at.text_input(key="zs_name").value == "new set"
+    assert len(at.data_editor(key=_editor_key(at)).value) == 1

@@ -14,9 +14,10 @@ import pytest
 
 from clipcore.catalog.store import Workspace
 from clipcore.errors import WorkspaceError
+from clipcore.embedding.models import embedding_set_key
 from tests.helpers import run_cli
 
-KEY = "tiny/none"
+KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 
 def _vectors_file(ws: Workspace):

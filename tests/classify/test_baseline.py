@@ -169,7 +169,8 @@ def test_tiny_run_uses_the_split_and_the_shared_draws(workspace):
     assert cm["k"] == "all" and np.asarray(cm["matrix"]).sum() == len(split.test_ids)
     assert cm["labels"] == split.classes
     assert {s["k"]: s["n_draws"] for s in res["summary"]} == {1: 2, 4: 2, "all": 1}
-    assert ticks[-1][0] == ticks[-1][1] == 5
+    assert ticks[-1][0] == ticks[-1][1] == 5  # five fits (k=1 x2, k=4 x2, all x1)
+    assert len(ticks) == 6  # one tick per fit, after the start
     assert [d for d, _ in ticks] == sorted(d for d, _ in ticks)
     assert result.settings["pretrained"] is False and result.settings["ks"] == [1, 4, "all"]
 

@@ -97,8 +97,8 @@ def test_sanity_warnings_flag_suspicious_curves():
     ]
     warnings = _sanity_warnings(summary, n_test=100)
     assert len(warnings) == 2
-    assert "logreg with 1 example per class" in warnings[0]
-    assert "logreg trained on every training image" in warnings[1]
+    assert "logistic regression with 1 example per class" in warnings[0]
+    assert "logistic regression trained on every training image" in warnings[1]
     assert _sanity_warnings(summary[3:], n_test=100) == []  # no zero-shot row, nothing to compare
 
 
@@ -170,7 +170,10 @@ def test_near_duplicate_check_counts_and_keeps_only_the_closest_pairs():
     matrix = EmbeddingMatrix("m", np.arange(300, dtype=np.int64), vecs)
     train_ids, test_ids = list(range(200)), list(range(200, 300))
     summary, pairs = evaluation.near_duplicate_check(matrix, train_ids, test_ids, keep=5)
-    assert summary == {"pairs": 30, "test_images_checked": 100, "test_images": 100, "threshold": evaluation.NEAR_DUPLICATE_THRESHOLD}
+    assert summary == {
+        "pairs": 30, "test_images_with_duplicate": 30, "test_images_checked": 100, "test_images": 100,
+        "threshold": evaluation.NEAR_DUPLICATE_THRESHOLD,
+    }
     assert len(pairs) == 5 and [p[2] for p in pairs] == sorted((p[2] for p in pairs), reverse=True)
     sampled, _ = evaluation.near_duplicate_check(matrix, train_ids, test_ids, max_pairs=200 * 50)
     assert sampled["test_images_checked"] == 50 and sampled["test_images"] == 100

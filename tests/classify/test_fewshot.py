@@ -7,9 +7,12 @@ import pytest
 from sklearn.base import clone
 
 from clipcore.errors import InputError
-from clipcore.classify.fewshot import METHODS, ZeroShotPriorProbe, make_classifier, predict_unlabelled
+from clipcore.classify.fewshot import METHODS, ZeroShotPriorProbe, cross_validated_labelled, make_classifier, predict_unlabelled
 from clipcore.classify.splits import freeze_split
 from clipcore.classify.zeroshot import ZeroShotClassifier
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 CLASSES = ["blank page", "cover", "illustration", "text"]
 
@@ -95,7 +98,7 @@ def test_predict_unlabelled_skips_the_hold_out_and_predicts_the_rest(workspace):
     unlabelled = [i for i in split.train_ids[::4]]
     with workspace.transaction() as conn:
         conn.executemany("DELETE FROM ground_truth WHERE image_id = ?", [(i,) for i in unlabelled])
-    matrix = workspace.load_embeddings("tiny/none")
+    matrix = workspace.load_embeddings(TINY_KEY)
     pred = predict_unlabelled(workspace, matrix, method="logreg", source="ground_truth")
     assert sorted(pred.ids.tolist()) == sorted(unlabelled)
     assert pred.held_out == len(split.test_ids) and pred.split_name == "default"
@@ -111,7 +114,7 @@ def test_predict_unlabelled_skips_the_hold_out_and_predicts_the_rest(workspace):
 def test_predict_unlabelled_never_freezes_a_split(workspace):
     from clipcore.classify.splits import get_split
 
-    matrix = workspace.load_embeddings("tiny/none")
+    matrix = workspace.load_embeddings(TINY_KEY)
     with workspace.transaction() as conn:
         conn.execute("DELETE FROM ground_truth WHERE image_id = ?", (int(matrix.ids[0]),))
     pred = predict_unlabelled(workspace, matrix, method="knn", source="ground_truth")
@@ -123,3 +126,17 @@ def test_predict_unlabelled_never_freezes_a_split(workspace):
     assert pred.split_name == "default" and pred.held_out == 4
     with pytest.raises(InputError, match="at least 2 classes outside the hold-out"):
         predict_unlabelled(workspace, matrix, method="knn", source="labels")
+
+
+def test_cross_validated_labelled_predicts_every_training_image_without_seeing_it(workspace):
+    split = freeze_split(workspace, name="default", seed=0)
+    matrix = workspace.load_embeddings(next(iter(workspace.embedding_keys())))
+    cv = cross_validated_labelled(workspace, matrix, method="knn")
+    truth = workspace.ground_truth()
+    assert set(cv.ids.tolist()) == set(truth) - set(split.test_ids)
+    assert cv.truth == [truth[int(i)] for i in cv.ids]
+    order = cv.mistakes_first()
+    wrong = [cv.truth[r] != cv.predicted[r] for r in order]
+    assert wrong == sorted(wrong, reverse=True)
+    with pytest.raises(InputError):
+        cross_validated_labelled(workspace, matrix, method="knn", source="labels")

@@ -28,3 +28,13 @@ def test_project_2d_tsne_and_bad_input():
         project_2d(x, "umap")
     with pytest.raises(InputError):
         project_2d(x[:1])
+
+
+def test_tsne_keeps_clustered_classes_apart_better_than_pca():
+    from clipcore.classify.projection import clustered_vectors, default_method, measure_projections
+
+    x, y = clustered_vectors(n_classes=4, per_class=40, dim=64, spread=2.0, seed=0)
+    m = measure_projections(x, y, k=5)
+    assert m["tsne"]["knn_class_agreement"] > m["pca"]["knn_class_agreement"]
+    assert 0.0 <= m["pca"]["trustworthiness"] <= 1.0
+    assert default_method(200) == "tsne" and default_method(1_000_000) == "pca"

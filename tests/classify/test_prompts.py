@@ -75,3 +75,20 @@ def test_rows_round_trip_and_blank_rows_are_ignored():
 def test_editor_rows_are_validated_with_clear_messages(rows, message):
     with pytest.raises(InputError, match=message):
         validate_classes(classes_from_rows(rows))
+
+
+def test_an_unchanged_save_stores_no_version_and_compare_starts_with_the_two_newest(workspace):
+    from clipcore.classify.prompts import newest_versions, prompt_set_versions, save_prompt_set
+
+    classes = {"map": ["a map"], "text": ["printed text"]}
+    first = save_prompt_set(workspace, "mine", classes)
+    again = save_prompt_set(workspace, "mine", {"map": ["a map"], "text": ["printed text"]})
+    assert first.created and not again.created and again.version == first.version == 1
+    assert len(prompt_set_versions(workspace, "mine")) == 1
+    changed = save_prompt_set(workspace, "mine", {"map": ["a map", "an atlas page"], "text": ["printed text"]})
+    assert changed.created and changed.version == 2
+    other = save_prompt_set(workspace, "other", classes, ["a scan of {}"])
+    assert newest_versions(workspace, 2) == [("other", 1), ("mine", 2)]
+    assert save_prompt_set(workspace, "mine", classes, ["a scan of {}"]).version == 3  # templates count as a change
+    assert newest_versions(workspace, 2) == [("mine", 3), ("other", 1)]
+    assert other.version == 1

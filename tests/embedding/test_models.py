@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from clipcore.errors import InputError, ModelUnavailableError
-from clipcore.catalog.images import open_rgb, prepare_for_model
-from clipcore.embedding.models import load_model, resolve_precision
+from clipcore.catalog.images import open_rgb
+from clipcore.embedding.models import embedding_set_key, load_model, resolve_precision
+from clipcore.embedding.preprocess import Preprocess
 
 
 def _pixels(demo_dir, size, n=6):
     files = sorted(demo_dir.rglob("*.jpg"))[:n]
-    return np.stack([prepare_for_model(open_rgb(f).image, size) for f in files])
+    return np.stack([Preprocess(size).apply(open_rgb(f).image) for f in files])
 
 
 def test_tiny_embeddings_are_unit_norm_float32_and_deterministic(tiny_model, demo_dir):
@@ -28,7 +29,8 @@ def test_tiny_embeddings_are_unit_norm_float32_and_deterministic(tiny_model, dem
     assert t.shape == (2, tiny_model.info.embed_dim)
     np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(t[0], t[1])
-    assert tiny_model.info.untrained and tiny_model.info.key == "tiny/none"
+    assert tiny_model.info.untrained and tiny_model.info.key.startswith("tiny/none@pp2-")
+    assert tiny_model.info.key == embedding_set_key("tiny")
 
 
 def test_bf16_agrees_with_fp32(demo_dir):
@@ -127,3 +129,144 @@ def test_text_validation(tiny_model):
         tiny_model.encode_texts(["  "])
     with pytest.raises(InputError, match="2001 characters"):
         tiny_model.encode_texts(["x" * 2001])
+
+
+def _tiny_checkpoint(path, seed: int):
+    import open_clip
+    import torch
+
+    from clipcore.embedding.models import TINY_CONFIG, register_model_config
+
+    register_model_config("tiny-ckpt", TINY_CONFIG)
+    torch.manual_seed(seed)
+    torch.save(open_clip.create_model("tiny-ckpt").state_dict(), path)
+    return path
+
+
+def test_checkpoint_key_names_the_content_not_the_path(tmp_path, monkeypatch):
+    import hashlib
+    import os
+    import shutil
+
+    import clipcore.embedding.models as m
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    a = _tiny_checkpoint(tmp_path / "a.pt", seed=1)
+    b = tmp_path / "elsewhere" / "b.pt"
+    b.parent.mkdir()
+    shutil.copyfile(a, b)
+    key = m.embedding_set_key("tiny-ckpt", checkpoint=a)
+    digest = hashlib.sha256(a.read_bytes()).hexdigest()
+    assert key == f"tiny-ckpt/sha256-{digest[:16]}@{m.model_preprocess('tiny-ckpt').version}"
+    assert m.embedding_set_key("tiny-ckpt", checkpoint=b) == key  # same weights, another path
+    assert load_model("tiny-ckpt", checkpoint=b, precision="fp32", device="cpu").info.key == key
+
+    # Cached by (path, size, mtime): a second look does not read the file again...
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(m.hashlib, "sha256", no_hashing)
+    assert m.embedding_set_key("tiny-ckpt", checkpoint=a) == key
+    # ...but weights replaced at the same path are hashed again.
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _tiny_checkpoint(a, seed=2)
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    assert m.embedding_set_key("tiny-ckpt", checkpoint=a) != key
+    assert m.embedding_set_key("tiny-ckpt", checkpoint=b) == key
+
+
+def _as_before_set_keys(ws) -> None:
+    """Make a workspace look like one written before set keys carried weights and preprocessing."""
+    from clipcore.catalog.store import MIGRATIONS
+
+    name = next(n for n, _ in MIGRATIONS if n.startswith("0010_"))
+    with ws.transaction() as conn:
+        conn.execute("DROP TABLE embedding_set_legacy_keys")
+        conn.execute("DELETE FROM schema_migrations WHERE name = ?", (name,))
+
+
+def test_sets_under_the_old_key_are_renamed_on_open_and_keep_serving(workspace, tiny_model):
+    import json
+
+    from clipcore.catalog.store import _safe_dirname
+    from clipcore.embedding.models import legacy_embedding_key
+    from tests.helpers import run_cli
+
+    old_key = legacy_embedding_key("tiny", None)
+    assert old_key == "tiny/none"
+    old_dir = _safe_dirname(old_key)
+    before = workspace.load_embeddings(tiny_model.info.key)
+    vectors = np.array(before.vectors)
+    # The set as the old key function stored it: key and folder name from "tiny/none".
+    (workspace.embeddings_dir / _safe_dirname(tiny_model.info.key)).rename(workspace.embeddings_dir / old_dir)
+    with workspace.transaction() as conn:
+        conn.execute("UPDATE embedding_sets SET key = ?, dirname = ?", (old_key, old_dir))
+    _as_before_set_keys(workspace)
+    workspace.close()
+
+    info = run_cli("info", "--workspace", str(workspace.root), "--json")
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["embedded"] == {tiny_model.info.key: 32}
+    again = run_cli("embed", "--workspace", str(workspace.root), "--model", "tiny", "--json", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["embedded"] == 0  # nothing recomputed
+    after = workspace.load_embeddings(tiny_model.info.key)
+    np.testing.assert_array_equal(after.ids, before.ids)
+    np.testing.assert_array_equal(np.asarray(after.vectors), vectors)  # the same file, not a copy
+    assert [p.name for p in workspace.embeddings_dir.iterdir()] == [old_dir]
+    assert workspace.legacy_embedding_sets() == {}
+
+
+def test_rekeying_keeps_every_legacy_set(workspace, tmp_path, monkeypatch):
+    from clipcore.embedding.models import (
+        TINY_CONFIG, embedding_set_key, legacy_embedding_key, register_model_config, rekey_legacy_sets,
+    )
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    register_model_config("tiny-squash", TINY_CONFIG, {"resize_mode": "squash"})
+    ckpt = _tiny_checkpoint(tmp_path / "w.pt", seed=3)
+    legacy = {
+        "ckpt": legacy_embedding_key("tiny-ckpt", str(ckpt)),
+        "squash": legacy_embedding_key("tiny-squash", None),
+        "gone": legacy_embedding_key("tiny-ckpt", str(tmp_path / "deleted.pt")),
+        "unknown": legacy_embedding_key("no-such-model", None),
+    }
+    ids = workspace.image_ids()[:3]
+    for key in legacy.values():
+        with workspace.embedding_writer(key, 64) as writer:
+            writer.append(ids, np.eye(3, 64, dtype=np.float32))
+    _as_before_set_keys(workspace)
+    ws = type(workspace)(workspace.root)  # reopen: migration 0010 lists the sets made before it
+    # The fixture's tiny set already has a current key: listed too, and left as it is.
+    assert set(ws.legacy_embedding_sets().values()) == set(legacy.values()) | {embedding_set_key("tiny")}
+    renamed = dict(rekey_legacy_sets(ws))
+    # A checkpoint by content; a squash model's old vectors were made with the old
+    # shortest-side crop, so they stay under a legacy-preprocessing key nobody reads.
+    assert renamed[legacy["ckpt"]] == embedding_set_key("tiny-ckpt", checkpoint=ckpt)
+    assert renamed[legacy["squash"]] == "tiny-squash/none@pp1"
+    assert embedding_set_key("tiny-squash") != "tiny-squash/none@pp1"
+    # What cannot be resolved now keeps its old key and is retried next time.
+    assert set(ws.legacy_embedding_sets().values()) == {legacy["gone"], legacy["unknown"]}
+    keys = ws.embedding_keys()
+    assert {legacy["gone"], legacy["unknown"], "tiny-squash/none@pp1", renamed[legacy["ckpt"]]} <= set(keys)
+    assert all(keys[k] == 3 for k in keys if k != embedding_set_key("tiny"))
+    assert rekey_legacy_sets(ws) == []
+    ws.close()
+
+
+def test_reduced_precision_is_open_clips_own(demo_dir):
+    import open_clip
+    import torch
+
+    from clipcore.embedding.models import OPEN_CLIP_PRECISION, TINY_SEED, _normalise
+
+    ours = load_model("tiny", precision="bf16", device="cpu")
+    torch.manual_seed(TINY_SEED)
+    ref = open_clip.create_model("tiny", pretrained=None, precision=OPEN_CLIP_PRECISION["bf16"]).eval()
+    assert {p.dtype for p in ours._model.parameters()} == {p.dtype for p in ref.parameters()} == {torch.bfloat16}
+    px = _pixels(demo_dir, ours.image_size, n=6)
+    x = torch.from_numpy(ours.preprocess.normalise(px)).to(open_clip.get_input_dtype(OPEN_CLIP_PRECISION["bf16"]))
+    with torch.inference_mode():
+        want = _normalise(ref.encode_image(x).float().numpy())
+    assert np.sum(ours.encode_pixels(px) * want, axis=1).min() >= 0.999  # bf16 rounding of the folded layer

@@ -16,6 +16,9 @@ from clipcore.embedding.pipeline import embed_workspace
 from clipcore.errors import WorkspaceError
 from clipcore.catalog.ingest import ingest_folder
 from clipcore.catalog.store import Workspace
+from clipcore.embedding.models import embedding_set_key
+
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,10 +32,10 @@ def test_incremental_and_consistent(workspace, tiny_model, demo_dir):
     assert sorted(m.ids.tolist()) == workspace.image_ids().tolist()
     assert embed_workspace(workspace, tiny_model).embedded == 0
     # Stored vectors equal a fresh encoding of the same file.
-    from clipcore.catalog.images import open_rgb, prepare_for_model
+    from clipcore.catalog.images import open_rgb
 
     rec = workspace.images()[3]
-    fresh = tiny_model.encode_pixels(prepare_for_model(open_rgb(rec.abs_path, draft_to=64).image, 64)[None])[0]
+    fresh = tiny_model.encode_pixels(tiny_model.preprocess.apply(open_rgb(rec.abs_path, draft_to=64).image)[None])[0]
     row = m.rows_of([rec.id])[0]
     assert np.dot(fresh, m.vectors[row]) > 0.9999
     assert m.rows_of([10**9])[0] == -1
@@ -87,7 +90,7 @@ def test_sigkill_then_restart_finishes_without_redoing(tmp_path, demo_dir):
     deadline = time.monotonic() + 60
     committed = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        committed = ws.embedded_count("tiny/none")
+        committed = ws.embedded_count(TINY_KEY)
         if committed >= 4:
             proc.send_signal(signal.SIGKILL)
             break
@@ -95,10 +98,10 @@ def test_sigkill_then_restart_finishes_without_redoing(tmp_path, demo_dir):
     proc.wait(timeout=30)
     proc.stdout.close()
     proc.stderr.close()
-    at_kill = ws.embedded_count("tiny/none")
+    at_kill = ws.embedded_count(TINY_KEY)
     assert at_kill >= 4
     # The store is readable and consistent right after the kill.
-    m = ws.load_embeddings("tiny/none")
+    m = ws.load_embeddings(TINY_KEY)
     assert len(m.ids) == at_kill == len(set(m.ids.tolist()))
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -106,5 +109,5 @@ def test_sigkill_then_restart_finishes_without_redoing(tmp_path, demo_dir):
 
     second = json.loads(done.stdout)
     assert second["embedded"] == 32 - at_kill  # completed batches were not redone
-    m = ws.load_embeddings("tiny/none")
+    m = ws.load_embeddings(TINY_KEY)
     assert sorted(m.ids.tolist()) == ws.image_ids().tolist()

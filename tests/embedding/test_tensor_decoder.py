@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipcore.catalog.images import open_rgb, prepare_for_model
+from clipcore.catalog.images import open_rgb
+from clipcore.embedding.preprocess import Preprocess
 from clipcore.embedding.decoders import PillowDecoder
 from clipcore.embedding.pipeline import make_decoder
 from clipcore.embedding.plan import PlanItem
@@ -60,7 +61,7 @@ def test_resize_batch_groups_mixed_sizes_and_keeps_order():
     # A real picture: close to Pillow's resize and crop, pixel for pixel.
     photo = _photo(90, 60, 5)
     ours = resize_batch([torch.from_numpy(np.array(photo)).permute(2, 0, 1)], 32)[0].numpy().astype(int)
-    assert np.abs(ours - prepare_for_model(photo, 32).astype(int)).mean() < 4.0
+    assert np.abs(ours - Preprocess(32).apply(photo).astype(int)).mean() < 4.0
     with pytest.raises(InputError, match="lanczos"):
         resize_batch(imgs, 32, "lanczos")
 

@@ -1,0 +1,44 @@
+"""One colour-blind-safe palette (Okabe & Ito, 2008) with a fixed colour per method and per
+class, shared by every chart of the app and by the HTML report, so that a colour means the
+same thing everywhere."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+# Okabe-Ito, without yellow (too pale on white) and black (kept for text and axes).
+OKABE_ITO: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#332288")
+
+# Fixed per method, by internal name and by display name (the error-rate table uses both).
+_METHOD_COLOURS: dict[str, str] = {
+    "zero_shot": "#0072B2",  # blue
+    "zero_shot_prior": "#009E73",  # bluish green
+    "logreg": "#E69F00",  # orange
+    "knn": "#CC79A7",  # reddish purple
+    "random_forest": "#56B4E9",  # sky blue
+}
+BASELINE_COLOUR = "#D55E00"  # vermillion: the EfficientNet baseline, trained or tiny
+OTHER_COLOURS = ("#999999", "#332288", "#882255", "#44AA99")
+
+
+def method_colour(method: str) -> str:
+    """The fixed colour of a method, given its internal name (``logreg``) or display name
+    (``logistic regression``, ``zero-shot (prompts only): my set v2``); baselines share one."""
+    from clipcore.classify.fewshot import METHOD_TITLES
+
+    name = str(method)
+    if name in _METHOD_COLOURS:
+        return _METHOD_COLOURS[name]
+    for key, title in sorted(METHOD_TITLES.items(), key=lambda kv: -len(kv[1])):
+        if name == title or name.startswith(title + ":") or name.startswith(title):
+            return _METHOD_COLOURS[key]
+    lowered = name.lower()
+    if "efficientnet" in lowered or "baseline" in lowered or lowered.startswith("tiny"):
+        return BASELINE_COLOUR
+    return OTHER_COLOURS[sum(map(ord, name)) % len(OTHER_COLOURS)]
+
+
+def class_colours(classes: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per class: the classes sorted by name take the palette in order (cycling
+    past eight), so the same collection always gets the same colours."""
+    return {c: OKABE_ITO[i % len(OKABE_ITO)] for i, c in enumerate(sorted(set(map(str, classes))))}

@@ -1,0 +1,79 @@
+"""AppTest of every page (and so every tab: AppTest runs each tab's body) on three workspaces:
+the demo, an empty one, and one without any label. No page may show an exception."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [None, "pages/search.py", "pages/zero_shot.py", "pages/few_shot.py", "pages/label.py", "pages/evaluate.py"]
+LABEL_VIEWS = ["Label", "History", "Conflicts", "Export"]
+
+
+def _config(tmp_path: Path, ws_root: Path) -> Path:
+    cfg = tmp_path / "clipcore.toml"
+    cfg.write_text(
+        '[model]\nname = "tiny"\nprecision = "fp32"\ndevice = "cpu"\n\n'
+        f'[workspaces.main]\npath = "{ws_root}"\n'
+    )
+    return cfg
+
+
+@pytest.fixture(params=["demo", "empty", "unlabelled"])
+def any_workspace(request, _built_workspace, app_config, tmp_path, monkeypatch) -> str:
+    """Point the app at the demo workspace, an empty one, or the demo without ground truth."""
+    if request.param == "empty":
+        monkeypatch.setenv("CLIPCORE_CONFIG", str(_config(tmp_path, tmp_path / "empty-ws")))
+    elif request.param == "unlabelled":
+        from clipcore.catalog.store import Workspace
+
+        root = tmp_path / "unlabelled-ws"
+        shutil.copytree(_built_workspace, root)
+        ws = Workspace(root)
+        with ws.transaction() as conn:
+            conn.execute("DELETE FROM ground_truth")
+        assert ws.ground_truth() == {}
+        ws.close()
+        monkeypatch.setenv("CLIPCORE_CONFIG", str(_config(tmp_path, root)))
+    return request.param
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value if hasattr(e, "value") else str(e) for e in at.exception]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: Path(p).stem if p else "home")
+def test_page_opens_without_an_exception(any_workspace, page):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, (any_workspace, page, _errors(at))
+    if page == "pages/label.py" and any_workspace != "empty":
+        at.sidebar.text_input(key="annotator_name").set_value("Ada").run()
+        assert not at.exception, (any_workspace, "Label", _errors(at))
+        for view in LABEL_VIEWS:
+            at.radio(key="label_view").set_value(view).run()
+            assert not at.exception, (any_workspace, view, _errors(at))
+    if any_workspace == "empty":
+        assert any("no images" in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_few_shot_on_a_fully_labelled_collection_shows_cross_validated_mistakes_first(app_config):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/few_shot.py")
+    at.run()
+    assert not at.exception, _errors(at)
+    assert not any("nothing left to predict" in s.value for s in at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Cross-validated accuracy" in metrics and "Mistakes" in metrics
+    table = at.dataframe[-1].value
+    assert {"label", "predicted", "correct"} <= set(table.columns)
+    assert len(table) > 0 and int(metrics["Labelled images predicted"]) == len(table)
+    wrong = (~table["correct"]).tolist()
+    assert wrong == sorted(wrong, reverse=True)  # every mistake before every correct prediction
+    assert int(metrics["Mistakes"]) == sum(wrong)
