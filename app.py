@@ -20,6 +20,7 @@ PAGES = [
     ("pages/few_shot.py", "Few-shot", "few_shot", ":material/model_training:"),
     ("pages/label.py", "Label", "label", ":material/label:"),
     ("pages/evaluate.py", "Evaluate", "evaluate", ":material/analytics:"),
+    ("pages/present.py", "Present", "present", ":material/slideshow:"),
 ]
 _here = Path(__file__).parent
 

@@ -20,6 +20,7 @@ from clipcore.embedding.models import ModelInfo
 from clipcore.errors import ClipcoreError
 
 from ui import state
+from ui.iiif_import import import_job_arguments, parse_sources
 from ui.resources import settings
 from ui.text import code, md
 
@@ -39,7 +40,7 @@ def render_new_collection(info: ModelInfo) -> None:
     :func:`continue_first_embed`) and switches to it."""
     cfg = settings()
     if st.session_state.pop(CREATED, False):  # created last run: start the next one from empty fields
-        for key in ("nc_name", "nc_folder", "nc_labels"):
+        for key in ("nc_name", "nc_folder", "nc_labels", "nc_iiif"):
             st.session_state.pop(key, None)
     roots = ", ".join(str(r) for r in cfg.allowed_roots) or "none yet"
     with st.form(NEW_FORM, clear_on_submit=False):
@@ -48,14 +49,22 @@ def render_new_collection(info: ModelInfo) -> None:
         name = st.text_input("Name", key="nc_name", max_chars=60, placeholder="e.g. Letters 1890-1910")
         folder = st.text_input("Folder", key="nc_folder", placeholder="/path/to/images")
         labels = st.checkbox("Sub-folder names are class labels", key="nc_labels")
+        iiif = st.text_area(
+            "Or IIIF manifest / collection URLs, one a line", key="nc_iiif", height=80,
+            help="A digital library's books: each page is downloaded into the folder above, each book kept as a group.",
+        )
         submitted = st.form_submit_button("Create and ingest", type="primary")
     if not submitted:
         return
     try:
-        entry = create_collection(cfg, name, folder, labels_from_folders=labels)
+        urls = parse_sources(iiif)
+        entry = create_collection(cfg, name, folder, labels_from_folders=labels and not urls)
         ws = Workspace(entry.path)
-        args = [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
-        st.session_state[state.HOME_LAST_JOB] = start_job(ws, "ingest", args)
+        if urls:  # download the books into the folder, then ingest it (a book is a group, not a class)
+            st.session_state[state.HOME_LAST_JOB] = start_job(ws, "import-iiif", import_job_arguments(urls, entry.source))
+        else:
+            args = [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
+            st.session_state[state.HOME_LAST_JOB] = start_job(ws, "ingest", args)
     except ClipcoreError as exc:
         st.error(md(exc), icon="🚫")
         return
@@ -71,7 +80,7 @@ def continue_first_embed(entry: WorkspaceEntry, ws: Workspace, info: ModelInfo) 
             return
         if list_jobs(ws, active_only=True):
             return
-        if not any(j["kind"] == "ingest" and j["status"] == "done" for j in list_jobs(ws, limit=5)):
+        if not any(j["kind"] in ("ingest", "import-iiif") and j["status"] == "done" for j in list_jobs(ws, limit=5)):
             return
         mark_embed_started(settings(), entry.name)
         if ws.missing_embeddings(info.key):

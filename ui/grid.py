@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from clipcore.catalog.metadata import books, image_metadata
+from clipcore.catalog.metadata import books_version, image_metadata
 from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
@@ -60,7 +60,8 @@ TILE_CSS = """
 .cc-tile img{width:100%;height:auto;display:block;border-radius:4px}
 .cc-tile figcaption{font-size:0.78rem;line-height:1.25;color:#333;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .cc-tile .cc-rank{font-weight:700;margin-right:4px}
-.cc-tile.cc-off{border-color:#d33;opacity:0.35}
+.cc-tile.cc-off{border:2px dashed #999;opacity:0.4;filter:grayscale(1)}
+.cc-tile.cc-off .cc-rank{text-decoration:line-through}
 </style>
 """
 
@@ -104,7 +105,7 @@ def image_grid(
         scores: shown under each tile.
         notes: one more line per tile (e.g. a label or prediction), shown as text.
         selectable: a row of numbered pills, all selected at first; clicking a number
-            deselects that tile (it turns pale with a red frame). No View/Similar picker.
+            deselects that tile (it turns grey and pale, with a dashed frame and its number struck through). No View/Similar picker.
         find_similar: offer "Find similar" for the picked tile.
     """
     from ui.resources import thumbnail_url
@@ -137,6 +138,10 @@ def image_grid(
         return result
     by_rank = {i + 1: rec for i, rec in enumerate(records)}
     c1, c2, c3 = st.columns([6, 1, 1], vertical_alignment="bottom")
+    shown_key = f"{key}-shown"
+    if st.session_state.get(shown_key) != [r.id for r in records]:  # new results: no pick carries over
+        st.session_state.pop(f"{key}-pick", None)
+        st.session_state[shown_key] = [r.id for r in records]
     picked = c1.pills("Pick an image by its number", list(by_rank), key=f"{key}-pick", label_visibility="collapsed")
     rec = by_rank.get(picked) if picked is not None else None
     if c2.button("View", key=f"{key}-view", disabled=rec is None, width="stretch") and rec is not None:
@@ -189,7 +194,9 @@ def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
 
 def book_filters(ws: Workspace) -> tuple[str | None, int | None]:
     """Book and page filters, shown only when the workspace holds imported books."""
-    found = books(ws)
+    from ui.resources import books as cached_books
+
+    found = cached_books(str(ws.root), books_version(ws))
     if not found:
         return None, None
     titles = {b["book"]: f"{b['book_label']} ({b['pages']} pages)" for b in found}

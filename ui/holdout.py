@@ -11,6 +11,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from clipcore.catalog.metadata import has_books
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import DEFAULT_TEST_FRACTION, Split, freeze_split, get_split
 from clipcore.errors import ClipcoreError
@@ -47,7 +48,11 @@ def render_holdout(ws: Workspace, name: str) -> Split | None:
         "exactly those images, and the Few-shot page never trains on them."
     )
     with st.form("freeze_holdout"):
-        group_by = st.radio("Keep together", list(GROUP_CHOICES), format_func=GROUP_CHOICES.get, key="fh_group_by")
+        # Pages of one imported book look alike: splitting a book would flatter every method.
+        default = list(GROUP_CHOICES).index("group") if has_books(ws) else 0
+        group_by = st.radio(
+            "Keep together", list(GROUP_CHOICES), index=default, format_func=GROUP_CHOICES.get, key="fh_group_by"
+        )
         c1, c2 = st.columns(2)
         fraction = c1.slider("Hold-out share per class", 0.05, 0.5, DEFAULT_TEST_FRACTION, 0.01, key="fh_fraction")
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="fh_seed")

@@ -14,7 +14,6 @@ from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
 from ui import context, state
-from ui.iiif_import import render_iiif_import
 from ui.text import code, md
 
 JOB_POLL_S = 1.5
@@ -64,7 +63,6 @@ def render_home() -> None:
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())
     render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
-    render_iiif_import(ws)
     if counts["skipped"]:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)

@@ -281,3 +281,12 @@ def text_vector(model_key: str, text: str) -> np.ndarray:
     if model.info.key != model_key:
         raise ClipcoreError(f"model changed from {model_key} to {model.info.key}; reload the page.")
     return model.encode_texts([text])[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def books(root: str, version: tuple[int, int]) -> list[dict]:
+    """The imported books of a workspace (``catalog.metadata.books``), once per change of its
+    images or metadata: the aggregate reads every page, too slow for each rerun at a million."""
+    from clipcore.catalog.metadata import books as list_books
+
+    return list_books(_workspace(root))

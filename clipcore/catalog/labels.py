@@ -614,6 +614,7 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
         raise InputError("a folder export holds current labels only; drop --history or use csv/json.")
     rows = current_label_rows(ws)
     records = {r.id: r for r in ws.images([row["id"] for row in rows])} if rows else {}
+    books = image_metadata(ws, list(records))  # an imported page is named after its book: 0001.jpg is in every book
     used: set[Path] = set()
     written = 0
     missing: list[str] = []
@@ -622,6 +623,8 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
         folder = out / folder_name(row["class"])
         folder.mkdir(parents=True, exist_ok=True)
         name = Path(rec.path).name
+        if rec.id in books and books[rec.id]["book"]:
+            name = folder_name(f"{books[rec.id]['book']}-{name}")
         target = folder / name
         if target in used:
             target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"

@@ -140,11 +140,15 @@ def image_metadata(ws: Workspace, ids: Sequence[int]) -> dict[int, dict[str, Any
 
 
 def ids_matching(ws: Workspace, *, book: str | None = None, page: int | None = None) -> set[int]:
-    """Ids of images whose book (folder name or label, case-insensitive substring) and/or
-    page number match. With neither given, every image that has metadata."""
+    """Ids of images whose book (its folder name exactly, else a case-insensitive substring
+    of the folder name or title) and/or page number match. With neither, every image that
+    has metadata."""
     sql = "SELECT image_id FROM image_meta WHERE 1 = 1"
     params: list[Any] = []
-    if book:
+    if book and ws.query("SELECT 1 FROM image_meta WHERE group_name = ? LIMIT 1", (book,)):
+        sql += " AND group_name = ?"  # a book folder name, as the app's picker gives: the index answers
+        params.append(book)
+    elif book:
         sql += " AND (instr(lower(group_name), lower(?)) > 0 OR instr(lower(book_label), lower(?)) > 0)"
         params += [book, book]
     if page is not None:
@@ -161,3 +165,16 @@ def books(ws: Workspace) -> list[dict[str, Any]]:
         "WHERE m.group_name IS NOT NULL GROUP BY m.group_name ORDER BY MAX(m.book_label), m.group_name"
     )
     return [{"book": r[0], "book_label": r[1], "pages": int(r[2]), "attribution": r[3], "license": r[4]} for r in rows]
+
+
+def books_version(ws: Workspace) -> tuple[int, int]:
+    """A cheap token that changes when images or their metadata are added or changed (cache keys)."""
+    row = ws.query(
+        "SELECT (SELECT changes FROM store_state WHERE id = 1), (SELECT COALESCE(MAX(image_id), 0) FROM image_meta)"
+    )[0]
+    return int(row[0] or 0), int(row[1])
+
+
+def has_books(ws: Workspace) -> bool:
+    """Whether any image came from an imported book (one indexed lookup)."""
+    return bool(ws.query("SELECT 1 FROM image_meta WHERE group_name IS NOT NULL LIMIT 1"))

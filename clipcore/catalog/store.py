@@ -260,6 +260,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # The search filter "page N" without a book reads this index, not every page.
+        "0023_image_meta_page",
+        """
+        CREATE INDEX image_meta_page ON image_meta(page);
+        """,
+    ),
+    (
         # The vector index asks which rows were committed after its build (retrieval.index).
         "0016_embedding_rows_by_row",
         """

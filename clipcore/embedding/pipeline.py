@@ -128,14 +128,15 @@ def embed_workspace(
     done = 0
     failed: list[dict] = []
     with open_set_writer(ws, key, model.info.embed_dim, rebuild=rebuild) as writer:
-        plan = plan_embedding(ws, key, limit=limit)  # after a rebuild: every live image
+        # plan (inside the writer's lock, so that after a rebuild it holds every live image)
+        plan = plan_embedding(ws, key, limit=limit)
         if progress:
             progress(0, len(plan))
-        for batch in source.batches(plan, batch_size):
+        for batch in source.batches(plan, batch_size):  # decode, in threads
             t0 = time.perf_counter()
-            vectors = model.encode_pixels(batch.pixels) if batch.ids else None
+            vectors = model.encode_pixels(batch.pixels) if batch.ids else None  # encode
             t1 = time.perf_counter()
-            writer.write(batch, vectors)
+            writer.write(batch, vectors)  # write: fsync, then commit
             times.model += t1 - t0
             times.write += time.perf_counter() - t1
             failed.extend(batch.failed)

@@ -563,11 +563,14 @@ class _Importer:
             return json.loads(body), False
         return [line.strip() for line in body.splitlines() if line.strip() and not line.lstrip().startswith("#")], True
 
-    def add_source(self, source: str, depth: int = 0) -> None:
+    def add_source(self, source: str, depth: int = 0, *, named_remotely: bool = False) -> None:
         source = source.strip()
         if not source or source in self._seen:
             return
         self._seen.add(source)
+        if named_remotely and not _is_url(source):
+            # A document from the network may name only http(s) URLs, never a file here.
+            return self.fail(source, "refused: a remote collection may only name http(s) URLs")
         try:
             if _is_url(source):
                 body = self.fetcher.get(
@@ -593,7 +596,7 @@ class _Importer:
             if not members:
                 self.fail(source, "the collection lists no manifests")
             for member in members:
-                self.add_source(member, depth + 1)
+                self.add_source(member, depth + 1, named_remotely=named_remotely or _is_url(source))
             return
         try:
             book = parse_manifest(doc, source, self.size)

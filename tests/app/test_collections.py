@@ -15,9 +15,11 @@ from streamlit.testing.v1 import AppTest
 from clipcore.catalog.jobs import list_jobs
 from clipcore.catalog.store import Workspace
 from tests.helpers import wait_for_job
+from clipcore.embedding.models import embedding_set_key
 from ui.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
+TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 HOSTILE = "[click](http://evil.example) <b>x</b> $x$ :red[y]"
 
 
@@ -86,7 +88,7 @@ def test_new_collection_ingests_then_embeds_and_becomes_active(roots_config, dem
     at.run()
     assert not at.exception
     values = {m.label: m.value for m in at.metric}
-    assert values["Images"] == "6" and values["Embedded (tiny/none)"] == "100%"
+    assert values["Images"] == "6" and values[f"Embedded ({TINY_KEY})"] == "100%"
     assert len(list_jobs(ws)) == 2  # no second embed on later runs
 
 
@@ -172,7 +174,7 @@ def test_ws_param_selects_the_workspace_and_survives_a_page_switch(two_workspace
     at.run()
     assert not at.exception
     assert at.sidebar.selectbox[0].value == "second" and at.title[0].value == "second"
-    assert at.sidebar.caption[0].value.startswith("Model `tiny/none`")
+    assert at.sidebar.caption[0].value == f"Model `{TINY_KEY}` · untrained"
     # The sidebar picker switches, and the URL follows.
     at.sidebar.selectbox[0].select("demo").run()
     assert at.query_params["ws"] == "demo" and at.title[0].value == "demo"

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [None, "pages/search.py", "pages/zero_shot.py", "pages/few_shot.py", "pages/label.py", "pages/evaluate.py"]
+PAGES = [None, "pages/search.py", "pages/zero_shot.py", "pages/few_shot.py", "pages/label.py", "pages/evaluate.py", "pages/present.py"]
 LABEL_VIEWS = ["Label", "History", "Conflicts", "Export"]
 
 
@@ -77,3 +77,20 @@ def test_few_shot_on_a_fully_labelled_collection_shows_cross_validated_mistakes_
     wrong = (~table["correct"]).tolist()
     assert wrong == sorted(wrong, reverse=True)  # every mistake before every correct prediction
     assert int(metrics["Mistakes"]) == sum(wrong)
+
+
+def test_present_tells_the_story_with_the_workspace_numbers(app_config):
+    from clipcore.classify.prompts import ensure_reference_prompt_set
+    from tests.helpers import app_workspace
+
+    ensure_reference_prompt_set(app_workspace(app_config))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/present.py")
+    at.run()
+    assert not at.exception, _errors(at)
+    headers = [h.value for h in at.header]
+    assert [h.split(" · ")[0] for h in headers] == ["1", "2", "3", "4", "5"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "32"
+    assert any(label.startswith("Accuracy with ") for label in metrics)
+    assert not at.sidebar.selectbox and not at.sidebar.text_input  # no configuration clutter

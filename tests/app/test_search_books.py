@@ -1,5 +1,6 @@
-"""AppTest: imported IIIF books on the Search page: book and page filters, the required
-attribution shown with the images (escaped), and book/page in the image details."""
+"""AppTest: imported IIIF books in the app: Search's book and page filters, the required
+attribution shown with the images (escaped), book/page in the image details; Evaluate keeps
+books whole by default."""
 
 from __future__ import annotations
 
@@ -49,3 +50,11 @@ def test_book_and_page_filters_credits_and_details(with_books):
     texts = [t.value for t in at.text]
     assert "book: Ehon <i>yamato</i> hiji, page 3 (p. 3)" in texts
     assert "attribution: Provided by Example Library" in texts
+
+
+def test_evaluate_offers_to_keep_books_whole_by_default(with_books):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    assert not at.exception
+    assert at.radio(key="fh_group_by").value == "group"

@@ -130,3 +130,16 @@ def test_view_shows_the_picked_image_with_its_path_and_label(app_config):
     texts = [t.value for t in at.text]
     assert any(t.startswith("path: ") and t.endswith(line.split(" · ", 1)[1]) for t in texts)
     assert "label: <b>text</b>" in texts  # shown as text, not markup
+
+
+def test_a_picked_tile_does_not_carry_over_to_new_results(app_config):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/search.py")
+    at.run()
+    at.text_input(key="search_query").input("printed text").run()
+    pills = next(p for p in at.pills if p.key and p.key.endswith("-pick"))
+    pills.set_value(3).run()
+    assert next(p for p in at.pills if p.key and p.key.endswith("-pick")).value == 3
+    at.text_input(key="search_query").input("a landscape with mountains").run()
+    assert not at.exception
+    assert next(p for p in at.pills if p.key and p.key.endswith("-pick")).value is None

@@ -33,7 +33,8 @@ PAGES = {
     "Few-shot": "Few-shot",
     "Label": "Label",
     "Evaluate": "Evaluate",
-    "Home": "Image collection",
+    "Present": "what CLIP does with this collection",
+    "Home": "demo",  # the collection's name (app_config's workspace)
 }
 TABBED = {"Zero-shot"}
 

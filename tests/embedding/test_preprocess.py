@@ -183,3 +183,15 @@ def test_unsupported_configs_are_named():
     with pytest.raises(InputError, match="interpolation.*'lanczos'"):
         Preprocess.from_open_clip({"size": 224, "interpolation": "lanczos"})
     assert Preprocess.from_open_clip({"size": [64, 64], "mean": 0.5}).mean == (0.5, 0.5, 0.5)
+
+
+def test_the_gpu_decoder_is_only_used_where_it_reproduces_the_transform(models):
+    from clipcore.embedding.pipeline import make_decoder
+    from clipcore.errors import InputError
+
+    squash, tiny = models["tiny-squash"][0], models["tiny"][0]
+    assert make_decoder(squash, "auto").name == "pillow"
+    with pytest.raises(InputError, match="squash"):
+        make_decoder(squash, "gpu")
+    with pytest.raises(InputError, match="without draft"):
+        make_decoder(tiny, "gpu", draft=False)

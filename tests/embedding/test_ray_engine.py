@@ -1,7 +1,8 @@
 """The Ray Data engine on a local Ray (2 CPUs, one half-CPU actor, the tiny model, ~200 JPEGs).
 
 Same vectors, counts and failure reasons as the local engine; a run whose driver is
-killed mid-way is completed by a rerun with nothing embedded twice.
+killed mid-way, or whose model actor is killed mid-way, is completed (by itself or by a
+rerun) with nothing embedded twice.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,5 +118,43 @@ def test_killed_run_is_completed_by_a_rerun_without_duplicates(local_ray, collec
     report = embed_workspace_ray(ws, tiny_model, batch_size=16, shard_dir=shard_dir)
     assert sorted(f["id"] for f in report.failed) == sorted(f["id"] for f in local_report.failed)
     assert report.embedded == local_report.embedded
+    _assert_same_vectors(ws, local_root, tiny_model.info.key)
+    ws.close()
+
+
+def test_killed_actor_mid_run_leaves_nothing_duplicated(local_ray, collection, tiny_model, tmp_path):
+    """SIGKILL the model actor once it has written a shard; the run (or its rerun) completes."""
+    template, local_root, local_report = collection
+    _copy(template, tmp_path / "ws").close()
+    shard_dir = tmp_path / "shards"
+    outcome: dict = {}
+
+    def run() -> None:
+        ws = Workspace(tmp_path / "ws")
+        try:
+            outcome["report"] = embed_workspace_ray(ws, tiny_model, batch_size=8, shard_dir=shard_dir)
+        except Exception as exc:  # a dead actor may end the run; the rerun below must then finish it
+            outcome["error"] = exc
+        finally:
+            ws.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 600
+    victim = None
+    while victim is None and worker.is_alive() and time.monotonic() < deadline:
+        shards = list(shard_dir.glob("*.parquet"))
+        if shards:  # shard names are <node>-<actor pid>-<uuid>.parquet
+            victim = int(shards[0].name.rsplit("-", 2)[-2])
+        time.sleep(0.1)
+    assert victim is not None, outcome
+    os.kill(victim, signal.SIGKILL)
+    worker.join(600)
+    assert not worker.is_alive()
+    ws = Workspace(tmp_path / "ws")
+    rerun = embed_workspace_ray(ws, tiny_model, batch_size=16, shard_dir=shard_dir)
+    first = outcome.get("report")
+    assert (first.embedded if first else 0) + rerun.embedded == local_report.embedded
+    assert sorted(f["id"] for f in rerun.failed) == sorted(f["id"] for f in local_report.failed)
     _assert_same_vectors(ws, local_root, tiny_model.info.key)
     ws.close()

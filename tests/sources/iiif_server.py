@@ -152,6 +152,10 @@ class IIIFServer:
                 "items": [{"id": f"{base}/manifests/{b}.json", "type": "Manifest"} for b in ("b2", "b3")],
             }
             return 200, "application/ld+json", json.dumps(doc).encode()
+        if path == "/hostile-collection.json":
+            doc = {"@context": "http://iiif.io/api/presentation/2/context.json", "@id": f"{base}/hostile-collection.json",
+                   "@type": "sc:Collection", "manifests": [{"@id": "/etc/passwd"}, {"@id": f"{base}/manifests/b1.json"}]}
+            return 200, "application/ld+json", json.dumps(doc).encode()
         if path == "/not-a-manifest.json":
             return 200, "application/json", b'{"hello": "world"}'
         m = re.fullmatch(r"/iiif/(b\d)/(\d+)/full/([^/]+)/0/default\.jpg", path)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from clipcore.catalog.ingest import ingest_folder
-from clipcore.catalog.labels import labels_csv, record_batch
+from clipcore.catalog.labels import export_labels, labels_csv, record_batch
 from clipcore.catalog.metadata import METADATA_NAME, ids_matching, image_groups, image_metadata
 from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import freeze_split
@@ -153,6 +153,9 @@ def test_private_addresses_and_local_files_refused_unless_allowed(server, tmp_pa
     assert report.failed[1]["reason"].startswith("refused: local files are not allowed")
     file_url = import_iiif(["file:///etc/passwd"], tmp_path / "o", policy=strict)
     assert file_url.failed[0]["reason"].startswith("refused")
+    hostile = import_iiif([f"{server.base}/hostile-collection.json"], tmp_path / "h", size=128, policy=FAST)
+    assert hostile.failed == [{"url": "/etc/passwd", "reason": "refused: a remote collection may only name http(s) URLs"}]
+    assert hostile.manifests == 1 and hostile.downloaded == 4
     redirected = import_iiif([f"{server.base}/redirect-ftp"], tmp_path / "o", policy=FAST)
     assert redirected.failed[0]["reason"].startswith("refused: redirect to a non-http(s) URL")
 
@@ -221,6 +224,8 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     record_batch(ws, "cover", ehon[:1], annotator="ann", source={"kind": "test"})
     exported = list(csv.DictReader(io.StringIO(labels_csv(ws))))
     assert [(r["book"], r["page"]) for r in exported] == [("Ehon <i>yamato</i> hiji", "1")]
+    export_labels(ws, tmp_path / "export", "folders")
+    assert [p.name for p in (tmp_path / "export" / "cover").iterdir()] == [f"{meta[ehon[0]]['book']}-0001.jpg"]
     zs = ZeroShotResult(ids=np.asarray(ehon[:2]), labels=["a", "b"], proba=np.asarray([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32))
     predicted = list(csv.DictReader(io.StringIO(predictions_csv(zs, ws.paths(ehon[:2]), image_metadata(ws, ehon[:2])))))
     assert [(r["book"], r["page"], r["predicted"]) for r in predicted] == [("Ehon <i>yamato</i> hiji", "1", "a"), ("Ehon <i>yamato</i> hiji", "2", "b")]
@@ -249,3 +254,14 @@ def test_ingest_stores_books_as_groups_for_every_image_and_keeps_books_out_of_cl
     ws.set_ground_truth({i: "b" if i in hokusai else "a" for i in groups}, "csv")
     assert freeze_split(ws, name="fallback").group_by is None
     ws.close()
+
+
+@pytest.mark.parametrize("label", ["../../etc/passwd", "..", "/abs/path", "a\\b\x00c", "源氏物語 巻一", ""])
+def test_book_folder_is_one_safe_name_from_any_label(label):
+    from clipcore.sources.iiif import book_folder
+
+    name = book_folder(label, "https://x/m.json")
+    assert "/" not in name and "\\" not in name and "\x00" not in name
+    assert not name.startswith(".") and name.endswith("-" + name.rsplit("-", 1)[1]) and len(name) <= 47
+    if label.startswith("源氏"):
+        assert name.startswith("源氏物語-巻一")
