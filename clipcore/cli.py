@@ -160,7 +160,43 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         bar.close()
     out = report.to_dict()
     out.update(device=model.info.device, precision=model.info.precision)
+    out["index_job"] = _maybe_start_index_job(ws, model.info.key) if report.embedded else None
     return out
+
+
+def _maybe_start_index_job(ws, key: str) -> str | None:
+    """Above the size threshold, (re)build the vector index as a background job."""
+    from clipcore.catalog.jobs import start_job
+    from clipcore.retrieval.index import needs_build
+
+    if not needs_build(ws, key):
+        return None
+    return start_job(ws, "index", ["--key", key])
+
+
+@command(
+    "index",
+    human=lambda r: f"indexed {r['rows']:,} {r['key']} vectors ({r['codes']}, M={r['m']}) in {r['build_s']:.1f}s; "
+    f"recall@10 {r['recall_at_10']:.3f} over {r['recall_queries']} test queries",
+)
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.retrieval.index import build_index
+
+    ws = _workspace(settings)
+    bar = _Progress(args, "index", unit="vec")
+    try:
+        manifest = build_index(
+            ws,
+            args.key or _model_key(settings),
+            codes=args.codes,
+            m=args.m,
+            ef_construction=args.ef_construction,
+            ef_search=args.ef_search,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    return manifest.to_dict()
 
 
 def _human_import(r: dict[str, Any]) -> str:
@@ -270,13 +306,14 @@ def _human_search(r: dict[str, Any]) -> str:
 @command("search", human=_human_search)
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.catalog.metadata import image_metadata
+    from clipcore.retrieval.index import open_index
     from clipcore.retrieval.search import SearchFilters, filter_ids, top_k
 
     ws = _workspace(settings)
     matrix = ws.load_embeddings(_model_key(settings))
     restrict = filter_ids(ws, SearchFilters(book=args.book, page=args.page))
     model = _model(settings)
-    hits = top_k(matrix, model.encode_texts([args.query])[0], k=args.k, restrict_to=restrict)
+    hits = top_k(open_index(ws, matrix), model.encode_texts([args.query])[0], k=args.k, restrict_to=restrict)
     paths = ws.paths([h.id for h in hits])
     meta = image_metadata(ws, [h.id for h in hits])
     results = []
@@ -428,6 +465,13 @@ def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _human_bench(r: dict[str, Any]) -> str:
+    if "p95_ms" in r:
+        return (
+            f"{r['rows']:,} vectors, {r['index']}: build {r['build_s']:.1f}s; p50 {r['p50_ms']:.2f} ms, "
+            f"p95 {r['p95_ms']:.2f} ms, recall@10 {r['recall_at_10']:.3f}; 50% excluded p95 {r['exclude_50_p95_ms']:.2f} ms "
+            f"(recall {r['exclude_50_recall_at_10']:.3f}); 5% restriction p95 {r['restrict_5_p95_ms']:.2f} ms "
+            f"(recall {r['restrict_5_recall_at_10']:.3f}); RSS {r['rss_mb']:.0f} MB"
+        )
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in r.get("stages", {}).items())
     return (
         f"{r['model']} on {r['device']}/{r['precision']} ({r['weights']} weights), {r['images']} images: "
@@ -438,8 +482,15 @@ def _human_bench(r: dict[str, Any]) -> str:
 
 @command("bench", human=_human_bench)
 def _cmd_bench(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from clipcore.bench import run_benchmark
+    from clipcore.bench import run_benchmark, run_search_benchmark
+    from clipcore.errors import InputError
 
+    if args.search:
+        return run_search_benchmark(
+            args.rows, dim=args.dim, queries=args.queries, m=args.m, ef_search=args.ef_search, codes=args.codes
+        )
+    if not args.images:
+        raise InputError("bench needs --images DIR (embedding throughput) or --search --rows N (vector search).")
     return run_benchmark(
         args.images,
         model=settings.model,
@@ -535,17 +586,23 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.classify.evaluation import parse_ks
     from clipcore.classify.evaluation import DEFAULT_METHODS, evaluate, save_run
-    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
 
     ws = _workspace(settings)
     ks = parse_ks(args.k)
+    if args.class_names:
+        prompt_set = None
+    elif args.prompt_set:
+        prompt_set = load_prompt_set(ws, args.prompt_set, args.prompt_version)
+    else:
+        prompt_set = latest_prompt_set(ws)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
     bar = _Progress(args, "evaluate")
     try:
         result = evaluate(
-            ws, matrix, model=model, prompt_set=latest_prompt_set(ws), methods=methods, ks=ks,
+            ws, matrix, model=model, prompt_set=prompt_set, methods=methods, ks=ks,
             draws=args.draws, seed=args.seed, split_name=args.split, progress=bar,
         )
     finally:
@@ -623,6 +680,19 @@ def _common(p: argparse.ArgumentParser, *, model: bool = False, workspace: bool 
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--job-id", help=argparse.SUPPRESS)
+
+
+def _index_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    from clipcore.retrieval import index as vindex
+
+    p.add_argument("--m", type=int, default=vindex.DEFAULT_M if defaults else None, help=f"HNSW links per node (default {vindex.DEFAULT_M})")
+    p.add_argument("--ef-search", type=int, default=vindex.DEFAULT_EF_SEARCH if defaults else None,
+                   help=f"HNSW search breadth (default {vindex.DEFAULT_EF_SEARCH})")
+    p.add_argument("--codes", choices=list(vindex.CODES), default=vindex.DEFAULT_CODES if defaults else None,
+                   help=f"stored codes (default {vindex.DEFAULT_CODES})")
+    if defaults:
+        p.add_argument("--ef-construction", type=int, default=vindex.DEFAULT_EF_CONSTRUCTION,
+                       help=f"HNSW build breadth (default {vindex.DEFAULT_EF_CONSTRUCTION})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -724,8 +794,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "json", "folders"], default="csv", help="export format (default csv)")
     _common(p)
 
-    p = sub.add_parser("bench", help="measure embedding throughput on a folder of images")
-    p.add_argument("--images", required=True, help="folder of images")
+    p = sub.add_parser("index", help="build or rebuild the vector index of the workspace's embeddings")
+    p.add_argument("--key", help="embedding set key (default: the configured model's)")
+    _index_options(p)
+    _common(p, model=True)
+
+    p = sub.add_parser("bench", help="measure embedding throughput on a folder of images, or vector search")
+    p.add_argument("--images", help="folder of images (embedding throughput)")
+    p.add_argument("--search", action="store_true", help="benchmark the vector index on synthetic vectors instead")
+    p.add_argument("--rows", type=int, default=100_000, help="--search: number of vectors (default 100000)")
+    p.add_argument("--dim", type=int, default=512, help="--search: vector dimension (default 512)")
+    p.add_argument("--queries", type=int, default=200, help="--search: timed queries per case (default 200)")
+    _index_options(p, defaults=False)
     p.add_argument("--limit", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--decoder", choices=["auto", "pillow", "gpu"], default="auto",
@@ -749,6 +829,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help="comma-separated subset of zero_shot,logreg,random_forest,knn,zero_shot_prior")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", default="default", help="frozen split name (frozen from ground truth if missing)")
+    p.add_argument("--prompt-set", help="zero-shot prompt set name (default: the latest saved set)")
+    p.add_argument("--prompt-version", type=int, help="version of --prompt-set (default: its latest)")
+    p.add_argument("--class-names", action="store_true", help="zero-shot from class names in templates, not a saved set")
     p.add_argument("--with-baseline", action="store_true", help="also fine-tune the EfficientNet baseline (long)")
     p.add_argument("--baseline-arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"])
     _common(p, model=True)

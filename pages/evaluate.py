@@ -1,8 +1,9 @@
 """Evaluate: learning curves, the error-rate table against the EfficientNet baseline,
 confusion matrices and the embedding map, all on one frozen hold-out split.
 
-The last stored evaluation run is shown at once; "Run evaluation" recomputes it (CLIP
-methods on stored embeddings, with a progress bar) and stores the result. The baseline
+The last stored evaluation run is shown at once; "Run evaluation" starts a background job
+(``python -m clipcore evaluate``) whose progress survives reloads; the page keeps showing
+the latest finished run until the job stores the new one. The baseline
 trains only in a background job; this page starts it and shows its progress.
 """
 
@@ -18,7 +19,7 @@ import streamlit as st
 from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.config import checked_weights_file
 from clipcore.errors import ClipcoreError
-from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, evaluate, list_runs, parse_ks, save_run
+from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, list_runs, parse_ks
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.catalog.jobs import list_jobs, start_job
 from clipcore.classify.metrics import ConfusionMatrix
@@ -45,6 +46,7 @@ MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (d
 RUN_CHOICE = "ev_run"
 CM_CELL = "ev_cm_cell"
 WATCHING = "ev_watching_jobs"
+WATCHING_EVAL = "ev_watching_evaluation"
 
 ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
@@ -81,6 +83,18 @@ def _when(iso: str | None) -> str:
         return str(iso)
 
 
+def _eta(job: dict) -> str:
+    try:
+        elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    except (TypeError, ValueError):
+        return ""
+    done, total = job.get("done") or 0, job.get("total") or 0
+    if not done or not total:
+        return ""
+    left = elapsed / done * (total - done)
+    return f", about {left / 60:.0f} min left" if left >= 90 else f", about {left:.0f} s left"
+
+
 # -- split: shown, or frozen here by an explicit action (page reads never freeze one) -------
 split = render_holdout(ws, SPLIT, ctx.entry.name)
 
@@ -111,22 +125,39 @@ with st.expander("Run an evaluation", expanded=not runs):
         )
 
 if run_clicked:
-    bar = st.progress(0.0, text="Evaluating...")
     try:
         auth.permit("start_jobs", ctx.entry.name)
-        prompt_set = load_prompt_set(ws, chosen_set[0], chosen_set[1]) if chosen_set else None
-        result = evaluate(
-            ws, matrix, model=ctx.model, prompt_set=prompt_set, methods=methods, ks=ks, draws=int(draws),
-            split_name=SPLIT, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} fits"),
-        )
-        run_id = save_run(ws, "evaluation", result.settings, result.to_dict())
-        st.session_state[RUN_CHOICE] = run_id
-        st.session_state.pop(CM_CELL, None)
-        bar.empty()
-        st.rerun()
+        info = ctx.model.info
+        args = ["--methods", ",".join(methods), "--k", ",".join(map(str, ks)), "--draws", str(int(draws)), "--split", SPLIT]
+        args += ["--model", info.name] + (["--pretrained", info.pretrained] if info.pretrained else [])
+        args += ["--checkpoint", info.checkpoint] if info.checkpoint else []
+        args += ["--prompt-set", chosen_set[0], "--prompt-version", str(chosen_set[1])] if chosen_set else ["--class-names"]
+        start_job(ws, "evaluate", args)
+        st.session_state[WATCHING_EVAL] = True
     except ClipcoreError as exc:
-        bar.empty()
         context.show_error(exc)
+
+
+@st.fragment(run_every=1.0)
+def _evaluation_jobs() -> None:
+    """Progress of running evaluation jobs (they survive reloads); rerun the page when one ends."""
+    active = [j for j in list_jobs(ws, active_only=True) if j["kind"] == "evaluate"]
+    for job in active:
+        total = job.get("total") or 0
+        st.progress(min((job.get("done") or 0) / total, 1.0) if total else 0.0,
+                    text=f"evaluation job {job['id']}: {job.get('done') or 0}/{total or '?'} fits{_eta(job)}")
+    if not active and st.session_state.get(WATCHING_EVAL):
+        st.session_state[WATCHING_EVAL] = False
+        st.session_state.pop(RUN_CHOICE, None)  # show the new run
+        st.rerun()
+
+
+if st.session_state.get(WATCHING_EVAL) or any(j["kind"] == "evaluate" for j in list_jobs(ws, active_only=True)):
+    st.session_state[WATCHING_EVAL] = True
+    _evaluation_jobs()
+last_eval = next((j for j in list_jobs(ws, limit=10) if j["kind"] == "evaluate"), None)
+if last_eval and last_eval["status"] == "failed":
+    st.error(f"The last evaluation job failed: {md(last_eval['message'])}", icon="🚫")
 
 if not runs:
     st.info(
@@ -301,18 +332,6 @@ if start:
         st.success(f"Started baseline job {job_id}.")
     except ClipcoreError as exc:
         context.show_error(exc)
-
-
-def _eta(job: dict) -> str:
-    try:
-        elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
-    except (TypeError, ValueError):
-        return ""
-    done, total = job.get("done") or 0, job.get("total") or 0
-    if not done or not total:
-        return ""
-    left = elapsed / done * (total - done)
-    return f", about {left / 60:.0f} min left" if left >= 90 else f", about {left:.0f} s left"
 
 
 @st.fragment(run_every=2.0)

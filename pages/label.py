@@ -279,10 +279,11 @@ def _label_view(ctx, annotator: str) -> None:
 
 def _compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
     ws, matrix = ctx.ws, ctx.matrix
+    query = None
     if kind == "text":
-        base = ranking.cosine_scores(matrix, resources.text_vector(ctx.key, text))
+        query = resources.text_vector(ctx.key, text)
     elif kind == "image":
-        base = ranking.cosine_scores(matrix, image_vector(matrix, image_id))
+        query = image_vector(matrix, image_id)
     elif kind == "zero-shot":
         base = zero_shot.class_scores(target)
     else:
@@ -295,7 +296,12 @@ def _compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, 
     if claim:
         exclude |= lbl.claimed_by_others(ws, annotator)
     scorer = ranking.fit_class_scorer(matrix, labels, target, rejected) if learn else None
-    ranked = ranking.rank_candidates(matrix, base, limit=2 * n if claim else n, exclude=exclude, scorer=scorer)
+    limit = 2 * n if claim else n
+    if query is not None:  # through the vector index: top candidates only, not the whole matrix
+        index = resources.vector_index(ws, ctx.key)
+        ranked = ranking.rank_by_query(index, query, limit=limit, exclude=exclude, scorer=scorer)
+    else:
+        ranked = ranking.rank_candidates(matrix, base, limit=limit, exclude=exclude, scorer=scorer)
     ids = [r.id for r in ranked]
     if claim and ids:
         ids = lbl.claim_images(ws, ids, n, annotator=annotator)

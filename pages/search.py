@@ -20,7 +20,7 @@ from clipcore.retrieval.search import (
     filter_ids,
     image_vector,
     query_image_vector,
-    top_k,
+    search_page,
 )
 
 from ui import context, resources, state
@@ -147,38 +147,52 @@ signature = hashlib.sha1(
 ).hexdigest()
 
 
-def _set_page(sig: str, page: int) -> None:
-    st.session_state[state.SEARCH_PAGE] = {"sig": sig, "page": max(page, 0)}
+def _set_page(sig: str, cursors: list) -> None:
+    """Page state: the cursors at which each page so far starts (first page: [None])."""
+    st.session_state[state.SEARCH_PAGE] = {"sig": sig, "cursors": cursors or [None]}
+
+
+def _selection(index, restrict, sig: str):
+    """The index's filter for this restriction, made once per (index, filter) in this session."""
+    cached = st.session_state.get("search_selection")
+    if cached and cached[0] == (id(index), sig):
+        return cached[1]
+    selection = None if restrict is None else index.select(restrict_to=restrict)
+    st.session_state["search_selection"] = ((id(index), sig), selection)
+    return selection
 
 
 @st.fragment
 def show_results(query_vec, restrict, sig: str, page_size: int, described: list[str]) -> None:
-    """One page of the ranking; paging reruns only this fragment."""
+    """One page of the ranking, by cursor (never a growing offset); paging reruns only this fragment."""
     current = st.session_state.get(state.SEARCH_PAGE)
-    page = current["page"] if current and current["sig"] == sig else 0
+    cursors = current["cursors"] if current and current["sig"] == sig else [None]
+    page = len(cursors) - 1
     total = len(matrix.ids) if restrict is None else len(restrict)
     if total == 0:
         st.info("No image passes the filters; clear a filter to see results.")
         return
-    hits = top_k(matrix, query_vec, k=page_size, offset=page * page_size, restrict_to=restrict)
+    index = resources.vector_index(ws, ctx.key)
+    result = search_page(index, query_vec, page_size, selection=_selection(index, restrict, sig), after=cursors[-1])
+    hits = result.hits
     if not hits:
         st.info("No more results.")
-        st.button("back to the first page", on_click=_set_page, args=(sig, 0), key="search_first")
+        st.button("back to the first page", on_click=_set_page, args=(sig, [None]), key="search_first")
         return
-    start = page * page_size
+    start = cursors[-1].depth if cursors[-1] is not None else 0
     st.caption(f"Results {start + 1}–{start + len(hits)} of {total:,}, best first")
     st.text("Query: " + " ".join(described))
     notes = {h.id: f"label: {labels[h.id]}" for h in hits if h.id in labels}
     grid = image_grid(ws, [h.id for h in hits], key=f"search-p{page}", scores={h.id: h.score for h in hits}, notes=notes)
     b1, b2, _ = st.columns([1, 1, 4])
-    b1.button("previous", key="search_prev", disabled=page == 0, on_click=_set_page, args=(sig, page - 1))
+    b1.button("previous", key="search_prev", disabled=page == 0, on_click=_set_page, args=(sig, cursors[:-1]))
     b2.button(
         "more results",
         key="search_more",
         type="primary",
-        disabled=start + len(hits) >= total,
+        disabled=result.next is None,
         on_click=_set_page,
-        args=(sig, page + 1),
+        args=(sig, cursors + [result.next]),
     )
     if grid.similar_to is not None:
         st.session_state[PENDING_SIMILAR] = grid.similar_to

@@ -126,6 +126,22 @@ def embeddings(ws: Workspace, key: str) -> EmbeddingMatrix:
     return _embeddings(str(ws.root), key, ws.embedding_version(key))
 
 
+@st.cache_resource(show_spinner="Opening the vector index...", max_entries=8)
+def _vector_index(ws_path: str, key: str, version: int, built_at: str):
+    from clipcore.retrieval.index import open_index
+
+    return open_index(_workspace(ws_path), _embeddings(ws_path, key, version))
+
+
+def vector_index(ws: Workspace, key: str):
+    """The ``VectorIndex`` over ``key`` (HNSW when built, else exact); reopened when either
+    the embeddings or the persisted index change."""
+    from clipcore.retrieval.index import read_manifest
+
+    manifest = read_manifest(ws, key)
+    return _vector_index(str(ws.root), key, ws.embedding_version(key), manifest.built_at if manifest else "")
+
+
 @st.cache_data(show_spinner="Projecting the embeddings to 2-D...", max_entries=16)
 def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[np.ndarray, np.ndarray]:
     from clipcore.classify.projection import project_2d

@@ -266,6 +266,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX image_meta_page ON image_meta(page);
         """,
     ),
+    (
+        # The vector index asks which rows were committed after its build (retrieval.index).
+        "0016_embedding_rows_by_row",
+        """
+        CREATE INDEX embedding_rows_row ON embedding_rows(set_id, row);
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
@@ -988,6 +995,29 @@ class Workspace:
                 yield writer
             finally:
                 writer.close()
+
+    def embedding_set(self, key: str) -> tuple[Path, int, int]:
+        """(folder of embedding set ``key``, committed row count, file generation); for its
+        vector index, which is stale once the generation changes (compaction, rebuild).
+
+        Raises:
+            WorkspaceError: nothing embedded with ``key``.
+        """
+        row = self.connect().execute(
+            "SELECT dirname, rows, generation FROM embedding_sets WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` first.")
+        return self.embeddings_dir / row[0], int(row[1]), int(row[2])
+
+    def ids_embedded_since(self, key: str, row: int) -> np.ndarray:
+        """(m,) int64 ids whose current ``key`` embedding sits at committed row >= ``row``
+        (embedded or re-embedded after a vector index was built at that row count)."""
+        rows = self.connect().execute(
+            "SELECT r.image_id FROM embedding_rows r JOIN embedding_sets s ON s.id = r.set_id WHERE s.key = ? AND r.row >= ?",
+            (key, int(row)),
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def load_embeddings(self, key: str) -> EmbeddingMatrix:
         """The current embeddings of ``key`` for live images, read from one consistent snapshot.

@@ -19,7 +19,7 @@ import numpy as np
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.errors import InputError
-from clipcore.classify.fewshot import METHOD_TITLES, METHODS, make_classifier
+from clipcore.classify.fewshot import METHOD_TITLES, METHODS, TRAIN_BUDGET, make_classifier
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.embedding.models import ClipModel
 from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_METHODS = ("zero_shot", "logreg", "random_forest", "knn", "zero_shot_prior")
 DEFAULT_KS: tuple[int | str, ...] = (1, 2, 4, 8, 16, "all")
 NEAR_DUPLICATE_THRESHOLD = 0.97
+# Train x hold-out cosines computed at most for the near-duplicate check; closest pairs kept.
+NEAR_DUPLICATE_MAX_PAIRS = 200_000_000
+NEAR_DUPLICATE_KEEP = 50
 # A 1-shot probe this much more accurate than zero-shot (absolute error rate) is suspicious.
 ONE_SHOT_GAP = 0.25
 ProgressFn = Callable[[int, int], None]
@@ -58,6 +61,7 @@ class EvaluationResult:
     settings: dict
     predictions: dict[str, dict[int, str]] = field(default_factory=dict)
     near_duplicates: list[tuple[int, int, float]] = field(default_factory=list)
+    near_duplicate_summary: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The CLI's JSON shape."""
@@ -78,6 +82,7 @@ class EvaluationResult:
             "confusion_matrices": self.confusion_matrices,
             "predictions": {m: {str(i): p for i, p in preds.items()} for m, preds in self.predictions.items()},
             "near_duplicates": [{"train_id": a, "test_id": b, "cosine": round(c, 6)} for a, b, c in self.near_duplicates],
+            "near_duplicate_summary": self.near_duplicate_summary,
             "warnings": list(self.warnings),
             "settings": dict(self.settings),
         }
@@ -209,7 +214,8 @@ def evaluate(
         warnings.append(UNTRAINED_WARNING)
     warnings += split_drift(ws, split)
 
-    missing = [i for i in split.train_ids + split.test_ids if matrix.rows_of([i])[0] < 0]
+    split_ids = np.asarray(split.train_ids + split.test_ids, dtype=np.int64)
+    missing = split_ids[matrix.rows_of(split_ids) < 0].tolist()
     gone = set(missing_members(ws, split))
     if gone:
         n_test = sum(1 for i in split.test_ids if i in gone)
@@ -292,14 +298,26 @@ def evaluate(
         matrices[method] = confusion(y_test, pred, labels_axis).to_dict()
         predictions[method] = dict(zip(test_ids, pred))
 
-    dups = near_duplicates(matrix, usable.train_ids, test_ids, NEAR_DUPLICATE_THRESHOLD)
-    if dups:
-        n_test_dup = len({t for _, t, _ in dups})
-        n_pairs = len(usable.train_ids) * len(test_ids)
+    budgeted = [
+        f"{METHOD_TITLES.get(m, m)} at most {TRAIN_BUDGET[m]:,}"
+        for m in methods
+        if m in TRAIN_BUDGET and any(len(train) > TRAIN_BUDGET[m] for mm, _, _, train in plan if mm == m)
+    ]
+    if budgeted:
         warnings.append(
-            f"{n_test_dup:,} of {len(test_ids):,} hold-out images ({n_test_dup / len(test_ids):.0%}) look almost the "
-            f"same as a training image ({len(dups):,} of {n_pairs:,} train/hold-out pairs, "
-            f"{len(dups) / max(n_pairs, 1):.0%}, at cosine >= {NEAR_DUPLICATE_THRESHOLD}), so scores may be optimistic. "
+            "bounded training budget: " + "; ".join(budgeted) + " training images per fit "
+            "(a stratified sample of larger training sets)."
+        )
+    dup_summary, dups = near_duplicate_check(matrix, usable.train_ids, test_ids, seed=seed)
+    if dup_summary["pairs"]:
+        checked = dup_summary["test_images_checked"]
+        n_test_dup = dup_summary["test_images_with_duplicate"]
+        n_pairs = len(usable.train_ids) * checked
+        sampled = f" (a sample of {checked:,} of {len(test_ids):,} hold-out images was checked)" if checked < len(test_ids) else ""
+        warnings.append(
+            f"{n_test_dup:,} of {checked:,} hold-out images ({n_test_dup / checked:.0%}) look almost the "
+            f"same as a training image ({dup_summary['pairs']:,} of {n_pairs:,} train/hold-out pairs, "
+            f"{dup_summary['pairs'] / max(n_pairs, 1):.0%}, at cosine >= {NEAR_DUPLICATE_THRESHOLD}){sampled}, so scores may be optimistic. "
             "A split that keeps groups (books, series) together avoids this."
         )
     warnings += _sanity_warnings(summary, len(test_ids))
@@ -316,7 +334,42 @@ def evaluate(
         "split": split.name,
     }
     logger.info("evaluated %d fits on %d hold-out images", len(rows), len(test_ids))
-    return EvaluationResult(usable, rows, summary, matrices, warnings, settings, predictions, dups[:200])
+    return EvaluationResult(usable, rows, summary, matrices, warnings, settings, predictions, dups, dup_summary)
+
+
+def near_duplicate_check(
+    matrix: EmbeddingMatrix,
+    train_ids: Sequence[int],
+    test_ids: Sequence[int],
+    *,
+    threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    max_pairs: int = NEAR_DUPLICATE_MAX_PAIRS,
+    keep: int = NEAR_DUPLICATE_KEEP,
+    seed: int = 0,
+) -> tuple[dict, list[tuple[int, int, float]]]:
+    """Count train/hold-out near-duplicates and keep only the closest ``keep`` pairs.
+
+    Compares every pair while train x test <= ``max_pairs``; beyond that, a seeded sample
+    of hold-out images (so the cost stays bounded), which the summary says.
+    Returns:
+        ({"pairs", "test_images_with_duplicate", "test_images_checked", "test_images", "threshold"}, closest pairs
+        [(train id, test id, cosine)], most similar first).
+    """
+    test = list(test_ids)
+    checked = test
+    if len(train_ids) and len(test) * len(train_ids) > max_pairs:
+        n = max(1, max_pairs // len(train_ids))
+        rng = np.random.default_rng(seed)
+        checked = sorted(rng.choice(np.asarray(test, dtype=np.int64), size=min(n, len(test)), replace=False).tolist())
+    pairs = near_duplicates(matrix, train_ids, checked, threshold)
+    summary = {
+        "pairs": len(pairs),
+        "test_images_with_duplicate": len({t for _, t, _ in pairs}),
+        "test_images_checked": len(checked),
+        "test_images": len(test),
+        "threshold": threshold,
+    }
+    return summary, pairs[:keep]
 
 
 def save_run(ws: Workspace, kind: str, settings: dict, results: dict) -> str:

@@ -9,8 +9,10 @@ Methods (``METHODS``):
 
 * ``zero_shot``: no training; the prompt classifier behind the same interface.
 * ``logreg``: multinomial logistic regression; C chosen by cross-validation inside the
-  training images only (fixed C when a class has a single example).
-* ``random_forest``, ``knn``: scikit-learn's, with settings suited to a few examples.
+  training images only (fixed C when a class has a single example), walking the C path
+  with warm starts; above ``CV_MAX_EXAMPLES`` examples the CV runs on a stratified sample.
+* ``random_forest``, ``knn``: scikit-learn's, with settings suited to a few examples;
+  above ``TRAIN_BUDGET`` examples they train on a stratified sample (bounded budget).
 * ``zero_shot_prior``: a linear probe regularised toward the zero-shot classifier
   (see ``ZeroShotPriorProbe``): zero-shot with no data, improves with examples.
 """
@@ -27,7 +29,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
@@ -63,6 +65,32 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
+
+
+# Bounded budgets, so that evaluation at 100k labelled images stays within minutes:
+# above CV_MAX_EXAMPLES training examples, the regularisation strength is chosen by CV on a
+# stratified sample of that size (at most CV_MAX_FOLDS_LARGE folds); the final fit uses
+# every example, warm-started from the sample's fit. Random forest and k-NN train on a
+# stratified sample of at most their budget (documented in the evaluation's notes).
+CV_MAX_EXAMPLES = 2000
+CV_MAX_FOLDS_LARGE = 3
+TRAIN_BUDGET = {"random_forest": 5000, "knn": 10000}
+
+
+def stratified_sample(y: np.ndarray, size: int, seed: int = 0) -> np.ndarray | None:
+    """Indices of about ``size`` examples with every class in proportion (at least 2 each,
+    or all it has), ascending; None when ``y`` is not larger than ``size``."""
+    y = np.asarray(y)
+    if len(y) <= size:
+        return None
+    rng = np.random.default_rng(seed)
+    frac = size / len(y)
+    picked = []
+    for c in sorted(set(y.tolist())):
+        idx = np.flatnonzero(y == c)
+        take = min(len(idx), max(2, int(round(len(idx) * frac))))
+        picked.append(rng.choice(idx, size=take, replace=False))
+    return np.sort(np.concatenate(picked))
 
 
 class _ProbaClassifier(ClassifierMixin, BaseEstimator):
@@ -121,15 +149,28 @@ class LogisticProbe(_WrappedEstimator):
         fallback_C: used when some class has a single example (no CV possible).
         cv: at most this many folds (fewer when a class has fewer examples).
         random_state: fold shuffling seed.
+        class_weight: None, or "balanced" so that a big class does not swamp a small one.
+    With a single C in ``Cs`` there is no search: that C is used (the labelling loop's set-up).
     """
 
     def __init__(
-        self, Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0), fallback_C: float = 10.0, cv: int = 5, random_state: int = 0
+        self,
+        Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
+        fallback_C: float = 10.0,
+        cv: int = 5,
+        random_state: int = 0,
+        class_weight: str | None = None,
     ) -> None:
         self.Cs = Cs
         self.fallback_C = fallback_C
         self.cv = cv
         self.random_state = random_state
+        self.class_weight = class_weight
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(C or 1, dim) float32 weights of the fitted linear model (1 row for two classes)."""
+        return np.asarray(self.model_.coef_, dtype=np.float32)
 
     def fit(self, X: Any, y: Any) -> "LogisticProbe":
         """Choose C (by log loss across folds), then fit on every example."""
@@ -138,21 +179,41 @@ class LogisticProbe(_WrappedEstimator):
         with threadpool_limits(limits=1, user_api="blas"):
             return self._fit(X, y)
 
+    def _model(self, C: float) -> LogisticRegression:
+        return LogisticRegression(C=float(C), tol=1e-3, max_iter=500, class_weight=self.class_weight, warm_start=True)
+
+    def _path_cv(self, X: np.ndarray, y: np.ndarray, folds: int) -> tuple[float, dict[float, float]]:
+        """C by mean held-out log loss; each fold walks the C path upward, warm-started."""
+        from sklearn.metrics import log_loss
+
+        Cs = sorted(float(c) for c in self.Cs)
+        losses = np.zeros(len(Cs))
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+        for train, test in splitter.split(X, y):
+            model = self._model(Cs[0])
+            for j, C in enumerate(Cs):
+                model.set_params(C=C)
+                model.fit(X[train], y[train])
+                losses[j] += log_loss(y[test], model.predict_proba(X[test]), labels=model.classes_)
+        best = int(np.argmin(losses))  # ties go to the smaller C (stronger regularisation)
+        return Cs[best], dict(zip(Cs, (losses / folds).tolist()))
+
     def _fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticProbe":
-        folds = min(int(self.cv), min(Counter(y).values()))
-        base = LogisticRegression(C=float(self.fallback_C), tol=1e-3, max_iter=500)
-        if folds >= 2 and len(self.Cs) > 1:
-            search = GridSearchCV(
-                base,
-                {"C": [float(c) for c in self.Cs]},
-                cv=StratifiedKFold(folds, shuffle=True, random_state=self.random_state),
-                scoring="neg_log_loss",
-            )
-            search.fit(X, y)
-            self.C_ = float(search.best_params_["C"])
-            return self._adopt(search.best_estimator_, X)
-        self.C_ = float(self.fallback_C)
-        return self._adopt(base.fit(X, y), X)
+        if len(self.Cs) == 1:
+            self.C_ = float(self.Cs[0])
+            return self._adopt(self._model(self.C_).fit(X, y), X)
+        sub = stratified_sample(y, CV_MAX_EXAMPLES, self.random_state)
+        Xc, yc = (X, y) if sub is None else (X[sub], y[sub])
+        max_folds = int(self.cv) if sub is None else min(int(self.cv), CV_MAX_FOLDS_LARGE)
+        folds = min(max_folds, min(Counter(yc).values()))
+        if folds >= 2:
+            self.C_, self.cv_log_loss_ = self._path_cv(Xc, yc, folds)
+        else:
+            self.C_ = float(self.fallback_C)
+        model = self._model(self.C_)
+        if sub is not None:
+            model.fit(Xc, yc)  # warm start for the fit on every example
+        return self._adopt(model.fit(X, y), X)
 
 
 class ForestClassifier(_WrappedEstimator):
@@ -168,6 +229,10 @@ class ForestClassifier(_WrappedEstimator):
         forest = RandomForestClassifier(
             n_estimators=int(self.n_estimators), class_weight="balanced", random_state=self.random_state, n_jobs=1
         )
+        sub = stratified_sample(y, TRAIN_BUDGET["random_forest"], self.random_state)
+        self.n_trained_ = len(y) if sub is None else len(sub)
+        if sub is not None:
+            X, y = X[sub], y[sub]
         return self._adopt(forest.fit(X, y), X)
 
 
@@ -180,6 +245,10 @@ class NearestNeighbours(_WrappedEstimator):
     def fit(self, X: Any, y: Any) -> "NearestNeighbours":
         """Store the examples."""
         X, y = _check_xy(X, y)
+        sub = stratified_sample(y, TRAIN_BUDGET["knn"], 0)
+        self.n_trained_ = len(y) if sub is None else len(sub)
+        if sub is not None:
+            X, y = X[sub], y[sub]
         self.n_neighbors_ = max(1, min(int(self.n_neighbors), len(X)))
         knn = KNeighborsClassifier(n_neighbors=self.n_neighbors_, metric="cosine", algorithm="brute", weights="distance")
         return self._adopt(knn.fit(X, y), X)
@@ -270,10 +339,11 @@ class ZeroShotPriorProbe(_ProbaClassifier):
         dim = (len(theta) - n_classes) // n_classes
         return theta[: n_classes * dim].reshape(n_classes, dim), theta[n_classes * dim :]
 
-    def _folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _folds(self, y: np.ndarray, large: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         smallest = min(Counter(y).values())
         if smallest >= 2:
-            splitter = StratifiedKFold(min(int(self.cv), smallest), shuffle=True, random_state=self.random_state)
+            cv = min(int(self.cv), CV_MAX_FOLDS_LARGE) if large else int(self.cv)
+            splitter = StratifiedKFold(min(cv, smallest), shuffle=True, random_state=self.random_state)
             return list(splitter.split(np.zeros(len(y)), y))
         idx = np.arange(len(y))
         return [(idx[idx != i], idx[idx == i]) for i in idx]
@@ -297,15 +367,18 @@ class ZeroShotPriorProbe(_ProbaClassifier):
         if not lambdas:
             raise InputError("lambdas is empty; give at least one regularisation strength.")
         n_classes = len(self.classes_)
-        losses = np.zeros((len(lambdas), len(y)))
+        # Bounded CV budget: above CV_MAX_EXAMPLES, lam is chosen on a stratified sample.
+        sub = stratified_sample(y, CV_MAX_EXAMPLES, self.random_state)
+        Xc, Yc, yc = (X64, Y, y) if sub is None else (X64[sub], Y[sub], y[sub])
+        losses = np.zeros((len(lambdas), len(yc)))
         if len(lambdas) > 1:
-            for train, test in self._folds(y):
+            for train, test in self._folds(yc, large=sub is not None):
                 theta = None  # warm start along the path, strongest pull first
                 for j, lam in enumerate(lambdas):
-                    theta = self._solve(X64[train], Y[train], prior, lam, theta)
+                    theta = self._solve(Xc[train], Yc[train], prior, lam, theta)
                     W, b = self._unpack(theta, n_classes)
-                    p = _softmax(X64[test] @ W.T + b)
-                    losses[j, test] = -np.log(np.clip((p * Y[test]).sum(axis=1), 1e-12, None))
+                    p = _softmax(Xc[test] @ W.T + b)
+                    losses[j, test] = -np.log(np.clip((p * Yc[test]).sum(axis=1), 1e-12, None))
         scores = [float(v) for v in losses.mean(axis=1)] if len(lambdas) > 1 else []
         best = 0  # lambdas run from largest to smallest: a smaller one must win clearly
         for j, score in enumerate(scores):
@@ -313,7 +386,8 @@ class ZeroShotPriorProbe(_ProbaClassifier):
                 best = j
         self.cv_log_loss_ = dict(zip(lambdas, scores))
         self.lambda_ = lambdas[best]
-        W, b = self._unpack(self._solve(X64, Y, prior, self.lambda_), n_classes)
+        start = None if sub is None else self._solve(Xc, Yc, prior, self.lambda_)
+        W, b = self._unpack(self._solve(X64, Y, prior, self.lambda_, start), n_classes)
         self.coef_, self.intercept_ = W.astype(np.float32), b.astype(np.float32)
         self.n_features_in_ = X.shape[1]
         return self

@@ -1,8 +1,9 @@
-"""Exact cosine search over a workspace's embeddings.
+"""Cosine search over a workspace's embeddings, through ``retrieval.index``.
 
 Queries are unit vectors in the model's joint space: a text, an image already in the
 workspace, an uploaded image, or a weighted sum of several (positive and negative
-terms). Scores are cosine similarities, ranked best first.
+terms). Scores are exact cosine similarities, ranked best first; candidates come from
+the embedding set's vector index (``retrieval.index``: HNSW when built, else exact).
 """
 
 from __future__ import annotations
@@ -16,19 +17,12 @@ from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
 from clipcore.catalog.metadata import ids_matching
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
+from clipcore.retrieval.index import Cursor, Hit, Page, Selection, VectorIndex, as_index
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from clipcore.embedding.models import ClipModel
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result."""
-
-    id: int
-    score: float
 
 
 @dataclass(frozen=True)
@@ -70,17 +64,19 @@ def combine_vectors(vectors: Sequence[np.ndarray], weights: Sequence[float]) -> 
 
 
 def top_k(
-    matrix: EmbeddingMatrix,
+    matrix: EmbeddingMatrix | VectorIndex,
     query: np.ndarray,
     k: int = 20,
     *,
     offset: int = 0,
-    exclude: Iterable[int] = (),
-    restrict_to: Iterable[int] | None = None,
+    exclude: Iterable[int] | np.ndarray = (),
+    restrict_to: Iterable[int] | np.ndarray | None = None,
 ) -> list[Hit]:
     """The best ``k`` images for a unit query vector, skipping the first ``offset`` ranks.
 
+    For paging through many results use ``search_page`` (a cursor), not a growing offset.
     Args:
+        matrix: the embeddings, or a ``VectorIndex`` over them.
         query: (dim,) float32 unit vector in the same space as ``matrix``.
         exclude: image ids never returned.
         restrict_to: if given, only these image ids are ranked.
@@ -89,26 +85,27 @@ def top_k(
     """
     if k < 1:
         raise InputError(f"k must be at least 1; got {k}.")
-    query = np.asarray(query, dtype=np.float32).reshape(-1)
-    if query.shape[0] != matrix.vectors.shape[1]:
-        raise InputError(f"query has dim {query.shape[0]} but {matrix.key} embeddings have dim {matrix.vectors.shape[1]}.")
-    scores = np.asarray(matrix.vectors @ query, dtype=np.float32)
-    mask = np.ones(len(scores), dtype=bool)
-    exclude = list(exclude)
-    if exclude:
-        mask &= ~np.isin(matrix.ids, np.asarray(exclude, dtype=np.int64))
-    if restrict_to is not None:
-        mask &= np.isin(matrix.ids, np.asarray(list(restrict_to), dtype=np.int64))
-    candidates = np.flatnonzero(mask)
-    need = offset + k
-    if need < len(candidates):
-        part = np.argpartition(-scores[candidates], need - 1)[:need]
-        # Keep every candidate tied with the cut-off so the tie-break below is exact.
-        cutoff = scores[candidates][part].min()
-        candidates = candidates[scores[candidates] >= cutoff]
-    order = np.lexsort((matrix.ids[candidates], -scores[candidates]))
-    chosen = candidates[order][offset:need]
-    return [Hit(int(matrix.ids[i]), float(scores[i])) for i in chosen]
+    if offset < 0:
+        raise InputError(f"offset must be at least 0; got {offset}.")
+    index = as_index(matrix)
+    selection = index.select(exclude=exclude, restrict_to=restrict_to)
+    return index.search(query, offset + k, selection=selection).hits[offset:]
+
+
+def search_page(
+    index: EmbeddingMatrix | VectorIndex,
+    query: np.ndarray,
+    k: int = 20,
+    *,
+    selection: Selection | None = None,
+    after: Cursor | None = None,
+) -> Page:
+    """One page of results strictly after ``after`` (None: the first page).
+
+    ``selection`` comes from ``index.select(exclude=..., restrict_to=...)`` (make it once per
+    filter). The returned ``Page.next`` is the cursor for the following page.
+    """
+    return as_index(index).search(query, k, selection=selection, after=after)
 
 
 def query_image_vector(model: "ClipModel", image: "Image.Image") -> np.ndarray:
@@ -147,21 +144,29 @@ class SearchFilters:
 
 
 def filter_ids(ws: Workspace, filters: SearchFilters) -> np.ndarray | None:
-    """Ids that pass the filters, for ``top_k(restrict_to=...)``; None when no filter is set.
+    """Ids that pass the filters, for ``select(restrict_to=...)``; None when no filter is set.
 
+    Set operations run on sorted numpy arrays, not Python sets.
     Returns:
         (m,) int64 ascending, possibly empty; or None (every image passes).
     """
     if not filters.active:
         return None
-    ids = set(int(i) for i in ws.image_ids())
-    labels = current_labels(ws) if (filters.hide_labelled or filters.label is not None) else {}
-    if filters.hide_labelled:
-        ids -= set(labels)
-    if filters.label is not None:
-        ids &= {i for i, lbl in labels.items() if lbl == filters.label}
+    ids = ws.image_ids()
+    if filters.hide_labelled or filters.label is not None:
+        labels = current_labels(ws)
+        labelled = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+        if filters.hide_labelled:
+            ids = np.setdiff1d(ids, labelled, assume_unique=True)
+        if filters.label is not None:
+            with_label = labelled[np.fromiter((v == filters.label for v in labels.values()), dtype=bool, count=len(labels))]
+            ids = np.intersect1d(ids, with_label, assume_unique=True)
     if filters.truth_class is not None:
-        ids &= {i for i, lbl in ws.ground_truth().items() if lbl == filters.truth_class}
+        truth = ws.ground_truth()
+        tid = np.fromiter(truth.keys(), dtype=np.int64, count=len(truth))
+        of_class = tid[np.fromiter((v == filters.truth_class for v in truth.values()), dtype=bool, count=len(truth))]
+        ids = np.intersect1d(ids, of_class, assume_unique=True)
     if filters.book or filters.page is not None:
-        ids &= ids_matching(ws, book=filters.book or None, page=filters.page)
-    return np.asarray(sorted(ids), dtype=np.int64)
+        matching = np.fromiter((int(i) for i in ids_matching(ws, book=filters.book or None, page=filters.page)), dtype=np.int64)
+        ids = np.intersect1d(ids, np.unique(matching), assume_unique=True)
+    return ids.astype(np.int64)

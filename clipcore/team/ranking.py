@@ -4,8 +4,9 @@ and auto-accept thresholds.
 * A query (text, similar image, or a class's zero-/few-shot probability) gives every
   embedded image a base score; the next page is the best unlabelled images.
 * Learn as you go: a logistic regression on the labels so far (one class against the
-  rest, deselected tiles as extra negatives) re-ranks a pool of the query's best
-  candidates, so each page gets purer.
+  rest, deselected tiles as extra negatives; few-shot's ``LogisticProbe``) re-ranks the
+  vector index's top candidates for the query and for its own direction, so each page
+  gets purer at a cost that does not grow with the collection.
 * Suggestions: per-image class probabilities from the zero-shot classifier or from a
   multi-class logistic regression on the current labels (few-shot), with confidence.
 * Auto-accept: per class, the lowest confidence at which the suggestions reach a
@@ -26,15 +27,16 @@ from clipcore.catalog.store import EmbeddingMatrix
 
 logger = logging.getLogger(__name__)
 
-# Logistic regression on unit-norm CLIP features: a weak penalty (large C) keeps the
-# probabilities spread out; balanced weights stop a big class from swamping a small one.
+# One logistic set-up for the labelling loop: few-shot's probe with a fixed, weak penalty
+# (large C keeps probabilities spread out on unit-norm CLIP features) and balanced weights
+# (a big class must not swamp a small one). No C search: it is refitted at every action.
 LR_C = 10.0
-LR_MAX_ITER = 500
 
 
 def cosine_scores(matrix: EmbeddingMatrix, query: np.ndarray) -> np.ndarray:
     """Cosine of every embedded image to a unit query vector: (n,) float32, row i = ``matrix.ids[i]``.
 
+    A full scan; the labelling loop ranks through ``rank_by_query`` (the index) instead.
     Raises:
         InputError: the query's dimension does not match the embeddings.
     """
@@ -44,10 +46,10 @@ def cosine_scores(matrix: EmbeddingMatrix, query: np.ndarray) -> np.ndarray:
     return np.asarray(matrix.vectors @ q, dtype=np.float32)
 
 
-def _logistic(balanced: bool = True):
-    from sklearn.linear_model import LogisticRegression
+def _logistic():
+    from clipcore.classify.fewshot import LogisticProbe
 
-    return LogisticRegression(C=LR_C, max_iter=LR_MAX_ITER, class_weight="balanced" if balanced else None)
+    return LogisticProbe(Cs=(LR_C,), class_weight="balanced")
 
 
 @dataclass
@@ -75,7 +77,7 @@ class ClassScorer:
                 f"re-ranking {self.label!r} needs labelled examples of it and of something else; "
                 f"got {n_pos} positive and {len(positive) - n_pos} negative."
             )
-        self.model_ = _logistic().fit(np.asarray(vectors, dtype=np.float32), positive.astype(int))
+        self.model_ = _logistic().fit(np.asarray(vectors, dtype=np.float32), positive)
         self.n_positive_, self.n_negative_ = n_pos, len(positive) - n_pos
         return self
 
@@ -84,6 +86,15 @@ class ClassScorer:
         if self.model_ is None:
             raise InputError("the class scorer is not fitted yet; call fit first.")
         return self.model_.predict_proba(np.asarray(vectors, dtype=np.float32))[:, 1].astype(np.float32)
+
+    @property
+    def direction(self) -> np.ndarray:
+        """(dim,) float32 unit vector along which the class probability grows (the linear
+        model's weights): its top cosine neighbours are the scorer's top candidates."""
+        if self.model_ is None:
+            raise InputError("the class scorer is not fitted yet; call fit first.")
+        w = self.model_.coef_[0]
+        return (w / max(float(np.linalg.norm(w)), 1e-12)).astype(np.float32)
 
 
 def fit_class_scorer(
@@ -147,6 +158,47 @@ def rank_candidates(
     learned = scorer.score(np.asarray(matrix.vectors[cand]))
     order = np.lexsort((matrix.ids[cand], -base[cand], -learned))
     return [Ranked(int(matrix.ids[cand[k]]), float(learned[k]), float(base[cand[k]])) for k in order[:limit]]
+
+
+def rank_by_query(
+    index: Any,
+    query: np.ndarray,
+    *,
+    limit: int,
+    exclude: Iterable[int] | np.ndarray = (),
+    scorer: ClassScorer | None = None,
+    pool: int | None = None,
+) -> list[Ranked]:
+    """The best ``limit`` images for a unit ``query`` through a ``retrieval.index.VectorIndex``.
+
+    With a ``scorer``, candidates are the index's top ``pool`` (default ``5 * limit``, at
+    least 250) for the query and for the scorer's direction (its own best images), scored
+    by the scorer: the cost depends on ``pool``, not on the size of the collection.
+    Returns:
+        Up to ``limit`` candidates, best first (ties by query score, then ascending id).
+    """
+    from clipcore.retrieval.index import as_index
+
+    if limit < 1:
+        raise InputError(f"limit must be at least 1; got {limit}.")
+    index = as_index(index)
+    excl = exclude if isinstance(exclude, np.ndarray) else np.fromiter((int(i) for i in exclude), dtype=np.int64)
+    selection = index.select(exclude=excl) if len(excl) else None
+    q = np.asarray(query, dtype=np.float32).reshape(-1)
+    if scorer is None:
+        return [Ranked(h.id, h.score, h.score) for h in index.search(q, limit, selection=selection).hits]
+    take = max(pool or 5 * limit, 250, limit)
+    hits = index.search(q, take, selection=selection).hits + index.search(scorer.direction, take, selection=selection).hits
+    ids = np.unique(np.fromiter((h.id for h in hits), dtype=np.int64, count=len(hits)))
+    if len(ids) == 0:
+        return []
+    rows = index.matrix.rows_of(ids)
+    vectors = np.asarray(index.matrix.vectors[np.sort(rows)], dtype=np.float32)
+    ids = index.matrix.ids[np.sort(rows)]
+    learned = scorer.score(vectors)
+    base = vectors @ q
+    order = np.lexsort((ids, -base, -learned))[:limit]
+    return [Ranked(int(ids[k]), float(learned[k]), float(base[k])) for k in order]
 
 
 @dataclass(frozen=True)
@@ -217,7 +269,7 @@ def few_shot_probabilities(
     Raises:
         InputError: fewer than two classes labelled.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
     ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
     rows = matrix.rows_of(ids)
@@ -229,17 +281,32 @@ def few_shot_probabilities(
         raise InputError(f"few-shot suggestions need labels of at least 2 classes; got {len(classes)} ({classes}).")
     x = np.asarray(matrix.vectors[rows], dtype=np.float32)
     model = _logistic().fit(x, y)
-    proba = model.predict_proba(np.asarray(matrix.vectors, dtype=np.float32)).astype(np.float32)
+    proba = _predict_chunked(model, matrix.vectors)
     order = [list(model.classes_).index(c) for c in classes]
     proba = proba[:, order]
     min_count = min(int((y == c).sum()) for c in classes)
     honest = out_of_fold and min_count >= 2
     if honest:
         cv = StratifiedKFold(n_splits=min(folds, min_count), shuffle=True, random_state=seed)
-        oof = cross_val_predict(_logistic(), x, y, cv=cv, method="predict_proba").astype(np.float32)
-        proba[rows] = oof  # cross_val_predict orders columns by sorted class, like ``classes``
+        oof = np.zeros((len(y), len(classes)), dtype=np.float32)
+        for train, test in cv.split(x, y):
+            fold = _logistic().fit(x[train], y[train])
+            cols = [list(fold.classes_).index(c) for c in classes]
+            oof[test] = fold.predict_proba(x[test])[:, cols]
+        proba[rows] = oof
     source = {"kind": "few-shot", "model": matrix.key, "labels": int(len(ids)), "classifier": "logistic regression"}
     return ClassProbabilities(np.asarray(matrix.ids), classes, proba, source, honest)
+
+
+def _predict_chunked(model: Any, vectors: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """(n, C) float32 probabilities, ``chunk`` rows at a time (no (n, dim) temporary copy)."""
+    out = None
+    for start in range(0, len(vectors), chunk):
+        p = model.predict_proba(np.asarray(vectors[start : start + chunk], dtype=np.float32))
+        if out is None:
+            out = np.empty((len(vectors), p.shape[1]), dtype=np.float32)
+        out[start : start + len(p)] = p
+    return out if out is not None else np.zeros((0, 0), np.float32)
 
 
 def precision_threshold(
@@ -313,8 +380,13 @@ def plan_auto_accept(
     predicted, conf = probs.predictions()
     predicted = np.asarray(predicted, dtype=object)
     ids = np.asarray(probs.ids, dtype=np.int64)
-    labelled = np.array([int(i) in labels for i in ids.tolist()], dtype=bool)
-    truth = np.array([labels.get(int(i)) for i in ids.tolist()], dtype=object)
+    # Arrays over the collection, filled from the (small) labelled set: no per-image Python loop.
+    pos = _positions(ids, np.fromiter(labels.keys(), dtype=np.int64, count=len(labels)))
+    found = pos >= 0
+    labelled = np.zeros(len(ids), dtype=bool)
+    labelled[pos[found]] = True
+    truth = np.full(len(ids), None, dtype=object)
+    truth[pos[found]] = np.asarray(list(labels.values()), dtype=object)[found]
     skip = np.isin(ids, np.fromiter((int(i) for i in exclude), dtype=np.int64))
     plans = []
     for c in probs.classes:

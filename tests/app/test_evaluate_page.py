@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from ui.text import md
 
-from tests.helpers import app_workspace
+from tests.helpers import app_workspace, wait_for_job
 
 from tests.gridview import grid_ids
 
@@ -121,6 +121,13 @@ def test_run_evaluation_then_table_with_baseline_and_map(app_config):
     at.number_input(key="ev_draws").set_value(2)
     next(b for b in at.button if b.label == "Run evaluation").click().run()
     assert not at.exception, at.exception
+    # The run is a background job: the page shows its progress, not a blocked script.
+    jobs = [j for j in list_jobs(ws) if j["kind"] == "evaluate"]
+    assert len(jobs) == 1 and ("--class-names" in jobs[0]["args"] or "--prompt-set" in jobs[0]["args"])
+    assert list_runs(ws, "evaluation") == [] or jobs[0]["status"] == "done"
+    job = wait_for_job(ws, jobs[0]["id"], timeout=240)
+    assert job["status"] == "done", job
+    at = _open()  # a reload (new session) shows the stored run
     runs = list_runs(ws, "evaluation")
     assert len(runs) == 1
     assert runs[0]["settings"]["methods"] == ["zero_shot", "logreg"]

@@ -224,3 +224,23 @@ def test_auto_accept_plans_and_few_shot_suggestions():
         ranking.plan_auto_accept(ranking.few_shot_probabilities(matrix, labels, out_of_fold=False), labels, 0.9)
     with pytest.raises(InputError, match="at least 2 classes"):
         ranking.few_shot_probabilities(matrix, {1: "a", 2: "a"})
+
+
+def test_rank_by_query_goes_through_the_index_and_learns_from_labels():
+    from clipcore.retrieval.index import ExactIndex
+
+    matrix, truth = _clusters()
+    index = ExactIndex(matrix)
+    query = matrix.vectors[0] + matrix.vectors[25]
+    query /= np.linalg.norm(query)
+    plain = ranking.rank_by_query(index, query, limit=10, exclude=[1, 2])
+    base = ranking.cosine_scores(matrix, query)
+    assert [r.id for r in plain] == [r.id for r in ranking.rank_candidates(matrix, base, limit=10, exclude=[1, 2])]
+
+    labels = {i: truth[i] for i in (3, 4, 5, 41, 42)}
+    rejected = [21, 22, 23]
+    scorer = ranking.fit_class_scorer(matrix, labels, "a", rejected)
+    learned = ranking.rank_by_query(index, query, limit=10, exclude=set(labels) | set(rejected), scorer=scorer, pool=12)
+    assert len(learned) == 10 and all(truth[r.id] == "a" for r in learned)
+    assert not {r.id for r in learned} & (set(labels) | set(rejected))
+    assert [r.score for r in learned] == sorted((r.score for r in learned), reverse=True)

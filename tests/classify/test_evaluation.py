@@ -112,3 +112,69 @@ def test_runs_are_stored_and_listed_newest_first(workspace):
     assert evals[0]["settings"] == {"draws": 2} and evals[0]["results"]["error_rates"][0]["method"] == "knn"
     with pytest.raises(InputError):
         save_run(workspace, " ", {}, {})
+
+
+def _blobs(n_per_class: int, dim: int = 16, classes: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = np.eye(dim, dtype=np.float32)[:classes]
+    X = np.concatenate([c + 0.3 * rng.standard_normal((n_per_class, dim)).astype(np.float32) for c in centres])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = [f"c{i}" for i in range(classes) for _ in range(n_per_class)]
+    return X, y
+
+
+def test_stratified_sample_keeps_every_class_in_proportion():
+    from clipcore.classify.fewshot import stratified_sample
+
+    y = np.array(["a"] * 900 + ["b"] * 90 + ["c"] * 1)
+    assert stratified_sample(y, 1000) is None
+    idx = stratified_sample(y, 100, seed=1)
+    counts = {c: int((y[idx] == c).sum()) for c in "abc"}
+    assert counts == {"a": 91, "b": 9, "c": 1}
+    assert np.array_equal(idx, np.sort(idx)) and len(set(idx.tolist())) == len(idx)
+
+
+def test_large_training_sets_get_a_bounded_cv_and_a_final_fit_on_every_example(monkeypatch):
+    from clipcore.classify import fewshot
+
+    monkeypatch.setattr(fewshot, "CV_MAX_EXAMPLES", 60)
+    X, y = _blobs(100)
+    probe = fewshot.LogisticProbe(Cs=(0.1, 10.0, 1000.0)).fit(X, y)
+    assert probe.C_ in (0.1, 10.0, 1000.0) and set(probe.cv_log_loss_) == {0.1, 10.0, 1000.0}
+    assert (probe.predict(X) == np.array(y)).mean() > 0.9
+
+
+def test_forest_and_knn_train_within_their_budget(monkeypatch):
+    from clipcore.classify import fewshot
+
+    monkeypatch.setitem(fewshot.TRAIN_BUDGET, "random_forest", 50)
+    monkeypatch.setitem(fewshot.TRAIN_BUDGET, "knn", 40)
+    X, y = _blobs(100)
+    forest = fewshot.ForestClassifier(n_estimators=10).fit(X, y)
+    knn = fewshot.NearestNeighbours().fit(X, y)
+    assert forest.n_trained_ <= 52 and knn.n_trained_ <= 42
+    assert set(forest.classes_) == set(knn.classes_) == {"c0", "c1", "c2"}
+    small = fewshot.NearestNeighbours().fit(X[::10], y[::10])
+    assert small.n_trained_ == 30
+
+
+def test_near_duplicate_check_counts_and_keeps_only_the_closest_pairs():
+    from clipcore.catalog.store import EmbeddingMatrix
+
+    rng = np.random.default_rng(0)
+    train = rng.standard_normal((200, 32)).astype(np.float32)
+    test = rng.standard_normal((100, 32)).astype(np.float32)
+    test[:30] = train[:30] + 0.01 * rng.standard_normal((30, 32)).astype(np.float32)  # 30 planted duplicates
+    vecs = np.concatenate([train, test])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    matrix = EmbeddingMatrix("m", np.arange(300, dtype=np.int64), vecs)
+    train_ids, test_ids = list(range(200)), list(range(200, 300))
+    summary, pairs = evaluation.near_duplicate_check(matrix, train_ids, test_ids, keep=5)
+    assert summary == {
+        "pairs": 30, "test_images_with_duplicate": 30, "test_images_checked": 100, "test_images": 100,
+        "threshold": evaluation.NEAR_DUPLICATE_THRESHOLD,
+    }
+    assert len(pairs) == 5 and [p[2] for p in pairs] == sorted((p[2] for p in pairs), reverse=True)
+    sampled, _ = evaluation.near_duplicate_check(matrix, train_ids, test_ids, max_pairs=200 * 50)
+    assert sampled["test_images_checked"] == 50 and sampled["test_images"] == 100
+    assert 0 < sampled["pairs"] < 30
