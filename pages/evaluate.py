@@ -23,7 +23,7 @@ from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, list_runs,
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.catalog.jobs import list_jobs, start_job
 from clipcore.classify.metrics import ConfusionMatrix
-from clipcore.classify.prompts import list_prompt_sets, load_prompt_set, prompt_set_versions
+from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
 from clipcore.classify.report import (
     build_report,
     combine_with_baseline,
