@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from clipcore.csvsafe import restore
 from clipcore.errors import InputError
@@ -353,31 +353,67 @@ def _write_batch(
             setattr(report, kind, getattr(report, kind) + 1)
 
 
-def _read_labels_csv(path: Path) -> dict[str, tuple[str, str | None]]:
+def _read_labels_csv(path: Path) -> dict[Any, tuple[str, str | None]]:
+    """Labels from a CSV with a header: ``path,label[,group]`` (path relative to the source
+    root), or, for imported books, ``book,page,label`` (book = its folder name or title,
+    page = its page number). Keys are relative paths, or (book, page) pairs."""
     if not path.is_file():
         raise InputError(f"labels CSV {str(path)!r} does not exist.")
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             fields = [f.strip().lower() for f in reader.fieldnames or []]
-            if "path" not in fields or "label" not in fields:
+            by_path = "path" in fields
+            if "label" not in fields or not (by_path or {"book", "page"} <= set(fields)):
                 raise InputError(
-                    f"labels CSV {str(path)!r} needs a header with 'path' and 'label' columns; found {reader.fieldnames}."
+                    f"labels CSV {str(path)!r} needs a header with 'path' and 'label' columns, or 'book', 'page' "
+                    f"and 'label' for imported books; found {reader.fieldnames}."
                 )
-            out: dict[str, tuple[str, str | None]] = {}
-            for row in reader:
+            out: dict[Any, tuple[str, str | None]] = {}
+            for line, row in enumerate(reader, start=2):
                 # Undo the formula-injection prefix our own exports add (clipcore.csvsafe).
                 row = {k.strip().lower(): restore((v or "").strip()) for k, v in row.items() if k}
-                if row.get("path") and row.get("label"):
+                if not row.get("label"):
+                    continue
+                if by_path and row.get("path"):
                     out[Path(row["path"]).as_posix()] = (row["label"], row.get("group") or None)
+                elif not by_path and row.get("book") and row.get("page"):
+                    try:
+                        page = int(row["page"])
+                    except ValueError:
+                        raise InputError(
+                            f"labels CSV {str(path)!r}, line {line}: page must be a page number; got {row['page']!r}."
+                        ) from None
+                    out[(row["book"], page)] = (row["label"], None)
             return out
     except UnicodeDecodeError as exc:
         raise InputError(f"labels CSV {str(path)!r} is not UTF-8 text: {exc}.") from exc
 
 
+def _book_page_paths(ws: Workspace, source_id: int, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """(book folder name or title, page number) -> relative path, for imported book pages."""
+    if not wanted:
+        return {}
+    rows = ws.query(
+        "SELECT i.path, m.group_name, m.book_label, m.page FROM images i JOIN image_meta m ON m.image_id = i.id "
+        "WHERE i.source_id = ? AND m.page IS NOT NULL",
+        (source_id,),
+    )
+    out: dict[tuple[str, int], str] = {}
+    for rel, group, title, page in rows:
+        for book in (group, title):
+            if book and (book, int(page)) in wanted:
+                out[(book, int(page))] = rel
+    return out
+
+
 def _apply_labels(
-    ws: Workspace, source_id: int, from_folders: bool, csv_labels: dict[str, tuple[str, str | None]] | None
+    ws: Workspace, source_id: int, from_folders: bool, csv_labels: dict[Any, tuple[str, str | None]] | None
 ) -> int:
+    if csv_labels is not None:
+        pairs = {k for k in csv_labels if isinstance(k, tuple)}
+        resolved = _book_page_paths(ws, source_id, pairs)
+        csv_labels = {resolved.get(k, k) if isinstance(k, tuple) else k: v for k, v in csv_labels.items()}
     rows = [(r.id, r.path) for r in ws.images(source_id=source_id)]
     labels: dict[int, str] = {}
     groups: dict[int, str] = {}

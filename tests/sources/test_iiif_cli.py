@@ -124,3 +124,35 @@ def test_readme_path_three_manifests_to_a_grouped_evaluation(server, tmp_path):
     assert test_books and len(test_books) < 3
     assert test_ids == {i for i, g in groups.items() if g in test_books}  # whole books only
     w.close()
+
+
+def test_labels_csv_by_book_and_page(server, tmp_path):
+    """A labels CSV that names pages as (book, page) -- by book folder or by title -- labels
+    exactly those pages; a page number that is not a number is one line, exit 2."""
+    listing = tmp_path / "manifests.txt"
+    listing.write_text("".join(f"{server.base}/manifests/{b}.json\n" for b in ("b1", "b2")))
+    out, ws = tmp_path / "books", tmp_path / "ws"
+    ok_json(run_cli("import-iiif", str(listing), "--out", str(out), "--size", "128", "--allow-private", "--json"))
+    with (out / METADATA_NAME).open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    books = sorted({r["book"] for r in rows})
+    first, second = [r for r in rows if r["book"] == books[0]], [r for r in rows if r["book"] == books[1]]
+    labels = tmp_path / "labels.csv"
+    with labels.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["book", "page", "label"])
+        w.writerow([first[0]["book"], first[0]["page"], "cover"])  # by folder name
+        w.writerow([second[1]["book_label"], second[1]["page"], "text"])  # by title
+    ing = ok_json(run_cli("ingest", str(out), "--workspace", str(ws), "--labels-csv", str(labels), "--json"))
+    assert ing["labelled"] == 2
+
+    from clipcore.catalog.store import Workspace
+
+    w = Workspace(ws, create=False)
+    by_path = {w.images([i])[0].path: label for i, label in w.ground_truth().items()}
+    w.close()
+    assert by_path == {first[0]["path"]: "cover", second[1]["path"]: "text"}
+
+    labels.write_text(f"book,page,label\n{books[0]},one,cover\n")
+    bad = run_cli("ingest", str(out), "--workspace", str(ws), "--labels-csv", str(labels))
+    assert bad.returncode == 2 and "page must be a page number" in bad.stderr
