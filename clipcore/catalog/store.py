@@ -439,7 +439,10 @@ class Workspace:
                     )
                 if read_only:
                     raise WorkspaceError(f"workspace {str(self.root)!r} does not exist, and a read-only open cannot create it.")
-                self.root.mkdir(parents=True)
+                # exist_ok: a second process creating the same workspace at this instant is fine.
+                self.root.mkdir(parents=True, exist_ok=True)
+                if not self.root.is_dir():
+                    raise WorkspaceError(f"workspace path {str(self.root)!r} is a file, not a directory.")
         except OSError as exc:
             raise WorkspaceError(
                 f"cannot use {str(self.root)!r} as a workspace: {describe_os_error(exc)} "

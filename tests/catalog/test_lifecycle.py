@@ -169,6 +169,30 @@ def test_two_concurrent_ingests_never_crash(collection, tmp_path):
     assert ws.query("SELECT COUNT(*) FROM images")[0][0] == 32  # no row twice
 
 
+def test_many_openers_create_one_new_workspace_at_once(tmp_path):
+    """Two ingests that both find the folder missing must not fail on the other's mkdir."""
+    import threading
+
+    root = tmp_path / "deep" / "ws"
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def open_it():
+        barrier.wait()
+        try:
+            Workspace(root).counts()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Workspace(root).counts()["images"] == 0
+
+
 def test_info_reports_live_and_missing(collection, tmp_path):
     ws = str(tmp_path / "ws")
     assert run_cli("ingest", str(collection), "--workspace", ws, "--json").returncode == 0
