@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from clipcore import UNTRAINED_WARNING
-from clipcore.config import Settings, load_settings
+from clipcore.config import TINY_MODEL, Settings, load_settings
 from clipcore.errors import ClipcoreError
 
 logger = logging.getLogger("clipcore")
@@ -95,7 +95,7 @@ def _model_key(settings: Settings) -> str:
 
 
 def _untrained(settings: Settings) -> bool:
-    return settings.checkpoint is None and settings.pretrained is None
+    return settings.model == TINY_MODEL or (settings.checkpoint is None and settings.pretrained is None)
 
 
 # -- subcommands -----------------------------------------------------------------------
@@ -144,6 +144,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     + (f"; {len(r['failed'])} unreadable" if r["failed"] else ""),
 )
 def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.embedding.models import record_embedding_model
     from clipcore.embedding.pipeline import embed_workspace
 
     ws = _workspace(settings)
@@ -158,8 +159,9 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         )
     finally:
         bar.close()
+    record_embedding_model(ws, model.info)
     out = report.to_dict()
-    out.update(device=model.info.device, precision=model.info.precision)
+    out.update(device=model.info.device, precision=model.info.precision, key=model.info.key)
     out["index_job"] = _maybe_start_index_job(ws, model.info.key) if report.embedded else None
     return out
 
@@ -585,7 +587,8 @@ def _baseline_for_evaluate(args: argparse.Namespace, settings: Settings, ws, ks:
 @command("evaluate", human=_human_evaluate)
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.classify.evaluation import parse_ks
-    from clipcore.classify.evaluation import DEFAULT_METHODS, evaluate, save_run
+    from clipcore.classify.evaluation import DEFAULT_METHODS, ModelEntry, evaluate_models, save_run
+    from clipcore.embedding.models import ModelSpec
     from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
 
     ws = _workspace(settings)
@@ -599,23 +602,53 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
+    info = model.info
+    label = ModelSpec(info.key, info.name, info.pretrained, info.checkpoint, info.untrained).label
+    entries = [ModelEntry(matrix.key, label, matrix, model, info.untrained)]
+    entries += _other_models(ws, settings, args.models, exclude=matrix.key) if args.models else []
     bar = _Progress(args, "evaluate")
     try:
-        result = evaluate(
-            ws, matrix, model=model, prompt_set=prompt_set, methods=methods, ks=ks,
+        out = evaluate_models(
+            ws, entries, prompt_set=prompt_set, methods=methods, ks=ks,
             draws=args.draws, seed=args.seed, split_name=args.split, progress=bar,
         )
     finally:
         bar.close()
-    out = result.to_dict()
     if args.with_baseline:
         base, notes = _baseline_for_evaluate(args, settings, ws, ks)
         out["error_rates"] += base["summary"]
         out["rows"] += base["rows"]
         out["confusion_matrices"].update(base["confusion_matrices"])
         out["warnings"] += notes + base.get("warnings", []) + base.get("notes", [])
-    out["run_id"] = save_run(ws, "evaluation", result.settings, out)
+    out["run_id"] = save_run(ws, "evaluation", out["settings"], out)
     return out
+
+
+def _other_models(ws, settings: Settings, wanted: str, *, exclude: str) -> list:
+    """``ModelEntry`` per embedding set named in ``wanted`` (comma-separated keys, or
+    ``all``), each with its own model for the prompts (None when it cannot be loaded)."""
+    from clipcore.classify.evaluation import ModelEntry
+    from clipcore.embedding.models import embedding_model_specs, load_model
+    from clipcore.errors import InputError, ModelUnavailableError
+
+    specs = embedding_model_specs(ws)
+    keys = [k for k in specs if k != exclude] if wanted.strip() == "all" else [
+        k.strip() for k in wanted.split(",") if k.strip() and k.strip() != exclude
+    ]
+    entries = []
+    for key in keys:
+        spec = specs.get(key)
+        if spec is None:
+            known = ", ".join(specs) or "none"
+            raise InputError(f"--models: no loadable embedding set {key!r} in this workspace; known: {known}.")
+        try:
+            model = load_model(spec.name, spec.pretrained, checkpoint=spec.checkpoint, device=settings.device,
+                               precision=settings.precision, allow_download=False)
+        except ModelUnavailableError as exc:
+            logger.warning("%s: zero-shot left out, its model cannot be loaded: %s", key, exc)
+            model = None
+        entries.append(ModelEntry(key, spec.label, ws.load_embeddings(key), model, spec.untrained))
+    return entries
 
 
 def _human_compact(r: dict[str, Any]) -> str:
@@ -834,6 +867,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-names", action="store_true", help="zero-shot from class names in templates, not a saved set")
     p.add_argument("--with-baseline", action="store_true", help="also fine-tune the EfficientNet baseline (long)")
     p.add_argument("--baseline-arch", default="efficientnet_b4", choices=["efficientnet_b4", "efficientnet_b0", "tiny"])
+    p.add_argument("--models", help="also evaluate these embedding sets (comma-separated keys, or 'all'), "
+                   "each with its own model: one row per model and method")
     _common(p, model=True)
     return parser
 

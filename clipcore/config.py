@@ -292,8 +292,8 @@ def load_settings(
         chosen_pretrained = None
 
     ckpt = checkpoint or env.get("CLIPCORE_CHECKPOINT") or cfg_checkpoint
-    if ckpt is not None and chosen_model == TINY_MODEL:
-        ckpt = None
+    if ckpt is not None and chosen_model == TINY_MODEL and not checkpoint:
+        ckpt = None  # a configured checkpoint is for the configured model; tiny takes only an explicit one
     ws = workspace or env.get("CLIPCORE_WORKSPACE") or cfg_workspace
     workspaces = _workspaces_from(config, base)
     allowed_roots, app_data = _app_from(config, base)

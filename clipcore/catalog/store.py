@@ -273,6 +273,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX embedding_rows_row ON embedding_rows(set_id, row);
         """,
     ),
+    (
+        # How to load the model of each embedding set again (a checkpoint's key holds only
+        # its hash), so Zero-shot and Evaluate can encode prompts with every set's own
+        # model. Owned by embedding.models.
+        "0024_embedding_models",
+        """
+        CREATE TABLE embedding_models (
+            key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            pretrained TEXT,
+            checkpoint TEXT,
+            untrained INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".

@@ -397,3 +397,106 @@ def list_runs(ws: Workspace, kind: str | None = None) -> list[dict]:
         {"id": r[0], "kind": r[1], "settings": json.loads(r[2]), "results": json.loads(r[3]), "created_at": r[4]}
         for r in rows
     ]
+
+
+# -- several models on one hold-out ------------------------------------------------------
+
+MODEL_SEP = " · "  # "<method> · <model label>" names a method's row for one of several models
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One embedding set to compare: its vectors, the model that encodes prompts for it
+    (None: zero-shot methods are left out for it), a display label and whether it is untrained."""
+
+    key: str
+    label: str
+    matrix: EmbeddingMatrix
+    model: ClipModel | None
+    untrained: bool
+
+    @property
+    def title(self) -> str:
+        """The label, marked when the weights are random."""
+        return self.label + (" (untrained)" if self.untrained else "")
+
+
+def covers_holdout(matrix: EmbeddingMatrix, split: Split) -> bool:
+    """True when every hold-out image of ``split`` has a vector in ``matrix``."""
+    ids = np.asarray(split.test_ids, dtype=np.int64)
+    return bool(len(ids)) and bool((matrix.rows_of(ids) >= 0).all())
+
+
+def compare_zero_shot(split: Split, entries: Sequence[ModelEntry], prompt_set: PromptSet) -> list[dict]:
+    """Zero-shot with the SAME prompt set, encoded by each model's own text encoder, scored
+    on the same hold-out: one row per model.
+
+    Returns:
+        {"model", "key", "untrained", "n_test", "accuracy", "error_rate", "balanced_accuracy"}
+        per entry that covers the hold-out and has a model, in ``entries`` order; an entry
+        that does not gets a row with ``"skipped"`` (the reason) and no scores.
+    """
+    test_ids = list(split.test_ids)
+    truth = [split.labels[i] for i in test_ids]
+    rows: list[dict] = []
+    for entry in entries:
+        row = {"model": entry.title, "key": entry.key, "untrained": entry.untrained, "n_test": len(test_ids)}
+        if entry.model is None:
+            rows.append({**row, "skipped": "its model cannot be loaded here"})
+            continue
+        if not covers_holdout(entry.matrix, split):
+            rows.append({**row, "skipped": "not every hold-out image is embedded with it"})
+            continue
+        clf = build_classifier(entry.model, prompt_set)
+        pred, _ = clf.predict(np.asarray(entry.matrix.vectors[entry.matrix.rows_of(test_ids)], dtype=np.float32))
+        pred = [str(p) for p in pred]
+        acc = accuracy(truth, pred)
+        rows.append({**row, "accuracy": acc, "error_rate": 1.0 - acc, "balanced_accuracy": balanced_accuracy(truth, pred)})
+    return rows
+
+
+def evaluate_models(ws: Workspace, entries: Sequence[ModelEntry], **kwargs) -> dict:
+    """``evaluate`` for each model on the same frozen hold-out, with the same prompt set,
+    methods, ks, draws and seed (so the same training draws), merged into one result
+    (``EvaluationResult.to_dict()`` shape).
+
+    With one entry the result is that model's, unchanged. With several, each method row,
+    confusion matrix and prediction map is named ``"<method> · <model title>"`` and
+    carries ``"model": key``; ``settings["models"]`` lists {"key", "label", "untrained"}.
+    A later model whose vectors miss hold-out images is left out, with a warning.
+
+    Raises:
+        InputError: as ``evaluate`` for the first model; no entries.
+    """
+    if not entries:
+        raise InputError("no model to evaluate; pass at least one embedding set.")
+    first = evaluate(ws, entries[0].matrix, model=entries[0].model, **kwargs)
+    out = first.to_dict()
+    out["settings"]["models"] = [{"key": entries[0].key, "label": entries[0].label, "untrained": entries[0].untrained}]
+    if len(entries) == 1:
+        return out
+    merged = {"error_rates": [], "rows": [], "confusion_matrices": {}, "predictions": {}}
+    results = [(entries[0], out)]
+    for entry in entries[1:]:
+        if not covers_holdout(entry.matrix, first.split):
+            out["warnings"].append(f"{entry.title} is left out: not every hold-out image is embedded with it.")
+            continue
+        methods = list(kwargs.get("methods", DEFAULT_METHODS))
+        if entry.model is None:
+            methods = [m for m in methods if m not in ("zero_shot", "zero_shot_prior")]
+        if not methods:
+            continue
+        res = evaluate(ws, entry.matrix, model=entry.model, **{**kwargs, "methods": methods}).to_dict()
+        out["warnings"] += [w for w in res["warnings"] if w not in out["warnings"]]
+        out["settings"]["models"].append({"key": entry.key, "label": entry.label, "untrained": entry.untrained})
+        results.append((entry, res))
+    for entry, res in results:
+        def name(method: str) -> str:
+            return f"{method}{MODEL_SEP}{entry.title}"
+
+        merged["error_rates"] += [{**r, "method": name(r["method"]), "model": entry.key} for r in res["error_rates"]]
+        merged["rows"] += [{**r, "method": name(r["method"]), "model": entry.key} for r in res["rows"]]
+        merged["confusion_matrices"].update({name(m): cm for m, cm in res["confusion_matrices"].items()})
+        merged["predictions"].update({name(m): p for m, p in res["predictions"].items()})
+    out.update(merged)
+    return out

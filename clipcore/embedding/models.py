@@ -254,8 +254,9 @@ class ModelInfo:
 
     @property
     def untrained(self) -> bool:
-        """Random weights: results computed with it are not meaningful."""
-        return self.pretrained is None and self.checkpoint is None
+        """Random weights: results computed with it are not meaningful (``tiny`` is random
+        even from a checkpoint file: a saved random init)."""
+        return self.name == TINY_MODEL or (self.pretrained is None and self.checkpoint is None)
 
     @property
     def key(self) -> str:
@@ -379,7 +380,7 @@ def embedding_set_key(name: str, pretrained: str | None = None, checkpoint: str 
         ModelUnavailableError: the checkpoint file cannot be read.
     """
     if name == TINY_MODEL:
-        pretrained, checkpoint = None, None
+        pretrained = None  # tiny has no tags; a checkpoint (a saved random init) is its own set
     if checkpoint is not None:
         pretrained = None
     pp = model_preprocess(name, pretrained)
@@ -426,6 +427,61 @@ def _rekeyed(old_key: str) -> str | None:
     if pp == Preprocess(size=pp.size):
         return f"{name}/{weights}@{pp.version}"
     return f"{name}/{weights}@pp1"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to load the model of one embedding set: ``load_model(name, pretrained,
+    checkpoint=checkpoint)``. ``untrained`` sets are random weights (say so next to results)."""
+
+    key: str
+    name: str
+    pretrained: str | None
+    checkpoint: str | None
+    untrained: bool
+
+    @property
+    def label(self) -> str:
+        """Short display name: architecture plus tag, checkpoint file name or ``untrained``."""
+        weights = self.pretrained or (Path(self.checkpoint).name if self.checkpoint else None)
+        return f"{self.name} ({weights})" if weights else self.name
+
+
+def record_embedding_model(ws: Workspace, info: ModelInfo) -> None:
+    """Remember how to load the model behind embedding set ``info.key`` (table
+    ``embedding_models``, owned here); the newest record of a key wins."""
+    from clipcore.catalog.store import utc_now
+
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO embedding_models (key, name, pretrained, checkpoint, untrained, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (info.key, info.name, info.pretrained, info.checkpoint, int(info.untrained), utc_now()),
+        )
+
+
+def embedding_model_specs(ws: Workspace) -> dict[str, ModelSpec]:
+    """``ModelSpec`` per embedding set of ``ws`` that can be loaded again, in the store's order.
+
+    A set embedded before its model was recorded is still loadable when its key names a
+    pretrained tag or no weights (``name/tag@pp``); a checkpoint set needs its record.
+    """
+    recorded = {
+        row[0]: ModelSpec(row[0], row[1], row[2], row[3], bool(row[4]))
+        for row in ws.connect().execute("SELECT key, name, pretrained, checkpoint, untrained FROM embedding_models")
+    }
+    out: dict[str, ModelSpec] = {}
+    for key in ws.embedding_keys():
+        if key in recorded:
+            out[key] = recorded[key]
+            continue
+        match = re.fullmatch(r"([^/]+)/([^@/]+)@[^/]+", key)
+        if match is None or match.group(2).startswith("sha256-"):
+            continue
+        name, weights = match.group(1), match.group(2)
+        pretrained = None if weights == "none" else weights
+        out[key] = ModelSpec(key, name, pretrained, None, name == TINY_MODEL or pretrained is None)
+    return out
 
 
 def rekey_legacy_sets(ws: Workspace) -> list[tuple[str, str]]:
@@ -623,7 +679,7 @@ def load_model(
     prec = resolve_precision(precision, dev)
     weights: str | None = None
     if name == TINY_MODEL:
-        pretrained, checkpoint = None, None
+        pretrained = None
     if checkpoint is not None:
         ckpt = Path(checkpoint).expanduser()
         if not ckpt.is_file():
