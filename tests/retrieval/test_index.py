@@ -108,6 +108,20 @@ def test_a_small_restriction_is_scanned_exactly_and_returns_only_the_subset(inde
         assert page.hits == exact.search(q, 10, selection=exact.select(restrict_to=subset)).hits
 
 
+def test_a_restriction_too_big_to_copy_scans_the_mapped_rows_with_the_same_results(indexed, monkeypatch):
+    from clipcore.retrieval import index as vindex
+
+    ws, _ = indexed
+    index = _hnsw(ws)
+    subset = index.matrix.ids[3::30]
+    copied = index.select(restrict_to=subset)
+    monkeypatch.setattr(vindex, "EXACT_COPY_MAX_BYTES", 0)
+    mapped = index.select(restrict_to=subset)
+    assert copied._block is not None and mapped._block is None
+    for q in sample_queries(index.matrix.vectors, 10, seed=6):
+        assert index.search(q, 10, selection=copied).hits == index.search(q, 10, selection=mapped).hits
+
+
 def test_a_large_restriction_goes_through_the_graph_and_stays_inside(indexed):
     ws, _ = indexed
     index = _hnsw(ws)
