@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pandas as pd
 import streamlit as st
 
@@ -26,7 +24,7 @@ def render_home() -> None:
     ws = ctx.ws
     counts = ws.counts()
     embedded = ws.embedding_keys()
-    truth = ws.ground_truth()
+    per_class = ws.ground_truth_counts()
     n = counts["images"]
     if n == 0:
         st.info(
@@ -38,7 +36,7 @@ def render_home() -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
     c2.metric(f"Embedded ({ctx.key})", f"{embedded.get(ctx.key, 0) / max(n, 1):.0%}")
-    c3.metric("With ground truth", f"{len(truth) / max(n, 1):.0%}")
+    c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
     c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
 
     info = ctx.model.info
@@ -58,8 +56,7 @@ def render_home() -> None:
             ),
             hide_index=True,
         )
-    if truth:
-        per_class = Counter(truth.values())
+    if per_class:
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())
     render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
@@ -68,7 +65,7 @@ def render_home() -> None:
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
     render_collections(ctx.entry, info)
     try:
-        ids = varied_sample(list(ws.image_ids()), truth, 12)
+        ids = collection_sample(ws, 12)
         if ids:
             from ui.grid import image_grid
 
@@ -76,6 +73,13 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+def collection_sample(ws: Workspace, n: int) -> list[int]:
+    """``n`` ids that show the collection's range, picked among 2,000 images spread over the
+    whole collection (so its cost does not grow with the collection)."""
+    spread = ws.spread_images(2000)
+    return varied_sample([i for i, _ in spread], {i: label for i, label in spread if label is not None}, n)
 
 
 def varied_sample(ids: list[int], truth: dict[int, str], n: int) -> list[int]:

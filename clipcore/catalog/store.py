@@ -854,6 +854,42 @@ class Workspace:
         )
         return {int(r[0]): r[1] for r in rows}
 
+    def ground_truth_counts(self) -> dict[str, int]:
+        """label -> number of live images with that ground truth (one aggregate, no per-id rows)."""
+        rows = self.connect().execute(
+            "SELECT g.label, COUNT(*) FROM ground_truth g JOIN live_images i ON i.id = g.image_id GROUP BY g.label ORDER BY g.label"
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def spread_images(self, n: int) -> list[tuple[int, str | None]]:
+        """Up to about ``n`` live images spread evenly over the id range, ascending, each with
+        its ground-truth label or None: a sample of the whole collection that reads ``n``
+        rows by primary key, whatever the collection's size."""
+        conn = self.connect()
+        lo, hi = conn.execute("SELECT MIN(id), MAX(id) FROM live_images").fetchone()
+        if lo is None or n < 1:
+            return []
+        step = max(1, (int(hi) - int(lo) + 1) // int(n))
+        wanted = list(range(int(lo), int(hi) + 1, step))
+        out: list[tuple[int, str | None]] = []
+        for chunk in _chunks(wanted, 900):
+            marks = ",".join("?" * len(chunk))
+            out.extend(
+                (int(r[0]), r[1])
+                for r in conn.execute(
+                    f"SELECT i.id, g.label FROM live_images i LEFT JOIN ground_truth g ON g.image_id = i.id "
+                    f"WHERE i.id IN ({marks}) ORDER BY i.id",
+                    chunk,
+                )
+            )
+        if len(out) < min(n, 4) and step > 1:  # ids mostly not live (e.g. many missing files)
+            rows = conn.execute(
+                "SELECT i.id, g.label FROM live_images i LEFT JOIN ground_truth g ON g.image_id = i.id ORDER BY i.id LIMIT ?",
+                (int(n),),
+            )
+            out = [(int(r[0]), r[1]) for r in rows]
+        return out
+
     def ground_truth_groups(self) -> dict[int, str]:
         """image id -> group name (e.g. the volume), where one was recorded."""
         rows = self.connect().execute("SELECT image_id, group_name FROM ground_truth WHERE group_name IS NOT NULL")
