@@ -22,9 +22,8 @@ def render_home() -> None:
     ctx = context.page_context(require_embeddings=False, allow_empty=True)
     st.title(md(ctx.entry.name))
     ws = ctx.ws
-    counts = ws.counts()
-    embedded = ws.embedding_keys()
-    per_class = ws.ground_truth_counts()
+    summary = catalogue_summary(ws)
+    counts, embedded, per_class = summary["counts"], summary["embedded"], summary["per_class"]
     n = counts["images"]
     if n == 0:
         st.info(
@@ -65,7 +64,7 @@ def render_home() -> None:
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
     render_collections(ctx.entry, info)
     try:
-        ids = collection_sample(ws, 12)
+        ids = summary["sample"]
         if ids:
             from ui.grid import image_grid
 
@@ -73,6 +72,24 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _catalogue_summary(root: str, changes: int) -> dict:
+    ws = Workspace(root)
+    return {
+        "counts": ws.counts(),
+        "embedded": ws.embedding_keys(),
+        "per_class": ws.ground_truth_counts(),
+        "sample": collection_sample(ws, 12),
+    }
+
+
+def catalogue_summary(ws: Workspace) -> dict:
+    """Counts, embedded share per model, ground truth per class and a 12-image sample:
+    aggregates over the whole catalogue (about a second at a million images), so cached
+    until the store's change counter moves (an ingest, an embed, a ground-truth import)."""
+    return _catalogue_summary(str(ws.root), ws.change_count())
 
 
 def collection_sample(ws: Workspace, n: int) -> list[int]:

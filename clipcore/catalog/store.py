@@ -273,6 +273,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX embedding_rows_row ON embedding_rows(set_id, row);
         """,
     ),
+    (
+        # Ground truth changes bump the change counter too, so Home's summary (counts per
+        # class, share labelled) can be cached on ``change_count`` at a million images.
+        "0028_ground_truth_bumps",
+        """
+        CREATE TRIGGER ground_truth_insert_bumps AFTER INSERT ON ground_truth
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER ground_truth_update_bumps AFTER UPDATE ON ground_truth
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER ground_truth_delete_bumps AFTER DELETE ON ground_truth
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
@@ -907,6 +920,11 @@ class Workspace:
     def embedded_count(self, key: str) -> int:
         """Live images with a committed embedding for ``key``."""
         return self.embedding_keys().get(key, 0)
+
+    def change_count(self) -> int:
+        """The store's change counter: bumped on every change of images, ground truth and
+        embedding rows (not labels, prompts or runs). Key caches of catalogue summaries on it."""
+        return int(self.connect().execute("SELECT changes FROM store_state WHERE id = 1").fetchone()[0])
 
     def embedding_version(self, key: str) -> int:
         """A number that changes on every change of ``key``'s live rows (0: nothing embedded).

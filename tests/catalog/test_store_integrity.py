@@ -210,3 +210,19 @@ def test_spread_sample_and_class_counts_read_a_bounded_number_of_rows(tmp_path):
 
     assert ws.ground_truth_counts() == dict(sorted(Counter(truth.values()).items()))
     assert Workspace(tmp_path / "empty").spread_images(10) == []
+
+
+def test_change_count_moves_on_ground_truth_images_and_embeddings(tmp_path):
+    """Home caches its summary on change_count: every change it shows must move it."""
+    from clipcore.sources.scale import make_scale_workspace
+
+    empty = Workspace(tmp_path / "empty").change_count()
+    ws = make_scale_workspace(tmp_path / "ws", 20, key="synthetic-4", dim=4, clusters=2, thumbnails=1)
+    after_images = ws.change_count()
+    assert after_images > empty
+    some = ws.image_ids()[:3].tolist()
+    ws.set_ground_truth({i: "changed" for i in some}, origin="test")
+    after_truth = ws.change_count()
+    assert after_truth > after_images and ws.ground_truth_counts()["changed"] == 3
+    ws.forget_embeddings(some)
+    assert ws.change_count() > after_truth
