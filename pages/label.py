@@ -180,7 +180,7 @@ def _label_view(ctx, annotator: str) -> None:
 
     zero_shot = _zero_shot(ctx)
     labelled_classes = sorted(set(labels.values()))
-    classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(ws.ground_truth().values()))
+    classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(resources.catalogue_summary(ws)["per_class"]))
     c_class, c_kind, c_size = st.columns([2, 2, 1])
     target = c_class.selectbox(
         "Class to assign",

@@ -19,7 +19,6 @@ from clipcore.team.pace import labelling_pace
 from ui import context, resources
 from ui.charts import confusion_chart
 from ui.grid import image_grid
-from ui.home import collection_sample
 from ui.text import human_time, md
 from ui.zero_shot_view import summary_matrix
 
@@ -29,12 +28,13 @@ DEFAULT_QUERY = "a landscape with mountains"
 def render_collection(ctx) -> None:
     """1. What the collection is: counts, classes, a varied sample."""
     st.header("1 · The collection")
-    counts, per_class = ctx.ws.counts(), ctx.ws.ground_truth_counts()
+    summary = resources.catalogue_summary(ctx.ws)
+    counts, per_class = summary["counts"], summary["per_class"]
     c1, c2, c3 = st.columns(3)
     c1.metric("Images", f"{counts['images']:,}")
     c2.metric("Classes", f"{len(per_class):,}")
     c3.metric("With a known class", f"{counts['ground_truth'] / max(counts['images'], 1):.0%}")
-    image_grid(ctx.ws, collection_sample(ctx.ws, 12), key="present-sample", columns=6, find_similar=False)
+    image_grid(ctx.ws, summary["sample"], key="present-sample", columns=6, find_similar=False)
 
 
 def render_search(ctx) -> None:

@@ -79,11 +79,11 @@ with st.expander("Query by image (upload)"):
         key=f"search_upload_{st.session_state.get(state.SEARCH_UPLOAD_KEY, 0)}",
     )
 
-truth = ws.ground_truth()
+truth_classes = sorted(resources.catalogue_summary(ws)["per_class"])
 labels = current_labels(ws)
 f1, f2, f3 = st.columns(3)
 hide_labelled = f1.checkbox("Hide images that have a label", key="search_hide_labelled", disabled=not labels)
-truth_class = f2.selectbox("Ground-truth class", [ANY] + sorted(set(truth.values())), key="search_truth_class")
+truth_class = f2.selectbox("Ground-truth class", [ANY] + truth_classes, key="search_truth_class")
 label_class = f3.selectbox("Label", [ANY] + sorted(set(labels.values())), key="search_label")
 book, page_no = book_filters(ws)
 

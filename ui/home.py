@@ -11,7 +11,7 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import auth, context, state
+from ui import auth, context, resources, state
 from ui.text import code, md
 
 JOB_POLL_S = 1.5
@@ -22,7 +22,7 @@ def render_home() -> None:
     ctx = context.page_context(require_embeddings=False, allow_empty=True)
     st.title(md(ctx.entry.name))
     ws = ctx.ws
-    summary = catalogue_summary(ws)
+    summary = resources.catalogue_summary(ws)
     counts, embedded, per_class = summary["counts"], summary["embedded"], summary["per_class"]
     n = counts["images"]
     if n == 0:
@@ -72,53 +72,6 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _catalogue_summary(root: str, changes: int) -> dict:
-    ws = Workspace(root)
-    return {
-        "counts": ws.counts(),
-        "embedded": ws.embedding_keys(),
-        "per_class": ws.ground_truth_counts(),
-        "sample": collection_sample(ws, 12),
-    }
-
-
-def catalogue_summary(ws: Workspace) -> dict:
-    """Counts, embedded share per model, ground truth per class and a 12-image sample:
-    aggregates over the whole catalogue (about a second at a million images), so cached
-    until the store's change counter moves (an ingest, an embed, a ground-truth import)."""
-    return _catalogue_summary(str(ws.root), ws.change_count())
-
-
-def collection_sample(ws: Workspace, n: int) -> list[int]:
-    """``n`` ids that show the collection's range, picked among 2,000 images spread over the
-    whole collection (so its cost does not grow with the collection)."""
-    spread = ws.spread_images(2000)
-    return varied_sample([i for i, _ in spread], {i: label for i, label in spread if label is not None}, n)
-
-
-def varied_sample(ids: list[int], truth: dict[int, str], n: int) -> list[int]:
-    """``n`` ids that show the collection's range: one per class in turn when classes are
-    known, else evenly spaced through the collection (never just its first files)."""
-    if len(ids) <= n:
-        return ids
-    if truth:
-        by_class: dict[str, list[int]] = {}
-        for i in ids:
-            if i in truth:
-                by_class.setdefault(truth[i], []).append(i)
-        queues = [members[:: max(1, len(members) // n)] for _, members in sorted(by_class.items())]
-        out: list[int] = []
-        while len(out) < n and any(queues):
-            for q in queues:
-                if q and len(out) < n:
-                    out.append(q.pop(0))
-        if len(out) == n:
-            return out
-    step = len(ids) / n
-    return [ids[int(k * step)] for k in range(n)]
 
 
 def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:

@@ -307,3 +307,23 @@ def books(root: str, version: tuple[int, int]) -> list[dict]:
     from clipcore.catalog.metadata import books as list_books
 
     return list_books(_workspace(root))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _catalogue_summary(root: str, changes: int) -> dict:
+    from clipcore.catalog.sample import collection_sample
+
+    ws = _workspace(root)
+    return {
+        "counts": ws.counts(),
+        "embedded": ws.embedding_keys(),
+        "per_class": ws.ground_truth_counts(),
+        "sample": collection_sample(ws, 12),
+    }
+
+
+def catalogue_summary(ws: Workspace) -> dict:
+    """{"counts", "embedded" (per model), "per_class" (ground truth), "sample" (12 ids)}:
+    aggregates over the whole catalogue (about a second at a million images), cached until
+    the store's change counter moves (an ingest, an embed, a ground-truth import)."""
+    return _catalogue_summary(str(ws.root), ws.change_count())

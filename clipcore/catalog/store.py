@@ -867,6 +867,16 @@ class Workspace:
         )
         return {int(r[0]): r[1] for r in rows}
 
+    def ground_truth_of(self, ids: Iterable[int]) -> dict[int, str]:
+        """image id -> ground-truth label for those of ``ids`` that have one (live or not)."""
+        wanted = [int(i) for i in ids]
+        out: dict[int, str] = {}
+        conn = self.connect()
+        for chunk in _chunks(wanted, 900):
+            marks = ",".join("?" * len(chunk))
+            out.update((int(r[0]), r[1]) for r in conn.execute(f"SELECT image_id, label FROM ground_truth WHERE image_id IN ({marks})", chunk))
+        return out
+
     def ground_truth_counts(self) -> dict[str, int]:
         """label -> number of live images with that ground truth (one aggregate, no per-id rows)."""
         rows = self.connect().execute(
