@@ -65,7 +65,7 @@ def _annotator(ctx) -> str:
 
 
 def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
-    ensure_reference_prompt_set(ctx.ws)
+    ensure_reference_prompt_set(ctx.ws, resources.catalogue_summary(ctx.ws)["per_class"])
     return resources.zero_shot_probabilities(ctx.ws, ctx.key)
 
 
@@ -175,7 +175,7 @@ def _label_view(ctx, annotator: str) -> None:
         return
     version = lbl.labels_version(ws)  # before the labels: a page is never newer than its drawn_at
     labels = lbl.current_labels(ws)
-    progress = lbl.label_progress(ws)
+    progress = lbl.label_progress(ws, total=resources.catalogue_summary(ws)["counts"]["images"])
     _progress(ws, annotator, progress)
 
     zero_shot = _zero_shot(ctx)

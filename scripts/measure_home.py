@@ -28,12 +28,16 @@ from tests.e2e.test_browser_walk import IDLE  # noqa: E402
 
 
 def server_memory_mb(pid: int) -> dict:
-    """Current and peak resident memory of the server process, MiB (Linux /proc)."""
+    """Resident memory of the server process now and at its peak, MiB (Linux /proc).
+
+    ``anon_mb`` is the process's own memory; ``file_mb`` is pages of memory-mapped files
+    (the vectors) that it touched, shared with the page cache and dropped under pressure.
+    """
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
+        if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
             out[line.split(":")[0]] = round(int(line.split()[1]) / 1024)
-    return {"rss_mb": out.get("VmRSS"), "peak_rss_mb": out.get("VmHWM")}
+    return {"rss_mb": out.get("VmRSS"), "peak_rss_mb": out.get("VmHWM"), "anon_mb": out.get("RssAnon"), "file_mb": out.get("RssFile")}
 
 
 def time_home(page, url: str) -> float:

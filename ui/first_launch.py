@@ -32,7 +32,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
     ws = _workspace(str(entry.path))
 
     def ready() -> bool:
-        return ws.counts()["images"] > 0 and (
+        return ws.has_images() and (
             ws.embedding_version(model.info.key) > 0 or bool(list_jobs(ws, active_only=True))
         )
 
@@ -47,7 +47,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
             return None
         with st.status("Preparing the workspace (first launch)...", expanded=True) as status:
             built = []
-            if ws.counts()["images"] == 0:
+            if not ws.has_images():
                 if not entry.source.exists() or not any(entry.source.iterdir()):
                     st.write(f"Generating the demo collection in {code(entry.source)}...")
                     generate_demo(entry.source)

@@ -410,10 +410,12 @@ def rejections(ws: Workspace) -> dict[str, set[int]]:
     return dict(out)
 
 
-def label_progress(ws: Workspace) -> dict[str, Any]:
-    """{"total": images, "labelled": n, "unlabelled": n, "per_class": {class: n}} from current labels."""
+def label_progress(ws: Workspace, *, total: int | None = None) -> dict[str, Any]:
+    """{"total": images, "labelled": n, "unlabelled": n, "per_class": {class: n}} from current labels.
+
+    ``total``: the live image count where the caller has it (counting reads every image)."""
     labels = current_labels(ws)
-    total = ws.counts()["images"]
+    total = ws.counts()["images"] if total is None else int(total)
     return {
         "total": total,
         "labelled": len(labels),

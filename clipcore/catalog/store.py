@@ -867,6 +867,10 @@ class Workspace:
         )
         return {int(r[0]): r[1] for r in rows}
 
+    def has_images(self) -> bool:
+        """Whether any live image is catalogued (one row read, where ``counts`` scans them all)."""
+        return self.connect().execute("SELECT 1 FROM live_images LIMIT 1").fetchone() is not None
+
     def ground_truth_of(self, ids: Iterable[int]) -> dict[int, str]:
         """image id -> ground-truth label for those of ``ids`` that have one (live or not)."""
         wanted = [int(i) for i in ids]
