@@ -619,13 +619,18 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_compact(r: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {v['before']} rows -> {v['after']}" for k, v in r["sets"].items()) or "no embedding sets"
+    lines = [f"{k}: {v['before']} rows -> {v['after']}" for k, v in r["sets"].items()] or ["no embedding sets"]
+    lines += [f"rebuilding the vector index of {k} as job {job}" for k, job in r.get("index_jobs", {}).items()]
+    return "\n".join(lines)
 
 
 @command("compact", human=_human_compact)
 def _cmd_compact(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     ws = _workspace(settings)
-    return {"sets": ws.compact_embeddings(args.model_key)}
+    sets = ws.compact_embeddings(args.model_key)
+    # Compaction renumbers rows, so an index built before it is stale: rebuild it as a job.
+    jobs = {key: _maybe_start_index_job(ws, key) for key, r in sets.items() if r["before"] != r["after"]}
+    return {"sets": sets, "index_jobs": {k: v for k, v in jobs.items() if v}}
 
 
 def _human_split(r: dict[str, Any]) -> str:

@@ -274,3 +274,21 @@ def test_compaction_makes_the_index_stale_until_it_is_rebuilt(tmp_path):
     build_index(ws, KEY, m=8, recall_queries=5)
     rebuilt = open_index(ws, ws.load_embeddings(KEY))
     assert isinstance(rebuilt, HnswIndex) and rebuilt.n_fresh == 0 and len(rebuilt) == 697
+
+
+def test_compact_starts_the_index_rebuild_it_made_necessary(tmp_path):
+    """`compact` renumbers rows; above the build threshold it rebuilds the index as a job."""
+    from clipcore.retrieval.index import BUILD_THRESHOLD, needs_build
+    from tests.helpers import wait_for_job
+
+    ws = make_scale_workspace(tmp_path / "ws", BUILD_THRESHOLD + 200, key=KEY, dim=4, clusters=50, thumbnails=1)
+    build_index(ws, KEY, m=8, recall_queries=5)
+    ws.forget_embeddings([1, 2, 3])
+    done = run_cli("compact", "--workspace", str(ws.root), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["sets"][KEY]["after"] == BUILD_THRESHOLD + 197
+    job = out["index_jobs"][KEY]
+    assert wait_for_job(ws, job, timeout=300)["status"] == "done"
+    assert not needs_build(ws, KEY) and read_manifest(ws, KEY).rows == BUILD_THRESHOLD + 197
+    assert isinstance(open_index(ws, ws.load_embeddings(KEY)), HnswIndex)
