@@ -8,7 +8,7 @@ import streamlit as st
 
 from clipcore.classify.projection import default_method
 from clipcore.errors import ClipcoreError
-from ui import context, resources
+from ui import classifier_cache, context, resources
 from ui.charts import class_colour_scale, full_legend
 from ui.grid import thumbnail_paths
 
@@ -23,7 +23,7 @@ def render_embedding_map(ctx, split, truth: dict) -> None:
                       key="ev_projection", index=["pca", "tsne"].index(default_method(len(ctx.matrix.ids))),
                       help="t-SNE keeps classes apart better (measured on clustered vectors); PCA is faster on big collections.")
     try:
-        ids, xy = resources.embedding_map(ws, ctx.key, method)
+        ids, xy = classifier_cache.embedding_map(ws, ctx.key, method)
     except ClipcoreError as exc:
         context.show_error(exc)
         return

@@ -9,7 +9,7 @@ import streamlit as st
 from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ClipModel
 
-from ui.resources import _workspace
+from ui.resources import workspace_at
 from ui.text import code
 
 _demo_lock = threading.Lock()
@@ -29,7 +29,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
 
     if not entry.demo or entry.source is None:
         return None
-    ws = _workspace(str(entry.path))
+    ws = workspace_at(str(entry.path))
 
     def ready() -> bool:
         return ws.has_images() and (
