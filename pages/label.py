@@ -18,6 +18,7 @@ from clipcore.team import ranking
 from ui import classifier_cache, context, label_actions as act, resources, state
 from ui.grid import image_grid, selected_ids
 from ui.label_review import conflicts_view, export_view, history_view, show_flash
+from ui.prediction_jobs import render_prediction_jobs
 from ui.text import md
 
 PAGE_SIZES = [12, 24, 48, 96]
@@ -92,7 +93,7 @@ def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: di
     image_grid(ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, find_similar=False)
 
 
-def _query_controls(ctx, labels: dict, zero_shot) -> dict | None:
+def _query_controls(ctx, labels: dict, zero_shot, few_ready: bool) -> dict | None:
     """Class, query kind and size, the query itself and the loop's options; None until a class is chosen."""
     labelled_classes = sorted(set(labels.values()))
     classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(resources.catalogue_summary(ctx.ws)["per_class"]))
@@ -106,7 +107,7 @@ def _query_controls(ctx, labels: dict, zero_shot) -> dict | None:
         placeholder="Type a class name",
         help="Choose a class or type a new one.",
     )
-    kinds = [k for k in QUERY_KINDS if (k != "zero-shot" or zero_shot) and (k != "few-shot" or len(labelled_classes) >= 2)]
+    kinds = [k for k in QUERY_KINDS if (k != "zero-shot" or zero_shot) and (k != "few-shot" or few_ready)]
     kind = c_kind.selectbox("Query", kinds, format_func=QUERY_KINDS.get, key="label_kind")
     n = c_size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(48), key="label_n")
     if not target:
@@ -184,7 +185,11 @@ def _label_view(ctx, annotator: str) -> None:
     labels = lbl.current_labels(ws)
     _progress(ws, annotator, lbl.label_progress(ws, total=resources.catalogue_summary(ws)["counts"]["images"]))
     zero_shot = _zero_shot(ctx)
-    q = _query_controls(ctx, labels, zero_shot)
+    few_ready = len(set(labels.values())) >= 2
+    if not classifier_cache.scored_in_page(ws, ctx.key):  # a large collection: scores come from a job
+        few_ready = few_ready and act.few_shot(ctx) is not None
+        render_prediction_jobs(ctx, zero_shot_ready=zero_shot is not None, few_shot_ready=few_ready)
+    q = _query_controls(ctx, labels, zero_shot, few_ready)
     if q is None:
         return
     sig = (str(ws.root), ctx.key, q["target"], q["kind"], q["text"], q["image_id"], q["n"], q["learn"], q["claim"])

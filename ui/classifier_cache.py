@@ -6,6 +6,8 @@ result is never stale; the workspace and embedding caches are in ui/resources.py
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import streamlit as st
 
@@ -95,16 +97,48 @@ def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_se
     return zero_shot_probabilities(build_classifier(model, ps), embeddings_at(ws_path, key, emb_version), source)
 
 
+@st.cache_resource(show_spinner="Opening the stored predictions...", max_entries=8)
+def _stored(ws_path: str, key: str, kind: str, ref_json: str, emb_version: int, created_at: str, source_json: str):
+    from clipcore.team.predictions import load_predictions
+
+    return load_predictions(workspace_at(ws_path), key, kind, json.loads(ref_json), embedding_version=emb_version,
+                            source=json.loads(source_json))
+
+
+def _read_stored(ws: Workspace, key: str, manifest: dict | None, version: int, source: dict):
+    if manifest is None or manifest.get("embedding_version") != version:
+        return None
+    return _stored(str(ws.root), key, manifest["kind"], json.dumps(manifest["ref"], sort_keys=True), version,
+                   manifest["created_at"], json.dumps(source, sort_keys=True))
+
+
+def scored_in_page(ws: Workspace, key: str) -> bool:
+    """Whether this collection is small enough to score every image inside a page run;
+    above ``team.predictions.IN_PAGE_MAX`` rows the pages read what a `predict` job stored."""
+    from clipcore.team.predictions import IN_PAGE_MAX
+
+    return ws.embedding_set(key)[1] < IN_PAGE_MAX
+
+
 def zero_shot_probabilities(ws: Workspace, key: str):
     """Class probabilities of every image under the latest prompt set
     (``clipcore.team.ranking.ClassProbabilities``), or None without a set of 2+ classes.
+
+    Stored ones (``python -m clipcore predict --zero-shot``) when current; else computed in
+    the page for a small collection; else None (``ui.prediction_jobs`` offers the job).
     Shared by all sessions; recomputed when the prompt set or embeddings change."""
     from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.team.predictions import read_manifest, zero_shot_ref
 
     ps = latest_prompt_set(ws)
     if ps is None or len(ps.classes) < 2:
         return None
-    return _zero_shot_probabilities(str(ws.root), key, ws.embedding_version(key), ps.name, ps.version)
+    version = ws.embedding_version(key)
+    source = {"model": key, "prompt_set": ps.name, "prompt_set_version": ps.version}
+    stored = _read_stored(ws, key, read_manifest(ws, key, "zero-shot", zero_shot_ref(ps.name, ps.version)), version, source)
+    if stored is not None or not scored_in_page(ws, key):
+        return stored
+    return _zero_shot_probabilities(str(ws.root), key, version, ps.name, ps.version)
 
 
 @st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
@@ -121,7 +155,15 @@ def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False
     (``clipcore.team.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
     Shared by all sessions; recomputed when labels or embeddings change."""
     from clipcore.catalog.labels import current_labels, labels_version
+    from clipcore.team.predictions import latest_stored
 
     if len(set(current_labels(ws).values())) < 2:
         return None
-    return _few_shot_probabilities(str(ws.root), key, ws.embedding_version(key), labels_version(ws), out_of_fold)
+    version = ws.embedding_version(key)
+    if scored_in_page(ws, key):
+        return _few_shot_probabilities(str(ws.root), key, version, labels_version(ws), out_of_fold)
+    # A large collection: the newest stored result (it may predate the latest labels; a
+    # `predict --few-shot` job refreshes it), or None until one is stored.
+    manifest = latest_stored(ws, key, "few-shot", embedding_version=version, out_of_fold=out_of_fold)
+    source = {"model": key, "labels_version": manifest["ref"]["labels_version"]} if manifest else {}
+    return _read_stored(ws, key, manifest, version, source)

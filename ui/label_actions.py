@@ -112,7 +112,10 @@ def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, l
     elif kind == "zero-shot":
         base = zero_shot.class_scores(target)
     else:
-        base = few_shot(ctx).class_scores(target)
+        probs = few_shot(ctx)
+        if probs is None:
+            raise InputError("no few-shot scores yet: label images of two classes (or compute the stored scores).")
+        base = probs.class_scores(target)
     skipped = st.session_state.get(SKIPPED)
     rejected = lbl.rejected_for(ws, target)
     exclude = set(labels) | rejected
