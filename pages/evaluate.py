@@ -22,6 +22,7 @@ from ui.evaluate_baseline import render_baseline
 from ui.evaluate_results import render_confusion, render_error_table, render_learning_curve
 from ui.evaluate_run import SPLIT, choose_run, render_run_form, titled, watch_evaluation_jobs
 from ui.holdout import render_holdout
+from ui.model_compare import render_add_model
 
 
 def main() -> None:
@@ -31,6 +32,7 @@ def main() -> None:
     # The split is shown, or frozen here by an explicit action (page reads never freeze one).
     split = render_holdout(ws, SPLIT, ctx.entry.name)
     runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
+    render_add_model(ctx)
     render_run_form(ctx, split, expanded=not runs)
     watch_evaluation_jobs(ws)
     if not runs:

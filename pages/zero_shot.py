@@ -34,6 +34,7 @@ from ui.grid import image_grid
 from ui.text import md
 from ui.prompt_lab import render_prompt_lab
 from ui.zero_shot_view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
+from ui.model_compare import render_zero_shot_comparison
 
 FLASH = "zs_flash"
 NAME = "zs_name"
@@ -194,8 +195,8 @@ except ClipcoreError as exc:
     result = None
 
 truth = ws.ground_truth()
-tab_metrics, tab_table, tab_compare, tab_lab, tab_try = st.tabs(
-    ["Accuracy", "Predictions", "Compare versions", "Prompt lab", "Try a prompt"]
+tab_metrics, tab_table, tab_compare, tab_models, tab_lab, tab_try = st.tabs(
+    ["Accuracy", "Predictions", "Compare versions", "Compare models", "Prompt lab", "Try a prompt"]
 )
 
 # -- accuracy and confusion matrix -----------------------------------------------------
@@ -243,6 +244,10 @@ with tab_table:
 # -- compare two versions --------------------------------------------------------------
 with tab_compare:
     render_compare(ctx, truth)
+
+# -- the same prompts on every embedded model --------------------------------------------
+with tab_models:
+    render_zero_shot_comparison(ctx, draft if result is not None else None)
 
 # -- prompt lab ------------------------------------------------------------------------
 with tab_lab:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from clipcore.catalog.jobs import list_jobs, start_job
-from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
+from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, MODEL_SEP
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
 from clipcore.errors import ClipcoreError
 from ui import auth, context, state
+from ui.model_compare import other_model_choice
 from ui.text import human_time, job_eta, md
 
 SPLIT = "default"
@@ -19,7 +20,11 @@ WATCHING_EVAL = "ev_watching_evaluation"
 
 
 def method_title(method: str, prompt_set: dict | None = None) -> str:
-    """Display name of an evaluation method (zero-shot names its prompt set)."""
+    """Display name of an evaluation method (zero-shot names its prompt set); a row of one
+    of several models keeps its `` · <model>`` suffix."""
+    base, sep, model = method.partition(MODEL_SEP)
+    if sep:
+        return method_title(base, prompt_set) + sep + model
     title = METHOD_TITLES.get(method, method)
     if method == "zero_shot" and prompt_set:
         version = prompt_set.get("version")
@@ -63,15 +68,16 @@ def render_run_form(ctx, split, *, expanded: bool) -> None:
             )
             ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
             draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
+            models = other_model_choice(ctx, split)
             run_clicked = st.form_submit_button(
                 "Run evaluation", type="primary", disabled=split is None or not ctx.can("start_jobs"),
                 help="Freeze the hold-out split first (above)." if split is None else None,
             )
     if run_clicked:
-        _start_evaluation(ctx, chosen_set, methods, ks, int(draws))
+        _start_evaluation(ctx, chosen_set, methods, ks, int(draws), models)
 
 
-def _start_evaluation(ctx, chosen_set, methods: list[str], ks: list, draws: int) -> None:
+def _start_evaluation(ctx, chosen_set, methods: list[str], ks: list, draws: int, models: list[str]) -> None:
     try:
         auth.permit("start_jobs", ctx.entry.name)
         info = ctx.model.info
@@ -79,6 +85,7 @@ def _start_evaluation(ctx, chosen_set, methods: list[str], ks: list, draws: int)
         args += ["--model", info.name] + (["--pretrained", info.pretrained] if info.pretrained else [])
         args += ["--checkpoint", info.checkpoint] if info.checkpoint else []
         args += ["--prompt-set", chosen_set[0], "--prompt-version", str(chosen_set[1])] if chosen_set else ["--class-names"]
+        args += ["--models", ",".join(models)] if models else []
         start_job(ctx.ws, "evaluate", args)
         st.session_state[WATCHING_EVAL] = True
     except ClipcoreError as exc:

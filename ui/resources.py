@@ -114,6 +114,17 @@ def active_model() -> ActiveModel:
     )
 
 
+def model_of(name: str, pretrained: str | None, checkpoint: str | None) -> ClipModel | None:
+    """Another embedding set's model (cached like the active one, on the configured device
+    and precision), or None when its weights cannot be loaded here."""
+    cfg = settings()
+    try:
+        return _model(name, pretrained, checkpoint, cfg.device, cfg.precision)
+    except ModelUnavailableError as exc:
+        logger.warning("model %s cannot be loaded for comparison: %s", name, exc)
+        return None
+
+
 @st.cache_resource(show_spinner="Loading embeddings...", max_entries=8)
 def embeddings_at(ws_path: str, key: str, version: int) -> EmbeddingMatrix:
     """The embedding matrix of ``key`` at one embedding version (shared by all sessions)."""

@@ -484,6 +484,55 @@ def embedding_model_specs(ws: Workspace) -> dict[str, ModelSpec]:
     return out
 
 
+def check_model_choice(
+    name: str, pretrained: str | None, checkpoint: str | None, *, folders: tuple[Path, ...]
+) -> tuple[str, str | None, Path | None]:
+    """A second model chosen in a form: (architecture, pretrained tag or None, checkpoint
+    file or None), checked without loading it. Messages name the form's fields
+    (Architecture, Pretrained tag, Local checkpoint).
+
+    A checkpoint is accepted only inside a model folder (``folders``), so the field cannot
+    probe the server's disk.
+
+    Raises:
+        InputError: empty or unknown architecture or tag, both or neither weights given.
+        ModelUnavailableError: a tag whose weights are not here while downloads are off.
+        ConfigError: a checkpoint outside the model folders, or not a file there.
+    """
+    import open_clip
+
+    from clipcore.config import checked_weights_file
+
+    register_tiny_model()
+    name, tag, ckpt = (name or "").strip(), (pretrained or "").strip() or None, (checkpoint or "").strip() or None
+    if not name:
+        raise InputError("Architecture: choose an open_clip architecture (e.g. ViT-B-32) or tiny.")
+    if name not in open_clip.list_models():
+        raise InputError(f"Architecture: unknown model {name!r}; use tiny or an open_clip architecture such as ViT-B-32.")
+    if tag and ckpt:
+        raise InputError("Pretrained tag and Local checkpoint: fill in one of them, not both.")
+    if tag and name == TINY_MODEL:
+        raise InputError("Pretrained tag: tiny has no pretrained weights; leave it empty (or give a Local checkpoint).")
+    if tag:
+        known = open_clip.list_pretrained_tags_by_model(name)
+        if tag not in known:
+            raise InputError(f"Pretrained tag: {tag!r} is not a tag of {name}; known tags: {', '.join(known) or 'none'}.")
+        if offline_forced() and find_cached_weights(name, tag) is None:
+            raise ModelUnavailableError(
+                f"Pretrained tag: the weights of {name}/{tag} are not on this machine and downloads are off; "
+                "run `python -m clipcore download-model` on a connected machine, or give a Local checkpoint."
+            )
+        return name, tag, None
+    if ckpt:
+        try:
+            return name, None, checked_weights_file(ckpt, folders)
+        except ClipcoreError as exc:
+            raise type(exc)(f"Local checkpoint: {exc}") from exc
+    if name != TINY_MODEL:
+        raise InputError(f"Pretrained tag or Local checkpoint: a random-init {name} means nothing; give one of them.")
+    return name, None, None
+
+
 def rekey_legacy_sets(ws: Workspace) -> list[tuple[str, str]]:
     """Rename embedding sets stored under the old key function to their current key.
 
