@@ -11,7 +11,7 @@ import streamlit as st
 from clipcore import UNTRAINED_WARNING
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 from clipcore.config import WorkspaceEntry
-from clipcore.embedding.models import ClipModel
+from clipcore.embedding.models import ClipModel, ModelSpec
 from clipcore.errors import ClipcoreError
 
 from clipcore.team.roles import allowed
@@ -119,7 +119,13 @@ def select_workspace() -> WorkspaceEntry:
     _keep_param()
     try:
         active = active_model()
-        st.sidebar.caption(f"Model {code(active.model.info.key)}" + (" · untrained" if active.untrained else ""))
+        info = active.model.info
+        label = ModelSpec(info.key, info.name, info.pretrained, info.checkpoint, info.untrained).label
+        st.sidebar.caption(
+            f"Model {code(label)}" + (" · untrained" if active.untrained else ""),
+            help=f"Embedding set {info.key} on {info.device}/{info.precision}. Another model's results: "
+                 "Zero-shot (Compare models) and Evaluate.",
+        )
     except ClipcoreError:
         pass  # the page prologue shows why
     return current_entry()

@@ -320,6 +320,12 @@ def build_report(
     meta = []
     if model_key:
         meta.append(f"CLIP model: {model_key}")
+    models = settings.get("models") or []
+    if len(models) > 1:
+        meta.append(
+            "models compared (one row per model and method, same prompt set, same hold-out): "
+            + ", ".join(f"{m.get('label')}" + (" (untrained, not meaningful)" if m.get("untrained") else "") for m in models)
+        )
     if prompt_set:
         meta.append(f"prompt set: {prompt_set}")
     n_test = len(split.get("test_ids", []) or [])

@@ -8,6 +8,7 @@ import pytest
 from clipcore.catalog.store import EmbeddingMatrix
 from clipcore.classify.evaluation import ModelEntry, compare_zero_shot, evaluate_models
 from clipcore.classify.prompts import PromptSet
+from clipcore.classify.report import build_report
 from clipcore.classify.splits import freeze_split
 from clipcore.embedding.models import embedding_model_specs, load_model, record_embedding_model
 from clipcore.embedding.pipeline import embed_workspace
@@ -56,6 +57,11 @@ def test_two_keys_give_two_rows_with_the_same_prompts(two_models):
     zs = {r["model"]: r["mean"] for r in out["error_rates"] if r["method"].startswith("zero_shot")}
     assert zs == {r["key"]: pytest.approx(r["error_rate"]) for r in rows}  # the same prompts, the same hold-out
     assert set(out["confusion_matrices"]) == {f"{m} · {e.title}" for e in entries for m in ("zero_shot", "logreg")}
+
+    html = build_report(out, model_key=entries[0].key, untrained=True)
+    assert "models compared" in html and "tiny (seed 3) (untrained, not meaningful)" in html
+    for e in entries:  # the report's table has the rows of both models
+        assert f"logreg · {e.title}" in html
 
 
 def test_a_set_missing_holdout_images_is_left_out(two_models):
