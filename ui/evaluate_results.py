@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from clipcore.classify.evaluation import MODEL_SEP
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.report import build_report, is_reference_row
 from ui.charts import confusion_chart, full_legend, method_colour_scale
@@ -29,7 +30,7 @@ def render_learning_curve(summary: list[dict], table) -> None:
             continue
         value, spread = float(r[mean_col]), float(r.get(std_col) or 0.0)
         row = {"method": r["method"], "k": str(r["k"]), "value": value, "lo": value - spread, "hi": value + spread,
-               "draws": int(r.get("n_draws") or 1)}
+               "draws": int(r.get("n_draws") or 1), "model": str(r["method"]).partition(MODEL_SEP)[2]}
         (ref_rows if is_reference_row(r) else curve_rows).append(row)
     if not (curve_rows or ref_rows):
         return
@@ -37,9 +38,21 @@ def render_learning_curve(summary: list[dict], table) -> None:
     y_title = f"{metric} on the hold-out"
     scale = method_colour_scale(r["method"] for r in curve_rows + ref_rows)
     legend = full_legend("method (dashed: no training)")
+    # Several models: a method keeps its colour, the model sets the line style.
+    models = list(dict.fromkeys(r["model"] for r in curve_rows + ref_rows))
+    styled = len(models) > 1
+
+    def dash(patterns: list[list[int]]) -> dict:
+        if not styled:
+            return {}
+        return {"strokeDash": alt.StrokeDash("model:N", scale=alt.Scale(domain=models, range=patterns[: len(models)] * 4),
+                                             legend=full_legend("model (line style)"))}
+
     layers = []
     if curve_rows:
-        base = alt.Chart(pd.DataFrame(curve_rows)).encode(x=x, color=alt.Color("method:N", scale=scale, legend=legend))
+        base = alt.Chart(pd.DataFrame(curve_rows)).encode(
+            x=x, color=alt.Color("method:N", scale=scale, legend=legend), **dash([[1, 0], [8, 3], [2, 2], [8, 2, 2, 2]])
+        )
         layers.append(base.mark_area(opacity=0.15).encode(y=alt.Y("lo:Q", title=y_title), y2="hi:Q"))
         layers.append(
             base.mark_line(point=True).encode(
@@ -54,10 +67,12 @@ def render_learning_curve(summary: list[dict], table) -> None:
                 y=alt.Y("value:Q", title=y_title),
                 color=alt.Color("method:N", scale=scale, legend=legend),
                 tooltip=["method", alt.Tooltip("value:Q", format=".3f", title=metric)],
+                **dash([[6, 4], [2, 3], [10, 3, 2, 3], [1, 4]]),
             )
         )
     st.altair_chart(alt.layer(*layers).properties(height=360), width="stretch")
-    st.caption("Lines: mean over random training draws; bands: ± one standard deviation; dashed: zero-shot (no examples).")
+    st.caption("Lines: mean over random training draws; bands: ± one standard deviation; dashed: zero-shot (no examples)."
+               + (" Several models: a method keeps its colour, each model has its own line style." if styled else ""))
 
 
 def render_error_table(ctx, table, result: dict, baseline_runs: list[dict], baseline_run: dict | None) -> None:
