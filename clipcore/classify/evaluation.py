@@ -470,14 +470,22 @@ def evaluate_models(ws: Workspace, entries: Sequence[ModelEntry], **kwargs) -> d
     """
     if not entries:
         raise InputError("no model to evaluate; pass at least one embedding set.")
-    first = evaluate(ws, entries[0].matrix, model=entries[0].model, **kwargs)
+    progress = kwargs.pop("progress", None)
+
+    def part(i: int) -> ProgressFn | None:
+        # One bar over every model: model i's fits come after those of the models before it.
+        if progress is None:
+            return None
+        return lambda done, total: progress(i * total + done, len(entries) * total)
+
+    first = evaluate(ws, entries[0].matrix, model=entries[0].model, progress=part(0), **kwargs)
     out = first.to_dict()
     out["settings"]["models"] = [{"key": entries[0].key, "label": entries[0].label, "untrained": entries[0].untrained}]
     if len(entries) == 1:
         return out
     merged = {"error_rates": [], "rows": [], "confusion_matrices": {}, "predictions": {}}
     results = [(entries[0], out)]
-    for entry in entries[1:]:
+    for i, entry in enumerate(entries[1:], start=1):
         if not covers_holdout(entry.matrix, first.split):
             out["warnings"].append(f"{entry.title} is left out: not every hold-out image is embedded with it.")
             continue
@@ -486,7 +494,7 @@ def evaluate_models(ws: Workspace, entries: Sequence[ModelEntry], **kwargs) -> d
             methods = [m for m in methods if m not in ("zero_shot", "zero_shot_prior")]
         if not methods:
             continue
-        res = evaluate(ws, entry.matrix, model=entry.model, **{**kwargs, "methods": methods}).to_dict()
+        res = evaluate(ws, entry.matrix, model=entry.model, progress=part(i), **{**kwargs, "methods": methods}).to_dict()
         out["warnings"] += [w for w in res["warnings"] if w not in out["warnings"]]
         out["settings"]["models"].append({"key": entry.key, "label": entry.label, "untrained": entry.untrained})
         results.append((entry, res))

@@ -49,7 +49,10 @@ def test_two_keys_give_two_rows_with_the_same_prompts(two_models):
     # different weights encode the same prompts differently, so the class vectors differ
     assert entries[0].model.encode_texts(["a cover"]).tolist() != entries[1].model.encode_texts(["a cover"]).tolist()
 
-    out = evaluate_models(ws, entries, prompt_set=prompts, methods=["zero_shot", "logreg"], ks=[1, 2], draws=2)
+    seen = []
+    out = evaluate_models(ws, entries, prompt_set=prompts, methods=["zero_shot", "logreg"], ks=[1, 2], draws=2,
+                          progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (10, 10) and [d for d, _ in seen] == sorted(d for d, _ in seen)  # one bar over both models
     by_model = {}
     for r in out["error_rates"]:
         by_model.setdefault(r["model"], set()).add((r["method"].split(" · ")[0], str(r["k"])))
