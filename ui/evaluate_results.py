@@ -46,7 +46,7 @@ def render_learning_curve(summary: list[dict], table) -> None:
         if not styled:
             return {}
         return {"strokeDash": alt.StrokeDash("model:N", scale=alt.Scale(domain=models, range=patterns[: len(models)] * 4),
-                                             legend=full_legend("model (line style)"))}
+                                             legend=full_legend("model (line style)", symbolType="stroke", symbolStrokeWidth=2))}
 
     layers = []
     if curve_rows:
