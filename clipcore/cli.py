@@ -313,7 +313,7 @@ def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, Any]:
-    from clipcore.embedding.models import load_model
+    from clipcore.embedding.models import load_model, record_embedding_model
     from clipcore.embedding.ray_engine import embed_workspace_ray, require_ray
     from clipcore.errors import InputError
 
@@ -335,6 +335,7 @@ def _embed_ray(args: argparse.Namespace, settings: Settings, ws) -> dict[str, An
         )
     finally:
         bar.close()
+    record_embedding_model(ws, model.info)
     out = report.to_dict()
     out.update(device="cuda" if args.gpus_per_actor > 0 else "cpu", precision=settings.precision)
     return out

@@ -30,7 +30,10 @@ def model_entries(ctx, *, covering: Split | None = None) -> list[ModelEntry]:
     for key, spec in embedding_model_specs(ctx.ws).items():
         if key == ctx.key:
             continue
-        matrix = resources.embeddings(ctx.ws, key)
+        try:
+            matrix = resources.embeddings(ctx.ws, key)
+        except ClipcoreError:
+            continue  # a set with no committed vectors yet (its job is still running)
         if covering is not None and not covers_holdout(matrix, covering):
             continue
         model = resources.model_of(spec.name, spec.pretrained, spec.checkpoint)
