@@ -442,7 +442,7 @@ class ModelSpec:
 
     @property
     def label(self) -> str:
-        """Short display name: architecture plus tag, checkpoint file name or ``untrained``."""
+        """Short display name: the architecture, with its tag or checkpoint file name if any."""
         weights = self.pretrained or (Path(self.checkpoint).name if self.checkpoint else None)
         return f"{self.name} ({weights})" if weights else self.name
 
