@@ -21,6 +21,7 @@ from clipcore import UNTRAINED_WARNING
 from clipcore.errors import InputError
 from clipcore.classify.fewshot import METHOD_TITLES, METHODS, TRAIN_BUDGET, make_classifier
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
+from clipcore.classify.report import MODEL_SEP
 from clipcore.embedding.models import ClipModel
 from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
 from clipcore.classify.splits import (
@@ -401,7 +402,6 @@ def list_runs(ws: Workspace, kind: str | None = None) -> list[dict]:
 
 # -- several models on one hold-out ------------------------------------------------------
 
-MODEL_SEP = " · "  # "<method> · <model label>" names a method's row for one of several models
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def method_colour(method: str) -> str:
     (``logistic regression``, ``zero-shot (prompts only): my set v2``); baselines share one."""
     from clipcore.classify.fewshot import METHOD_TITLES
 
-    name = str(method)
+    name = str(method).split(" · ")[0]  # "<method> · <model>" (several models) keeps the method's colour
     if name in _METHOD_COLOURS:
         return _METHOD_COLOURS[name]
     for key, title in sorted(METHOD_TITLES.items(), key=lambda kv: -len(kv[1])):

@@ -19,6 +19,10 @@ from clipcore import UNTRAINED_WARNING
 from clipcore.csvsafe import rows_csv
 
 ZERO_SHOT_KS = (None, 0, "0", "zero-shot", "-", "")
+MODEL_SEP = " · "  # "<method> · <model>": a method's row for one of several models (evaluation.evaluate_models)
+# Several models: a method keeps its colour, the model sets the line's dash (curves, then zero-shot rules).
+_CURVE_DASH = ("", "8 3", "2 2", "8 2 2 2")
+_RULE_DASH = ("6 4", "2 3", "10 3 2 3", "1 4")
 RANDOM_INIT_TAG = "random-init, not meaningful"
 
 
@@ -190,14 +194,21 @@ def learning_curve_svg(table: ErrorRateTable, *, width: int = 720, height: int =
         f'<text transform="translate(14 {mt + ph / 2:.1f}) rotate(-90)" text-anchor="middle">error rate on the hold-out</text>'
     )
     parts.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    models = list(dict.fromkeys(m.partition(MODEL_SEP)[2] for m in table.methods))
+    styled = len(models) > 1
+    row_h = 30 if styled else 18
     for n, m in enumerate(table.methods):
         color = method_colour(m)
+        base, _, model = m.partition(MODEL_SEP)
+        nth = models.index(model) % len(_CURVE_DASH) if styled else 0
+        dash = f' stroke-dasharray="{_RULE_DASH[nth]}"' if m in table.reference else (
+            f' stroke-dasharray="{_CURVE_DASH[nth]}"' if _CURVE_DASH[nth] else "")
         if m in table.reference:
             cell = next((table.cells[(m, k)] for k in ks if (m, k) in table.cells), None)
             if cell is not None:
                 parts.append(
                     f'<line x1="{ml}" x2="{ml + pw}" y1="{y(cell[0]):.1f}" y2="{y(cell[0]):.1f}" stroke="{color}" '
-                    'stroke-width="2" stroke-dasharray="6 4"/>'
+                    f'stroke-width="2"{dash}/>'
                 )
         else:
             pts = [(i, table.cells[(m, k)]) for i, k in enumerate(ks) if (m, k) in table.cells]
@@ -206,15 +217,16 @@ def learning_curve_svg(table: ErrorRateTable, *, width: int = 720, height: int =
                 lower = " ".join(f"{x(i):.1f},{y(c[0] - c[1]):.1f}" for i, c in reversed(pts))
                 parts.append(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="0.15" stroke="none"/>')
                 line = " ".join(f"{x(i):.1f},{y(c[0]):.1f}" for i, c in pts)
-                parts.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"/>')
+                parts.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
             for i, c in pts:
                 parts.append(f'<circle cx="{x(i):.1f}" cy="{y(c[0]):.1f}" r="3.5" fill="{color}"/>')
-        ly = mt + 8 + 18 * n
-        dash = ' stroke-dasharray="6 4"' if m in table.reference else ""
+        ly = mt + 8 + row_h * n
         parts.append(
             f'<line x1="{ml + pw + 12}" x2="{ml + pw + 36}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
         )
-        parts.append(f'<text x="{ml + pw + 42}" y="{ly + 4}">{e(_shorten(m, 30))}</text>')
+        parts.append(f'<text x="{ml + pw + 42}" y="{ly + 4}">{e(_shorten(base if styled else m, 30))}</text>')
+        if styled:  # the model on a second, smaller line, so that neither is cut
+            parts.append(f'<text x="{ml + pw + 42}" y="{ly + 17}" font-size="10" fill="#555">{e(_shorten(model, 38))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

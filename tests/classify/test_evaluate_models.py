@@ -79,3 +79,17 @@ def test_a_set_missing_holdout_images_is_left_out(two_models):
     out = evaluate_models(ws, [entries[0], entry], prompt_set=prompts, methods=["logreg"], ks=[1], draws=1)
     assert [m["key"] for m in out["settings"]["models"]] == [entries[0].key]
     assert any("cut (untrained) is left out" in w for w in out["warnings"])
+
+
+def test_report_curve_keeps_method_colours_and_dashes_each_model():
+    from clipcore.classify.palette import method_colour
+    from clipcore.classify.report import error_rate_table, learning_curve_svg
+
+    rows = [
+        {"method": "logreg · A", "k": 1, "mean": 0.5, "std": 0.1}, {"method": "logreg · A", "k": 2, "mean": 0.4, "std": 0.1},
+        {"method": "logreg · B", "k": 1, "mean": 0.6, "std": 0.1}, {"method": "logreg · B", "k": 2, "mean": 0.5, "std": 0.1},
+    ]
+    svg = learning_curve_svg(error_rate_table(rows))
+    assert method_colour("logreg · B") == method_colour("logreg")
+    assert svg.count(f'<polyline points=') == 2 and 'stroke-dasharray="8 3"' in svg  # model B dashed, A solid
+    assert ">A</text>" in svg and ">B</text>" in svg  # the model names are in the legend, not cut off
