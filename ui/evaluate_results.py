@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from clipcore.classify.evaluation import MODEL_SEP
+from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.report import build_report, is_reference_row
 from ui.charts import confusion_chart, full_legend, method_colour_scale

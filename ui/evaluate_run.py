@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from clipcore.catalog.jobs import list_jobs, start_job
-from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS, MODEL_SEP
+from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
+from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
 from clipcore.errors import ClipcoreError
