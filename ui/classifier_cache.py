@@ -21,12 +21,19 @@ def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[n
     from clipcore.classify.projection import project_2d
 
     matrix = embeddings_at(ws_path, key, version)
-    return np.asarray(matrix.ids), project_2d(np.asarray(matrix.vectors), method)
+    rows = np.arange(len(matrix.ids))
+    if len(rows) > MAP_MAX_POINTS:  # a browser chart of a million points would not draw
+        rows = np.linspace(0, len(rows) - 1, MAP_MAX_POINTS).astype(np.int64)
+    return np.asarray(matrix.ids)[rows], project_2d(np.asarray(matrix.vectors[rows], dtype=np.float32), method)
+
+
+MAP_MAX_POINTS = 20_000
 
 
 def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndarray, np.ndarray]:
-    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, projected with
-    ``method`` ("pca" or "tsne"); recomputed only when the embeddings change."""
+    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, or of
+    ``MAP_MAX_POINTS`` spread over a larger collection, projected with ``method`` ("pca" or
+    "tsne"); recomputed only when the embeddings change."""
     return _embedding_map(str(ws.root), key, ws.embedding_version(key), method)
 
 
