@@ -13,10 +13,9 @@ from clipcore.classify.prompts import latest_prompt_set
 from clipcore.classify.report import build_report, combine_with_baseline, error_rate_table, latest_baseline_for, learning_curve_svg
 from clipcore.classify.zeroshot import build_classifier, classify_matrix, evaluate_result
 from clipcore.errors import ClipcoreError
-from clipcore.retrieval.search import top_k
 from clipcore.team.pace import labelling_pace
 
-from ui import context, resources
+from ui import classifier_cache, context, resources
 from ui.charts import confusion_chart
 from ui.grid import image_grid
 from ui.text import human_time, md
@@ -42,7 +41,7 @@ def render_search(ctx) -> None:
     st.header("2 · Search in plain words")
     query = st.text_input("Describe what you are looking for", DEFAULT_QUERY, key="present_query")
     if query.strip():
-        hits = top_k(ctx.matrix, resources.text_vector(ctx.key, query), k=12)
+        hits = resources.vector_index(ctx.ws, ctx.key).search(resources.text_vector(ctx.key, query), 12).hits
         image_grid(ctx.ws, [h.id for h in hits], key="present-search", scores={h.id: h.score for h in hits}, find_similar=False)
 
 
@@ -53,13 +52,14 @@ def render_zero_shot(ctx) -> None:
     if prompts is None:
         st.info("No prompt set is saved yet: write one on the Zero-shot page.")
         return
-    summary = evaluate_result(classify_matrix(build_classifier(ctx.model, prompts), ctx.matrix), ctx.ws.ground_truth())
+    matrix, truth, sampled = classifier_cache.scoring_scope(ctx.ws, ctx.key, ctx.matrix)
+    summary = evaluate_result(classify_matrix(build_classifier(ctx.model, prompts), matrix), truth)
     if summary is None:
         st.info("No image has a known class among the prompt set's classes, so there is nothing to score.")
         return
     left, right = st.columns([1, 2])
     left.metric(f"Accuracy with {md(prompts.name)} v{prompts.version}", f"{summary['accuracy']:.1%}")
-    left.metric("Images scored", f"{summary['n']:,}")
+    left.metric("Images scored", f"{summary['n']:,}", help="A sample spread over the collection" if sampled else None)
     with right:
         confusion_chart(summary_matrix(summary), key="present_confusion", title="true class vs prediction", size=300)
 

@@ -21,13 +21,27 @@ def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[n
     from clipcore.classify.projection import project_2d
 
     matrix = embeddings_at(ws_path, key, version)
-    return np.asarray(matrix.ids), project_2d(np.asarray(matrix.vectors), method)
+    rows = np.arange(len(matrix.ids))
+    if len(rows) > MAP_MAX_POINTS:  # a browser chart of a million points would not draw
+        rows = np.linspace(0, len(rows) - 1, MAP_MAX_POINTS).astype(np.int64)
+    return np.asarray(matrix.ids)[rows], project_2d(np.asarray(matrix.vectors[rows], dtype=np.float32), method)
+
+
+MAP_MAX_POINTS = 20_000
 
 
 def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndarray, np.ndarray]:
-    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, projected with
-    ``method`` ("pca" or "tsne"); recomputed only when the embeddings change."""
+    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, or of
+    ``MAP_MAX_POINTS`` spread over a larger collection, projected with ``method`` ("pca" or
+    "tsne"); recomputed only when the embeddings change."""
     return _embedding_map(str(ws.root), key, ws.embedding_version(key), method)
+
+
+# The Few-shot page's bounded budgets (each stated in the page's notes when it applies): a
+# page run trains on, predicts and cross-validates at most this many images.
+PAGE_TRAIN_MAX = 20_000
+PAGE_PREDICT_MAX = 20_000
+PAGE_CV_MAX = 10_000
 
 
 @st.cache_data(show_spinner="Training the few-shot classifier...", max_entries=32)
@@ -59,8 +73,10 @@ def _fewshot_prediction(
             classes = sorted(set(labelled_images(ws, source).values()))
             prompts = class_name_prompts(classes) if len(classes) >= 2 else None
         zero_shot = build_classifier(model, prompts) if prompts is not None else None
-    predict = cross_validated_labelled if cross_validated else predict_unlabelled
-    return predict(ws, matrix, method=method, source=source, zero_shot=zero_shot)
+    if cross_validated:
+        return cross_validated_labelled(ws, matrix, method=method, source=source, zero_shot=zero_shot, max_images=PAGE_CV_MAX)
+    return predict_unlabelled(ws, matrix, method=method, source=source, zero_shot=zero_shot,
+                              max_train=PAGE_TRAIN_MAX, max_predict=PAGE_PREDICT_MAX)
 
 
 def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cross_validated: bool = False):
@@ -167,3 +183,34 @@ def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False
     manifest = latest_stored(ws, key, "few-shot", embedding_version=version, out_of_fold=out_of_fold)
     source = {"model": key, "labels_version": manifest["ref"]["labels_version"]} if manifest else {}
     return _read_stored(ws, key, manifest, version, source)
+
+
+SAMPLE_IMAGES = 10_000  # a large collection's Zero-shot page scores drafts on this many (accuracy to about ±1%)
+
+
+@st.cache_resource(show_spinner="Sampling images to score drafts on...", max_entries=4)
+def _scoring_sample(ws_path: str, key: str, emb_version: int, changes: int):
+    from clipcore.catalog.store import EmbeddingMatrix
+
+    ws = workspace_at(ws_path)
+    matrix = embeddings_at(ws_path, key, emb_version)
+    spread = ws.spread_images(4 * SAMPLE_IMAGES)  # spread over the collection; labelled ones first
+    labelled = [(i, c) for i, c in spread if c is not None]
+    chosen = (labelled + [(i, c) for i, c in spread if c is None])[:SAMPLE_IMAGES]
+    ids = np.array(sorted(i for i, _ in chosen), dtype=np.int64)
+    rows = matrix.rows_of(ids)
+    ids, rows = ids[rows >= 0], rows[rows >= 0]
+    sample = EmbeddingMatrix(key=key, ids=ids, vectors=np.ascontiguousarray(matrix.vectors[rows], dtype=np.float32))
+    return sample, {i: c for i, c in chosen if c is not None}
+
+
+def scoring_scope(ws: Workspace, key: str, matrix) -> tuple:
+    """(matrix, ground truth, sampled) that the Zero-shot page scores its draft prompts on:
+    every image and all ground truth for a small collection; above
+    ``team.predictions.IN_PAGE_MAX`` images, ``SAMPLE_IMAGES`` images spread over the
+    collection (those with ground truth first) and their ground truth, with ``sampled``
+    True. Every image's scores then come from a `predict` job."""
+    if scored_in_page(ws, key):
+        return matrix, ws.ground_truth(), False
+    sample, truth = _scoring_sample(str(ws.root), key, ws.embedding_version(key), ws.change_count())
+    return sample, truth, True

@@ -27,6 +27,8 @@ def render_embedding_map(ctx, split, truth: dict) -> None:
     except ClipcoreError as exc:
         context.show_error(exc)
         return
+    if len(ids) < len(ctx.matrix.ids):
+        st.caption(f"{len(ids):,} of {len(ctx.matrix.ids):,} images, spread over the collection.")
     records = ws.images([int(i) for i in ids])
     frame = _frame(ws, ids, xy, records, split, truth)
     tooltip = ["class", "part", "file"]
