@@ -53,7 +53,7 @@ def _sidebar_collection(page) -> str:
 def test_chosen_collection_follows_to_search_and_survives_a_reload(two_collection_server, page, tmp_path):
     page.goto(two_collection_server)
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text("tiny/none").first.wait_for(timeout=90_000)
+    sidebar.get_by_text("untrained").first.wait_for(timeout=90_000)  # the model caption: the app is up
     assert _sidebar_collection(page) == "demo"
 
     sidebar.get_by_role("button", name="Open").click()
