@@ -369,6 +369,47 @@ def _human_info(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _human_predict(r: dict[str, Any]) -> str:
+    return (f"stored {r['kind'].replace('_', '-')} predictions of {r['rows']:,} images ({r['source']}, "
+            f"classes {', '.join(r['classes'])}) for {r['key']}")
+
+
+@command("predict", human=_human_predict)
+def _cmd_predict(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.classify import predictions
+    from clipcore.classify.fewshot import NEEDS_PROMPTS
+    from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
+    from clipcore.classify.zeroshot import build_classifier
+    from clipcore.errors import InputError
+
+    ws = _workspace(settings)
+    key = _model_key(settings)
+    version = ws.embedding_version(key)  # read first: a change while this runs leaves the result stale
+    matrix = ws.load_embeddings(key)
+    prompt_set = load_prompt_set(ws, args.prompt_set) if args.prompt_set else latest_prompt_set(ws)
+    bar = _Progress(args, "predict")
+    try:
+        if args.few_shot:
+            zero_shot = None
+            if args.few_shot in NEEDS_PROMPTS and prompt_set is not None:
+                zero_shot = build_classifier(_model(settings), prompt_set)
+            ref = (prompt_set.name, prompt_set.version) if zero_shot is not None else None
+            stored = predictions.predict_few_shot(
+                ws, matrix, args.few_shot, zero_shot=zero_shot, prompt_ref=ref, source=args.source,
+                embedding_version=version, chunk=args.chunk, progress=bar,
+            )
+        else:
+            if prompt_set is None:
+                raise InputError("no prompt set is saved; save one on the Zero-shot page (or pass --prompt-set).")
+            stored = predictions.predict_zero_shot(
+                ws, matrix, _model(settings), prompt_set, embedding_version=version, chunk=args.chunk, progress=bar
+            )
+    finally:
+        bar.close()
+    return {"kind": stored.kind, "key": key, "source": stored.source, "source_version": stored.source_version,
+            "embedding_version": stored.embedding_version, "rows": int(len(stored.ids)), "classes": stored.classes}
+
+
 @command("info", human=_human_info)
 def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from collections import Counter
@@ -773,6 +814,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="YAML or JSON file: {class: [prompts]}")
     _common(p, model=True)
 
+    p = sub.add_parser("predict", help="store whole-collection zero-shot or few-shot predictions (chunked; a job)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--zero-shot", action="store_true", help="score every image with a saved prompt set")
+    g.add_argument("--few-shot", metavar="METHOD", help="train METHOD on the labels and score the unlabelled images")
+    p.add_argument("--prompt-set", help="prompt set name (default: the latest saved set)")
+    p.add_argument("--source", default="both", help="label source for --few-shot (default both)")
+    p.add_argument("--chunk", type=int, default=65_536, help="rows scored at a time (default 65536)")
+    _common(p, model=True)
     p = sub.add_parser("info", help="what the workspace holds")
     _common(p)
 

@@ -273,6 +273,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX embedding_rows_row ON embedding_rows(set_id, row);
         """,
     ),
+    (
+        # Whole-collection predictions computed in chunks by `predict` (classify.predictions):
+        # one row per (kind, model, prompt set or method), pointing at its .npy files under
+        # embeddings/predictions/. The row is the commit point; the versions say whether it is current.
+        "0026_predictions",
+        """
+        CREATE TABLE predictions (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('zero_shot', 'few_shot')),
+            embedding_key TEXT NOT NULL,
+            embedding_version INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            source_version TEXT NOT NULL,
+            classes TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            stem TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            UNIQUE (kind, embedding_key, source)
+        );
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".

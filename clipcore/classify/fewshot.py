@@ -516,6 +516,56 @@ class FewShotPrediction:
         return [int(i) for i in np.lexsort((self.ids, key))]
 
 
+@dataclass
+class _TrainingSet:
+    """The labelled images outside the hold-out that have an embedding, as arrays."""
+
+    labels: dict[int, str]
+    ids: np.ndarray  # (n,) int64, ascending
+    rows: np.ndarray  # (n,) int64 rows of ``ids`` in the matrix
+    y: list[str]
+    held_out: int
+    split_name: str | None
+    missing: int  # labelled images without an embedding
+
+
+def _training_set(ws: Workspace, matrix: EmbeddingMatrix, source: str, split_name: str) -> _TrainingSet:
+    """Labelled training images outside the stored hold-out ``split_name`` (every labelled
+    image when none is frozen: this read never freezes a split)."""
+    from clipcore.classify.splits import get_split, labelled_images
+
+    labels = labelled_images(ws, source)
+    split = get_split(ws, split_name)
+    ordered = np.fromiter(sorted(labels), dtype=np.int64, count=len(labels))
+    rows = matrix.rows_of(ordered)
+    keep = rows >= 0
+    if split is not None and len(split.test_ids):
+        keep &= ~np.isin(ordered, np.asarray(list(split.test_ids), dtype=np.int64))
+    ids = ordered[keep]
+    return _TrainingSet(
+        labels=labels,
+        ids=ids,
+        rows=rows[keep],
+        y=[labels[int(i)] for i in ids],
+        held_out=len(split.test_ids) if split else 0,
+        split_name=split.name if split else None,
+        missing=int((rows < 0).sum()),
+    )
+
+
+def predict_rows(clf: Any, vectors: np.ndarray, rows: np.ndarray, *, chunk: int = 65_536, progress: Any = None) -> np.ndarray:
+    """``clf.predict_proba`` of ``vectors[rows]``, ``chunk`` rows at a time (a memory map is
+    read one chunk at a time): (len(rows), C) float32. ``progress(done, total)`` after each chunk."""
+    n_classes = len(clf.classes_)
+    out = np.zeros((len(rows), n_classes), np.float32)
+    for start in range(0, len(rows), max(1, chunk)):
+        part = rows[start : start + chunk]
+        out[start : start + len(part)] = clf.predict_proba(np.asarray(vectors[part], dtype=np.float32))
+        if progress is not None:
+            progress(start + len(part), len(rows))
+    return out
+
+
 def predict_unlabelled(
     ws: Workspace,
     matrix: EmbeddingMatrix,
@@ -525,8 +575,11 @@ def predict_unlabelled(
     zero_shot: ZeroShotClassifier | None = None,
     seed: int = 0,
     split_name: str = "default",
+    chunk: int = 65_536,
+    progress: Any = None,
 ) -> FewShotPrediction:
-    """Train ``method`` on the labelled images outside the hold-out and predict the rest.
+    """Train ``method`` on the labelled images outside the hold-out and predict the rest,
+    ``chunk`` rows at a time.
 
     The hold-out is the stored split ``split_name``. When none is frozen, every labelled
     image trains and a note says so: this read never freezes a split (that is
@@ -535,47 +588,39 @@ def predict_unlabelled(
     Raises:
         InputError: fewer than two classes among the training images, or a bad method/source.
     """
-    from clipcore.classify.splits import get_split, labelled_images
-
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
-    labels = labelled_images(ws, source)
+    train = _training_set(ws, matrix, source, split_name)
     notes: list[str] = []
-    split = get_split(ws, split_name)  # reading never freezes: freezing is an explicit action
-    if split is None and labels:
+    if train.split_name is None and train.labels:
         notes.append(
             f"no hold-out split {split_name!r} is frozen yet, so training uses every labelled image; freeze one "
             "(Evaluate page, or `python -m clipcore split freeze`) to keep evaluation images out of training."
         )
-    held_out = set(split.test_ids) if split else set()
-    rows = matrix.rows_of(sorted(labels))
-    train_ids = [i for i, r in zip(sorted(labels), rows) if r >= 0 and i not in held_out]
-    missing = sum(1 for r in rows if r < 0)
-    if missing:
-        notes.append(f"{missing} labelled image(s) have no embedding yet and were left out.")
-    y = [labels[i] for i in train_ids]
+    if train.missing:
+        notes.append(f"{train.missing} labelled image(s) have no embedding yet and were left out.")
+    y = train.y
     if method != "zero_shot" and len(set(y)) < 2:
         raise InputError(
             f"training needs labelled images of at least 2 classes outside the hold-out; source {source!r} gives "
             f"{dict(Counter(y))}. Label more images or choose another label source."
         )
     clf = make_classifier(method, zero_shot=zero_shot, seed=seed)
-    X = np.asarray(matrix.vectors[matrix.rows_of(train_ids)], dtype=np.float32) if train_ids else np.zeros((0, matrix.vectors.shape[1]), np.float32)
+    dim = matrix.vectors.shape[1]
+    X = np.asarray(matrix.vectors[train.rows], dtype=np.float32) if len(train.rows) else np.zeros((0, dim), np.float32)
     clf.fit(X if method != "zero_shot" else np.asarray(matrix.vectors[:1], dtype=np.float32), y)
-    unlabelled = np.asarray([i for i in matrix.ids if int(i) not in labels], dtype=np.int64)
-    if len(unlabelled):
-        proba = clf.predict_proba(np.asarray(matrix.vectors[matrix.rows_of(unlabelled)], dtype=np.float32))
-    else:
-        proba = np.zeros((0, len(clf.classes_)), np.float32)
-    logger.info("%s trained on %d images; predicted %d unlabelled", method, len(train_ids), len(unlabelled))
+    labelled = np.fromiter(train.labels, dtype=np.int64, count=len(train.labels))
+    unlabelled_rows = np.flatnonzero(~np.isin(matrix.ids, labelled))
+    proba = predict_rows(clf, matrix.vectors, unlabelled_rows, chunk=chunk, progress=progress)
+    logger.info("%s trained on %d images; predicted %d unlabelled", method, len(train.ids), len(unlabelled_rows))
     return FewShotPrediction(
         method=method,
         classes=[str(c) for c in clf.classes_],
-        ids=unlabelled,
-        proba=np.asarray(proba, dtype=np.float32),
+        ids=np.asarray(matrix.ids[unlabelled_rows], dtype=np.int64),
+        proba=proba,
         train_counts=dict(sorted(Counter(y).items())),
-        held_out=len(held_out),
-        split_name=split.name if split else None,
+        held_out=train.held_out,
+        split_name=train.split_name,
         notes=notes,
     )
 
@@ -617,23 +662,17 @@ def cross_validated_labelled(
     Raises:
         InputError: fewer than two classes or fewer than ``n_folds`` labelled training images.
     """
-    from clipcore.classify.splits import get_split, labelled_images
-
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
-    labels = labelled_images(ws, source)
-    split = get_split(ws, split_name)
-    held_out = set(split.test_ids) if split else set()
-    ordered = sorted(labels)
-    ids = np.asarray([i for i, r in zip(ordered, matrix.rows_of(ordered)) if r >= 0 and i not in held_out], dtype=np.int64)
-    y = [labels[int(i)] for i in ids]
+    train = _training_set(ws, matrix, source, split_name)
+    ids, y = train.ids, train.y
     classes = sorted(set(y))
     if len(classes) < 2 or len(ids) < n_folds:
         raise InputError(
             f"cross-validation needs at least {n_folds} labelled images of 2+ classes outside the hold-out; "
             f"source {source!r} gives {dict(Counter(y))}. Label more images."
         )
-    X = np.asarray(matrix.vectors[matrix.rows_of(ids)], dtype=np.float32)
+    X = np.asarray(matrix.vectors[train.rows], dtype=np.float32)
     fold = _class_folds(y, n_folds, seed)
     proba = np.zeros((len(ids), len(classes)), np.float32)
     column = {c: j for j, c in enumerate(classes)}
@@ -657,8 +696,8 @@ def cross_validated_labelled(
         ids=ids,
         proba=proba,
         train_counts=dict(sorted(Counter(y).items())),
-        held_out=len(held_out),
-        split_name=split.name if split else None,
+        held_out=train.held_out,
+        split_name=train.split_name,
         notes=[f"each image predicted by a classifier trained on the other {n_folds - 1} of {n_folds} folds."],
         truth=y,
     )
