@@ -15,7 +15,7 @@ from clipcore.csvsafe import rows_csv
 from clipcore.errors import ClipcoreError
 from clipcore.classify.fewshot import METHOD_TITLES
 
-from ui import context, resources
+from ui import context, resources, stored_predictions
 from ui.grid import image_grid
 from ui.text import md
 
@@ -149,6 +149,12 @@ def render_cross_validated(ws, key: str, method: str, source: str, n_show: int) 
 def main() -> None:
     ctx = context.page_context()
     source, method, n_show = render_header()
+    if stored_predictions.large_collection(ctx.ws, ctx.key):  # the `predict` job's result, not an in-page fit
+        stored, current = stored_predictions.stored_fewshot(ctx.ws, ctx.key, method, source)
+        args = ["--few-shot", method, "--source", source]
+        stored_predictions.render_status(ctx.ws, stored, current, args, f"{METHOD_TITLES[method]} predictions", "fs_pred")
+        if stored is None:
+            return
     try:
         pred = resources.fewshot_prediction(ctx.ws, ctx.key, method, source)
     except ClipcoreError as exc:

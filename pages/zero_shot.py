@@ -26,14 +26,14 @@ from clipcore.classify.prompts import (
     validate_templates,
 )
 from clipcore.retrieval.search import top_k
-from clipcore.classify.zeroshot import build_classifier, cell_image_ids, classify_matrix, evaluate_result
+from clipcore.classify.zeroshot import build_classifier, cell_image_ids, evaluate_result
 
 from ui import auth, context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid
 from ui.text import md
 from ui.prompt_lab import render_prompt_lab
-from ui.zero_shot_view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
+from ui.zero_shot_view import COMPARE_KEYS, draft_result, render_compare, render_predictions, summary_matrix
 
 FLASH = "zs_flash"
 NAME = "zs_name"
@@ -188,10 +188,10 @@ try:
             _after_save(saved.name, saved.version)
         st.info(f"Nothing changed since {md(saved.name)} version {saved.version}, so no new version was saved.")
     classifier = build_classifier(ctx.model, draft)
-    result = classify_matrix(classifier, matrix)
+    result, stored_status = draft_result(ws, ctx.key, matrix, classifier, draft)
 except ClipcoreError as exc:
     context.show_error(exc)
-    result = None
+    result, stored_status = None, None
 
 truth = ws.ground_truth()
 tab_metrics, tab_table, tab_compare, tab_lab, tab_try = st.tabs(
@@ -202,7 +202,8 @@ tab_metrics, tab_table, tab_compare, tab_lab, tab_try = st.tabs(
 with tab_metrics:
     summary = evaluate_result(result, truth) if result is not None else None
     if result is None:
-        st.info("Fix the prompts above to see predictions.")
+        st.info("Fix the prompts above to see predictions." if stored_status is None else
+                "This collection's predictions come from a background job: see the Predictions tab.")
     elif summary is None:
         st.info(
             "No image has a ground-truth class that is one of these classes, so there is nothing to score. "
@@ -238,7 +239,7 @@ with tab_metrics:
 
 # -- predictions table -----------------------------------------------------------------
 with tab_table:
-    render_predictions(ws, result, set_name.strip() or "draft")
+    render_predictions(ws, result, set_name.strip() or "draft", stored_status)
 
 # -- compare two versions --------------------------------------------------------------
 with tab_compare:

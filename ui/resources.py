@@ -204,9 +204,30 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cro
 
     prompts = latest_prompt_set(ws)
     prompt_ref = (prompts.name, prompts.version) if prompts else None
+    from ui.stored_predictions import large_collection, stored_fewshot
+
+    if not cross_validated and large_collection(ws, key):
+        stored, _current = stored_fewshot(ws, key, method, source)
+        if stored is not None:  # large collection: the `predict` job's result, current or stale
+            from clipcore.classify.predictions import as_few_shot_prediction
+
+            return as_few_shot_prediction(stored)
     return _fewshot_prediction(
         str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source, cross_validated
     )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _stored(ws_path: str, kind: str, key: str, source: str, created_at: str):
+    from clipcore.classify.predictions import load
+
+    return load(_workspace(ws_path), kind, key, source)
+
+
+def stored_result(ws: Workspace, kind: str, key: str, source: str, created_at: str):
+    """The `predict` job's stored result (``clipcore.classify.predictions.StoredPredictions``),
+    read once per stored run (``created_at``); see ``ui.stored_predictions``."""
+    return _stored(str(ws.root), kind, key, source, created_at)
 
 
 @st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
@@ -232,6 +253,16 @@ def zero_shot_probabilities(ws: Workspace, key: str):
     ps = latest_prompt_set(ws)
     if ps is None or len(ps.classes) < 2:
         return None
+    from ui.stored_predictions import large_collection, stored_predictions
+
+    if large_collection(ws, key):
+        stored, current = stored_predictions(ws, "zero_shot", key, ps.name, str(ps.version))
+        if stored is not None:  # the `predict` job's result; a stale one says so in its source
+            from clipcore.team.ranking import ClassProbabilities
+
+            source = {"kind": "zero-shot", "model": key, "prompt_set": ps.name, "prompt_set_version": ps.version,
+                      "stored": stored.created_at, "stale": not current}
+            return ClassProbabilities(stored.ids, list(stored.classes), stored.proba, source, True)
     return _zero_shot_probabilities(str(ws.root), key, ws.embedding_version(key), ps.name, ps.version)
 
 

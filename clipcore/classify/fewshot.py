@@ -664,15 +664,15 @@ def cross_validated_labelled(
     """
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
-    train = _training_set(ws, matrix, source, split_name)
-    ids, y = train.ids, train.y
+    training = _training_set(ws, matrix, source, split_name)
+    ids, y = training.ids, training.y
     classes = sorted(set(y))
     if len(classes) < 2 or len(ids) < n_folds:
         raise InputError(
             f"cross-validation needs at least {n_folds} labelled images of 2+ classes outside the hold-out; "
             f"source {source!r} gives {dict(Counter(y))}. Label more images."
         )
-    X = np.asarray(matrix.vectors[train.rows], dtype=np.float32)
+    X = np.asarray(matrix.vectors[training.rows], dtype=np.float32)
     fold = _class_folds(y, n_folds, seed)
     proba = np.zeros((len(ids), len(classes)), np.float32)
     column = {c: j for j, c in enumerate(classes)}
@@ -696,8 +696,8 @@ def cross_validated_labelled(
         ids=ids,
         proba=proba,
         train_counts=dict(sorted(Counter(y).items())),
-        held_out=train.held_out,
-        split_name=train.split_name,
+        held_out=training.held_out,
+        split_name=training.split_name,
         notes=[f"each image predicted by a classifier trained on the other {n_folds - 1} of {n_folds} folds."],
         truth=y,
     )

@@ -35,7 +35,15 @@ from clipcore.errors import InputError
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 65_536
-AUTO_ROWS = 50_000  # below this the app computes in-page (seconds); above, it offers the job
+AUTO_ROWS = 50_000  # below this the app computes in-page (seconds); above, it reads stored results
+
+
+def auto_rows() -> int:
+    """The in-page threshold: ``CLIPCORE_PREDICT_AUTO_ROWS`` or ``AUTO_ROWS``."""
+    try:
+        return int(os.environ.get("CLIPCORE_PREDICT_AUTO_ROWS", AUTO_ROWS))
+    except ValueError:
+        return AUTO_ROWS
 KINDS = ("zero_shot", "few_shot")
 
 
