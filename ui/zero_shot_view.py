@@ -9,12 +9,11 @@ from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 
 from clipcore.catalog.metadata import image_metadata
 from clipcore.classify.metrics import ConfusionMatrix
-from clipcore.classify.predictions import as_zero_shot_result
 from clipcore.classify.prompts import list_prompt_sets, load_prompt_set, newest_versions, prompt_set_versions
 from clipcore.classify.zeroshot import build_classifier, classify_matrix, compare_results, prediction_rows, predictions_csv
 from clipcore.errors import ClipcoreError
 
-from ui import context, resources, stored_predictions
+from ui import context, resources
 from ui.charts import confusion_chart
 from ui.grid import thumbnail_paths
 
@@ -27,26 +26,8 @@ def summary_matrix(summary: dict) -> ConfusionMatrix:
     return ConfusionMatrix(summary["confusion_matrix"]["labels"], np.asarray(summary["confusion_matrix"]["matrix"]))
 
 
-def draft_result(ws, key: str, matrix, classifier, draft):
-    """(the draft's predictions for every image, the stored-result status or None).
-
-    On a large collection (``ui.stored_predictions.large_collection``) a draft equal to the
-    latest saved version of its set reads the `predict` job's stored result (marked stale
-    when older than the prompts or embeddings); any other draft is scored in-page."""
-    if stored_predictions.large_collection(ws, key):
-        saved = next((p for p in prompt_set_versions(ws, draft.name)), None) if draft.name else None
-        if saved is not None and saved.classes == draft.classes and list(saved.templates) == list(draft.templates):
-            stored, current = stored_predictions.stored_predictions(ws, "zero_shot", key, saved.name, str(saved.version))
-            status = (stored, current, ["--zero-shot", "--prompt-set", saved.name], f"zero-shot predictions of {saved.name!r}")
-            return (as_zero_shot_result(stored) if stored is not None else None), status
-    return classify_matrix(classifier, matrix), None
-
-
-def render_predictions(ws, result, draft_name: str, status: tuple | None = None) -> None:
-    """Every image's prediction: filters, a CSV of all, and a sortable table with thumbnails.
-    ``status`` (from ``draft_result``): the stored result's note and its `predict` job."""
-    if status is not None:
-        stored_predictions.render_status(ws, *status, key="zs_pred")
+def render_predictions(ws, result, draft_name: str) -> None:
+    """Every image's prediction: filters, a CSV of all, and a sortable table with thumbnails."""
     if result is None:
         return
     rows = prediction_rows(result, ws.paths(result.ids.tolist()))
