@@ -65,3 +65,38 @@ def click_tile(at, rank: int, action: str = "view", key: str | None = None):
 def pick_tile(at, rank: int, action: str):
     """Click tile number ``rank`` (1-based) in the only grid: "view" or "similar"."""
     return click_tile(at, rank, action)
+
+
+# -- in Chromium ----------------------------------------------------------------------------
+# The grid is an iframe (same origin, served by the Streamlit server) per grid; these read
+# its document from the page. A JS expression: the tile <figure>s of every grid in the main
+# area, in order, or null while the app reruns (stale elements) or a grid has not drawn yet.
+GRID_FRAME = 'iframe[title*="clipcore_grid"]'
+GRID_FIGURES_JS = """(() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || main.querySelector('[data-stale="true"]')) return null;
+  const out = [];
+  for (const frame of main.querySelectorAll('iframe[title*="clipcore_grid"]')) {
+    const doc = frame.contentDocument;
+    const figs = doc ? [...doc.querySelectorAll('figure[data-image-id]')] : [];
+    if (figs.length === 0) return null;
+    out.push(...figs);
+  }
+  return out;
+})()"""
+
+# Ids of the tiles shown, comma-joined, once every thumbnail has loaded; else null.
+TILE_IDS_JS = """() => {
+  const figs = %s;
+  if (!figs || figs.length === 0) return null;
+  if (!figs.every(f => { const i = f.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })) return null;
+  return figs.map(f => f.getAttribute('data-image-id')).join(',');
+}""" % GRID_FIGURES_JS
+
+# How many tiles are drawn as excluded (deselected) now.
+EXCLUDED_JS = """() => { const figs = %s; return figs ? figs.filter(f => f.classList.contains('cc-off')).length : -1; }""" % GRID_FIGURES_JS
+
+
+def grid_frame(page, n: int = 0):
+    """Playwright frame locator of the n-th grid on the page, to click its tiles."""
+    return page.frame_locator(f'[data-testid="stMain"] {GRID_FRAME}').nth(n)
