@@ -73,7 +73,11 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
 
         # Each sees the other's work: the progress view counts two annotators.
         alice.reload()
-        _tiles(alice)
+        shown = _tiles(alice)
+        # The page's shortcuts work with the focus inside the grid: D is "Deselect all".
+        grid_frame(alice).locator("figure[data-image-id]").first.focus()
+        alice.keyboard.press("d")
+        alice.wait_for_function(f"() => ({EXCLUDED_JS})() === {len(shown)}", timeout=30_000)
         alice.get_by_text("Annotators").first.wait_for(timeout=30_000)
         metric = alice.locator('[data-testid="stMetric"]').filter(has_text="Annotators")
         assert metric.locator('[data-testid="stMetricValue"]').inner_text().strip() == "2"
