@@ -6,6 +6,8 @@ classified on every change, and saved as a new version only when asked.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -25,12 +27,12 @@ from clipcore.classify.prompts import (
     validate_classes,
     validate_templates,
 )
-from clipcore.retrieval.search import top_k
 from clipcore.classify.zeroshot import build_classifier, cell_image_ids, classify_matrix, evaluate_result
 
-from ui import auth, context, resources, state
+from ui import auth, classifier_cache, context, resources, state
 from ui.charts import confusion_chart
 from ui.grid import image_grid
+from ui.prediction_jobs import render_prediction_jobs
 from ui.text import md
 from ui.prompt_lab import render_prompt_lab
 from ui.zero_shot_view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
@@ -44,9 +46,13 @@ VERSION_CHOICE = "zs_version"
 PENDING_LOAD = "zs_pending_load"
 
 ctx = context.page_context()
-ws, matrix = ctx.ws, ctx.matrix
+ws = ctx.ws
+# Drafts are scored in the page: on every image of a small collection, on a spread sample of
+# a large one (every image's scores of a saved set then come from a `predict` job).
+matrix, truth, sampled = classifier_cache.scoring_scope(ws, ctx.key, ctx.matrix)
+view_ctx = replace(ctx, matrix=matrix)
 try:
-    ensure_reference_prompt_set(ws)
+    ensure_reference_prompt_set(ws, resources.catalogue_summary(ws)["per_class"])
 except ClipcoreError as exc:
     context.show_error(exc)
 
@@ -193,7 +199,13 @@ except ClipcoreError as exc:
     context.show_error(exc)
     result = None
 
-truth = ws.ground_truth()
+if sampled:
+    st.caption(
+        f"This collection has {len(ctx.matrix.ids):,} images: the prompts are scored on a sample of {len(matrix.ids):,} "
+        f"spread over it ({len(truth):,} with ground truth)."
+    )
+    render_prediction_jobs(ctx, zero_shot_ready=classifier_cache.zero_shot_probabilities(ws, ctx.key) is not None,
+                           few_shot_ready=classifier_cache.few_shot_probabilities(ws, ctx.key, out_of_fold=False) is not None)
 tab_metrics, tab_table, tab_compare, tab_lab, tab_try = st.tabs(
     ["Accuracy", "Predictions", "Compare versions", "Prompt lab", "Try a prompt"]
 )
@@ -242,18 +254,18 @@ with tab_table:
 
 # -- compare two versions --------------------------------------------------------------
 with tab_compare:
-    render_compare(ctx, truth)
+    render_compare(view_ctx, truth)
 
 # -- prompt lab ------------------------------------------------------------------------
 with tab_lab:
-    render_prompt_lab(ctx, st.session_state.get(state.ZS_LOADED), _after_save)
+    render_prompt_lab(view_ctx, st.session_state.get(state.ZS_LOADED), _after_save)
 
 # -- try one prompt --------------------------------------------------------------------
 with tab_try:
     prompt = st.text_input("One prompt", key="zs_try", placeholder="e.g. book binding", help="See at once which images it ranks highest.")
     if prompt.strip():
         try:
-            hits = top_k(matrix, resources.text_vector(ctx.key, prompt), k=12)
+            hits = resources.vector_index(ws, ctx.key).search(resources.text_vector(ctx.key, prompt), 12).hits
             image_grid(ws, [h.id for h in hits], key="zs-try", scores={h.id: h.score for h in hits}, find_similar=False)
         except ClipcoreError as exc:
             context.show_error(exc)

@@ -491,12 +491,13 @@ class FewShotPrediction:
     def records(self) -> list[dict]:
         """One dict per image: id, predicted, confidence, margin, and p(<class>) per class."""
         out = []
+        best, confidence, margin = self.proba.argmax(axis=1), self.confidence, self.margin  # once, not per row
         for row, image_id in enumerate(self.ids):
             rec = {
                 "id": int(image_id),
-                "predicted": self.classes[int(self.proba[row].argmax())],
-                "confidence": float(self.proba[row].max()),
-                "margin": float(self.margin[row]),
+                "predicted": self.classes[int(best[row])],
+                "confidence": float(confidence[row]),
+                "margin": float(margin[row]),
             }
             if self.truth is not None:
                 rec["label"] = self.truth[row]
@@ -516,6 +517,49 @@ class FewShotPrediction:
         return [int(i) for i in np.lexsort((self.ids, key))]
 
 
+@dataclass
+class _TrainingSet:
+    """The labelled, embedded images outside the hold-out that a method may learn from."""
+
+    labels: dict[int, str]  # every labelled image of the source (hold-out included)
+    ids: np.ndarray  # (n,) int64 training image ids, ascending
+    y: list[str]
+    held_out: int  # images in the hold-out split
+    split_name: str | None
+    notes: list[str]
+
+
+def _training_set(ws: Workspace, matrix: EmbeddingMatrix, method: str, source: str, split_name: str) -> _TrainingSet:
+    """The shared opening of ``predict_unlabelled`` and ``cross_validated_labelled``.
+
+    The hold-out is the stored split ``split_name``; reading never freezes one (that is
+    ``clipcore.classify.splits.freeze_split``, an explicit action)."""
+    from clipcore.classify.splits import get_split, labelled_images
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
+    labels = labelled_images(ws, source)
+    notes: list[str] = []
+    split = get_split(ws, split_name)
+    held_out = np.asarray(sorted(split.test_ids) if split else [], dtype=np.int64)
+    ordered = np.asarray(sorted(labels), dtype=np.int64)
+    rows = matrix.rows_of(ordered)
+    missing = int(np.count_nonzero(rows < 0))
+    if missing:
+        notes.append(f"{missing} labelled image(s) have no embedding yet and were left out.")
+    ids = ordered[(rows >= 0) & ~np.isin(ordered, held_out)]
+    return _TrainingSet(labels, ids, [labels[int(i)] for i in ids], len(held_out), split.name if split else None, notes)
+
+
+def _bounded(ids: np.ndarray, y: list[str], budget: int | None, seed: int, what: str, notes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """A stratified sample of at most ``budget`` examples (with a note), or all of them."""
+    sub = stratified_sample(np.asarray(y), budget, seed) if budget else None
+    if sub is None:
+        return ids, y
+    notes.append(f"{what} a stratified sample of {len(sub):,} of the {len(ids):,} labelled images (a bounded budget).")
+    return ids[sub], [y[i] for i in sub]
+
+
 def predict_unlabelled(
     ws: Workspace,
     matrix: EmbeddingMatrix,
@@ -525,44 +569,40 @@ def predict_unlabelled(
     zero_shot: ZeroShotClassifier | None = None,
     seed: int = 0,
     split_name: str = "default",
+    max_train: int | None = None,
+    max_predict: int | None = None,
 ) -> FewShotPrediction:
     """Train ``method`` on the labelled images outside the hold-out and predict the rest.
 
-    The hold-out is the stored split ``split_name``. When none is frozen, every labelled
-    image trains and a note says so: this read never freezes a split (that is
-    ``clipcore.classify.splits.freeze_split``, an explicit action).
+    When no split is frozen, every labelled image trains and a note says so. With
+    ``max_train``, training uses a stratified sample of at most that many images; with
+    ``max_predict``, at most that many unlabelled images spread over the collection are
+    predicted (each bound is stated in the notes).
 
     Raises:
         InputError: fewer than two classes among the training images, or a bad method/source.
     """
-    from clipcore.classify.splits import get_split, labelled_images
-
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
-    labels = labelled_images(ws, source)
-    notes: list[str] = []
-    split = get_split(ws, split_name)  # reading never freezes: freezing is an explicit action
-    if split is None and labels:
-        notes.append(
+    ts = _training_set(ws, matrix, method, source, split_name)
+    notes = list(ts.notes)
+    if ts.split_name is None and ts.labels:
+        notes.insert(0,
             f"no hold-out split {split_name!r} is frozen yet, so training uses every labelled image; freeze one "
             "(Evaluate page, or `python -m clipcore split freeze`) to keep evaluation images out of training."
         )
-    held_out = set(split.test_ids) if split else set()
-    rows = matrix.rows_of(sorted(labels))
-    train_ids = [i for i, r in zip(sorted(labels), rows) if r >= 0 and i not in held_out]
-    missing = sum(1 for r in rows if r < 0)
-    if missing:
-        notes.append(f"{missing} labelled image(s) have no embedding yet and were left out.")
-    y = [labels[i] for i in train_ids]
-    if method != "zero_shot" and len(set(y)) < 2:
+    if method != "zero_shot" and len(set(ts.y)) < 2:
         raise InputError(
             f"training needs labelled images of at least 2 classes outside the hold-out; source {source!r} gives "
-            f"{dict(Counter(y))}. Label more images or choose another label source."
+            f"{dict(Counter(ts.y))}. Label more images or choose another label source."
         )
+    train_ids, y = _bounded(ts.ids, ts.y, max_train, seed, "trained on", notes)
     clf = make_classifier(method, zero_shot=zero_shot, seed=seed)
-    X = np.asarray(matrix.vectors[matrix.rows_of(train_ids)], dtype=np.float32) if train_ids else np.zeros((0, matrix.vectors.shape[1]), np.float32)
+    X = np.asarray(matrix.vectors[matrix.rows_of(train_ids)], dtype=np.float32) if len(train_ids) else np.zeros((0, matrix.vectors.shape[1]), np.float32)
     clf.fit(X if method != "zero_shot" else np.asarray(matrix.vectors[:1], dtype=np.float32), y)
-    unlabelled = np.asarray([i for i in matrix.ids if int(i) not in labels], dtype=np.int64)
+    labelled = np.fromiter(ts.labels.keys(), dtype=np.int64, count=len(ts.labels))
+    unlabelled = np.asarray(matrix.ids, dtype=np.int64)[~np.isin(matrix.ids, labelled)]
+    if max_predict and len(unlabelled) > max_predict:
+        notes.append(f"predicted {max_predict:,} of the {len(unlabelled):,} unlabelled images, spread over the collection.")
+        unlabelled = unlabelled[np.linspace(0, len(unlabelled) - 1, max_predict).astype(np.int64)]
     if len(unlabelled):
         proba = clf.predict_proba(np.asarray(matrix.vectors[matrix.rows_of(unlabelled)], dtype=np.float32))
     else:
@@ -574,8 +614,8 @@ def predict_unlabelled(
         ids=unlabelled,
         proba=np.asarray(proba, dtype=np.float32),
         train_counts=dict(sorted(Counter(y).items())),
-        held_out=len(held_out),
-        split_name=split.name if split else None,
+        held_out=ts.held_out,
+        split_name=ts.split_name,
         notes=notes,
     )
 
@@ -607,26 +647,21 @@ def cross_validated_labelled(
     seed: int = 0,
     split_name: str = "default",
     n_folds: int = 5,
+    max_images: int | None = None,
 ) -> FewShotPrediction:
     """Cross-validated predictions for the labelled images outside the hold-out: each image is
     predicted by ``method`` trained on the other folds, never on itself (and never on the
     hold-out). What the page shows when every image is labelled: where the classifier errs.
 
-    Returns a ``FewShotPrediction`` over the labelled training images with ``truth`` set.
+    Returns a ``FewShotPrediction`` over the labelled training images with ``truth`` set;
+    with ``max_images``, over a stratified sample of at most that many (noted).
 
     Raises:
         InputError: fewer than two classes or fewer than ``n_folds`` labelled training images.
     """
-    from clipcore.classify.splits import get_split, labelled_images
-
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}.")
-    labels = labelled_images(ws, source)
-    split = get_split(ws, split_name)
-    held_out = set(split.test_ids) if split else set()
-    ordered = sorted(labels)
-    ids = np.asarray([i for i, r in zip(ordered, matrix.rows_of(ordered)) if r >= 0 and i not in held_out], dtype=np.int64)
-    y = [labels[int(i)] for i in ids]
+    ts = _training_set(ws, matrix, method, source, split_name)
+    notes = list(ts.notes)
+    ids, y = _bounded(ts.ids, ts.y, max_images, seed, "cross-validated", notes)
     classes = sorted(set(y))
     if len(classes) < 2 or len(ids) < n_folds:
         raise InputError(
@@ -657,8 +692,8 @@ def cross_validated_labelled(
         ids=ids,
         proba=proba,
         train_counts=dict(sorted(Counter(y).items())),
-        held_out=len(held_out),
-        split_name=split.name if split else None,
-        notes=[f"each image predicted by a classifier trained on the other {n_folds - 1} of {n_folds} folds."],
+        held_out=ts.held_out,
+        split_name=ts.split_name,
+        notes=[f"each image predicted by a classifier trained on the other {n_folds - 1} of {n_folds} folds.", *notes],
         truth=y,
     )

@@ -140,3 +140,21 @@ def test_cross_validated_labelled_predicts_every_training_image_without_seeing_i
     assert wrong == sorted(wrong, reverse=True)
     with pytest.raises(InputError):
         cross_validated_labelled(workspace, matrix, method="knn", source="labels")
+
+
+def test_bounded_budgets_sample_training_prediction_and_cross_validation_and_say_so(workspace):
+    split = freeze_split(workspace)
+    truth = workspace.ground_truth()
+    unlabelled = split.train_ids[::3]
+    with workspace.transaction() as conn:
+        conn.executemany("DELETE FROM ground_truth WHERE image_id = ?", [(i,) for i in unlabelled])
+    matrix = workspace.load_embeddings(TINY_KEY)
+    pred = predict_unlabelled(workspace, matrix, method="logreg", source="ground_truth", max_train=12, max_predict=4)
+    assert sum(pred.train_counts.values()) <= 13 and len(pred.train_counts) == 4  # every class kept
+    assert len(pred.ids) == 4 and set(pred.ids.tolist()) <= set(unlabelled)
+    assert any("stratified sample" in n for n in pred.notes) and any("predicted 4 of the" in n for n in pred.notes)
+    full = predict_unlabelled(workspace, matrix, method="logreg", source="ground_truth")
+    assert sorted(full.ids.tolist()) == sorted(unlabelled) and not any("sample" in n for n in full.notes)
+    cv = cross_validated_labelled(workspace, matrix, method="knn", source="ground_truth", max_images=10)
+    assert len(cv.ids) <= 11 and any("cross-validated a stratified sample" in n for n in cv.notes)
+    assert len(truth) - len(unlabelled) - len(split.test_ids) > 11  # the bound did apply

@@ -1,9 +1,8 @@
-"""The Label page's labelling loop, out of the page script: the page of candidates for a
-query (``compute_page``), the actions on it (callbacks: assign, next page, undo, select
-all / none), the progress panel and the auto-accept panel.
+"""The Label page's actions: the button callbacks (assign, next page, undo, select all),
+the computation of the next page of candidates, and auto-accept of confident suggestions.
 
 Callbacks run before the next script run, so they may set widget state; they report
-through ``ui.label_review.flash``.
+through ``label_review.flash``. Every write checks the role first (``ui.auth.permit``).
 """
 
 from __future__ import annotations
@@ -12,12 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from clipcore.catalog import labels as lbl
-from clipcore.classify.prompts import ensure_reference_prompt_set
 from clipcore.errors import ClipcoreError, InputError, PermissionDenied
 from clipcore.retrieval.search import image_vector
 from clipcore.team import ranking
-
-from ui import auth, context, resources, state
+from ui import auth, classifier_cache, context, resources, state
 from ui.grid import selected_ids, set_selection
 from ui.label_review import flash as _flash, new_page as _new_page
 from ui.text import md
@@ -28,22 +25,13 @@ AUTO_PLANS = "label_auto_plans"
 GEN = "label_grid_gen"  # bumps with every new page so its tiles start selected
 
 
-# -- suggesters ---------------------------------------------------------------------------
-
-
-def zero_shot_probs(ctx) -> ranking.ClassProbabilities | None:
-    ensure_reference_prompt_set(ctx.ws)
-    return resources.zero_shot_probabilities(ctx.ws, ctx.key)
-
-
-def few_shot_probs(ctx, *, out_of_fold: bool = False) -> ranking.ClassProbabilities | None:
-    return resources.few_shot_probabilities(ctx.ws, ctx.key, out_of_fold=out_of_fold)
-
-
-# -- callbacks (run before the next script run, so they may set widget state) -------------
+def few_shot(ctx, *, out_of_fold: bool = False) -> ranking.ClassProbabilities | None:
+    """Few-shot class probabilities from the labels so far (cached per labels version)."""
+    return classifier_cache.few_shot_probabilities(ctx.ws, ctx.key, out_of_fold=out_of_fold)
 
 
 def assign(ws, ws_name: str, annotator: str, target: str, source: dict, grid_key: str) -> None:
+    """Selected tiles get ``target``; deselected ones are recorded as not of it (one batch)."""
     page = st.session_state.get(PAGE)
     if not page or not page["ids"]:
         return
@@ -67,6 +55,7 @@ def assign(ws, ws_name: str, annotator: str, target: str, source: dict, grid_key
 
 
 def skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
+    """Pass over this page for this query (its claims released)."""
     page = st.session_state.get(PAGE)
     if not page:
         return
@@ -87,6 +76,7 @@ def skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
 
 
 def undo(ws, ws_name: str, annotator: str) -> None:
+    """Revert the annotator's own last batch."""
     last = lbl.last_batch(ws, annotator)
     if last is None:
         _flash("Nothing to undo: you have no batch left that is not reverted.", "ℹ️")
@@ -101,33 +91,18 @@ def undo(ws, ws_name: str, annotator: str) -> None:
     _new_page()
 
 
-def select(grid_key: str, value: bool) -> None:
+def select_all(grid_key: str, value: bool) -> None:
+    """Select (or deselect) every tile of the page on screen."""
     page = st.session_state.get(PAGE)
     if page:
         set_selection(grid_key, page["ids"], value)
 
 
-# -- views ---------------------------------------------------------------------------------
-
-
-def progress_panel(ws, annotator: str, progress: dict) -> None:
-    stats = lbl.annotator_stats(ws)
-    mine = next((s for s in stats if s["annotator"] == annotator), None)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Labelled", f"{progress['labelled']:,}")
-    c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
-    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} img/min", help="Images decided in the last 10 minutes")
-    c4.metric("Annotators", len(stats))
-    with st.expander("Progress by class and by annotator"):
-        left, right = st.columns(2)
-        left.dataframe(
-            pd.DataFrame({"class": list(progress["per_class"]), "images": list(progress["per_class"].values())}),
-            hide_index=True,
-        )
-        right.dataframe(pd.DataFrame(stats, columns=["annotator", "decided", "current", "pace_per_min", "last_at"]), hide_index=True)
-
 
 def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
+    """The next ``n`` unlabelled candidates for ``target`` by this query (text and image
+    through the vector index; zero-/few-shot by class score), re-ranked by a classifier on
+    the labels so far when ``learn``; claimed for the annotator when ``claim``."""
     ws, matrix = ctx.ws, ctx.matrix
     query = None
     if kind == "text":
@@ -137,7 +112,10 @@ def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, l
     elif kind == "zero-shot":
         base = zero_shot.class_scores(target)
     else:
-        base = few_shot_probs(ctx).class_scores(target)
+        probs = few_shot(ctx)
+        if probs is None:
+            raise InputError("no few-shot scores yet: label images of two classes (or compute the stored scores).")
+        base = probs.class_scores(target)
     skipped = st.session_state.get(SKIPPED)
     rejected = lbl.rejected_for(ws, target)
     exclude = set(labels) | rejected
@@ -162,15 +140,17 @@ def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, l
     return {"sig": sig, "ids": ids, "scores": {i: scores[i] for i in ids}, "reranked": scorer is not None, "gen": gen}
 
 
-def suggester_probabilities(ctx, suggester, zero_shot) -> ranking.ClassProbabilities | None:
+def suggestions(ctx, suggester: str, zero_shot) -> ranking.ClassProbabilities | None:
+    """The probabilities behind the tiles' suggested class ("zero-shot", "few-shot" or "none")."""
     if suggester == "zero-shot":
         return zero_shot
     if suggester == "few-shot":
-        return few_shot_probs(ctx)
+        return few_shot(ctx)
     return None
 
 
-def auto_accept_panel(ctx, annotator, target, labels, version, zero_shot) -> None:
+def auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
+    """Thresholds per class at a target precision, and accepting the images above one as a batch."""
     with st.expander("Auto-accept confident suggestions"):
         st.caption(
             "Per class, the lowest confidence at which the suggestions reach the target precision on the images "
@@ -182,7 +162,7 @@ def auto_accept_panel(ctx, annotator, target, labels, version, zero_shot) -> Non
         min_support = c3.number_input("At least this many labelled above it", 1, 1000, 5, key="label_auto_support")
         if st.button("Compute thresholds", key="label_auto_compute"):
             try:
-                probs = zero_shot if which == "zero-shot" else few_shot_probs(ctx, out_of_fold=True)
+                probs = zero_shot if which == "zero-shot" else few_shot(ctx, out_of_fold=True)
                 if probs is None:
                     raise InputError(f"no {which} suggestions yet: save a prompt set, or label two classes.")
                 plans = ranking.plan_auto_accept(
