@@ -32,6 +32,7 @@ SUGGESTERS = ["zero-shot", "few-shot", "none"]
 VIEWS = ["Label", "History", "Conflicts", "Export"]
 
 PAGE = act.PAGE
+PENDING_SIMILAR = "label_pending_similar"  # a tile's "more like this", applied before the widgets exist
 
 
 # -- identity ---------------------------------------------------------------------------
@@ -89,8 +90,20 @@ def _progress(ws, annotator: str, progress: dict) -> None:
 def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: dict[int, str]) -> None:
     # A fragment: (de)selecting a tile reruns only the grid, not the whole page.
     kept = len(selected_ids(grid_key, ids))
-    st.caption(f"{kept} of {len(ids)} selected; click the numbers of the tiles that are not of this class.")
-    image_grid(ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, find_similar=False)
+    st.caption(f"{kept} of {len(ids)} selected; click the tiles that are not of this class to exclude them (click again to include).")
+    grid = image_grid(
+        ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, similar_label="more like this"
+    )
+    if grid.similar_to is not None:
+        st.session_state[PENDING_SIMILAR] = grid.similar_to
+        st.rerun(scope="app")
+
+
+def _apply_more_like_this() -> None:
+    """A tile's "more like this" (set by the grid) becomes the query: similar to that image."""
+    if PENDING_SIMILAR in st.session_state:
+        st.session_state["label_kind"] = "image"
+        st.session_state["label_image_id"] = int(st.session_state.pop(PENDING_SIMILAR))
 
 
 def _query_controls(ctx, labels: dict, zero_shot, few_ready: bool) -> dict | None:
@@ -122,7 +135,7 @@ def _query_controls(ctx, labels: dict, zero_shot, few_ready: bool) -> dict | Non
     if kind == "text":
         text = st.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target}”").strip() or target
     elif kind == "image":
-        image_id = int(st.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Ids are shown in each image's view dialog."))
+        image_id = int(st.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Set for you by a tile's \"more like this\" button; ids are also shown in each image's view dialog."))
     o1, o2, o3, o4 = st.columns(4)
     learn = o1.toggle(
         "Learn as you go",
@@ -181,6 +194,7 @@ def _label_view(ctx, annotator: str) -> None:
     if not ctx.can("label"):
         st.info(f"You can look at the history, the conflicts and the exports; your role ({ctx.role}) does not label.")
         return
+    _apply_more_like_this()
     version = lbl.labels_version(ws)  # before the labels: a page is never newer than its drawn_at
     labels = lbl.current_labels(ws)
     _progress(ws, annotator, lbl.label_progress(ws, total=resources.catalogue_summary(ws)["counts"]["images"]))

@@ -3,7 +3,7 @@
 
 Uses an existing workspace (see scripts/measure_search_latency.py to build a large one),
 starts ``streamlit run app.py`` on it with the given model, drives Debian's Chromium with
-Playwright, deselects two tiles (by their numbers) before each assignment, and prints one JSON object. It
+Playwright, excludes two tiles (clicking them in the grid) before each assignment, and prints one JSON object. It
 writes real label batches into the workspace: use a scratch copy.
 
     python scripts/measure_label_latency.py --workspace /tmp/ws10kr --model ViT-B-32 --pretrained none
@@ -21,18 +21,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit, write_config  # noqa: E402
 
-TILE_IDS = """() => {
-  const main = document.querySelector('[data-testid="stMain"]');
-  if (!main || main.querySelector('[data-stale="true"]')) return null;
-  const figs = [...main.querySelectorAll('figure[data-image-id]')];
-  const imgs = figs.map(f => f.querySelector('img'));
-  if (!imgs.every(i => i && i.complete && i.naturalWidth > 0)) return null;
-  return figs.map(f => f.getAttribute('data-image-id')).join(',');
-}"""
+from tests.gridview import EXCLUDED_JS, TILE_IDS_JS, grid_frame  # noqa: E402
+
+TILE_IDS = TILE_IDS_JS  # the grid component's tiles, once every thumbnail has loaded
 
 
 def wait_for_new_page(page, previous: str, n: int, timeout_s: float = 120.0) -> str:
@@ -68,12 +64,10 @@ def main() -> None:
             ids = wait_for_new_page(page, "", 48)
             times = []
             for _ in range(args.actions):
-                group = page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"]').filter(has_text="48")
-                for number in ("1", "2"):  # deselect two tiles, as an annotator would
-                    group.get_by_role("button", name=number, exact=True).click()
-                    page.wait_for_function(
-                        f"() => document.querySelectorAll('figure.cc-off').length >= {number}", polling="raf", timeout=60_000
-                    )
+                tiles = grid_frame(page).locator("figure[data-image-id]")
+                for k in (1, 2):  # exclude two tiles by clicking them, as an annotator would
+                    tiles.nth(k - 1).click()
+                    page.wait_for_function(f"() => ({EXCLUDED_JS})() >= {k}", polling="raf", timeout=60_000)
                     page.wait_for_function(TILE_IDS, polling="raf", timeout=60_000)
                 started = time.perf_counter()
                 page.get_by_role("button", name="Assign selected").click()

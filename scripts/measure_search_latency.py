@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit, write_config  # noqa: E402
 
+from tests.gridview import TILE_IDS_JS  # noqa: E402
+
 QUERIES = [
     "woodblock landscape", "printed text", "a blank page", "book cover", "mountains and a river",
     "cursive Japanese ideograms", "old paper", "a bridge over water", "a red stamp", "a house with trees",
@@ -35,14 +37,15 @@ QUERIES = [
 ]
 WARMUP = ["warm up the model", "another warm-up query"]
 
+# The grid is a component (an iframe per grid): ready when every tile's thumbnail is loaded.
 GRID_READY = """([query, n]) => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main || main.querySelector('[data-stale="true"]')) return false;
   const texts = [...main.querySelectorAll('[data-testid="stText"]')].map(e => e.innerText);
   if (!texts.some(t => t.includes(query))) return false;
-  const imgs = [...main.querySelectorAll('.cc-tile img')];
-  return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
-}"""
+  const ids = (%s)();
+  return ids !== null && ids.split(',').length === n;
+}""" % TILE_IDS_JS
 
 
 def clipcore(*args: str) -> None:

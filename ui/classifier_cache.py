@@ -159,10 +159,10 @@ def zero_shot_probabilities(ws: Workspace, key: str):
 
 @st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
 def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_version: tuple, out_of_fold: bool):
-    from clipcore.catalog.labels import current_labels
+    from clipcore.catalog.labels import current_label_arrays
     from clipcore.team.ranking import few_shot_probabilities
 
-    labels = current_labels(workspace_at(ws_path))
+    labels = current_label_arrays(workspace_at(ws_path))  # arrays, not a dict of every labelled id
     return few_shot_probabilities(embeddings_at(ws_path, key, emb_version), labels, out_of_fold=out_of_fold)
 
 
@@ -170,10 +170,10 @@ def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False
     """Class probabilities of every image from a classifier on the current labels
     (``clipcore.team.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
     Shared by all sessions; recomputed when labels or embeddings change."""
-    from clipcore.catalog.labels import current_labels, labels_version
+    from clipcore.catalog.labels import current_label_arrays, labels_version
     from clipcore.team.predictions import latest_stored
 
-    if len(set(current_labels(ws).values())) < 2:
+    if len(current_label_arrays(ws).counts()) < 2:
         return None
     version = ws.embedding_version(key)
     if scored_in_page(ws, key):

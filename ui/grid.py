@@ -1,13 +1,17 @@
 """Thumbnail grid and image detail dialog, shared by every page that shows images.
 
-Thumbnails are the ~256 px JPEGs made at ingest, served by path, so a grid never
-decodes an original. User strings (paths, labels) are shown as text, never as HTML.
+Thumbnails are the ~256 px JPEGs made at ingest, sent as data URLs to a small
+bidirectional component (ui/components/grid/index.html, plain HTML + JS, no build), so a
+grid never decodes an original. Tiles are clicked: select/deselect on the Label page, view
+or find similar elsewhere. User strings (paths, labels) are set as text, never as HTML.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import streamlit as st
@@ -16,6 +20,8 @@ from clipcore.catalog.metadata import books_version, image_metadata
 from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
+
+COMPONENT_DIR = Path(__file__).resolve().parent / "components" / "grid"
 
 
 @dataclass
@@ -37,8 +43,44 @@ def _keep_key(key: str) -> str:
     return f"{key}-keep"
 
 
+def _seen_key(key: str) -> str:
+    return f"{key}-seen"
+
+
+def component_key(key: str, ids: Sequence[int]) -> str:
+    """The component's widget key: the grid key plus a hash of the ids shown, so that a new
+    set of results is a new component (no selection or pick carries over)."""
+    digest = hashlib.sha1(",".join(str(int(i)) for i in ids).encode()).hexdigest()[:12]
+    return f"{key}-c-{digest}"
+
+
+def new_event(value: object, seen: object) -> dict | None:
+    """The grid component's value as an event to act on, or None: no value yet (AppTest,
+    first draw), not an event, or one already acted on (same nonce). A value stays in the
+    widget state across reruns; the nonce makes each click count once."""
+    if not isinstance(value, dict) or not value.get("nonce") or value.get("nonce") == seen:
+        return None
+    if value.get("action") not in ("select", "view", "similar"):
+        return None
+    return value
+
+
+def _take_event(key: str, ids: Sequence[int], actions: tuple[str, ...]) -> dict | None:
+    """The unseen event of grid ``key`` among ``actions``; marks it seen, and applies a selection."""
+    event = new_event(st.session_state.get(component_key(key, ids)), st.session_state.get(_seen_key(key)))
+    if event is None or event["action"] not in actions:
+        return None
+    st.session_state[_seen_key(key)] = event["nonce"]
+    if event["action"] == "select":
+        shown = {int(i) for i in ids}
+        st.session_state[_keep_key(key)] = [int(i) for i in event.get("selected") or [] if int(i) in shown]
+    return event
+
+
 def selected_ids(key: str, ids: Sequence[int]) -> list[int]:
-    """The ids still selected in the selectable grid ``key`` (all of them before it is drawn)."""
+    """The ids still selected in the selectable grid ``key`` (all of them before any click).
+    Safe in a callback: a tile click not yet seen by the grid is applied first."""
+    _take_event(key, ids, ("select",))
     kept = st.session_state.get(_keep_key(key))
     if kept is None:
         return [int(i) for i in ids]
@@ -48,30 +90,21 @@ def selected_ids(key: str, ids: Sequence[int]) -> list[int]:
 
 def set_selection(key: str, ids: Sequence[int], selected: bool) -> None:
     """Select (or deselect) every tile of the grid ``key``; call before the grid is drawn, e.g. in a callback."""
+    _take_event(key, ids, ("select",))  # a click before this button is older than it
     st.session_state[_keep_key(key)] = [int(i) for i in ids] if selected else []
 
 
-TILE_CSS = """
-<style>
-.cc-grid{display:grid;grid-template-columns:repeat(var(--cols),minmax(0,1fr));gap:10px}
-.cc-tile{margin:0;border:2px solid transparent;border-radius:6px;padding:2px;background:#fafafa}
-.cc-tile img{width:100%;height:auto;display:block;border-radius:4px}
-.cc-tile figcaption{font-size:0.78rem;line-height:1.25;color:#333;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.cc-tile .cc-rank{font-weight:700;margin-right:4px}
-.cc-tile.cc-off{border:2px dashed #999;opacity:0.4;filter:grayscale(1)}
-.cc-tile.cc-off .cc-rank{text-decoration:line-through}
-</style>
-"""
+_GRID_COMPONENT = None
 
 
-def _tile_html(url: str, rank: int, rec: ImageRecord, line: str, note: str | None, *, off: bool = False) -> str:
-    # Every user string (file name, label, note) is escaped: it is text, never markup.
-    extra = f"<figcaption>{html.escape(note)}</figcaption>" if note else ""
-    return (
-        f'<figure class="cc-tile{" cc-off" if off else ""}" data-image-id="{rec.id}">'
-        f'<img src="{url}" alt="{html.escape(rec.path)}" title="{html.escape(rec.path)}">'
-        f'<figcaption><span class="cc-rank">{rank}</span>{html.escape(line)}</figcaption>{extra}</figure>'
-    )
+def _grid_component():
+    """The bidirectional grid (ui/components/grid/index.html), declared once per process."""
+    global _GRID_COMPONENT
+    if _GRID_COMPONENT is None:
+        import streamlit.components.v1 as components
+
+        _GRID_COMPONENT = components.declare_component("clipcore_grid", path=str(COMPONENT_DIR))
+    return _GRID_COMPONENT
 
 
 def _caption(rec: ImageRecord, scores: Mapping[int, float] | None) -> str:
@@ -91,20 +124,21 @@ def image_grid(
     columns: int = 6,
     selectable: bool = False,
     find_similar: bool = True,
+    similar_label: str = "similar",
 ) -> GridResult:
-    """Draw ids as a grid of thumbnails, best first, numbered 1..n.
+    """Draw ids as a grid of thumbnails, best first, numbered 1..n, as a small component
+    whose tiles are clicked (or focused and Enter/Space).
 
-    The pictures are one HTML block with inline thumbnails (fast to draw); a row of
-    numbered pills below picks one tile for "View" (larger image and details) and,
-    with ``find_similar``, "Find similar".
+    Without ``selectable`` a tile click opens its larger view (``image_details``); with
+    ``find_similar`` each tile has a button that returns it as ``GridResult.similar_to``.
+    With ``selectable`` every tile starts selected and a click toggles it (a deselected
+    tile is pale, grey, dashed and marked "excluded"). A click is acted on once.
 
     Args:
         key: unique widget-key prefix for this grid.
         scores: shown under each tile.
         notes: one more line per tile (e.g. a label or prediction), shown as text.
-        selectable: a row of numbered pills, all selected at first; clicking a number
-            deselects that tile (it turns grey and pale, with a dashed frame and its number struck through). No View/Similar picker.
-        find_similar: offer "Find similar" for the picked tile.
+        similar_label: the text of the per-tile "find similar" button.
     """
     from ui.resources import thumbnail_url
 
@@ -112,41 +146,32 @@ def image_grid(
     if not ids:
         return result
     records = ws.images(ids)
+    shown = [r.id for r in records]
     urls = [thumbnail_url(t) for t in thumbnail_paths(ws, records)]
-    kept = set(selected_ids(key, ids)) if selectable else set()
-    tiles = "".join(
-        _tile_html(u, i + 1, r, _caption(r, scores), notes.get(r.id) if notes else None, off=selectable and r.id not in kept)
+    event = _take_event(key, shown, ("select", "view", "similar"))
+    tiles = [
+        # Plain strings: the component sets them with textContent, never as HTML.
+        {"id": r.id, "rank": i + 1, "url": u, "alt": r.path, "caption": _caption(r, scores), "note": (notes or {}).get(r.id, "")}
         for i, (u, r) in enumerate(zip(urls, records))
-    )
-    st.html(f'{TILE_CSS}<div class="cc-grid" style="--cols:{columns}" data-grid="{html.escape(key)}">{tiles}</div>')
+    ]
+    args = {
+        "grid": key,
+        "mode": "select" if selectable else "actions",
+        "columns": columns,
+        "similar": similar_label if find_similar else "",
+        "selected": selected_ids(key, shown) if selectable else [],
+    }
+    _grid_component()(tiles=tiles, **args, key=component_key(key, shown), default=None)
     show_credits(ws, ids)
     if selectable:
-        rank = {rec.id: i + 1 for i, rec in enumerate(records)}
-        options = [rec.id for rec in records]
-        widget = {"default": options} if _keep_key(key) not in st.session_state else {}
-        picked = st.pills(
-            "Selected tiles (click a number to deselect that tile, again to select it)",
-            options,
-            selection_mode="multi",
-            format_func=lambda i: str(rank.get(i, i)),
-            key=_keep_key(key),
-            **widget,
-        )
-        result.selected = {int(i) for i in picked or []}
-        return result
-    by_rank = {i + 1: rec for i, rec in enumerate(records)}
-    c1, c2, c3 = st.columns([6, 1, 1], vertical_alignment="bottom")
-    shown_key = f"{key}-shown"
-    if st.session_state.get(shown_key) != [r.id for r in records]:  # new results: no pick carries over
-        st.session_state.pop(f"{key}-pick", None)
-        st.session_state[shown_key] = [r.id for r in records]
-    picked = c1.pills("Pick an image by its number", list(by_rank), key=f"{key}-pick", label_visibility="collapsed")
-    rec = by_rank.get(picked) if picked is not None else None
-    if c2.button("View", key=f"{key}-view", disabled=rec is None, width="stretch") and rec is not None:
-        st.session_state[state.DETAIL_IMAGE] = rec.id
-        image_details(ws, rec.id, scores.get(rec.id) if scores else None)
-    if find_similar and c3.button("Similar", key=f"{key}-similar", disabled=rec is None, width="stretch"):
-        result.similar_to = rec.id if rec is not None else None
+        result.selected = set(selected_ids(key, shown))
+    if event is not None and event["action"] in ("view", "similar") and int(event.get("id", -1)) in shown:
+        image_id = int(event["id"])
+        if event["action"] == "similar":
+            result.similar_to = image_id
+        else:
+            st.session_state[state.DETAIL_IMAGE] = image_id
+            image_details(ws, image_id, scores.get(image_id) if scores else None)
     return result
 
 

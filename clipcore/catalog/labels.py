@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from clipcore.csvsafe import dict_rows_csv
 from clipcore.errors import InputError, PermissionDenied, UnsafePathError
 from clipcore.catalog.store import Workspace, atomic_write_bytes, utc_now
@@ -300,6 +302,64 @@ def _current_rows(ws: Workspace) -> list:
 def current_labels(ws: Workspace) -> dict[int, str]:
     """image id -> current label (latest ``assign`` event of a batch that is not reverted)."""
     return {int(r[0]): r[1] for r in _current_rows(ws)}
+
+
+@dataclass(frozen=True)
+class LabelArrays:
+    """Labels as arrays, for paths that must not hold a Python dict of every labelled id.
+
+    ``ids`` (n,) int64 ascending; ``codes`` (n,) int32 index into ``classes`` (sorted names).
+    """
+
+    ids: np.ndarray
+    codes: np.ndarray
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return int(len(self.ids))
+
+    def codes_of(self, image_ids: np.ndarray) -> np.ndarray:
+        """(len(image_ids),) int32 class code of each id, -1 where it has no label."""
+        wanted = np.asarray(image_ids, dtype=np.int64)
+        if len(self.ids) == 0:
+            return np.full(len(wanted), -1, dtype=np.int32)
+        pos = np.clip(np.searchsorted(self.ids, wanted), 0, len(self.ids) - 1)
+        return np.where(self.ids[pos] == wanted, self.codes[pos], -1).astype(np.int32)
+
+    def counts(self) -> dict[str, int]:
+        """class -> labelled images (one entry per class, small)."""
+        per = np.bincount(self.codes, minlength=len(self.classes)) if len(self.codes) else np.zeros(len(self.classes), int)
+        return {c: int(n) for c, n in zip(self.classes, per) if n}
+
+
+def _label_arrays(ws: Workspace, pairs_sql: str) -> LabelArrays:
+    """``pairs_sql`` selects (image_id, label); codes are numbered in SQL, rows streamed into arrays."""
+    sql = (
+        f"WITH cur(image_id, label) AS ({pairs_sql}), "
+        "cls AS (SELECT label, ROW_NUMBER() OVER (ORDER BY label) - 1 AS code FROM (SELECT DISTINCT label FROM cur)) "
+        "SELECT cur.image_id, cls.code FROM cur JOIN cls ON cls.label = cur.label ORDER BY cur.image_id"
+    )
+    with ws.snapshot() as conn:
+        classes = [r[0] for r in conn.execute(f"WITH cur(image_id, label) AS ({pairs_sql}) SELECT DISTINCT label FROM cur ORDER BY label")]
+        flat = np.fromiter((v for row in conn.execute(sql) for v in row), dtype=np.int64)
+    pairs = flat.reshape(-1, 2)
+    return LabelArrays(pairs[:, 0].copy(), pairs[:, 1].astype(np.int32), classes)
+
+
+def current_label_arrays(ws: Workspace) -> LabelArrays:
+    """``current_labels`` as arrays (no dict of every labelled id)."""
+    return _label_arrays(
+        ws,
+        # SQLite returns the bare label of the row holding MAX(e.id) in each group (as _current_rows).
+        "SELECT image_id, label FROM (SELECT e.image_id, e.label, MAX(e.id) FROM label_events e "
+        "JOIN label_batches b ON b.id = e.batch_id JOIN images i ON i.id = e.image_id "
+        f"WHERE e.kind = 'assign' AND b.reverted_at IS NULL AND {_LIVE_IMAGES} GROUP BY e.image_id)",
+    )
+
+
+def ground_truth_arrays(ws: Workspace) -> LabelArrays:
+    """``Workspace.ground_truth`` as arrays (no dict of every id)."""
+    return _label_arrays(ws, "SELECT g.image_id, g.label FROM ground_truth g JOIN live_images i ON i.id = g.image_id")
 
 
 def current_label_rows(ws: Workspace) -> list[dict[str, Any]]:

@@ -379,7 +379,9 @@ class EmbeddingMatrix:
 
     def rows_of(self, image_ids: Sequence[int]) -> np.ndarray:
         """Row indices of the given ids (-1 where an id has no embedding)."""
-        wanted = np.asarray(list(image_ids), dtype=np.int64)
+        wanted = (
+            image_ids.astype(np.int64, copy=False) if isinstance(image_ids, np.ndarray) else np.asarray(list(image_ids), dtype=np.int64)
+        )
         if len(self.ids) == 0:
             return np.full(len(wanted), -1, dtype=np.int64)
         order, sorted_ids = self._id_index

@@ -560,6 +560,18 @@ def _bounded(ids: np.ndarray, y: list[str], budget: int | None, seed: int, what:
     return ids[sub], [y[i] for i in sub]
 
 
+def predict_rows(clf: Any, vectors: np.ndarray, rows: np.ndarray, *, chunk: int = 65_536, progress: Any = None) -> np.ndarray:
+    """``clf.predict_proba`` of ``vectors[rows]``, ``chunk`` rows at a time (a memory map is
+    read one chunk at a time): (len(rows), C) float32. ``progress(done, total)`` after each chunk."""
+    out = np.zeros((len(rows), len(clf.classes_)), np.float32)
+    for start in range(0, len(rows), max(1, chunk)):
+        part = rows[start : start + chunk]
+        out[start : start + len(part)] = clf.predict_proba(np.asarray(vectors[part], dtype=np.float32))
+        if progress is not None:
+            progress(start + len(part), len(rows))
+    return out
+
+
 def predict_unlabelled(
     ws: Workspace,
     matrix: EmbeddingMatrix,
@@ -571,6 +583,8 @@ def predict_unlabelled(
     split_name: str = "default",
     max_train: int | None = None,
     max_predict: int | None = None,
+    chunk: int = 65_536,
+    progress: Any = None,
 ) -> FewShotPrediction:
     """Train ``method`` on the labelled images outside the hold-out and predict the rest.
 
@@ -603,10 +617,7 @@ def predict_unlabelled(
     if max_predict and len(unlabelled) > max_predict:
         notes.append(f"predicted {max_predict:,} of the {len(unlabelled):,} unlabelled images, spread over the collection.")
         unlabelled = unlabelled[np.linspace(0, len(unlabelled) - 1, max_predict).astype(np.int64)]
-    if len(unlabelled):
-        proba = clf.predict_proba(np.asarray(matrix.vectors[matrix.rows_of(unlabelled)], dtype=np.float32))
-    else:
-        proba = np.zeros((0, len(clf.classes_)), np.float32)
+    proba = predict_rows(clf, matrix.vectors, matrix.rows_of(unlabelled), chunk=chunk, progress=progress)
     logger.info("%s trained on %d images; predicted %d unlabelled", method, len(train_ids), len(unlabelled))
     return FewShotPrediction(
         method=method,

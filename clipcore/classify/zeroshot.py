@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -97,8 +97,11 @@ class ZeroShotResult:
         return self.proba.max(axis=1) if len(self.ids) else np.zeros(0, dtype=np.float32)
 
 
-def classify_matrix(classifier: ZeroShotClassifier, matrix: EmbeddingMatrix) -> ZeroShotResult:
-    """Apply a classifier to every image of an embedding matrix.
+def classify_matrix(
+    classifier: ZeroShotClassifier, matrix: EmbeddingMatrix, *, chunk: int = 65_536, progress: Any = None
+) -> ZeroShotResult:
+    """Apply a classifier to every image of an embedding matrix, ``chunk`` rows at a time
+    (a memory-mapped matrix is read one chunk at a time); ``progress(done, total)`` after each.
 
     Raises:
         InputError: the classifier was built with another model than the embeddings.
@@ -108,7 +111,14 @@ def classify_matrix(classifier: ZeroShotClassifier, matrix: EmbeddingMatrix) -> 
             f"the classifier was built with {classifier.model_key} but the embeddings are {matrix.key}; "
             "use the same model for both."
         )
-    return ZeroShotResult(list(classifier.labels), np.asarray(matrix.ids), classifier.predict_proba(matrix.vectors))
+    n = len(matrix.ids)
+    proba = np.zeros((n, len(classifier.labels)), np.float32)
+    for start in range(0, n, max(1, chunk)):
+        stop = min(n, start + chunk)
+        proba[start:stop] = classifier.predict_proba(np.asarray(matrix.vectors[start:stop], dtype=np.float32))
+        if progress is not None:
+            progress(stop, n)
+    return ZeroShotResult(list(classifier.labels), np.asarray(matrix.ids), proba)
 
 
 def _eligible(result: ZeroShotResult, truth: Mapping[int, str], classes: set[str]) -> tuple[np.ndarray, list[str]]:

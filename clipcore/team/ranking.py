@@ -259,23 +259,32 @@ def zero_shot_probabilities(classifier: Any, matrix: EmbeddingMatrix, source: Ma
 
 
 def few_shot_probabilities(
-    matrix: EmbeddingMatrix, labels: Mapping[int, str], *, out_of_fold: bool = True, folds: int = 5, seed: int = 0
+    matrix: EmbeddingMatrix, labels: Any, *, out_of_fold: bool = True, folds: int = 5, seed: int = 0
 ) -> ClassProbabilities:
     """Suggestions from a multi-class logistic regression on the current labels.
 
     With ``out_of_fold``, labelled images get out-of-fold probabilities (stratified
     ``folds``-fold), so their confidences can set auto-accept thresholds; ``honest`` is
     False without it, or when a class has a single label (in-sample probabilities).
+    ``labels``: ``catalog.labels.LabelArrays`` (the app's path, no dict of every id) or a
+    small {image id: label} mapping.
     Raises:
         InputError: fewer than two classes labelled.
     """
     from sklearn.model_selection import StratifiedKFold
 
-    ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
-    rows = matrix.rows_of(ids)
-    keep = rows >= 0
-    ids, rows = ids[keep], rows[keep]
-    y = np.array([labels[int(i)] for i in ids])
+    if hasattr(labels, "codes"):  # catalog.labels.LabelArrays: no dict of every labelled id
+        ids, names = labels.ids, np.asarray(labels.classes, dtype=object)
+        rows = matrix.rows_of(ids)
+        keep = rows >= 0
+        ids, rows = ids[keep], rows[keep]
+        y = names[labels.codes[keep]].astype(str) if len(ids) else np.zeros(0, dtype=str)
+    else:
+        ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+        rows = matrix.rows_of(ids)
+        keep = rows >= 0
+        ids, rows = ids[keep], rows[keep]
+        y = np.array([labels[int(i)] for i in ids])
     classes = sorted(set(y.tolist()))
     if len(classes) < 2:
         raise InputError(f"few-shot suggestions need labels of at least 2 classes; got {len(classes)} ({classes}).")

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.helpers import app_workspace
 
-from tests.gridview import grid_ids
+from tests.gridview import click_tile, grid_ids, grids
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.catalog import labels as lbl
@@ -28,11 +28,11 @@ def _open(name: str) -> AppTest:
     return at
 
 
-def _keep(at: AppTest):
-    """The grid's selection widget: numbered pills, one per tile, selected = keep."""
-    pills = [p for p in at.pills if p.key and p.key.endswith("-keep")]
-    assert len(pills) == 1, [p.key for p in at.pills]
-    return pills[0]
+def _kept(at: AppTest) -> list[int]:
+    """The ids the selectable grid shows as selected (the component's "selected" argument)."""
+    (grid,) = grids(at)
+    assert grid["mode"] == "select"
+    return grid["selected"]
 
 
 def _tile_ids(at: AppTest) -> list[int]:
@@ -50,11 +50,12 @@ def test_full_labelling_loop(app_config):
     at.selectbox(key="label_n").set_value(12)
     at.text_input(key="label_text").input("a book cover").run()
     first = _tile_ids(at)
-    assert len(first) == 12 and sorted(_keep(at).value) == sorted(first)  # every tile starts selected
+    assert len(first) == 12 and sorted(_kept(at)) == sorted(first)  # every tile starts selected
 
     dropped = first[:2]
-    _keep(at).set_value(first[2:]).run()
-    assert sum(h.value.count('class="cc-tile cc-off"') for h in at.get("html")) == 2  # visibly marked
+    click_tile(at, 1, "select")  # a tile click in the browser toggles it
+    click_tile(at, 2, "select")
+    assert sorted(_kept(at)) == sorted(first[2:])
     assert any("10 of 12 selected" in c.value for c in at.caption)
 
     at.button(key="label_assign").click().run()
@@ -66,7 +67,7 @@ def test_full_labelling_loop(app_config):
     assert batch["annotator"] == "alice" and batch["source"]["kind"] == "text" and batch["source"]["query"] == "a book cover"
     second = _tile_ids(at)
     assert len(second) == 12 and not set(second) & set(first)  # labelled and rejected never come back
-    assert sorted(_keep(at).value) == sorted(second)  # the new page starts selected again
+    assert sorted(_kept(at)) == sorted(second)  # the new page starts selected again
     assert any("Labelled 10" in t.value for t in at.toast)
 
     at.button(key="label_next").click().run()
@@ -127,3 +128,18 @@ def test_two_annotators_in_claim_mode_get_different_pages(app_config):
         pages.append(_tile_ids(at))
     assert len(pages[0]) == len(pages[1]) == 12
     assert not set(pages[0]) & set(pages[1])
+
+
+def test_more_like_this_on_a_tile_queries_by_that_image_without_typing_an_id(app_config):
+    at = _open("carol")
+    at.selectbox(key="label_class").set_value("cover")
+    at.selectbox(key="label_kind").set_value("text")
+    at.selectbox(key="label_n").set_value(12)
+    at.text_input(key="label_text").input("a book cover").run()
+    picked = _tile_ids(at)[4]
+    click_tile(at, 5, "similar")  # the tile's "more like this" button
+    assert not at.exception
+    assert at.selectbox(key="label_kind").value == "image"
+    assert at.number_input(key="label_image_id").value == picked
+    assert _tile_ids(at)[0] == picked  # the image itself is the most similar (cosine 1)
+    assert sorted(_kept(at)) == sorted(_tile_ids(at))  # a new page: every tile selected

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.gridview import TILE_IDS_JS
 from tests.helpers import app_workspace
 from tests.sources.iiif_server import add_books
 
-TILES_READY = """(n) => {
-  const main = document.querySelector('[data-testid="stMain"]');
-  if (!main || main.querySelector('[data-stale="true"]')) return false;
-  const imgs = [...main.querySelectorAll('.cc-tile img')];
-  return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
-}"""
+TILES_READY = """(n) => { const ids = (%s)(); return ids !== null && ids.split(',').length === n; }""" % TILE_IDS_JS
 
 
 @pytest.fixture

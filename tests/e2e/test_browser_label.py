@@ -7,22 +7,15 @@ import time
 
 import pytest
 
+from tests.gridview import EXCLUDED_JS, TILE_IDS_JS, grid_frame
 from tests.helpers import app_workspace
 
 from clipcore.catalog import labels as lbl
 
-TILE_IDS = """() => {
-  const main = document.querySelector('[data-testid="stMain"]');
-  if (!main || main.querySelector('[data-stale="true"]')) return null;
-  const figs = [...main.querySelectorAll('figure[data-image-id]')];
-  if (figs.length === 0 || !figs.every(f => { const i = f.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })) return null;
-  return figs.map(f => f.getAttribute('data-image-id')).join(',');
-}"""
-
 
 def _tiles(page, previous: str = "") -> list[int]:
     handle = page.wait_for_function(
-        f"(prev) => {{ const ids = ({TILE_IDS})(); return ids && ids !== prev ? ids : null; }}",
+        f"(prev) => {{ const ids = ({TILE_IDS_JS})(); return ids && ids !== prev ? ids : null; }}",
         arg=previous, polling="raf", timeout=60_000,
     )
     return [int(i) for i in handle.json_value().split(",")]
@@ -52,13 +45,20 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
             assert len(shown) == 12 and len(pages[name]) == 12
         assert not set(pages["alice"]) & set(pages["bob"])
 
-        # Both assign at (nearly) the same moment; alice first deselects her tile number 1.
+        # Both assign at (nearly) the same moment; alice first clicks her tiles 1 and 2 to
+        # exclude them, and tile 2 again to take it back: only tile 1 stays excluded.
         _, alice = sessions[0]
         _, bob = sessions[1]
-        alice.locator('[data-testid="stMain"] [data-testid="stButtonGroup"]').filter(has_text="12").get_by_role(
-            "button", name="1", exact=True
-        ).click()
-        alice.wait_for_function("() => document.querySelectorAll('figure.cc-off').length === 1", timeout=30_000)
+        tiles = grid_frame(alice).locator("figure[data-image-id]")
+        tiles.nth(0).click()
+        alice.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", timeout=30_000)
+        tiles.nth(1).click()
+        alice.wait_for_function(f"() => ({EXCLUDED_JS})() === 2", timeout=30_000)
+        assert tiles.nth(1).locator(".cc-mark").inner_text() == "excluded"  # a visible mark, not only a colour
+        tiles.nth(1).focus()
+        tiles.nth(1).press("Enter")  # the keyboard toggles too
+        alice.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", timeout=30_000)
+        alice.get_by_text("11 of 12 selected").wait_for(timeout=30_000)
         alice.get_by_role("button", name="Assign selected").click()
         bob.get_by_role("button", name="Assign selected").click()
         ws = app_workspace(app_config)
@@ -73,7 +73,11 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
 
         # Each sees the other's work: the progress view counts two annotators.
         alice.reload()
-        _tiles(alice)
+        shown = _tiles(alice)
+        # The page's shortcuts work with the focus inside the grid: D is "Deselect all".
+        grid_frame(alice).locator("figure[data-image-id]").first.focus()
+        alice.keyboard.press("d")
+        alice.wait_for_function(f"() => ({EXCLUDED_JS})() === {len(shown)}", timeout=30_000)
         alice.get_by_text("Annotators").first.wait_for(timeout=30_000)
         metric = alice.locator('[data-testid="stMetric"]').filter(has_text="Annotators")
         assert metric.locator('[data-testid="stMetricValue"]').inner_text().strip() == "2"

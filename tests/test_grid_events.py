@@ -1,0 +1,27 @@
+"""The grid component's value handling (ui.grid.new_event), as a plain function: AppTest
+does not run the component, so what a browser sends is checked here."""
+
+from __future__ import annotations
+
+from ui.grid import component_key, new_event
+
+
+def test_no_value_or_a_foreign_value_is_no_event():
+    assert new_event(None, None) is None  # AppTest / first draw: the default
+    assert new_event({"action": "view", "id": 3}, None) is None  # no nonce
+    assert new_event({"action": "drop_tables", "id": 3, "nonce": "n1"}, None) is None
+    assert new_event("view", None) is None
+
+
+def test_a_click_counts_once():
+    click = {"action": "view", "id": 3, "nonce": "n1"}
+    assert new_event(click, None) == click
+    assert new_event(click, "n1") is None  # the same value on the next rerun: already acted on
+    again = {"action": "view", "id": 3, "nonce": "n2"}
+    assert new_event(again, "n1") == again  # the same tile clicked again is a new event
+
+
+def test_new_results_get_a_new_component():
+    assert component_key("g", [1, 2, 3]) == component_key("g", [1, 2, 3])
+    assert component_key("g", [1, 2, 3]) != component_key("g", [1, 2, 4])
+    assert component_key("g", [1, 2, 3]) != component_key("h", [1, 2, 3])
