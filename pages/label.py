@@ -32,6 +32,7 @@ SUGGESTERS = ["zero-shot", "few-shot", "none"]
 VIEWS = ["Label", "History", "Conflicts", "Export"]
 
 PAGE = act.PAGE
+GRID_KEY = "label-grid"
 PENDING_SIMILAR = "label_pending_similar"  # a tile's "more like this", applied before the widgets exist
 
 
@@ -218,7 +219,7 @@ def _label_view(ctx, annotator: str) -> None:
         page["drawn_at"] = version[0]
         st.session_state[PAGE] = page
     ids = page["ids"]
-    grid_key = f"label-grid-{page['gen']}"
+    grid_key = GRID_KEY  # one frame for every page; the selection belongs to the ids shown (ui.grid.results_sig)
     suggest_probs = act.suggestions(ctx, q["suggester"], zero_shot)
     _action_buttons(ctx, annotator, q, sig, ids, _batch_source(ctx, q, page, version, zero_shot, suggest_probs), grid_key)
     if page["reranked"]:

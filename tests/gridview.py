@@ -54,11 +54,11 @@ def click_tile(at, rank: int, action: str = "view", key: str | None = None):
     grid = found[0]
     ids = [t["id"] for t in grid["tiles"]]
     image_id = ids[rank - 1]
-    value: dict = {"action": action, "id": image_id, "nonce": f"test-{next(_NONCE)}"}
+    value: dict = {"action": action, "id": image_id, "nonce": f"test-{next(_NONCE)}", "sig": grid["sig"]}
     if action == "select":
         kept = set(grid["selected"]) ^ {image_id}
         value["selected"] = [i for i in ids if i in kept]
-    at.session_state[component_key(grid["grid"], ids)] = value
+    at.session_state[component_key(grid["grid"])] = value
     return at.run()
 
 

@@ -3,7 +3,7 @@ does not run the component, so what a browser sends is checked here."""
 
 from __future__ import annotations
 
-from ui.grid import component_key, new_event
+from ui.grid import component_key, new_event, results_sig
 
 
 def test_no_value_or_a_foreign_value_is_no_event():
@@ -21,7 +21,12 @@ def test_a_click_counts_once():
     assert new_event(again, "n1") == again  # the same tile clicked again is a new event
 
 
-def test_new_results_get_a_new_component():
-    assert component_key("g", [1, 2, 3]) == component_key("g", [1, 2, 3])
-    assert component_key("g", [1, 2, 3]) != component_key("g", [1, 2, 4])
-    assert component_key("g", [1, 2, 3]) != component_key("h", [1, 2, 3])
+def test_a_click_on_earlier_results_is_ignored():
+    """The frame is kept across results (one component key per grid): a click carries the
+    results' signature, and one on the previous results is not applied to the new ones."""
+    assert component_key("g") == "g-c"
+    old, new = results_sig([1, 2, 3]), results_sig([1, 2, 4])
+    assert old != new and results_sig([1, 2, 3]) == old
+    click = {"action": "select", "selected": [], "nonce": "n1", "sig": old}
+    assert new_event(click, None, old) == click
+    assert new_event(click, None, new) is None
