@@ -224,8 +224,10 @@ def fetch_weights(
             progress(cached.stat().st_size, cached.stat().st_size)
         return cached
     kind, location = _pretrained_source(model, pretrained)
-    if not allow_download or offline_forced():
+    if offline_forced():
         raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache and offline mode is on"))
+    if not allow_download:
+        raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache (not downloaded automatically here)"))
     from clipcore.embedding import weights
 
     url = urlparse(weights.hub_endpoint() if kind == "hf" else location)

@@ -34,7 +34,7 @@ from typing import Callable
 Progress = Callable[[int, "int | None"], None]
 
 PARTIAL_SUFFIX = ".clipcore-partial"
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 18
 READ_TIMEOUT_S = 60.0
 ATTEMPTS = 3  # per run, while each attempt brings new bytes; a rerun resumes after that
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -114,7 +114,8 @@ class FakeHub:
         self.refuse_after_drop = False
 
     def gets(self) -> list[tuple[str, str, str | None]]:
-        return [entry for entry in self.log if entry[0] == "GET"]
+        """The file downloads (GETs of the resolve endpoint; the client also GETs other API paths)."""
+        return [entry for entry in self.log if entry[0] == "GET" and "/resolve/" in entry[1]]
 
     def __enter__(self) -> "FakeHub":
         self.thread.start()
