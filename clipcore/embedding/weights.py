@@ -21,6 +21,7 @@ turn it into "x MB of y MB, z MB/s".
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import os
@@ -114,10 +115,16 @@ def download_hf_weights(
     if not blob.exists():
         partial = blob.with_name(blob.name + PARTIAL_SUFFIX)
         blob.parent.mkdir(parents=True, exist_ok=True)
-        _fetch_resumable(meta.location, partial, meta.size, progress)
-        _verify(partial, meta.size, meta.etag)
-        os.replace(partial, blob)
-    elif progress is not None:
+        with open(blob.with_name(blob.name + PARTIAL_SUFFIX + ".lock"), "w") as lock:
+            try:  # one writer per partial file: the CLI and an app job must not append to it at once
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OSError(f"another download of {repo_id}/{name} is running; wait for it to finish") from None
+            if not blob.exists():  # the other one may have finished meanwhile
+                _fetch_resumable(meta.location, partial, meta.size, progress)
+                _verify(partial, meta.size, meta.etag)
+                os.replace(partial, blob)
+    if progress is not None:  # also when it was already here: the bar ends full
         size = blob.stat().st_size
         progress(size, size)
     # The blob is in place: hf_hub_download writes refs/ and snapshots/ and returns the pointer.

@@ -100,6 +100,21 @@ def test_a_dropped_download_resumes_with_a_range_request(online, hub, payload):
     assert not partial[0].exists()
 
 
+def test_a_second_download_of_the_same_file_waits_its_turn(online, hub, payload):
+    import fcntl
+
+    from clipcore.embedding.models import fetch_weights
+
+    blobs = online / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K" / "blobs"
+    blobs.mkdir(parents=True)
+    with open(blobs / f"{sha(payload)}.clipcore-partial.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another process downloading it would
+        with pytest.raises(ModelUnavailableError, match="another download"):
+            fetch_weights(MODEL, TAG)
+    assert hub.gets() == []
+    assert sha(Path(fetch_weights(MODEL, TAG)).read_bytes()) == sha(payload)
+
+
 def test_cli_download_shows_progress_and_open_clip_then_loads_it_offline(hub, payload, tmp_path):
     env = {"HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"), "CLIPCORE_OFFLINE": "", "HF_HUB_OFFLINE": ""}
     hub.delay_per_chunk_s = 0.05  # a few seconds on loopback, so more than one progress line
