@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.config import Settings, load_settings
-from clipcore.errors import ClipcoreError
+from clipcore.errors import ClipcoreError, InputError
 
 logger = logging.getLogger("clipcore")
 
@@ -197,6 +197,48 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     finally:
         bar.close()
     return manifest.to_dict()
+
+
+@command(
+    "predict",
+    human=lambda r: f"stored {r['kind']} probabilities of {r['rows']:,} images ({len(r['classes'])} classes) "
+    f"for {r['ref']} in {r['seconds']:.1f}s",
+)
+def _cmd_predict(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Score every embedded image (zero-shot under a saved prompt set, or few-shot from the
+    current labels) in chunks and store the probabilities for the pages (team.predictions)."""
+    from clipcore.catalog import labels as lbl
+    from clipcore.team import predictions, ranking
+
+    ws = _workspace(settings)
+    key = _model_key(settings)
+    version = ws.embedding_version(key)
+    matrix = ws.load_embeddings(key)
+    bar = _Progress(args, "predict", unit="img")
+    started = time.perf_counter()
+    try:
+        if args.few_shot:
+            ref = predictions.few_shot_ref(lbl.labels_version(ws), out_of_fold=not args.in_sample)
+            probs = ranking.few_shot_probabilities(matrix, lbl.current_labels(ws), out_of_fold=not args.in_sample)
+            manifest = predictions.store_probabilities(ws, matrix, probs, "few-shot", ref, embedding_version=version, progress=bar)
+        else:
+            from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
+            from clipcore.classify.zeroshot import build_classifier
+
+            prompt_set = (
+                load_prompt_set(ws, args.prompt_set, args.prompt_version) if args.prompt_set else latest_prompt_set(ws)
+            )
+            if prompt_set is None:
+                raise InputError("no prompt set is saved; save one on the Zero-shot page or name one with --prompt-set.")
+            classifier = build_classifier(_model(settings), prompt_set)
+            manifest = predictions.store_predictions(
+                ws, matrix, "zero-shot", predictions.zero_shot_ref(prompt_set.name, prompt_set.version),
+                list(classifier.labels), predictions.vector_scorer(classifier.predict_proba, matrix.vectors),
+                embedding_version=version, progress=bar,
+            )
+    finally:
+        bar.close()
+    return {**manifest, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _human_import(r: dict[str, Any]) -> str:
@@ -664,13 +706,18 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 
 def _human_compact(r: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {v['before']} rows -> {v['after']}" for k, v in r["sets"].items()) or "no embedding sets"
+    lines = [f"{k}: {v['before']} rows -> {v['after']}" for k, v in r["sets"].items()] or ["no embedding sets"]
+    lines += [f"rebuilding the vector index of {k} as job {job}" for k, job in r.get("index_jobs", {}).items()]
+    return "\n".join(lines)
 
 
 @command("compact", human=_human_compact)
 def _cmd_compact(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     ws = _workspace(settings)
-    return {"sets": ws.compact_embeddings(args.model_key)}
+    sets = ws.compact_embeddings(args.model_key)
+    # Compaction renumbers rows, so an index built before it is stale: rebuild it as a job.
+    jobs = {key: _maybe_start_index_job(ws, key) for key, r in sets.items() if r["before"] != r["after"]}
+    return {"sets": sets, "index_jobs": {k: v for k, v in jobs.items() if v}}
 
 
 def _human_split(r: dict[str, Any]) -> str:
@@ -842,6 +889,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or rebuild the vector index of the workspace's embeddings")
     p.add_argument("--key", help="embedding set key (default: the configured model's)")
     _index_options(p)
+    _common(p, model=True)
+
+    p = sub.add_parser("predict", help="store zero-shot or few-shot probabilities of every image for the pages (a job)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--zero-shot", action="store_true", help="under a saved prompt set (default: the latest)")
+    which.add_argument("--few-shot", action="store_true", help="a logistic probe on the current labels")
+    p.add_argument("--prompt-set", help="--zero-shot: name of the saved set (default: the latest saved)")
+    p.add_argument("--prompt-version", type=int, help="--zero-shot: its version (default: the latest)")
+    p.add_argument("--in-sample", action="store_true", help="--few-shot: labelled images scored in-sample, not out of fold")
     _common(p, model=True)
 
     p = sub.add_parser("bench", help="measure embedding throughput on a folder of images, or vector search")

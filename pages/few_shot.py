@@ -15,7 +15,7 @@ from clipcore.csvsafe import rows_csv
 from clipcore.errors import ClipcoreError
 from clipcore.classify.fewshot import METHOD_TITLES
 
-from ui import context, resources
+from ui import classifier_cache, context
 from ui.grid import image_grid
 from ui.text import md
 
@@ -114,7 +114,7 @@ def render_cross_validated(ws, key: str, method: str, source: str, n_show: int) 
     """Every image is labelled: show where the classifier errs on the labelled images, each
     predicted by a classifier trained without it (cross-validation), mistakes first."""
     try:
-        cv = resources.fewshot_prediction(ws, key, method, source, cross_validated=True)
+        cv = classifier_cache.fewshot_prediction(ws, key, method, source, cross_validated=True)
     except ClipcoreError as exc:
         st.info("Every embedded image is labelled, so there is nothing new to predict.")
         context.show_error(exc)
@@ -150,7 +150,7 @@ def main() -> None:
     ctx = context.page_context()
     source, method, n_show = render_header()
     try:
-        pred = resources.fewshot_prediction(ctx.ws, ctx.key, method, source)
+        pred = classifier_cache.fewshot_prediction(ctx.ws, ctx.key, method, source)
     except ClipcoreError as exc:
         context.show_error(exc)
         return

@@ -4,9 +4,6 @@ prompts, the learning curve against the baseline, the labelling pace; and the HT
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime
-
 import pandas as pd
 import streamlit as st
 
@@ -17,11 +14,11 @@ from clipcore.classify.report import build_report, combine_with_baseline, error_
 from clipcore.classify.zeroshot import build_classifier, classify_matrix, evaluate_result
 from clipcore.errors import ClipcoreError
 from clipcore.retrieval.search import top_k
+from clipcore.team.pace import labelling_pace
 
 from ui import context, resources
 from ui.charts import confusion_chart
 from ui.grid import image_grid
-from ui.home import varied_sample
 from ui.text import human_time, md
 from ui.zero_shot_view import summary_matrix
 
@@ -31,12 +28,13 @@ DEFAULT_QUERY = "a landscape with mountains"
 def render_collection(ctx) -> None:
     """1. What the collection is: counts, classes, a varied sample."""
     st.header("1 · The collection")
-    counts, truth = ctx.ws.counts(), ctx.ws.ground_truth()
+    summary = resources.catalogue_summary(ctx.ws)
+    counts, per_class = summary["counts"], summary["per_class"]
     c1, c2, c3 = st.columns(3)
     c1.metric("Images", f"{counts['images']:,}")
-    c2.metric("Classes", f"{len(set(truth.values())):,}")
-    c3.metric("With a known class", f"{len(truth) / max(counts['images'], 1):.0%}")
-    image_grid(ctx.ws, varied_sample(list(ctx.ws.image_ids()), truth, 12), key="present-sample", columns=6, find_similar=False)
+    c2.metric("Classes", f"{len(per_class):,}")
+    c3.metric("With a known class", f"{counts['ground_truth'] / max(counts['images'], 1):.0%}")
+    image_grid(ctx.ws, summary["sample"], key="present-sample", columns=6, find_similar=False)
 
 
 def render_search(ctx) -> None:
@@ -86,30 +84,19 @@ def render_learning_curve(ctx) -> None:
     st.dataframe(pd.DataFrame(table.records()), hide_index=True, width="stretch")
 
 
-def labelling_pace(batches: list[dict]) -> pd.DataFrame:
-    """Per annotator: batches, images labelled, first and last batch, and images per hour
-    between the first and last batch (empty when there is one batch)."""
-    by: dict[str, list[dict]] = defaultdict(list)
-    for b in batches:
-        if not b.get("reverted_at"):
-            by[str(b["annotator"])].append(b)
-    rows = []
-    for who, items in sorted(by.items()):
-        times = sorted(datetime.fromisoformat(str(b["created_at"])) for b in items)
-        images = sum(int(b["size"]) for b in items)
-        hours = (times[-1] - times[0]).total_seconds() / 3600
-        rows.append({
-            "annotator": who, "batches": len(items), "images": images,
-            "first": human_time(times[0].isoformat()), "last": human_time(times[-1].isoformat()),
-            "images per hour": round(images / hours) if hours > 0 else None,
-        })
-    return pd.DataFrame(rows)
-
-
 def render_pace(ctx) -> None:
     """5. The labelling pace, per person."""
     st.header("5 · Labelling pace")
-    pace = labelling_pace(list_batches(ctx.ws))
+    pace = pd.DataFrame(
+        [
+            {
+                "annotator": row["annotator"], "batches": row["batches"], "images": row["images"],
+                "first": human_time(row["first"].isoformat()), "last": human_time(row["last"].isoformat()),
+                "images per hour": row["images_per_hour"],
+            }
+            for row in labelling_pace(list_batches(ctx.ws))
+        ]
+    )
     if pace.empty:
         st.info("Nobody has labelled on the Label page yet.")
         return

@@ -79,11 +79,11 @@ with st.expander("Query by image (upload)"):
         key=f"search_upload_{st.session_state.get(state.SEARCH_UPLOAD_KEY, 0)}",
     )
 
-truth = ws.ground_truth()
+truth_classes = sorted(resources.catalogue_summary(ws)["per_class"])
 labels = current_labels(ws)
 f1, f2, f3 = st.columns(3)
 hide_labelled = f1.checkbox("Hide images that have a label", key="search_hide_labelled", disabled=not labels)
-truth_class = f2.selectbox("Ground-truth class", [ANY] + sorted(set(truth.values())), key="search_truth_class")
+truth_class = f2.selectbox("Ground-truth class", [ANY] + truth_classes, key="search_truth_class")
 label_class = f3.selectbox("Label", [ANY] + sorted(set(labels.values())), key="search_label")
 book, page_no = book_filters(ws)
 
@@ -152,13 +152,15 @@ def _set_page(sig: str, cursors: list) -> None:
     st.session_state[state.SEARCH_PAGE] = {"sig": sig, "cursors": cursors or [None]}
 
 
-def _selection(index, restrict, sig: str):
-    """The index's filter for this restriction, made once per (index, filter) in this session."""
+def _selection(index, restrict):
+    """The index's filter for this restriction, made once per (index, filter) in this session:
+    a new query with the same filters reuses it (a small restriction holds its rows' vectors)."""
+    filter_sig = "all" if restrict is None else hashlib.sha1(restrict.tobytes()).hexdigest()
     cached = st.session_state.get("search_selection")
-    if cached and cached[0] == (id(index), sig):
+    if cached and cached[0] == (id(index), filter_sig):
         return cached[1]
     selection = None if restrict is None else index.select(restrict_to=restrict)
-    st.session_state["search_selection"] = ((id(index), sig), selection)
+    st.session_state["search_selection"] = ((id(index), filter_sig), selection)
     return selection
 
 
@@ -173,7 +175,7 @@ def show_results(query_vec, restrict, sig: str, page_size: int, described: list[
         st.info("No image passes the filters; clear a filter to see results.")
         return
     index = resources.vector_index(ws, ctx.key)
-    result = search_page(index, query_vec, page_size, selection=_selection(index, restrict, sig), after=cursors[-1])
+    result = search_page(index, query_vec, page_size, selection=_selection(index, restrict), after=cursors[-1])
     hits = result.hits
     if not hits:
         st.info("No more results.")

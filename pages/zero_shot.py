@@ -46,7 +46,7 @@ PENDING_LOAD = "zs_pending_load"
 ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 try:
-    ensure_reference_prompt_set(ws)
+    ensure_reference_prompt_set(ws, resources.catalogue_summary(ws)["per_class"])
 except ClipcoreError as exc:
     context.show_error(exc)
 

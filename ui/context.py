@@ -132,7 +132,7 @@ def _open_workspace(entry: WorkspaceEntry) -> Workspace:
     """The workspace handle and a first read; any failure is one st.error line, then stop."""
     try:
         ws = workspace()
-        ws.counts()
+        ws.change_count()  # a first read: a broken catalog fails here, in one line
         return ws
     except (ClipcoreError, OSError, sqlite3.Error) as exc:
         reason = str(exc) if isinstance(exc, ClipcoreError) else f"{type(exc).__name__}: {exc}"
@@ -163,7 +163,7 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
     from ui.collections import continue_first_embed
 
     continue_first_embed(entry, ws, active.model.info)
-    if ws.counts()["images"] == 0 and not allow_empty:
+    if not allow_empty and not ws.has_images():
         st.info(
             f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "
             f"(or run `python -m clipcore ingest DIR --workspace {entry.path}`)."

@@ -10,7 +10,7 @@ import streamlit as st
 from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ClipModel
 
-from ui.resources import _workspace
+from ui.resources import workspace_at
 from ui.text import code, md
 
 DOWNLOAD_JOB = "download-model"
@@ -33,10 +33,10 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
 
     if not entry.demo or entry.source is None:
         return None
-    ws = _workspace(str(entry.path))
+    ws = workspace_at(str(entry.path))
 
     def ready() -> bool:
-        return ws.counts()["images"] > 0 and (
+        return ws.has_images() and (
             ws.embedding_version(model.info.key) > 0 or bool(list_jobs(ws, active_only=True))
         )
 
@@ -51,7 +51,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
             return None
         with st.status("Preparing the workspace (first launch)...", expanded=True) as status:
             built = []
-            if ws.counts()["images"] == 0:
+            if not ws.has_images():
                 if not entry.source.exists() or not any(entry.source.iterdir()):
                     st.write(f"Generating the demo collection in {code(entry.source)}...")
                     generate_demo(entry.source)

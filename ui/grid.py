@@ -173,7 +173,7 @@ def image_details(ws: Workspace, image_id: int, score: float | None = None) -> N
     st.text(f"size: {rec.width} x {rec.height} {rec.format}   id: {rec.id}")
     if score is not None:
         st.text(f"score: {score:.4f}")
-    truth = ws.ground_truth().get(image_id)
+    truth = ws.ground_truth_of([image_id]).get(image_id)
     if truth is not None:
         st.text(f"ground truth: {truth}")
     from clipcore.catalog.labels import current_labels

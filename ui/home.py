@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pandas as pd
 import streamlit as st
 
@@ -13,7 +11,7 @@ from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import auth, context, state
+from ui import auth, context, resources, state
 from ui.first_launch import DOWNLOAD_JOB, render_download_panel
 from ui.text import code, md
 
@@ -25,9 +23,8 @@ def render_home() -> None:
     ctx = context.page_context(require_embeddings=False, allow_empty=True)
     st.title(md(ctx.entry.name))
     ws = ctx.ws
-    counts = ws.counts()
-    embedded = ws.embedding_keys()
-    truth = ws.ground_truth()
+    summary = resources.catalogue_summary(ws)
+    counts, embedded, per_class = summary["counts"], summary["embedded"], summary["per_class"]
     n = counts["images"]
     if n == 0:
         st.info(
@@ -40,7 +37,7 @@ def render_home() -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
     c2.metric(f"Embedded ({ctx.key})", f"{embedded.get(ctx.key, 0) / max(n, 1):.0%}")
-    c3.metric("With ground truth", f"{len(truth) / max(n, 1):.0%}")
+    c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
     c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
 
     info = ctx.model.info
@@ -60,8 +57,7 @@ def render_home() -> None:
             ),
             hide_index=True,
         )
-    if truth:
-        per_class = Counter(truth.values())
+    if per_class:
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())
     render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
@@ -70,7 +66,7 @@ def render_home() -> None:
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
     render_collections(ctx.entry, info)
     try:
-        ids = varied_sample(list(ws.image_ids()), truth, 12)
+        ids = summary["sample"]
         if ids:
             from ui.grid import image_grid
 
@@ -78,28 +74,6 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
-
-
-def varied_sample(ids: list[int], truth: dict[int, str], n: int) -> list[int]:
-    """``n`` ids that show the collection's range: one per class in turn when classes are
-    known, else evenly spaced through the collection (never just its first files)."""
-    if len(ids) <= n:
-        return ids
-    if truth:
-        by_class: dict[str, list[int]] = {}
-        for i in ids:
-            if i in truth:
-                by_class.setdefault(truth[i], []).append(i)
-        queues = [members[:: max(1, len(members) // n)] for _, members in sorted(by_class.items())]
-        out: list[int] = []
-        while len(out) < n and any(queues):
-            for q in queues:
-                if q and len(out) < n:
-                    out.append(q.pop(0))
-        if len(out) == n:
-            return out
-    step = len(ids) / n
-    return [ids[int(k * step)] for k in range(n)]
 
 
 def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:

@@ -1,8 +1,9 @@
-"""The app's cached resources: settings, workspace handles, models, embeddings, predictions,
-thumbnails. The page prologue is in ui/context.py, the first-launch build in
+"""The app's cached resources: settings, workspace handles, models, embeddings, the vector
+index, thumbnails, text vectors, the catalogue summary. Classifier outputs (zero-/few-shot
+probabilities, few-shot predictions, the embedding map) are cached in ui/classifier_cache.py. The page prologue is in ui/context.py, the first-launch build in
 ui/first_launch.py, the navigation workaround in ui/navigation.py.
 
-These are the only ``st.cache_resource`` / ``st.cache_data`` wrappers. Cached objects
+These two modules hold the ``st.cache_resource`` / ``st.cache_data`` wrappers. Cached objects
 are read-only once cached; their keys include the workspace path and model key.
 """
 
@@ -72,7 +73,8 @@ def current_entry() -> WorkspaceEntry:
 
 
 @st.cache_resource(show_spinner=False)
-def _workspace(path: str) -> Workspace:
+def workspace_at(path: str) -> Workspace:
+    """The shared handle on the workspace at ``path`` (legacy set keys renamed once)."""
     ws = Workspace(path)
     rekey_legacy_sets(ws)  # sets stored under the old key function keep serving
     return ws
@@ -80,7 +82,7 @@ def _workspace(path: str) -> Workspace:
 
 def workspace() -> Workspace:
     """Handle on the current workspace (shared by all sessions; one SQLite connection per thread)."""
-    return _workspace(str(current_entry().path))
+    return workspace_at(str(current_entry().path))
 
 
 @st.cache_resource(show_spinner="Loading the CLIP model...")
@@ -114,8 +116,9 @@ def active_model() -> ActiveModel:
 
 
 @st.cache_resource(show_spinner="Loading embeddings...", max_entries=8)
-def _embeddings(ws_path: str, key: str, version: int) -> EmbeddingMatrix:
-    return _workspace(ws_path).load_embeddings(key)
+def embeddings_at(ws_path: str, key: str, version: int) -> EmbeddingMatrix:
+    """The embedding matrix of ``key`` at one embedding version (shared by all sessions)."""
+    return workspace_at(ws_path).load_embeddings(key)
 
 
 def embeddings(ws: Workspace, key: str) -> EmbeddingMatrix:
@@ -124,14 +127,14 @@ def embeddings(ws: Workspace, key: str) -> EmbeddingMatrix:
     Raises:
         WorkspaceError: nothing embedded with this model yet.
     """
-    return _embeddings(str(ws.root), key, ws.embedding_version(key))
+    return embeddings_at(str(ws.root), key, ws.embedding_version(key))
 
 
 @st.cache_resource(show_spinner="Opening the vector index...", max_entries=8)
 def _vector_index(ws_path: str, key: str, version: int, built_at: str):
     from clipcore.retrieval.index import open_index
 
-    return open_index(_workspace(ws_path), _embeddings(ws_path, key, version))
+    return open_index(workspace_at(ws_path), embeddings_at(ws_path, key, version))
 
 
 def vector_index(ws: Workspace, key: str):
@@ -141,119 +144,6 @@ def vector_index(ws: Workspace, key: str):
 
     manifest = read_manifest(ws, key)
     return _vector_index(str(ws.root), key, ws.embedding_version(key), manifest.built_at if manifest else "")
-
-
-@st.cache_data(show_spinner="Projecting the embeddings to 2-D...", max_entries=16)
-def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[np.ndarray, np.ndarray]:
-    from clipcore.classify.projection import project_2d
-
-    matrix = _embeddings(ws_path, key, version)
-    return np.asarray(matrix.ids), project_2d(np.asarray(matrix.vectors), method)
-
-
-def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndarray, np.ndarray]:
-    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, projected with
-    ``method`` ("pca" or "tsne"); recomputed only when the embeddings change."""
-    return _embedding_map(str(ws.root), key, ws.embedding_version(key), method)
-
-
-@st.cache_data(show_spinner="Training the few-shot classifier...", max_entries=32)
-def _fewshot_prediction(
-    ws_path: str,
-    key: str,
-    emb_version: int,
-    labels_version: str,
-    prompt_ref: tuple | None,
-    method: str,
-    source: str,
-    cross_validated: bool = False,
-):
-    from clipcore.classify.evaluation import class_name_prompts
-    from clipcore.classify.fewshot import NEEDS_PROMPTS, cross_validated_labelled, predict_unlabelled
-    from clipcore.classify.prompts import latest_prompt_set
-    from clipcore.classify.splits import labelled_images
-    from clipcore.classify.zeroshot import build_classifier
-
-    ws = _workspace(ws_path)
-    matrix = _embeddings(ws_path, key, emb_version)
-    zero_shot = None
-    if method in NEEDS_PROMPTS:
-        model = active_model().model
-        if model.info.key != key:
-            raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
-        prompts = latest_prompt_set(ws)
-        if prompts is None:
-            classes = sorted(set(labelled_images(ws, source).values()))
-            prompts = class_name_prompts(classes) if len(classes) >= 2 else None
-        zero_shot = build_classifier(model, prompts) if prompts is not None else None
-    predict = cross_validated_labelled if cross_validated else predict_unlabelled
-    return predict(ws, matrix, method=method, source=source, zero_shot=zero_shot)
-
-
-def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cross_validated: bool = False):
-    """A few-shot classifier's predictions for the unlabelled images (``clipcore.classify.fewshot.FewShotPrediction``),
-    or with ``cross_validated`` its out-of-fold predictions for the labelled training images.
-
-    Cached by workspace, model key, embedding version, label state and prompt-set version,
-    so switching pages or widgets never retrains.
-
-    Raises:
-        ClipcoreError: too few labels, or a method that needs prompts without any.
-    """
-    from clipcore.classify.prompts import latest_prompt_set
-    from clipcore.classify.splits import labels_version
-
-    prompts = latest_prompt_set(ws)
-    prompt_ref = (prompts.name, prompts.version) if prompts else None
-    return _fewshot_prediction(
-        str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source, cross_validated
-    )
-
-
-@st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
-def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_set: str, prompt_version: int):
-    from clipcore.classify.prompts import load_prompt_set
-    from clipcore.team.ranking import zero_shot_probabilities
-    from clipcore.classify.zeroshot import build_classifier
-
-    model = active_model().model
-    if model.info.key != key:
-        raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
-    ps = load_prompt_set(_workspace(ws_path), prompt_set, prompt_version)
-    source = {"model": key, "prompt_set": prompt_set, "prompt_set_version": prompt_version}
-    return zero_shot_probabilities(build_classifier(model, ps), _embeddings(ws_path, key, emb_version), source)
-
-
-def zero_shot_probabilities(ws: Workspace, key: str):
-    """Class probabilities of every image under the latest prompt set
-    (``clipcore.team.ranking.ClassProbabilities``), or None without a set of 2+ classes.
-    Shared by all sessions; recomputed when the prompt set or embeddings change."""
-    from clipcore.classify.prompts import latest_prompt_set
-
-    ps = latest_prompt_set(ws)
-    if ps is None or len(ps.classes) < 2:
-        return None
-    return _zero_shot_probabilities(str(ws.root), key, ws.embedding_version(key), ps.name, ps.version)
-
-
-@st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
-def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_version: tuple, out_of_fold: bool):
-    from clipcore.catalog.labels import current_labels
-    from clipcore.team.ranking import few_shot_probabilities
-
-    labels = current_labels(_workspace(ws_path))
-    return few_shot_probabilities(_embeddings(ws_path, key, emb_version), labels, out_of_fold=out_of_fold)
-
-
-def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False):
-    """Class probabilities of every image from a classifier on the current labels
-    (``clipcore.team.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
-    Shared by all sessions; recomputed when labels or embeddings change."""
-    from clipcore.catalog.labels import current_labels, labels_version
-
-    if len(set(current_labels(ws).values())) < 2:
-        return None
-    return _few_shot_probabilities(str(ws.root), key, ws.embedding_version(key), labels_version(ws), out_of_fold)
 
 
 def thumbnail_url(path: str) -> str:
@@ -307,4 +197,24 @@ def books(root: str, version: tuple[int, int]) -> list[dict]:
     images or metadata: the aggregate reads every page, too slow for each rerun at a million."""
     from clipcore.catalog.metadata import books as list_books
 
-    return list_books(_workspace(root))
+    return list_books(workspace_at(root))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _catalogue_summary(root: str, changes: int) -> dict:
+    from clipcore.catalog.sample import collection_sample
+
+    ws = workspace_at(root)
+    return {
+        "counts": ws.counts(),
+        "embedded": ws.embedding_keys(),
+        "per_class": ws.ground_truth_counts(),
+        "sample": collection_sample(ws, 12),
+    }
+
+
+def catalogue_summary(ws: Workspace) -> dict:
+    """{"counts", "embedded" (per model), "per_class" (ground truth), "sample" (12 ids)}:
+    aggregates over the whole catalogue (about a second at a million images), cached until
+    the store's change counter moves (an ingest, an embed, a ground-truth import)."""
+    return _catalogue_summary(str(ws.root), ws.change_count())

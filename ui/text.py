@@ -60,3 +60,18 @@ def human_time(iso: object, now: "datetime | None" = None) -> str:
     if days == 1:
         return f"yesterday {when:%H:%M}"
     return f"{when.day} {when:%b %Y %H:%M}"
+
+
+def job_eta(job: dict) -> str:
+    """", about 3 min left" from a running job's progress and times ("" when unknown)."""
+    from datetime import datetime
+
+    try:
+        elapsed = (datetime.fromisoformat(job["updated_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return ""
+    done, total = job.get("done") or 0, job.get("total") or 0
+    if not done or not total:
+        return ""
+    left = elapsed / done * (total - done)
+    return f", about {left / 60:.0f} min left" if left >= 90 else f", about {left:.0f} s left"

@@ -39,7 +39,9 @@ EXPORT_FORMATS = ("csv", "json", "folders")
 RESOLUTION_SOURCE = "resolution"
 
 # The one definition of a usable image is the store's ``live_images`` view.
-_LIVE_IMAGES = "i.id IN (SELECT id FROM live_images)"
+# Correlated, so each row is one primary-key lookup in the live_images view; an
+# "i.id IN (SELECT id FROM live_images)" list would read every image first (300 ms at 1M).
+_LIVE_IMAGES = "EXISTS (SELECT 1 FROM live_images l WHERE l.id = i.id)"
 
 
 # -- validation ------------------------------------------------------------------------
@@ -410,10 +412,12 @@ def rejections(ws: Workspace) -> dict[str, set[int]]:
     return dict(out)
 
 
-def label_progress(ws: Workspace) -> dict[str, Any]:
-    """{"total": images, "labelled": n, "unlabelled": n, "per_class": {class: n}} from current labels."""
+def label_progress(ws: Workspace, *, total: int | None = None) -> dict[str, Any]:
+    """{"total": images, "labelled": n, "unlabelled": n, "per_class": {class: n}} from current labels.
+
+    ``total``: the live image count where the caller has it (counting reads every image)."""
     labels = current_labels(ws)
-    total = ws.counts()["images"]
+    total = ws.counts()["images"] if total is None else int(total)
     return {
         "total": total,
         "labelled": len(labels),

@@ -273,6 +273,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX embedding_rows_row ON embedding_rows(set_id, row);
         """,
     ),
+    (
+        # Ground truth changes bump the change counter too, so Home's summary (counts per
+        # class, share labelled) can be cached on ``change_count`` at a million images.
+        "0028_ground_truth_bumps",
+        """
+        CREATE TRIGGER ground_truth_insert_bumps AFTER INSERT ON ground_truth
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER ground_truth_update_bumps AFTER UPDATE ON ground_truth
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        CREATE TRIGGER ground_truth_delete_bumps AFTER DELETE ON ground_truth
+            BEGIN UPDATE store_state SET changes = changes + 1 WHERE id = 1; END;
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
@@ -854,6 +867,56 @@ class Workspace:
         )
         return {int(r[0]): r[1] for r in rows}
 
+    def has_images(self) -> bool:
+        """Whether any live image is catalogued (one row read, where ``counts`` scans them all)."""
+        return self.connect().execute("SELECT 1 FROM live_images LIMIT 1").fetchone() is not None
+
+    def ground_truth_of(self, ids: Iterable[int]) -> dict[int, str]:
+        """image id -> ground-truth label for those of ``ids`` that have one (live or not)."""
+        wanted = [int(i) for i in ids]
+        out: dict[int, str] = {}
+        conn = self.connect()
+        for chunk in _chunks(wanted, 900):
+            marks = ",".join("?" * len(chunk))
+            out.update((int(r[0]), r[1]) for r in conn.execute(f"SELECT image_id, label FROM ground_truth WHERE image_id IN ({marks})", chunk))
+        return out
+
+    def ground_truth_counts(self) -> dict[str, int]:
+        """label -> number of live images with that ground truth (one aggregate, no per-id rows)."""
+        rows = self.connect().execute(
+            "SELECT g.label, COUNT(*) FROM ground_truth g JOIN live_images i ON i.id = g.image_id GROUP BY g.label ORDER BY g.label"
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def spread_images(self, n: int) -> list[tuple[int, str | None]]:
+        """Up to about ``n`` live images spread evenly over the id range, ascending, each with
+        its ground-truth label or None: a sample of the whole collection that reads ``n``
+        rows by primary key, whatever the collection's size."""
+        conn = self.connect()
+        lo, hi = conn.execute("SELECT MIN(id), MAX(id) FROM live_images").fetchone()
+        if lo is None or n < 1:
+            return []
+        step = max(1, (int(hi) - int(lo) + 1) // int(n))
+        wanted = list(range(int(lo), int(hi) + 1, step))
+        out: list[tuple[int, str | None]] = []
+        for chunk in _chunks(wanted, 900):
+            marks = ",".join("?" * len(chunk))
+            out.extend(
+                (int(r[0]), r[1])
+                for r in conn.execute(
+                    f"SELECT i.id, g.label FROM live_images i LEFT JOIN ground_truth g ON g.image_id = i.id "
+                    f"WHERE i.id IN ({marks}) ORDER BY i.id",
+                    chunk,
+                )
+            )
+        if len(out) < min(n, 4) and step > 1:  # ids mostly not live (e.g. many missing files)
+            rows = conn.execute(
+                "SELECT i.id, g.label FROM live_images i LEFT JOIN ground_truth g ON g.image_id = i.id ORDER BY i.id LIMIT ?",
+                (int(n),),
+            )
+            out = [(int(r[0]), r[1]) for r in rows]
+        return out
+
     def ground_truth_groups(self) -> dict[int, str]:
         """image id -> group name (e.g. the volume), where one was recorded."""
         rows = self.connect().execute("SELECT image_id, group_name FROM ground_truth WHERE group_name IS NOT NULL")
@@ -871,6 +934,11 @@ class Workspace:
     def embedded_count(self, key: str) -> int:
         """Live images with a committed embedding for ``key``."""
         return self.embedding_keys().get(key, 0)
+
+    def change_count(self) -> int:
+        """The store's change counter: bumped on every change of images, ground truth and
+        embedding rows (not labels, prompts or runs). Key caches of catalogue summaries on it."""
+        return int(self.connect().execute("SELECT changes FROM store_state WHERE id = 1").fetchone()[0])
 
     def embedding_version(self, key: str) -> int:
         """A number that changes on every change of ``key``'s live rows (0: nothing embedded).

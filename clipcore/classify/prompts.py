@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from clipcore.errors import InputError
 from clipcore.embedding.models import MAX_PROMPT_CHARS
@@ -202,11 +202,14 @@ def latest_prompt_set(ws: Workspace) -> PromptSet | None:
     return sets[0] if sets else None
 
 
-def ensure_reference_prompt_set(ws: Workspace) -> PromptSet | None:
-    """Pre-load the reference study's set when the ground truth has exactly its four classes."""
+def ensure_reference_prompt_set(ws: Workspace, classes: Iterable[str] | None = None) -> PromptSet | None:
+    """Pre-load the reference study's set when the ground truth has exactly its four classes.
+
+    ``classes``: the ground truth's classes where the caller has them (finding them reads
+    every ground-truth row)."""
     if list_prompt_sets(ws):
         return None
-    if set(ws.ground_truth().values()) != set(REFERENCE_PROMPTS):
+    if set(ws.ground_truth_counts() if classes is None else classes) != set(REFERENCE_PROMPTS):
         return None
     return save_prompt_set(ws, REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, note="hand-written prompts of the reference study")
 

@@ -68,7 +68,7 @@ def test_ingest_then_embed_jobs_from_the_ui(app_config, demo_dir, tmp_path):
 
 
 def test_home_sample_shows_every_class_not_the_first_files():
-    from ui.home import varied_sample
+    from clipcore.catalog.sample import varied_sample
 
     ids = list(range(100))
     truth = {i: f"class{i // 25}" for i in ids}  # four classes in file order

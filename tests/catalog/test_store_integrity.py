@@ -193,3 +193,36 @@ def test_full_disk_is_a_workspace_error(workspace, tiny_model, monkeypatch):
         embed_workspace(workspace, tiny_model)
     monkeypatch.undo()
     assert len(workspace.load_embeddings(KEY).ids) == 31  # the store is still readable
+
+
+def test_spread_sample_and_class_counts_read_a_bounded_number_of_rows(tmp_path):
+    """Home's sample and per-class chart: aggregates and a spread sample, never every id."""
+    from clipcore.sources.scale import make_scale_workspace
+
+    ws = make_scale_workspace(tmp_path / "ws", 5000, key="synthetic-8", dim=8, clusters=10, thumbnails=2)
+    truth = ws.ground_truth()
+    spread = ws.spread_images(100)
+    ids = [i for i, _ in spread]
+    assert 90 <= len(spread) <= 110 and ids == sorted(ids)
+    assert ids[-1] - ids[0] > 0.9 * (max(truth) - min(truth))  # the whole range, not the first files
+    assert all(label == truth.get(i) for i, label in spread)
+    from collections import Counter
+
+    assert ws.ground_truth_counts() == dict(sorted(Counter(truth.values()).items()))
+    assert Workspace(tmp_path / "empty").spread_images(10) == []
+
+
+def test_change_count_moves_on_ground_truth_images_and_embeddings(tmp_path):
+    """Home caches its summary on change_count: every change it shows must move it."""
+    from clipcore.sources.scale import make_scale_workspace
+
+    empty = Workspace(tmp_path / "empty").change_count()
+    ws = make_scale_workspace(tmp_path / "ws", 20, key="synthetic-4", dim=4, clusters=2, thumbnails=1)
+    after_images = ws.change_count()
+    assert after_images > empty
+    some = ws.image_ids()[:3].tolist()
+    ws.set_ground_truth({i: "changed" for i in some}, origin="test")
+    after_truth = ws.change_count()
+    assert after_truth > after_images and ws.ground_truth_counts()["changed"] == 3
+    ws.forget_embeddings(some)
+    assert ws.change_count() > after_truth

@@ -108,6 +108,20 @@ def test_a_small_restriction_is_scanned_exactly_and_returns_only_the_subset(inde
         assert page.hits == exact.search(q, 10, selection=exact.select(restrict_to=subset)).hits
 
 
+def test_a_restriction_too_big_to_copy_scans_the_mapped_rows_with_the_same_results(indexed, monkeypatch):
+    from clipcore.retrieval import index as vindex
+
+    ws, _ = indexed
+    index = _hnsw(ws)
+    subset = index.matrix.ids[3::30]
+    copied = index.select(restrict_to=subset)
+    monkeypatch.setattr(vindex, "EXACT_COPY_MAX_BYTES", 0)
+    mapped = index.select(restrict_to=subset)
+    assert copied._block is not None and mapped._block is None
+    for q in sample_queries(index.matrix.vectors, 10, seed=6):
+        assert index.search(q, 10, selection=copied).hits == index.search(q, 10, selection=mapped).hits
+
+
 def test_a_large_restriction_goes_through_the_graph_and_stays_inside(indexed):
     ws, _ = indexed
     index = _hnsw(ws)
@@ -260,3 +274,21 @@ def test_compaction_makes_the_index_stale_until_it_is_rebuilt(tmp_path):
     build_index(ws, KEY, m=8, recall_queries=5)
     rebuilt = open_index(ws, ws.load_embeddings(KEY))
     assert isinstance(rebuilt, HnswIndex) and rebuilt.n_fresh == 0 and len(rebuilt) == 697
+
+
+def test_compact_starts_the_index_rebuild_it_made_necessary(tmp_path):
+    """`compact` renumbers rows; above the build threshold it rebuilds the index as a job."""
+    from clipcore.retrieval.index import BUILD_THRESHOLD, needs_build
+    from tests.helpers import wait_for_job
+
+    ws = make_scale_workspace(tmp_path / "ws", BUILD_THRESHOLD + 200, key=KEY, dim=4, clusters=50, thumbnails=1)
+    build_index(ws, KEY, m=8, recall_queries=5)
+    ws.forget_embeddings([1, 2, 3])
+    done = run_cli("compact", "--workspace", str(ws.root), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["sets"][KEY]["after"] == BUILD_THRESHOLD + 197
+    job = out["index_jobs"][KEY]
+    assert wait_for_job(ws, job, timeout=300)["status"] == "done"
+    assert not needs_build(ws, KEY) and read_manifest(ws, KEY).rows == BUILD_THRESHOLD + 197
+    assert isinstance(open_index(ws, ws.load_embeddings(KEY)), HnswIndex)

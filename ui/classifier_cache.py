@@ -1,0 +1,169 @@
+"""Cached classifier outputs for the pages: zero-/few-shot class probabilities of every
+image, few-shot predictions, and the 2-D embedding map. Keys include the workspace path,
+the model key, the embedding version and the prompt-set or labels version, so a cached
+result is never stale; the workspace and embedding caches are in ui/resources.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from clipcore.catalog.store import Workspace
+from clipcore.errors import ClipcoreError
+from ui.resources import active_model, embeddings_at, workspace_at
+
+
+@st.cache_data(show_spinner="Projecting the embeddings to 2-D...", max_entries=16)
+def _embedding_map(ws_path: str, key: str, version: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+    from clipcore.classify.projection import project_2d
+
+    matrix = embeddings_at(ws_path, key, version)
+    return np.asarray(matrix.ids), project_2d(np.asarray(matrix.vectors), method)
+
+
+def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndarray, np.ndarray]:
+    """(ids (n,) int64, coordinates (n, 2) float32) of every embedded image, projected with
+    ``method`` ("pca" or "tsne"); recomputed only when the embeddings change."""
+    return _embedding_map(str(ws.root), key, ws.embedding_version(key), method)
+
+
+@st.cache_data(show_spinner="Training the few-shot classifier...", max_entries=32)
+def _fewshot_prediction(
+    ws_path: str,
+    key: str,
+    emb_version: int,
+    labels_version: str,
+    prompt_ref: tuple | None,
+    method: str,
+    source: str,
+    cross_validated: bool = False,
+):
+    from clipcore.classify.evaluation import class_name_prompts
+    from clipcore.classify.fewshot import NEEDS_PROMPTS, cross_validated_labelled, predict_unlabelled
+    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.splits import labelled_images
+    from clipcore.classify.zeroshot import build_classifier
+
+    ws = workspace_at(ws_path)
+    matrix = embeddings_at(ws_path, key, emb_version)
+    zero_shot = None
+    if method in NEEDS_PROMPTS:
+        model = active_model().model
+        if model.info.key != key:
+            raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
+        prompts = latest_prompt_set(ws)
+        if prompts is None:
+            classes = sorted(set(labelled_images(ws, source).values()))
+            prompts = class_name_prompts(classes) if len(classes) >= 2 else None
+        zero_shot = build_classifier(model, prompts) if prompts is not None else None
+    predict = cross_validated_labelled if cross_validated else predict_unlabelled
+    return predict(ws, matrix, method=method, source=source, zero_shot=zero_shot)
+
+
+def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cross_validated: bool = False):
+    """A few-shot classifier's predictions for the unlabelled images (``clipcore.classify.fewshot.FewShotPrediction``),
+    or with ``cross_validated`` its out-of-fold predictions for the labelled training images.
+
+    Cached by workspace, model key, embedding version, label state and prompt-set version,
+    so switching pages or widgets never retrains.
+
+    Raises:
+        ClipcoreError: too few labels, or a method that needs prompts without any.
+    """
+    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.splits import labels_version
+
+    prompts = latest_prompt_set(ws)
+    prompt_ref = (prompts.name, prompts.version) if prompts else None
+    return _fewshot_prediction(
+        str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source, cross_validated
+    )
+
+
+@st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
+def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_set: str, prompt_version: int):
+    from clipcore.classify.prompts import load_prompt_set
+    from clipcore.team.ranking import zero_shot_probabilities
+    from clipcore.classify.zeroshot import build_classifier
+
+    model = active_model().model
+    if model.info.key != key:
+        raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
+    ps = load_prompt_set(workspace_at(ws_path), prompt_set, prompt_version)
+    source = {"model": key, "prompt_set": prompt_set, "prompt_set_version": prompt_version}
+    return zero_shot_probabilities(build_classifier(model, ps), embeddings_at(ws_path, key, emb_version), source)
+
+
+@st.cache_resource(show_spinner="Opening the stored predictions...", max_entries=8)
+def _stored(ws_path: str, key: str, kind: str, ref_json: str, emb_version: int, created_at: str, source_json: str):
+    from clipcore.team.predictions import load_predictions
+
+    return load_predictions(workspace_at(ws_path), key, kind, json.loads(ref_json), embedding_version=emb_version,
+                            source=json.loads(source_json))
+
+
+def _read_stored(ws: Workspace, key: str, manifest: dict | None, version: int, source: dict):
+    if manifest is None or manifest.get("embedding_version") != version:
+        return None
+    return _stored(str(ws.root), key, manifest["kind"], json.dumps(manifest["ref"], sort_keys=True), version,
+                   manifest["created_at"], json.dumps(source, sort_keys=True))
+
+
+def scored_in_page(ws: Workspace, key: str) -> bool:
+    """Whether this collection is small enough to score every image inside a page run;
+    above ``team.predictions.IN_PAGE_MAX`` rows the pages read what a `predict` job stored."""
+    from clipcore.team.predictions import IN_PAGE_MAX
+
+    return ws.embedding_set(key)[1] < IN_PAGE_MAX
+
+
+def zero_shot_probabilities(ws: Workspace, key: str):
+    """Class probabilities of every image under the latest prompt set
+    (``clipcore.team.ranking.ClassProbabilities``), or None without a set of 2+ classes.
+
+    Stored ones (``python -m clipcore predict --zero-shot``) when current; else computed in
+    the page for a small collection; else None (``ui.prediction_jobs`` offers the job).
+    Shared by all sessions; recomputed when the prompt set or embeddings change."""
+    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.team.predictions import read_manifest, zero_shot_ref
+
+    ps = latest_prompt_set(ws)
+    if ps is None or len(ps.classes) < 2:
+        return None
+    version = ws.embedding_version(key)
+    source = {"model": key, "prompt_set": ps.name, "prompt_set_version": ps.version}
+    stored = _read_stored(ws, key, read_manifest(ws, key, "zero-shot", zero_shot_ref(ps.name, ps.version)), version, source)
+    if stored is not None or not scored_in_page(ws, key):
+        return stored
+    return _zero_shot_probabilities(str(ws.root), key, version, ps.name, ps.version)
+
+
+@st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
+def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_version: tuple, out_of_fold: bool):
+    from clipcore.catalog.labels import current_labels
+    from clipcore.team.ranking import few_shot_probabilities
+
+    labels = current_labels(workspace_at(ws_path))
+    return few_shot_probabilities(embeddings_at(ws_path, key, emb_version), labels, out_of_fold=out_of_fold)
+
+
+def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False):
+    """Class probabilities of every image from a classifier on the current labels
+    (``clipcore.team.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
+    Shared by all sessions; recomputed when labels or embeddings change."""
+    from clipcore.catalog.labels import current_labels, labels_version
+    from clipcore.team.predictions import latest_stored
+
+    if len(set(current_labels(ws).values())) < 2:
+        return None
+    version = ws.embedding_version(key)
+    if scored_in_page(ws, key):
+        return _few_shot_probabilities(str(ws.root), key, version, labels_version(ws), out_of_fold)
+    # A large collection: the newest stored result (it may predate the latest labels; a
+    # `predict --few-shot` job refreshes it), or None until one is stored.
+    manifest = latest_stored(ws, key, "few-shot", embedding_version=version, out_of_fold=out_of_fold)
+    source = {"model": key, "labels_version": manifest["ref"]["labels_version"]} if manifest else {}
+    return _read_stored(ws, key, manifest, version, source)

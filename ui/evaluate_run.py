@@ -1,0 +1,128 @@
+"""Evaluate page, part 1: method display names, the "Run an evaluation" form (a background
+job), its progress, and the choice among stored runs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
+from clipcore.classify.fewshot import METHOD_TITLES
+from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
+from clipcore.errors import ClipcoreError
+from ui import auth, context, state
+from ui.text import human_time, job_eta, md
+
+SPLIT = "default"
+RUN_CHOICE = "ev_run"
+WATCHING_EVAL = "ev_watching_evaluation"
+
+
+def method_title(method: str, prompt_set: dict | None = None) -> str:
+    """Display name of an evaluation method (zero-shot names its prompt set)."""
+    title = METHOD_TITLES.get(method, method)
+    if method == "zero_shot" and prompt_set:
+        version = prompt_set.get("version")
+        title += f": {prompt_set.get('name')}" + (f" v{version}" if version else "")
+    return title
+
+
+def titled(result: dict) -> dict:
+    """The stored evaluation with method keys replaced by display names."""
+    ps = (result.get("settings") or {}).get("prompt_set")
+
+    def rename(method: object) -> str:
+        return method_title(str(method), ps)
+
+    out = dict(result)
+    out["error_rates"] = [{**r, "method": rename(r["method"])} for r in result.get("error_rates", [])]
+    out["confusion_matrices"] = {rename(m): cm for m, cm in (result.get("confusion_matrices") or {}).items()}
+    out["predictions"] = {rename(m): p for m, p in (result.get("predictions") or {}).items()}
+    return out
+
+
+def render_run_form(ctx, split, *, expanded: bool) -> None:
+    """Settings of a new evaluation; "Run evaluation" starts `python -m clipcore evaluate` as a job."""
+    ws = ctx.ws
+    sets = [(s.name, v.version) for s in list_prompt_sets(ws) for v in prompt_set_versions(ws, s.name)]
+    with st.expander("Run an evaluation", expanded=expanded):
+        with st.form("ev_form"):
+            loaded = st.session_state.get(state.ZS_LOADED)
+            options: list[tuple[str, int] | None] = [*sets, None]
+            default = options.index(tuple(loaded)) if loaded and tuple(loaded) in options else 0
+            chosen_set = st.selectbox(
+                "Prompt set for zero-shot",
+                options,
+                index=default,
+                format_func=lambda o: "class names in templates" if o is None else f"{o[0]} v{o[1]}",
+                key="ev_prompt_set",
+                help="Defaults to the set loaded on the Zero-shot page, else the newest saved set.",
+            )
+            methods = st.multiselect(
+                "Methods", list(DEFAULT_METHODS), default=list(DEFAULT_METHODS), format_func=method_title, key="ev_methods"
+            )
+            ks = st.multiselect("Examples per class (k)", list(DEFAULT_KS), default=list(DEFAULT_KS), key="ev_ks")
+            draws = st.number_input("Random training draws per k", 1, 50, 5, key="ev_draws")
+            run_clicked = st.form_submit_button(
+                "Run evaluation", type="primary", disabled=split is None or not ctx.can("start_jobs"),
+                help="Freeze the hold-out split first (above)." if split is None else None,
+            )
+    if run_clicked:
+        _start_evaluation(ctx, chosen_set, methods, ks, int(draws))
+
+
+def _start_evaluation(ctx, chosen_set, methods: list[str], ks: list, draws: int) -> None:
+    try:
+        auth.permit("start_jobs", ctx.entry.name)
+        info = ctx.model.info
+        args = ["--methods", ",".join(methods), "--k", ",".join(map(str, ks)), "--draws", str(draws), "--split", SPLIT]
+        args += ["--model", info.name] + (["--pretrained", info.pretrained] if info.pretrained else [])
+        args += ["--checkpoint", info.checkpoint] if info.checkpoint else []
+        args += ["--prompt-set", chosen_set[0], "--prompt-version", str(chosen_set[1])] if chosen_set else ["--class-names"]
+        start_job(ctx.ws, "evaluate", args)
+        st.session_state[WATCHING_EVAL] = True
+    except ClipcoreError as exc:
+        context.show_error(exc)
+
+
+@st.fragment(run_every=1.0)
+def _evaluation_jobs(ws) -> None:
+    """Progress of running evaluation jobs (they survive reloads); rerun the page when one ends."""
+    active = [j for j in list_jobs(ws, active_only=True) if j["kind"] == "evaluate"]
+    for job in active:
+        total = job.get("total") or 0
+        st.progress(min((job.get("done") or 0) / total, 1.0) if total else 0.0,
+                    text=f"evaluation job {job['id']}: {job.get('done') or 0}/{total or '?'} fits{job_eta(job)}")
+    if not active and st.session_state.get(WATCHING_EVAL):
+        st.session_state[WATCHING_EVAL] = False
+        st.session_state.pop(RUN_CHOICE, None)  # show the new run
+        st.rerun()
+
+
+def watch_evaluation_jobs(ws) -> None:
+    """Progress of a running evaluation job, and the last one's failure if it failed."""
+    if st.session_state.get(WATCHING_EVAL) or any(j["kind"] == "evaluate" for j in list_jobs(ws, active_only=True)):
+        st.session_state[WATCHING_EVAL] = True
+        _evaluation_jobs(ws)
+    last_eval = next((j for j in list_jobs(ws, limit=10) if j["kind"] == "evaluate"), None)
+    if last_eval and last_eval["status"] == "failed":
+        st.error(f"The last evaluation job failed: {md(last_eval['message'])}", icon="🚫")
+
+
+def choose_run(runs: list[dict]) -> dict:
+    """The stored run to show: the newest, or the one chosen in a selector when there are several."""
+    run_ids = [r["id"] for r in runs]
+    if st.session_state.get(RUN_CHOICE) not in run_ids:
+        st.session_state[RUN_CHOICE] = run_ids[0]
+    if len(runs) > 1:
+        st.selectbox(
+            "Stored evaluation",
+            run_ids,
+            format_func=lambda i: next(
+                f"{human_time(r['created_at'])} · {len(r['settings'].get('methods', []))} methods · {r['settings'].get('draws')} draws"
+                for r in runs
+                if r["id"] == i
+            ),
+            key=RUN_CHOICE,
+        )
+    return next(r for r in runs if r["id"] == st.session_state[RUN_CHOICE])
