@@ -434,6 +434,47 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     }
 
 
+class _ByteProgress:
+    """Download progress: a tqdm byte bar (size and speed) on a terminal, else one line
+    "x MB of y MB, z MB/s" on stderr every few seconds; the same line goes to the job table."""
+
+    LINE_EVERY_S = 2.0
+
+    def __init__(self, args: argparse.Namespace, desc: str) -> None:
+        from clipcore.embedding.weights import Throughput
+
+        self._desc = desc
+        self._quiet = getattr(args, "quiet", False)
+        self._job = getattr(args, "_reporter", None)
+        self._rate = Throughput()
+        self._bar = None
+        self._last_line = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        from clipcore.embedding.weights import describe
+
+        rate = self._rate(done)
+        if self._job is not None:
+            self._job.progress(done, total, describe(done, total, rate))
+        if self._quiet:
+            return
+        if sys.stderr.isatty():
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(desc=self._desc, unit="B", unit_scale=True, unit_divisor=1000, total=total, file=sys.stderr)
+            self._bar.update(done - self._bar.n)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= self.LINE_EVERY_S or (total and done >= total):
+            self._last_line = now
+            print(f"{self._desc}: {describe(done, total, rate)}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 @command("download-model", human=lambda r: f"weights for {r['model']}/{r['pretrained']} are at {r['path']}")
 def _cmd_download(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.errors import InputError
@@ -441,8 +482,12 @@ def _cmd_download(args: argparse.Namespace, settings: Settings) -> dict[str, Any
 
     if settings.pretrained is None:
         raise InputError(f"model {settings.model!r} has no pretrained tag to download; pass --pretrained TAG.")
-    path = fetch_weights(settings.model, settings.pretrained, allow_download=True)
-    return {"model": settings.model, "pretrained": settings.pretrained, "path": str(path)}
+    progress = _ByteProgress(args, f"downloading {settings.model}/{settings.pretrained}")
+    try:
+        path = fetch_weights(settings.model, settings.pretrained, allow_download=True, progress=progress)
+    finally:
+        progress.close()
+    return {"model": settings.model, "pretrained": settings.pretrained, "path": str(path), "bytes": path.stat().st_size}
 
 
 def _id_list(text: str | None, flag: str) -> list[int]:
@@ -857,8 +902,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what the workspace holds")
     _common(p)
 
-    p = sub.add_parser("download-model", help="download and cache model weights (needs network)")
-    _common(p, model=True, workspace=False)
+    p = sub.add_parser("download-model", help="download and cache model weights (needs network; a rerun resumes)")
+    _common(p, model=True)  # --workspace: only where a job from the app records its progress
 
     p = sub.add_parser("label", help="assign a class to images (one batch), or undo a batch")
     p.add_argument("--class", dest="label_class", help="class to assign")

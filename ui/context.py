@@ -38,10 +38,13 @@ def model_banner(active: ActiveModel) -> None:
         else:
             st.markdown("The configuration asks for the `tiny` model, which has random weights (for tests).")
         st.markdown(
-            "To see real results, give the app CLIP weights, then restart it:\n"
-            "- on a connected machine, `python -m clipcore download-model` fetches them (about 600 MB) into "
+            "To see real results, give the app CLIP weights:\n"
+            "- with internet, an admin presses **Download model weights** on Home (about 600 MB; it resumes if "
+            "interrupted, and the app switches to them when done);\n"
+            "- on a connected machine, `python -m clipcore download-model` fetches them into "
             "`~/.cache/huggingface`, which can be copied here; or\n"
-            "- set `checkpoint = \"/path/to/open_clip_pytorch_model.bin\"` under `[model]` in `clipcore.toml`."
+            "- set `checkpoint = \"/path/to/open_clip_pytorch_model.bin\"` under `[model]` in `clipcore.toml`, "
+            "then restart the app."
         )
 
 

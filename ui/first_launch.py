@@ -1,4 +1,5 @@
-"""The first-launch build: generate, ingest and embed the demo workspace once per process."""
+"""First launch: build the demo workspace once per process; download the configured
+model's weights as a background job (Home's download panel)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ClipModel
 
 from ui.resources import workspace_at
-from ui.text import code
+from ui.text import code, md
+
+DOWNLOAD_JOB = "download-model"
+DOWNLOAD_POLL_S = 1.0
 
 _demo_lock = threading.Lock()
 
@@ -69,3 +73,79 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
                 built.append(f"embedded {missing} images")
             status.update(label="Workspace ready", state="complete", expanded=False)
         return "; ".join(built) or None
+
+
+def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
+    """Home's "Download model weights" panel, shown while the app runs on ``tiny`` because
+    the configured model's weights are missing. The download is a ``download-model`` job
+    (its own process: it survives reloads; a rerun resumes a partial file) whose progress
+    the panel polls from the job table: a bar with "x MB of y MB, z MB/s". Admins start
+    it (the ``start_jobs`` permission); others are told who can.
+    """
+    from clipcore.catalog.jobs import list_jobs
+
+    from ui import auth
+    from ui.resources import settings
+
+    cfg = settings()
+    if not active.untrained or not active.fallback_reason or cfg.pretrained is None or cfg.checkpoint:
+        return
+    target = f"{cfg.model}/{cfg.pretrained}"
+    st.subheader("Model weights")
+    running = [j for j in list_jobs(ws, active_only=True) if j["kind"] == DOWNLOAD_JOB]
+    may = auth.can("start_jobs", entry.name)
+    c1, c2 = st.columns([3, 1])
+    c1.markdown(
+        f"The app runs on the untrained `tiny` model because the weights of {code(target)} are not here. "
+        "With internet, download them (about 600 MB for ViT-B-32); the app switches to them when done. "
+        "An interrupted download resumes where it stopped."
+        + ("" if may else " Only an admin can start it.")
+    )
+    if c2.button("Download model weights", key="home_download", disabled=bool(running) or not may, width="stretch"):
+        _start_download(ws, entry, cfg)
+    st.fragment(_download_progress, run_every=DOWNLOAD_POLL_S if running else None)(ws, cfg)
+
+
+def _start_download(ws, entry: WorkspaceEntry, cfg) -> None:
+    from clipcore.catalog.jobs import start_job
+    from clipcore.errors import ClipcoreError
+
+    from ui import auth, state
+    from ui.context import show_error
+
+    try:
+        auth.permit("start_jobs", entry.name)
+        job_id = start_job(ws, DOWNLOAD_JOB, ["--model", cfg.model, "--pretrained", cfg.pretrained, "--quiet"])
+    except ClipcoreError as exc:
+        show_error(exc)
+        return
+    st.session_state[state.HOME_LAST_JOB] = job_id
+    st.rerun()
+
+
+def _download_progress(ws, cfg) -> None:
+    """The newest download job: its bar while it runs; when it is done, the switch to the
+    downloaded model (once per session: the model cache is shared by every session)."""
+    from clipcore.catalog.jobs import list_jobs
+    from clipcore.embedding.models import find_cached_weights
+
+    jobs = [j for j in list_jobs(ws, limit=20) if j["kind"] == DOWNLOAD_JOB]
+    if not jobs:
+        return
+    job = jobs[0]
+    if job["status"] in ("queued", "running"):
+        total = job["total"] or 0
+        share = min(job["done"] / total, 1.0) if total else 0.0
+        st.progress(share, text=f"Downloading {code(cfg.model + '/' + cfg.pretrained)}: {md(job['message'] or 'connecting...')}")
+        return
+    if job["status"] == "failed":
+        st.error(f"The download stopped: {md(job['message'] or 'no reason given')} Press the button again to resume it.")
+        return
+    switched = f"weights_loaded_{job['id']}"
+    if job["status"] == "done" and not st.session_state.get(switched) and find_cached_weights(cfg.model, cfg.pretrained):
+        from ui.resources import _active
+
+        st.session_state[switched] = True
+        _active.clear()  # the next run loads the configured model from the cache
+        st.rerun(scope="app")
+    st.info(f"The download finished ({md(job['message'] or '')}), but the app could not load the weights; see the banner above.")

@@ -12,6 +12,7 @@ from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
 from ui import auth, context, resources, state
+from ui.first_launch import DOWNLOAD_JOB, render_download_panel
 from ui.text import code, md
 
 JOB_POLL_S = 1.5
@@ -32,6 +33,7 @@ def render_home() -> None:
             else "This collection holds no images and has no folder to ingest. Add one with **New collection** below."
         )
 
+    render_download_panel(ws, ctx.entry, ctx.active)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
     c2.metric(f"Embedded ({ctx.key})", f"{embedded.get(ctx.key, 0) / max(n, 1):.0%}")
@@ -145,7 +147,7 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
 def _jobs_panel(ws: Workspace, active_before: int) -> None:
     jobs = list_jobs(ws, limit=5)
     active = [j for j in jobs if j["status"] in ("queued", "running")]
-    for job in active:
+    for job in (j for j in active if j["kind"] != DOWNLOAD_JOB):  # the download panel shows its own bar
         total = job["total"] or 0
         share = job["done"] / total if total else 0.0
         st.progress(min(share, 1.0), text=f"{job['kind']} ({job['status']}): {job['done']:,} / {total:,}" if total else f"{job['kind']} ({job['status']})")

@@ -87,7 +87,8 @@ def workspace() -> Workspace:
 
 @st.cache_resource(show_spinner="Loading the CLIP model...")
 def _model(name: str, pretrained: str | None, checkpoint: str | None, device: str, precision: str) -> ClipModel:
-    return load_model(name, pretrained, checkpoint=checkpoint, device=device, precision=precision)
+    # Never a 600 MB download behind a spinner: Home's download panel runs it as a job, with a bar.
+    return load_model(name, pretrained, checkpoint=checkpoint, device=device, precision=precision, allow_download=False)
 
 
 @st.cache_resource(show_spinner="Loading the CLIP model...")

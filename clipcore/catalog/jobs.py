@@ -24,7 +24,7 @@ from clipcore.catalog.store import Workspace, utc_now
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "import-iiif", "index"})
+ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "import-iiif", "index", "download-model"})
 ACTIVE = ("queued", "running")
 DEFAULT_MAX_JOBS = 2  # at once on this server, all workspaces together (CLIPCORE_MAX_JOBS)
 

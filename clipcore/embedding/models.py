@@ -170,13 +170,13 @@ def find_cached_weights(model: str, pretrained: str, cache_dir: str | None = Non
     return target if target.exists() else None
 
 
-def host_reachable(host: str, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
+def host_reachable(host: str, timeout: float = NETWORK_PROBE_TIMEOUT_S, port: int = 443) -> bool:
     """One DNS lookup plus one TCP connect, bounded by ``timeout`` seconds."""
     result: list[bool] = []
 
     def probe() -> None:
         try:
-            with socket.create_connection((host, 443), timeout=timeout):
+            with socket.create_connection((host, port), timeout=timeout):
                 result.append(True)
         except OSError:
             result.append(False)
@@ -204,31 +204,51 @@ def offline_forced() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("CLIPCORE_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-def fetch_weights(model: str, pretrained: str, *, allow_download: bool = True) -> Path:
+def fetch_weights(
+    model: str, pretrained: str, *, allow_download: bool = True, progress: Callable[[int, int | None], None] | None = None
+) -> Path:
     """Local path of the weights for (model, tag), downloading them if allowed and reachable.
+
+    Hub-hosted tags (all of ViT-B-32's) download through ``clipcore.embedding.weights``:
+    byte progress to ``progress(done_bytes, total_bytes)``, and an interrupted download
+    resumes on the next call. ``HF_ENDPOINT`` names another hub (a mirror; the tests' fake).
 
     Raises:
         InputError: the tag is not one open_clip knows for this model.
-        ModelUnavailableError: not cached and the download host cannot be reached (fast).
+        ModelUnavailableError: not cached and the download host cannot be reached (fast),
+            or the download failed (what is fetched so far is kept for the next try).
     """
     cached = find_cached_weights(model, pretrained)
     if cached is not None:
+        if progress is not None:
+            progress(cached.stat().st_size, cached.stat().st_size)
         return cached
     kind, location = _pretrained_source(model, pretrained)
-    if not allow_download or offline_forced():
+    if offline_forced():
         raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache and offline mode is on"))
-    host = "huggingface.co" if kind == "hf" else (urlparse(location).hostname or "")
-    if not host or not host_reachable(host):
+    if not allow_download:
+        raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache (not downloaded automatically here)"))
+    from clipcore.embedding import weights
+
+    url = urlparse(weights.hub_endpoint() if kind == "hf" else location)
+    host = url.hostname or ""
+    port = url.port or (80 if url.scheme == "http" else 443)
+    if not host or not host_reachable(host, port=port):
         raise ModelUnavailableError(
             offline_message(model, pretrained, f"not in the local cache and {host or 'the download host'} is unreachable")
         )
-    import open_clip
-
     logger.info("downloading %s/%s", model, pretrained)
     try:
+        if kind == "hf":
+            repo_id, names = weights.hf_candidates(location)
+            return weights.download_hf_weights(repo_id, names, progress=progress)
+        import open_clip
+
         path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(model, pretrained))
-    except Exception as exc:  # the hub client raises many types; all mean "not downloaded"
-        raise ModelUnavailableError(offline_message(model, pretrained, f"download failed ({exc})")) from exc
+    except Exception as exc:  # the hub client and urllib raise many types; all mean "not downloaded"
+        raise ModelUnavailableError(
+            offline_message(model, pretrained, f"download failed ({exc}); rerunning the download resumes it")
+        ) from exc
     if not path:
         raise ModelUnavailableError(offline_message(model, pretrained, "open_clip returned no file"))
     return Path(path)
