@@ -107,9 +107,9 @@ def _apply_more_like_this() -> None:
         st.session_state["label_image_id"] = int(st.session_state.pop(PENDING_SIMILAR))
 
 
-def _query_controls(ctx, labels: dict, zero_shot, few_ready: bool) -> dict | None:
+def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
     """Class, query kind and size, the query itself and the loop's options; None until a class is chosen."""
-    labelled_classes = sorted(set(labels.values()))
+    labelled_classes = sorted(labels.counts())
     classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(resources.catalogue_summary(ctx.ws)["per_class"]))
     c_class, c_kind, c_size = st.columns([2, 2, 1])
     target = c_class.selectbox(
@@ -197,10 +197,10 @@ def _label_view(ctx, annotator: str) -> None:
         return
     _apply_more_like_this()
     version = lbl.labels_version(ws)  # before the labels: a page is never newer than its drawn_at
-    labels = lbl.current_labels(ws)
+    labels = lbl.current_label_arrays(ws)  # arrays: no dict of every labelled id
     _progress(ws, annotator, lbl.label_progress(ws, total=resources.catalogue_summary(ws)["counts"]["images"]))
     zero_shot = _zero_shot(ctx)
-    few_ready = len(set(labels.values())) >= 2
+    few_ready = len(labels.counts()) >= 2
     if not classifier_cache.scored_in_page(ws, ctx.key):  # a large collection: scores come from a job
         few_ready = few_ready and act.few_shot(ctx) is not None
         render_prediction_jobs(ctx, zero_shot_ready=zero_shot is not None, few_shot_ready=few_ready)

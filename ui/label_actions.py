@@ -7,6 +7,7 @@ through ``label_review.flash``. Every write checks the role first (``ui.auth.per
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -100,7 +101,7 @@ def select_all(grid_key: str, value: bool) -> None:
 
 
 def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
-    """The next ``n`` unlabelled candidates for ``target`` by this query (text and image
+    """``labels``: ``catalog.labels.LabelArrays`` of the current labels. The next ``n`` unlabelled candidates for ``target`` by this query (text and image
     through the vector index; zero-/few-shot by class score), re-ranked by a classifier on
     the labels so far when ``learn``; claimed for the annotator when ``claim``."""
     ws, matrix = ctx.ws, ctx.matrix
@@ -118,11 +119,13 @@ def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, l
         base = probs.class_scores(target)
     skipped = st.session_state.get(SKIPPED)
     rejected = lbl.rejected_for(ws, target)
-    exclude = set(labels) | rejected
+    # Arrays, not sets: every labelled image is excluded, and there may be a million.
+    parts = [labels.ids, np.fromiter(rejected, dtype=np.int64)]
     if skipped and skipped["sig"] == sig:
-        exclude |= set(skipped["ids"])
+        parts.append(np.asarray(skipped["ids"], dtype=np.int64))
     if claim:
-        exclude |= lbl.claimed_by_others(ws, annotator)
+        parts.append(np.fromiter(lbl.claimed_by_others(ws, annotator), dtype=np.int64))
+    exclude = np.unique(np.concatenate(parts))
     scorer = ranking.fit_class_scorer(matrix, labels, target, rejected) if learn else None
     limit = 2 * n if claim else n
     if query is not None:  # through the vector index: top candidates only, not the whole matrix

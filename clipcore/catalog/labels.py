@@ -476,13 +476,13 @@ def label_progress(ws: Workspace, *, total: int | None = None) -> dict[str, Any]
     """{"total": images, "labelled": n, "unlabelled": n, "per_class": {class: n}} from current labels.
 
     ``total``: the live image count where the caller has it (counting reads every image)."""
-    labels = current_labels(ws)
+    labels = current_label_arrays(ws)  # counted in arrays: no dict of every labelled id
     total = ws.counts()["images"] if total is None else int(total)
     return {
         "total": total,
         "labelled": len(labels),
         "unlabelled": max(total - len(labels), 0),
-        "per_class": dict(sorted(Counter(labels.values()).items())),
+        "per_class": dict(sorted(labels.counts().items())),
     }
 
 
@@ -515,7 +515,16 @@ def annotator_stats(ws: Workspace, *, window_s: float = 600.0, now: datetime | N
             (start,),
         )
     }
-    held = Counter(r["annotator"] for r in current_label_rows(ws))
+    # Current labels held per annotator, aggregated in SQL (the bare column comes from the
+    # row holding MAX(e.id) of each image, as in _current_rows): no row per labelled image.
+    held = {
+        r[0]: int(r[1])
+        for r in ws.query(
+            "SELECT annotator, COUNT(*) FROM (SELECT e.annotator, MAX(e.id) FROM label_events e "
+            "JOIN label_batches b ON b.id = e.batch_id JOIN images i ON i.id = e.image_id "
+            f"WHERE e.kind = 'assign' AND b.reverted_at IS NULL AND {_LIVE_IMAGES} GROUP BY e.image_id) GROUP BY annotator"
+        )
+    }
     out = []
     for name, (n, last_at) in decided.items():
         pace = 0.0

@@ -97,14 +97,26 @@ class ClassScorer:
         return (w / max(float(np.linalg.norm(w)), 1e-12)).astype(np.float32)
 
 
-def fit_class_scorer(
-    matrix: EmbeddingMatrix, labels: Mapping[int, str], target: str, rejected: Iterable[int] = ()
-) -> ClassScorer | None:
-    """A ``ClassScorer`` for ``target`` from current labels (other classes and ``rejected``
-    ids are negatives), or None when there is no positive or no negative yet."""
+def _label_columns(labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (n,) int64, class names (n,) object) of ``catalog.labels.LabelArrays`` (the
+    app's path: no dict of every labelled id) or of a small {image id: label} mapping."""
+    if hasattr(labels, "codes"):
+        names = np.asarray(labels.classes, dtype=object)
+        return np.asarray(labels.ids, dtype=np.int64), names[labels.codes] if len(labels.codes) else np.zeros(0, object)
     ids = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
-    pos = np.array([labels[i] == target for i in ids.tolist()], dtype=bool)
-    extra = np.array(sorted(set(int(i) for i in rejected) - set(ids.tolist())), dtype=np.int64)
+    return ids, np.asarray(list(labels.values()), dtype=object)
+
+
+def fit_class_scorer(
+    matrix: EmbeddingMatrix, labels: Any, target: str, rejected: Iterable[int] = ()
+) -> ClassScorer | None:
+    """A ``ClassScorer`` for ``target`` from current labels (``LabelArrays`` or a mapping;
+    other classes and ``rejected`` ids are negatives), or None when there is no positive or
+    no negative yet."""
+    ids, names = _label_columns(labels)
+    pos = names == target
+    rej = np.unique(np.fromiter((int(i) for i in rejected), dtype=np.int64))
+    extra = rej[~np.isin(rej, ids)]
     all_ids = np.concatenate([ids, extra])
     all_pos = np.concatenate([pos, np.zeros(len(extra), dtype=bool)])
     rows = matrix.rows_of(all_ids)
@@ -244,7 +256,7 @@ class ClassProbabilities:
 
 
 def _positions(ids: np.ndarray, wanted: Sequence[int]) -> np.ndarray:
-    wanted = np.asarray(list(wanted), dtype=np.int64)
+    wanted = np.asarray(wanted if isinstance(wanted, np.ndarray) else list(wanted), dtype=np.int64)
     if len(ids) == 0:
         return np.full(len(wanted), -1, dtype=np.int64)
     order = np.argsort(ids, kind="stable")
@@ -372,7 +384,7 @@ class AutoAcceptPlan:
 
 def plan_auto_accept(
     probs: ClassProbabilities,
-    labels: Mapping[int, str],
+    labels: Any,
     target_precision: float,
     *,
     min_support: int = 5,
@@ -389,13 +401,14 @@ def plan_auto_accept(
     predicted, conf = probs.predictions()
     predicted = np.asarray(predicted, dtype=object)
     ids = np.asarray(probs.ids, dtype=np.int64)
-    # Arrays over the collection, filled from the (small) labelled set: no per-image Python loop.
-    pos = _positions(ids, np.fromiter(labels.keys(), dtype=np.int64, count=len(labels)))
+    # Arrays over the collection, filled from the labelled set: no per-image Python loop.
+    label_ids, label_names = _label_columns(labels)
+    pos = _positions(ids, label_ids)
     found = pos >= 0
     labelled = np.zeros(len(ids), dtype=bool)
     labelled[pos[found]] = True
     truth = np.full(len(ids), None, dtype=object)
-    truth[pos[found]] = np.asarray(list(labels.values()), dtype=object)[found]
+    truth[pos[found]] = label_names[found]
     skip = np.isin(ids, np.fromiter((int(i) for i in exclude), dtype=np.int64))
     plans = []
     for c in probs.classes:

@@ -36,3 +36,31 @@ def test_ranking_gives_the_same_suggestions_from_arrays(workspace, tiny_model):
     from_arrays = few_shot_probabilities(matrix, current_label_arrays(workspace), out_of_fold=True)
     assert from_arrays.classes == from_dict.classes and from_arrays.honest == from_dict.honest
     np.testing.assert_allclose(from_arrays.proba, from_dict.proba)
+
+
+def test_the_label_loop_learns_and_plans_the_same_from_arrays(workspace, tiny_model):
+    """fit_class_scorer and plan_auto_accept (the Label page's learn-as-you-go and
+    auto-accept) give the same answer from LabelArrays as from the dict form."""
+    from clipcore.catalog.labels import annotator_stats, label_progress
+    from clipcore.team.ranking import fit_class_scorer, plan_auto_accept
+
+    truth = workspace.ground_truth()
+    by: dict[str, list[int]] = {}
+    for i, c in sorted(truth.items()):
+        by.setdefault(c, []).append(i)
+    for c, members in by.items():
+        record_batch(workspace, c, members[:5], annotator="ada" if c < "m" else "bob", source={"kind": "test"})
+    matrix = workspace.load_embeddings(tiny_model.info.key)
+    arrays, mapping = current_label_arrays(workspace), current_labels(workspace)
+    rejected = [by["cover"][6]]
+    a = fit_class_scorer(matrix, arrays, "cover", rejected)
+    b = fit_class_scorer(matrix, mapping, "cover", rejected)
+    x = np.asarray(matrix.vectors, dtype=np.float32)
+    np.testing.assert_allclose(a.score(x), b.score(x), rtol=1e-6)
+    probs = few_shot_probabilities(matrix, arrays, out_of_fold=True)
+    plans_a = plan_auto_accept(probs, arrays, 0.5, min_support=1)
+    plans_b = plan_auto_accept(probs, mapping, 0.5, min_support=1)
+    assert [(p.label, p.threshold, p.image_ids) for p in plans_a] == [(p.label, p.threshold, p.image_ids) for p in plans_b]
+    assert label_progress(workspace, total=len(truth))["per_class"] == {c: 5 for c in by}
+    held = {s["annotator"]: s["current"] for s in annotator_stats(workspace)}
+    assert held == {"ada": 5 * sum(c < "m" for c in by), "bob": 5 * sum(c >= "m" for c in by)}
