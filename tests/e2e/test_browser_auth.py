@@ -13,7 +13,11 @@ import pytest
 
 from clipcore.catalog import labels as lbl
 from tests.e2e.conftest import free_port, start_streamlit, stop_streamlit
+from tests.gridview import GRID_FIGURES_JS
 from tests.helpers import app_workspace
+
+# Tiles drawn by the grid component (inside its frame), 0 while the app reruns.
+TILE_COUNT = "() => { const figs = %s; return figs ? figs.length : 0; }" % GRID_FIGURES_JS
 
 LEAD, ALICE, BOB = "lead@lab.org", "alice@lab.org", "bob@lab.org"
 ROLES = f'\n[auth]\nmode = "oidc"\nadmins = ["{LEAD}"]\nannotators = ["{ALICE}", "{BOB}"]\n'
@@ -59,11 +63,7 @@ def _sign_in(browser, url: str, sub: str):
 def _goto_label(page, url: str) -> None:
     page.goto(f"{url}/label")
     page.get_by_role("button", name="Assign selected").wait_for(timeout=60_000)
-    page.wait_for_function(
-        "() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
-        " return m && !m.querySelector('[data-stale=\"true\"]') && m.querySelectorAll('figure[data-image-id]').length > 0; }",
-        timeout=60_000,
-    )
+    page.wait_for_function(f"() => ({TILE_COUNT})() > 0", timeout=60_000)
 
 
 def _wait(predicate, what: str, timeout: float = 60.0):
@@ -95,7 +95,7 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
             assert page.get_by_label("Your name").count() == 0  # identity comes from the provider
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
             page.get_by_role("option", name="12", exact=True).click()
-            page.wait_for_function("() => document.querySelectorAll('figure[data-image-id]').length === 12", timeout=60_000)
+            page.wait_for_function(f"() => ({TILE_COUNT})() === 12", timeout=60_000)
         _, alice = sessions["sub-alice"]
         _, bob = sessions["sub-bob"]
         # Both pages show the same 12 images; alice assigns first, then bob, from his older page.
@@ -104,7 +104,7 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
         bob.get_by_role("button", name="Assign selected").click()
         bob.get_by_text(re.compile("12 images were labelled by alice\u200b?@lab.org since this page was drawn")).wait_for(timeout=60_000)
         assert len(lbl.list_batches(ws)) == 1  # nothing of alice's was overwritten
-        bob.wait_for_function("() => document.querySelectorAll('figure[data-image-id]').length === 12", timeout=60_000)
+        bob.wait_for_function(f"() => ({TILE_COUNT})() === 12", timeout=60_000)
         bob.get_by_role("button", name="Assign selected").click()
         batches = _wait(lambda: len(lbl.list_batches(ws)) == 2 and lbl.list_batches(ws), "bob's batch")
         by = {b["annotator"]: b["batch_id"] for b in batches}

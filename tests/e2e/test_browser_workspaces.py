@@ -42,7 +42,7 @@ def _search(page, query: str, n: int) -> list[str]:
     box.fill(query)
     box.press("Enter")
     page.wait_for_function(GRID_READY, arg=[query, n], timeout=60_000)
-    return [t.split(" · ", 1)[1] for t in page.eval_on_selector_all(CAPTIONS, "els => els.map(e => e.innerText)")]
+    return [t.split(" · ", 1)[1] for t in page.evaluate(CAPTIONS)]
 
 
 def _sidebar_collection(page) -> str:
