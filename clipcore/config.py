@@ -9,7 +9,9 @@ then built-in defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import os
 import threading
 import tomllib
@@ -331,9 +333,12 @@ DEFAULT_ROLE_LISTS = {"admin": (), "annotator": ("*",), "viewer": ()}
 class AuthSettings:
     """How people sign in and what each may do.
 
-    ``roles`` maps a role to the identities that hold it (``"*"`` = anyone signed in);
-    ``workspace_roles`` overrides it per workspace name. ``model_folders`` are the only
-    folders a weights file typed in the app may come from.
+    ``roles`` maps a role to the identities that hold it (``"*"`` = anyone signed in whom
+    no list of the same table names); ``workspace_roles`` replaces it, whole, for one
+    workspace name. ``identity`` (OIDC) is the one claim that identifies a person and that
+    role lists are matched against: ``"sub"``, or ``"email"`` (only when the provider says
+    ``email_verified``). ``model_folders`` are the only folders a weights file typed in the
+    app may come from.
     """
 
     mode: str = "none"
@@ -341,72 +346,125 @@ class AuthSettings:
     trusted_proxy: bool = False
     trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES
     session_hours: float = 12.0
+    identity: str = "sub"
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ROLE_LISTS))
     workspace_roles: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
     model_folders: tuple[Path, ...] = ()
 
 
-def _identity_lists(table: Mapping[str, Any], where: str, fallback: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    out = dict(fallback)
-    for role in ROLES:
-        key = f"{role}s"
+IDENTITY_CLAIMS = ("sub", "email")
+_ROLE_KEYS = tuple(f"{role}s" for role in ROLES)  # admins, annotators, viewers
+_AUTH_KEYS = ("mode", "header", "trusted_proxy", "trusted_proxies", "session_hours", "identity", "workspaces", *_ROLE_KEYS)
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _no_unknown_keys(table: Mapping[str, Any], where: str, known: tuple[str, ...]) -> None:
+    unknown = sorted(str(k) for k in set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"config {where} has unknown key {unknown[0]!r}; known keys: {', '.join(known)}.")
+
+
+def _identity_lists(table: Mapping[str, Any], where: str, defaults: Mapping[str, tuple[str, ...]] | None) -> dict[str, tuple[str, ...]]:
+    """The role lists of one table. A role the table does not list is ``defaults``' (the
+    global ``[auth]`` table: annotators = ["*"] unless another list gives "*") or empty (a
+    workspace block says everything about its workspace)."""
+    out: dict[str, tuple[str, ...]] = {role: () for role in ROLES}
+    for role, key in zip(ROLES, _ROLE_KEYS):
         if key in table:
             value = table[key]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                raise ConfigError(f"{where}.{key} must be a list of identities (emails or ids); got {value!r}.")
+                raise ConfigError(f"config key {where}.{key}: expected a list of identities (strings); got {value!r}.")
             out[role] = tuple(v.strip() for v in value)
+    starred = [f"{where}.{key}" for role, key in zip(ROLES, _ROLE_KEYS) if "*" in out[role]]
+    if len(starred) > 1:
+        raise ConfigError(f'config keys {" and ".join(starred)} both hold "*"; give "*" (anyone else signed in) to one role only.')
+    if defaults is not None and not starred:
+        for role, key in zip(ROLES, _ROLE_KEYS):
+            if key not in table:
+                out[role] = defaults[role]
     return out
+
+
+def _auth_identity(table: Mapping[str, Any], mode: str, lists: list[tuple[str, ...]]) -> str:
+    if "identity" in table:
+        return _check_choice("[auth] identity", _typed(table, "[auth]", "identity", str, "sub"), IDENTITY_CLAIMS)
+    emails = sorted({v for names in lists for v in names if "@" in v})
+    if mode == "oidc" and emails:
+        raise ConfigError(
+            f"config key [auth] identity is not set but role lists name emails ({emails[0]}, ...): add "
+            'identity = "email" to [auth] (matched only when the provider verified the email) or list the provider\'s sub ids.'
+        )
+    return "sub"
+
+
+def _trusted_proxies(table: Mapping[str, Any]) -> tuple[str, ...]:
+    proxies = _typed(table, "[auth]", "trusted_proxies", list, list(LOOPBACK_PROXIES))
+    out = []
+    for p in proxies:
+        try:
+            out.append(str(ipaddress.ip_address(str(p).strip())) if isinstance(p, str) else None)
+        except ValueError:
+            out.append(None)
+        if out[-1] is None:
+            raise ConfigError(f"config key [auth].trusted_proxies: expected a list of IP addresses such as \"127.0.0.1\"; got {p!r}.")
+    return tuple(out)
 
 
 def load_auth(config_path: Path | None = None) -> AuthSettings:
     """The ``[auth]`` table (and ``[model] folders``) of the config file, validated.
 
-    ``[auth]``: ``mode`` none | oidc | proxy; ``header``, ``trusted_proxy``,
-    ``trusted_proxies`` (proxy mode); ``session_hours``; ``admins``, ``annotators``,
-    ``viewers`` lists; ``[auth.workspaces.NAME]`` with the same lists per workspace.
+    ``[auth]``: ``mode`` none | oidc | proxy; ``identity`` sub | email (oidc); ``header``,
+    ``trusted_proxy``, ``trusted_proxies`` (proxy mode); ``session_hours``; ``admins``,
+    ``annotators``, ``viewers`` lists; ``[auth.workspaces.NAME]`` with the same lists,
+    replacing the global ones for that workspace (a list it leaves out is empty there).
 
     Raises:
-        ConfigError: an unknown mode, a wrongly typed value, proxy mode without
-            ``trusted_proxy = true``.
+        ConfigError: an unknown key, a wrongly typed value, an unknown mode, proxy mode
+            without ``trusted_proxy = true``, "*" in two lists of one table, email role
+            lists in oidc mode without ``identity``, a session length that is not a
+            finite positive number. The message names the key.
     """
     config = read_config_file(config_path)
     base = Path(config_path or os.environ.get("CLIPCORE_CONFIG") or CONFIG_FILE).resolve().parent
-    table = config.get("auth") or {}
-    if not isinstance(table, dict):
-        raise ConfigError(f"[auth] must be a table; got {table!r}.")
-    mode = _check_choice("[auth] mode", str(table.get("mode", "none")), AUTH_MODES)
-    trusted = table.get("trusted_proxy", False)
-    if not isinstance(trusted, bool):
-        raise ConfigError(f"[auth] trusted_proxy must be true or false; got {trusted!r}.")
+    table = _table(config, "auth")
+    _no_unknown_keys(table, "[auth]", _AUTH_KEYS)
+    mode = _check_choice("[auth] mode", _typed(table, "[auth]", "mode", str, "none"), AUTH_MODES)
+    trusted = _typed(table, "[auth]", "trusted_proxy", bool, False)
     if mode == "proxy" and not trusted:
         raise ConfigError(
             "[auth] mode = \"proxy\" trusts a user header, which anyone can forge unless a reverse proxy sets it; "
             "put the app behind the proxy and add trusted_proxy = true to [auth]."
         )
-    proxies = table.get("trusted_proxies", list(LOOPBACK_PROXIES))
-    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
-        raise ConfigError(f"[auth] trusted_proxies must be a list of IP addresses; got {proxies!r}.")
+    proxies = _trusted_proxies(table)
     hours = table.get("session_hours", 12.0)
-    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
-        raise ConfigError(f"[auth] session_hours must be a positive number; got {hours!r}.")
-    header = table.get("header", DEFAULT_USER_HEADER)
-    if not isinstance(header, str) or not header.strip():
-        raise ConfigError(f"[auth] header must be a header name such as {DEFAULT_USER_HEADER!r}; got {header!r}.")
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not math.isfinite(hours) or hours <= 0:
+        raise ConfigError(f"config key [auth].session_hours: expected a finite positive number of hours such as 12; got {hours!r}.")
+    header = _typed(table, "[auth]", "header", str, DEFAULT_USER_HEADER).strip()
+    if not header or not set(header) <= _HEADER_NAME:
+        raise ConfigError(f"config key [auth].header: expected a header name such as {DEFAULT_USER_HEADER!r}; got {header!r}.")
     roles = _identity_lists(table, "[auth]", DEFAULT_ROLE_LISTS)
     per_ws = {}
-    for name, spec in (table.get("workspaces") or {}).items():
+    blocks = table.get("workspaces", {})
+    if not isinstance(blocks, dict):
+        raise ConfigError(f"config key [auth].workspaces: expected tables [auth.workspaces.NAME] of role lists; got {blocks!r}.")
+    for name, spec in blocks.items():
+        where = f"[auth.workspaces.{name}]"
         if not isinstance(spec, dict):
-            raise ConfigError(f"[auth.workspaces.{name}] must be a table of role lists; got {spec!r}.")
-        per_ws[str(name)] = _identity_lists(spec, f"[auth.workspaces.{name}]", roles)
-    folders = (config.get("model") or {}).get("folders", ["models"])
-    if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
-        raise ConfigError(f"[model] folders must be a list of folder paths; got {folders!r}.")
+            raise ConfigError(f"config key {where}: expected a table of role lists (admins, annotators, viewers); got {spec!r}.")
+        _no_unknown_keys(spec, where, _ROLE_KEYS)
+        per_ws[str(name)] = _identity_lists(spec, where, None)
+    identity = _auth_identity(table, mode, [*roles.values(), *(v for lists in per_ws.values() for v in lists.values())])
+    folders = _typed(_table(config, "model"), "[model]", "folders", list, ["models"])
+    if not all(isinstance(f, str) and f.strip() for f in folders):
+        raise ConfigError(f"config key [model].folders: expected a list of folder paths (strings); got {folders!r}.")
     return AuthSettings(
         mode=mode,
-        header=header.strip(),
+        header=header,
         trusted_proxy=trusted,
-        trusted_proxies=tuple(proxies),
+        trusted_proxies=proxies,
         session_hours=float(hours),
+        identity=identity,
         roles=roles,
         workspace_roles=per_ws,
         model_folders=tuple((base / f).resolve() for f in folders),

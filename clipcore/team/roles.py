@@ -45,21 +45,23 @@ def allowed(role: str | None, action: str) -> bool:
     return action in PERMISSIONS[role]
 
 
-def role_for(auth: AuthSettings, identity: str | None, workspace: str | None, *, aliases: tuple[str, ...] = ()) -> str | None:
-    """The role of ``identity`` (or one of its ``aliases``, e.g. OIDC ``sub`` and email)
-    in ``workspace``; ``None`` when no list names it.
+def role_for(auth: AuthSettings, identity: str | None, workspace: str | None) -> str | None:
+    """The role of ``identity`` in ``workspace``; ``None`` when no list names it.
 
-    A list that names the person wins over ``"*"`` (so ``viewers = ["guest@lab"]`` holds
-    even with ``annotators = ["*"]``); among those, the highest role. In mode ``none`` the
-    one local user is admin."""
+    ``identity`` is one value (the configured OIDC claim, or the proxy's user header),
+    never several: a second claim that matched a list would let a person choose their
+    own role (a provider ``sub`` spelled like the admin's email). A workspace with an
+    ``[auth.workspaces.NAME]`` block uses that block's lists only. A list that names the
+    person wins over ``"*"`` (so ``viewers = ["guest@lab"]`` holds even with
+    ``annotators = ["*"]``); among those, the highest role. In mode ``none`` the one local
+    user is admin."""
     if auth.mode == "none":
         return "admin"
     if not identity:
         return None
     lists = auth.workspace_roles.get(workspace or "", auth.roles)
-    names = {identity, *aliases}
     for role in reversed(ROLES):
-        if names & set(lists.get(role, ())):
+        if identity in lists.get(role, ()):
             return role
     for role in reversed(ROLES):
         if "*" in lists.get(role, ()):
