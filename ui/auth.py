@@ -5,24 +5,26 @@ callbacks call (the table itself is ``clipcore.team.roles``).
 - ``none``: one person on their own machine, admin, name unverified; the app must
   listen on a loopback address (``startup_refusal``).
 - ``oidc``: ``st.login`` / ``st.user`` (configured in ``.streamlit/secrets.toml``); the
-  identity is the email claim, else ``sub``; a sign-in older than ``session_hours``
-  (the ID token's ``iat``) is signed out.
-- ``proxy``: a reverse proxy sets the user header; only with ``trusted_proxy = true``,
-  and only from a peer in ``trusted_proxies`` (loopback by default).
+  identity is the one claim ``[auth] identity`` names (``sub``, or a verified email); a
+  sign-in older than ``session_hours`` (the ID token's ``iat``) is signed out.
+- ``proxy``: a reverse proxy sets the user header, once; only with ``trusted_proxy =
+  true``, and only from a peer in ``trusted_proxies`` (loopback by default).
+
+The rules themselves are ``clipcore.team.access``; this module reads Streamlit's request.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
+import os
 import time
 from dataclasses import dataclass
-from typing import Mapping
 
 import streamlit as st
 
 from clipcore.config import AuthSettings, load_auth
 from clipcore.errors import ClipcoreError, PermissionDenied
+from clipcore.team import access
 from clipcore.team.roles import allowed, role_for
 
 from ui.text import md
@@ -46,15 +48,14 @@ ACTION_WORDS = {
 class User:
     """The person behind this browser session.
 
-    ``id`` is stable and unique (OIDC email or ``sub``, the proxy's user header) and is
-    what labels record; ``name`` is for display only. In mode ``none`` ``id`` is empty
+    ``id`` is stable and unique (the OIDC claim ``[auth] identity`` names, or the proxy's
+    user header), is what role lists are matched against and what labels record; ``name`` is for display only. In mode ``none`` ``id`` is empty
     and the Label page asks for a name, shown as unverified.
     """
 
     id: str
     name: str
     verified: bool
-    aliases: tuple[str, ...] = ()
 
 
 def auth_settings() -> AuthSettings:
@@ -62,12 +63,17 @@ def auth_settings() -> AuthSettings:
     return load_auth()
 
 
-def _request_headers() -> Mapping[str, str]:
-    return st.context.headers
+def _header_values(name: str) -> list[str]:
+    # Every value of a repeated header: Streamlit's .get() returns only one of them.
+    return list(st.context.headers.get_all(name))
 
 
 def _listen_address() -> str | None:
     return st.get_option("server.address")
+
+
+def _allowed_hosts() -> list[str]:
+    return list(st.get_option("server.allowedHosts") or [])
 
 
 def _peer_address() -> str | None:
@@ -75,29 +81,13 @@ def _peer_address() -> str | None:
     return st.context.ip_address
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host in (None, ""):
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def startup_refusal(auth: AuthSettings) -> str | None:
-    """Why the app must not serve anyone, or None: mode ``none`` (no sign-in, everyone
-    admin) on an address other people can reach."""
-    address = _listen_address()
-    if auth.mode == "none" and not _is_loopback(address):
-        shown = address or "every interface (server.address is empty)"
-        return (
-            f"Sign-in is off ([auth] mode = \"none\") but the app listens on {shown}. Anyone who can reach it "
-            "would be admin. Start it on 127.0.0.1 (as .streamlit/config.toml does), or turn on sign-in: "
-            "[auth] mode = \"oidc\" or \"proxy\" in clipcore.toml (README, \"Run it for a team\")."
-        )
-    return None
+    """Why the app must not serve anyone as started, or None (``clipcore.team.access``)."""
+    return access.startup_refusal(auth, address=_listen_address(), allowed_hosts=_allowed_hosts(), env=os.environ)
+
+
+def _oidc_claims() -> dict:
+    return dict(st.user)
 
 
 def _oidc_user(auth: AuthSettings) -> User | None:
@@ -106,27 +96,27 @@ def _oidc_user(auth: AuthSettings) -> User | None:
         return None
     issued = user.get("iat")
     if isinstance(issued, (int, float)) and time.time() - issued > auth.session_hours * 3600:
-        logger.info("session of %s expired after %.1f h; signing out", user.get("email") or user.get("sub"), auth.session_hours)
+        logger.info("session of %s expired after %.1f h; signing out", user.get("sub"), auth.session_hours)
         st.logout()
-    email, sub = user.get("email"), user.get("sub")
-    identity = str(email or sub or "")
-    if not identity:
+    try:
+        identity = access.oidc_identity(_oidc_claims(), auth.identity)
+    except PermissionDenied as exc:
+        logger.warning("refused OIDC sign-in of sub %r: %s", user.get("sub"), exc)
         return None
-    aliases = tuple(str(v) for v in (email, sub) if v and str(v) != identity)
-    return User(identity, str(user.get("name") or identity), True, aliases)
+    return User(identity, str(user.get("name") or identity), True)
 
 
 def _proxy_user(auth: AuthSettings) -> User | None:
     peer = _peer_address()
-    trusted = set(auth.trusted_proxies)
-    # None is Streamlit's loopback peer; an address must be listed to be trusted.
-    if not (peer is None and trusted & {"127.0.0.1", "::1", "localhost"}) and peer not in trusted:
+    if not access.proxy_peer_trusted(peer, auth.trusted_proxies):
         logger.warning("refused user header from untrusted peer %s", peer)
         return None
-    value = (_request_headers().get(auth.header) or "").strip()
-    if not value or len(value) > 200 or any(ch in value for ch in "\r\n\x00"):
+    try:
+        identity = access.proxy_identity(_header_values(auth.header))
+    except PermissionDenied as exc:
+        logger.warning("refused proxy sign-in from %s: %s", peer, exc)
         return None
-    return User(value, value, True)
+    return User(identity, identity, True)
 
 
 def current_user(auth: AuthSettings | None = None) -> User | None:
@@ -143,7 +133,7 @@ def current_role(user: User | None, workspace: str | None, auth: AuthSettings | 
     """The user's role in ``workspace`` (None: no role, may do nothing)."""
     if user is None:
         return None
-    return role_for(auth or auth_settings(), user.id, workspace, aliases=user.aliases)
+    return role_for(auth or auth_settings(), user.id, workspace)
 
 
 def permit(action: str, workspace: str | None) -> User:
@@ -208,6 +198,12 @@ def sign_in_page(auth: AuthSettings | None = None) -> None:
     auth = auth or auth_settings()
     st.title("Sign in")
     if auth.mode == "oidc":
+        refused = _oidc_refusal(auth)
+        if refused:
+            st.warning(md(refused), icon="🔒")
+            if st.button("Sign out", key="auth_refused_sign_out"):
+                st.logout()
+            return
         st.write("This clipcore workspace is shared by a team. Sign in to search and label.")
         if st.button("Sign in", type="primary", key="auth_sign_in"):
             st.login()
@@ -216,6 +212,17 @@ def sign_in_page(auth: AuthSettings | None = None) -> None:
             "This app expects a reverse proxy in front of it to sign you in. Open it through the "
             "lab's address (not the app's port directly)."
         )
+
+
+def _oidc_refusal(auth: AuthSettings) -> str | None:
+    """Why a person the provider signed in is not let in (an unverified email), or None."""
+    if not st.user.get("is_logged_in"):
+        return None
+    try:
+        access.oidc_identity(_oidc_claims(), auth.identity)
+    except PermissionDenied as exc:
+        return str(exc)
+    return None
 
 
 def account_sidebar(user: User, role: str | None, auth: AuthSettings | None = None) -> None:

@@ -23,6 +23,7 @@ PAGES = ["pages/search.py", "pages/zero_shot.py", "pages/few_shot.py", "pages/la
 TEAM = f"""
 [auth]
 mode = "oidc"
+identity = "email"
 admins = ["{LEAD}"]
 annotators = ["{ALICE}", "{BOB}"]
 viewers = ["*"]
@@ -36,7 +37,10 @@ def team(app_config):
 
 
 def _user(email: str, **extra) -> dict:
-    return {"is_logged_in": True, "email": email, "sub": f"sub-{email}", "name": email.split("@")[0].title(), **extra}
+    return {
+        "is_logged_in": True, "email": email, "email_verified": True, "sub": f"sub-{email}",
+        "name": email.split("@")[0].title(), **extra,
+    }
 
 
 def _app(user: dict | None, page: str | None = None, **query) -> AppTest:
@@ -99,6 +103,35 @@ def test_what_each_role_is_shown_on_every_page(team, role):
     buttons = {b.label: b for b in ev.button}
     assert buttons["Freeze hold-out"].disabled == (role != "admin")  # evaluation set-up and runs are admin work
     assert buttons["Run evaluation"].disabled  # no split yet; for everyone but admins also by role
+
+
+def test_an_unverified_email_is_not_let_in(team):
+    """Attack 1: `sub-mallory` with lead@lab.org, not verified, was shown as the admin."""
+    mallory = {"is_logged_in": True, "sub": "sub-mallory", "name": "Mallory", "email": LEAD, "email_verified": False}
+    at = _app(mallory, "pages/label.py")
+    assert [t.value for t in at.title] == ["Sign in"] and not at.metric and not at.get("html")
+    assert any("has not verified the email" in w.value for w in at.warning)
+    assert not [c for c in at.sidebar.caption if "admin" in c.value]
+    assert at.button(key="auth_refused_sign_out")
+
+
+def test_a_sub_spelled_like_the_admins_email_is_not_the_admin(team):
+    """Attack 1: a user whose `sub` is the string lead@lab.org got admin."""
+    at = _app(_user("mallory@elsewhere.org", sub=LEAD))
+    assert any("viewer" in c.value for c in at.sidebar.caption)  # viewers = ["*"]
+    assert at.button(key="home_ingest").disabled
+
+
+def test_batches_made_before_the_identity_setting_keep_their_owner(team):
+    """identity = "email" keeps today's ids (the email), so a batch recorded before the
+    change is still the annotator's own to undo; ``clipcore.catalog.labels.rename_annotator``
+    moves batches to new ids for a team that switches to ``sub``."""
+    ws = app_workspace(team)
+    ids = [int(i) for i in ws.image_ids()][:3]
+    lbl.record_batch(ws, "cover", ids, annotator=ALICE, source={"kind": "text"})  # the old app recorded the email
+    at = _app(_user(ALICE), "pages/label.py")
+    at.button(key="label_undo").click().run()
+    assert not at.exception and lbl.current_labels(ws) == {}
 
 
 def _has_text_input(at: AppTest, key: str) -> bool:
@@ -180,8 +213,12 @@ PROXY = '\n[auth]\nmode = "proxy"\ntrusted_proxy = true\nadmins = ["lead"]\n'
 
 
 def _proxy(monkeypatch, headers: dict, peer: str | None) -> None:
+    """Requests as Streamlit would see them: ``headers`` maps a name to its value, or to a
+    list of values for a repeated header; the server started with FORWARDED_ALLOW_IPS=""."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")
+    values = {k.lower(): v if isinstance(v, list) else [v] for k, v in headers.items()}
     # by name: the app's ui.auth module as it is in sys.modules when the test runs
-    monkeypatch.setattr("ui.auth._request_headers", lambda: headers)
+    monkeypatch.setattr("ui.auth._header_values", lambda name: values.get(name.lower(), []))
     monkeypatch.setattr("ui.auth._peer_address", lambda: peer)
 
 
@@ -203,6 +240,23 @@ def test_proxy_mode_ignores_the_header_from_an_untrusted_peer(app_config, monkey
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {"X-Forwarded-User": "lead"}, "192.0.2.7")  # straight to the app port
     assert _signed_out(_app(None, "pages/label.py"))
+
+
+@pytest.mark.parametrize("sent", [["lead", "carol"], ["lead, carol"]])
+def test_proxy_mode_refuses_a_duplicated_or_joined_user_header(app_config, monkeypatch, sent):
+    """Attack 2: the client sends `lead`, the proxy appends `carol`; the first value won."""
+    app_config.write_text(app_config.read_text() + PROXY)
+    _proxy(monkeypatch, {"X-Forwarded-User": sent}, None)
+    assert _signed_out(_app(None, "pages/label.py"))
+
+
+def test_proxy_mode_refuses_to_start_while_the_server_rewrites_the_peer(app_config, monkeypatch):
+    """Attack 2: uvicorn replaced the local proxy's address with the X-Forwarded-For one."""
+    app_config.write_text(app_config.read_text() + PROXY)
+    _proxy(monkeypatch, {"X-Forwarded-User": "carol"}, None)
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS")
+    at = _app(None, "pages/label.py")
+    assert any(md("FORWARDED_ALLOW_IPS") in e.value for e in at.error) and not at.metric and not at.get("html")
 
 
 def test_proxy_mode_needs_trusted_proxy(app_config):
