@@ -535,6 +535,8 @@ def _cmd_label(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _human_labels(r: dict[str, Any]) -> str:
+    if "renamed" in r:
+        return f"moved {r['renamed']['batches']} batches and {r['renamed']['events']} events from {r['from']} to {r['to']}"
     if "out" in r:
         return f"exported {r['labels']} labels as {r['format']} to {r['out']}"
     rows = r["labels"]
@@ -549,6 +551,11 @@ def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.catalog.labels import current_label_rows, export_labels, label_history
 
     ws = _workspace(settings)
+    if args.rename_annotator:
+        from clipcore.catalog.labels import rename_annotator
+
+        old, new = args.rename_annotator
+        return {"renamed": rename_annotator(ws, old, new), "from": old, "to": new, "labels": []}
     if args.export:
         return export_labels(ws, args.export, args.format, history=args.history)
     return {"labels": label_history(ws) if args.history else current_label_rows(ws)}
@@ -918,6 +925,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="store_true", help="every event, reverted ones included")
     p.add_argument("--export", metavar="DIR", help="write labels to this folder")
     p.add_argument("--format", choices=["csv", "json", "folders"], default="csv", help="export format (default csv)")
+    p.add_argument("--rename-annotator", nargs=2, metavar=("OLD", "NEW"),
+                   help="give OLD's batches, events and claims to NEW (e.g. an email to the provider's sub)")
     _common(p)
 
     p = sub.add_parser("index", help="build or rebuild the vector index of the workspace's embeddings")

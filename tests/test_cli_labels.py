@@ -62,3 +62,12 @@ def test_bad_input_exits_2_with_one_line(workspace):
         assert proc.returncode == 2 and proc.stdout == ""
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
     assert json.loads(_cli("labels", "--workspace", ws, "--json").stdout) == {"labels": []}
+
+
+def test_rename_annotator_moves_a_persons_batches(workspace):
+    ws = str(workspace.root)
+    _cli("label", "--class", "map", "--ids", "1,2", "--annotator", "alice@lab.org", "--workspace", ws, "--json")
+    out = json.loads(_cli("labels", "--rename-annotator", "alice@lab.org", "sub-alice", "--workspace", ws, "--json").stdout)
+    assert out["renamed"]["batches"] == 1 and out["renamed"]["events"] == 2
+    rows = json.loads(_cli("labels", "--workspace", ws, "--json").stdout)["labels"]
+    assert {r["annotator"] for r in rows} == {"sub-alice"}

@@ -277,6 +277,36 @@ def revert_batch(ws: Workspace, batch_id: str, *, annotator: str, only_own: bool
     return int(n)
 
 
+def rename_annotator(ws: Workspace, old: str, new: str) -> dict[str, int]:
+    """Give everything recorded under the identity ``old`` to ``new``, in one transaction:
+    batches (maker and reverter), events and claims. The migration for a team whose
+    sign-in identity changes (``[auth] identity`` from email to ``sub``): the person keeps
+    their batches (undo, history, stats). Idempotent.
+
+    Returns:
+        How many rows moved, per table.
+    Raises:
+        InputError: a bad name, or ``new`` already has labels of its own (two people's
+            history would merge: move them one way by hand, deliberately).
+    """
+    old, new = clean_annotator(old), clean_annotator(new)
+    if old == new:
+        return {"batches": 0, "events": 0, "reverts": 0, "claims": 0}
+    with ws.transaction() as conn:
+        if conn.execute("SELECT 1 FROM label_batches WHERE annotator = ? LIMIT 1", (new,)).fetchone() and conn.execute(
+            "SELECT 1 FROM label_batches WHERE annotator = ? LIMIT 1", (old,)
+        ).fetchone():
+            raise InputError(f"{new!r} has labels already; renaming {old!r} onto it would merge two histories.")
+        moved = {
+            "batches": conn.execute("UPDATE label_batches SET annotator = ? WHERE annotator = ?", (new, old)).rowcount,
+            "events": conn.execute("UPDATE label_events SET annotator = ? WHERE annotator = ?", (new, old)).rowcount,
+            "reverts": conn.execute("UPDATE label_batches SET reverted_by = ? WHERE reverted_by = ?", (new, old)).rowcount,
+            "claims": conn.execute("UPDATE label_claims SET annotator = ? WHERE annotator = ?", (new, old)).rowcount,
+        }
+    logger.info("annotator %r renamed to %r: %s", old, new, moved)
+    return moved
+
+
 def last_batch(ws: Workspace, annotator: str) -> dict[str, Any] | None:
     """The annotator's most recent batch that is not reverted (what "undo" undoes), or None."""
     rows = ws.query(

@@ -95,3 +95,21 @@ def test_bulk_resolution_settles_every_conflict_at_once(workspace, strategy, lab
     current = lbl.current_labels(workspace)
     assert [current[i] for i in ids] == expected
     assert all(b["source"]["kind"] == lbl.RESOLUTION_SOURCE for b in lbl.list_batches(workspace) if b["annotator"] == "lead")
+
+
+def test_rename_annotator_keeps_a_persons_batches_under_a_new_identity(workspace):
+    """Issue 19: a team moving [auth] identity from email to the provider's sub keeps owners."""
+    ids = _ids(workspace, 4)
+    mine = lbl.record_batch(workspace, "map", ids[:2], annotator="alice@lab.org", source={})
+    bobs = lbl.record_batch(workspace, "cover", ids[2:], annotator="bob", source={})
+    lbl.revert_batch(workspace, bobs, annotator="alice@lab.org")
+    lbl.claim_images(workspace, ids[2:], 2, annotator="alice@lab.org")
+    moved = lbl.rename_annotator(workspace, "alice@lab.org", "sub-alice")
+    assert moved == {"batches": 1, "events": 2, "reverts": 1, "claims": 2}
+    assert lbl.last_batch(workspace, "sub-alice")["batch_id"] == mine
+    assert lbl.revert_batch(workspace, mine, annotator="sub-alice", only_own=True) == 2
+    with pytest.raises(PermissionDenied):
+        lbl.revert_batch(workspace, bobs, annotator="alice@lab.org", only_own=True)
+    assert lbl.rename_annotator(workspace, "alice@lab.org", "sub-alice")["batches"] == 0  # idempotent
+    with pytest.raises(lbl.InputError, match="merge two histories"):
+        lbl.rename_annotator(workspace, "bob", "sub-alice")
