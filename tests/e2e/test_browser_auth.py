@@ -20,7 +20,7 @@ from tests.helpers import app_workspace
 TILE_COUNT = "() => { const figs = %s; return figs ? figs.length : 0; }" % GRID_FIGURES_JS
 
 LEAD, ALICE, BOB = "lead@lab.org", "alice@lab.org", "bob@lab.org"
-ROLES = f'\n[auth]\nmode = "oidc"\nadmins = ["{LEAD}"]\nannotators = ["{ALICE}", "{BOB}"]\n'
+ROLES = f'\n[auth]\nmode = "oidc"\nidentity = "email"\nadmins = ["{LEAD}"]\nannotators = ["{ALICE}", "{BOB}"]\n'
 
 
 @pytest.fixture
@@ -29,7 +29,12 @@ def oidc_app(app_config, tmp_path):
     plain HTTP to 127.0.0.1 but allows localhost). Yields the app's base URL."""
     from oidc_provider_mock import User, run_server_in_thread
 
-    users = [User(sub=f"sub-{e.split('@')[0]}", claims={"email": e, "name": e.split("@")[0].title()}) for e in (LEAD, ALICE, BOB)]
+    users = [
+        User(sub=f"sub-{e.split('@')[0]}", claims={"email": e, "email_verified": True, "name": e.split("@")[0].title()})
+        for e in (LEAD, ALICE, BOB)
+    ]
+    # issue 19: anyone can type the lead's address into a provider profile; it stays unverified
+    users.append(User(sub="sub-mallory", claims={"email": LEAD, "email_verified": False, "name": "Mallory"}))
     with run_server_in_thread(port=0, user_claims=users) as provider:
         port = free_port()
         secrets_file = tmp_path / "secrets.toml"
@@ -130,6 +135,60 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
     finally:
         for context, _ in sessions.values():
             context.close()
+
+
+@pytest.mark.e2e
+def test_an_unverified_email_signs_nobody_in(oidc_app, browser):
+    """Issue 19, attack 1: `sub-mallory` with the lead's email, unverified, was the admin."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{oidc_app}/label")
+        page.get_by_role("button", name="Sign in").click(timeout=60_000)
+        page.get_by_role("button", name="sub-mallory", exact=True).click(timeout=60_000)
+        page.get_by_text(re.compile("has not verified the email")).wait_for(timeout=60_000)
+        assert page.get_by_text("Signed in as").count() == 0
+        assert page.locator('[data-testid="stMetric"]').count() == 0 and page.get_by_role("button", name="Assign selected").count() == 0
+    finally:
+        context.close()
+
+
+def _websocket_handshake(port: int, host: str, origin: str) -> str:
+    """The status line the app answers to a WebSocket upgrade of its stream with these
+    ``Host`` and ``Origin`` headers (what a rebinding page's browser would send)."""
+    import base64
+    import socket
+
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    request = (
+        f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: streamlit\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0].decode()
+
+
+@pytest.mark.e2e
+def test_a_rebinding_host_cannot_open_the_apps_websocket(app_config, tmp_path):
+    """Issue 19, attack 3: a WebSocket with Host and Origin both `rebind.evil.example:PORT`
+    was accepted (101); in mode none everyone is admin. The README's command, as is."""
+    port = free_port()
+    proc, _ = start_streamlit(app_config, port=port, log=tmp_path / "streamlit.log", address=None)
+    try:
+        evil = f"rebind.evil.example:{port}"
+        assert " 101 " not in _websocket_handshake(port, evil, f"http://{evil}") + " "
+        for name in ("127.0.0.1", "localhost"):
+            assert " 101 " in _websocket_handshake(port, f"{name}:{port}", f"http://{name}:{port}") + " "
+    finally:
+        stop_streamlit(proc)
 
 
 @pytest.mark.e2e
