@@ -130,7 +130,8 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     bar = _Progress(args, "ingest")
     try:
         report = ingest_folder(
-            ws, args.dir, labels_from_folders=args.labels_from_folders, labels_csv=args.labels_csv, progress=bar
+            ws, args.dir, labels_from_folders=args.labels_from_folders, labels_csv=args.labels_csv, progress=bar,
+            real_folder=args.real_folder,
         )
     finally:
         bar.close()
@@ -844,6 +845,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="folder of images (searched recursively)")
     p.add_argument("--labels-from-folders", action="store_true", help="parent folder name = ground-truth label")
     p.add_argument("--labels-csv", help="CSV with path,label[,group] columns (paths relative to DIR)")
+    p.add_argument("--real-folder", action="store_true",
+                   help="refuse DIR unless it is its own real path (no symlink swapped in since; the app's jobs use it)")
     _common(p)
 
     p = sub.add_parser("import-iiif", help="download the pages of IIIF manifests into DIR/<book>/<page>.jpg")

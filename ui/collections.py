@@ -63,7 +63,7 @@ def render_new_collection(info: ModelInfo) -> None:
         if urls:  # download the books into the folder, then ingest it (a book is a group, not a class)
             st.session_state[state.HOME_LAST_JOB] = start_job(ws, "import-iiif", import_job_arguments(urls, entry.source))
         else:
-            args = [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
+            args = [str(entry.source), "--real-folder"] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
             st.session_state[state.HOME_LAST_JOB] = start_job(ws, "ingest", args)
     except ClipcoreError as exc:
         st.error(md(exc), icon="🚫")

@@ -63,6 +63,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
                     entry.source,
                     labels_from_folders=entry.labels_from_folders,
                     progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} files"),
+                    real_folder=True,
                 )
                 built.append(f"catalogued {report.added} images")
             missing = len(ws.missing_embeddings(model.info.key))

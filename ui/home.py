@@ -96,7 +96,8 @@ def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[
     if command == "ingest":
         if entry.source is None:
             raise ClipcoreError(f"workspace {entry.name!r} has no source folder in the config; add `source = ...`.")
-        return [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
+        # --real-folder: the source was resolved when the config was read or the collection made
+        return [str(entry.source), "--real-folder"] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
     if command == "embed":
         weights = ["--checkpoint", info.checkpoint] if info.checkpoint else ["--pretrained", info.pretrained or "none"]
         return ["--model", info.name, *weights, "--device", info.device, "--precision", info.precision, "--quiet"]

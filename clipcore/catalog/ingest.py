@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from clipcore.csvsafe import restore
-from clipcore.errors import InputError
+from clipcore.errors import InputError, UnsafePathError
 from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
 from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
 from clipcore.parallel import imap_ordered
@@ -202,6 +202,7 @@ def ingest_folder(
     labels_csv: str | Path | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    real_folder: bool = False,
 ) -> IngestReport:
     """Catalogue every image under ``folder`` into the workspace (mark and sweep).
 
@@ -214,8 +215,12 @@ def ingest_folder(
         labels_from_folders: use each image's parent folder name as its ground-truth label.
         labels_csv: CSV with columns ``path,label`` (optional ``group``), paths relative to ``folder``.
         progress: called as ``progress(done, total)`` while files are inspected.
+        real_folder: ``folder`` is a path resolved when the collection was made (the
+            app's collections): refuse it when it no longer resolves to itself, i.e. it,
+            or a folder above it, was replaced by a symlink since.
     Raises:
         InputError: the folder does not exist or is not a folder; a bad labels CSV.
+        UnsafePathError: ``real_folder`` and the folder now leads elsewhere.
         WorkspaceError: another ingest is running on this workspace; the workspace is read-only.
     """
     root = Path(folder).expanduser()
@@ -223,6 +228,11 @@ def ingest_folder(
         raise InputError(f"folder {str(root)!r} does not exist; give the folder that holds your images.")
     if not root.is_dir():
         raise InputError(f"{str(root)!r} is a file; give the folder that holds your images.")
+    if real_folder and root.resolve() != root:
+        raise UnsafePathError(
+            f"the collection's folder {str(root)!r} now leads to {str(root.resolve())!r} (replaced by a link?); "
+            "it is not ingested. Put the folder back, or make a new collection."
+        )
     root = root.resolve()
     csv_labels = _read_labels_csv(Path(labels_csv)) if labels_csv else None
     with ws.ingest_lock():

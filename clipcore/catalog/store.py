@@ -347,10 +347,18 @@ class ImageRecord:
         real source root: call it right before reading the file (embed, export, view).
 
         Raises:
-            UnsafePathError: the file, or a folder on its way, is now a link that leaves
-                the source folder, or the path is not a regular file.
+            UnsafePathError: the source folder no longer resolves to the path stored at
+                ingest; the file, or a folder on its way, is now a link that leaves the
+                source folder; or the path is not a regular file.
         """
-        root = Path(self.source_root).resolve()
+        stored = Path(self.source_root)
+        root = stored.resolve()
+        if root != stored:
+            # Stored resolved at ingest: the folder itself (or one above it) is now a link.
+            raise UnsafePathError(
+                f"the source folder {self.source_root!r} now leads to {str(root)!r} (a link?); its files are not read. "
+                "Put the folder back, or ingest the new one."
+            )
         real = (root / self.path).resolve()
         if not real.is_relative_to(root):
             raise UnsafePathError(f"{self.path!r} now leads outside its source folder (a link?); it is not read.")

@@ -109,3 +109,38 @@ def test_app_section_of_the_config(tmp_path):
     config.write_text('[app]\nallowed_roots = "/srv/scans"\n')
     with pytest.raises(ConfigError, match="app.allowed_roots: expected"):
         load_settings(config_path=config)
+
+
+def test_a_collection_folder_swapped_for_a_link_outside_the_roots_is_refused(cfg, tmp_path, demo_dir):
+    """Issue 19, attack 5: the folder of a collection made in the app is replaced by a
+    symlink to a folder outside allowed_roots; the next ingest added the outside files."""
+    import shutil
+
+    from clipcore.catalog.ingest import ingest_folder
+    from clipcore.catalog.store import Workspace
+    from clipcore.errors import UnsafePathError
+
+    folder = tmp_path / "allowed" / "a" / "books"
+    shutil.copytree(demo_dir, folder)
+    entry = create_collection(cfg, "Books", folder)
+    ws = Workspace(entry.path)
+    ingest_folder(ws, entry.source, real_folder=True)
+    n = len(ws.images())
+    outside = tmp_path / "outside"
+    shutil.copytree(demo_dir, outside)
+    shutil.rmtree(folder)
+    folder.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="now leads to"):
+        ingest_folder(ws, entry.source, real_folder=True)
+    for record in ws.images()[:3]:  # every file read (embed, export, view) checks the folder again
+        with pytest.raises(UnsafePathError, match="now leads to"):
+            record.real_path()
+    assert len(ws.images()) == n
+    ws.close()
+
+
+def test_app_started_ingests_pin_the_folder():
+    from clipcore.config import WorkspaceEntry as Entry
+    from ui.home import job_arguments
+
+    assert "--real-folder" in job_arguments("ingest", Entry("x", Path("/w"), Path("/src")), None)
