@@ -34,3 +34,8 @@ class UnsafePathError(InputError):
 
 class PermissionDenied(ClipcoreError):
     """The signed-in person's role does not allow this action in this workspace."""
+
+
+class ServerBusy(ClipcoreError):
+    """The server runs as much heavy in-process work as it may (``CLIPCORE_MAX_HEAVY``);
+    try again in a moment."""

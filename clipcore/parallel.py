@@ -1,4 +1,5 @@
-"""Ordered, bounded parallel map: decode files in threads while the caller consumes.
+"""Ordered, bounded parallel map: decode files in threads while the caller consumes; and
+the server-wide cap on heavy work that runs inside the app's process (``heavy_slot``).
 
 Pillow releases the GIL while decoding and resizing, so threads overlap file work
 with model inference on the main thread without the cost of processes.
@@ -6,13 +7,61 @@ with model inference on the main thread without the cost of processes.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
+
+from clipcore.errors import ServerBusy
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+DEFAULT_MAX_HEAVY = 2  # heavy computations at once inside one app process (CLIPCORE_MAX_HEAVY)
+_HEAVY: dict[int, threading.BoundedSemaphore] = {}
+_HEAVY_LOCK = threading.Lock()
+
+
+def max_heavy() -> int:
+    """How many heavy in-process computations may run at once: ``CLIPCORE_MAX_HEAVY``, default 2."""
+    try:
+        return max(1, int(os.environ.get("CLIPCORE_MAX_HEAVY", DEFAULT_MAX_HEAVY)))
+    except ValueError:
+        return DEFAULT_MAX_HEAVY
+
+
+@contextmanager
+def heavy_slot(what: str, *, wait_s: float = 0.0, limit: int | None = None) -> Iterator[None]:
+    """Hold one of the server's slots for heavy work done inside the app's process
+    (prompt suggestions, model comparisons, large-image previews) while the block runs.
+
+    Background jobs have their own cap (``catalog.jobs``); this one bounds what page
+    visitors can make the server itself compute at once, whatever their number.
+
+    Args:
+        what: named in the refusal and the log.
+        wait_s: how long to wait for a slot before refusing.
+        limit: slots (default :func:`max_heavy`); one semaphore per limit, process-wide.
+    Raises:
+        ServerBusy: no slot freed within ``wait_s``.
+    """
+    limit = limit or max_heavy()
+    with _HEAVY_LOCK:
+        sem = _HEAVY.setdefault(limit, threading.BoundedSemaphore(limit))
+    got = sem.acquire(timeout=wait_s) if wait_s > 0 else sem.acquire(blocking=False)
+    if not got:
+        logger.info("refused %s: %d heavy computations running", what, limit)
+        raise ServerBusy(f"the server is busy ({limit} heavy computations running); {what} was not started. Try again in a minute.")
+    try:
+        yield
+    finally:
+        sem.release()
 
 
 def default_workers() -> int:

@@ -13,6 +13,7 @@ from clipcore.classify.prompts import PromptSet
 from clipcore.classify.splits import Split, get_split
 from clipcore.embedding.models import ModelSpec, check_model_choice, embedding_model_specs
 from clipcore.errors import ClipcoreError
+from clipcore.parallel import heavy_slot
 from ui import auth, context, resources
 from ui.text import md
 
@@ -59,7 +60,8 @@ def render_zero_shot_comparison(ctx, prompt_set: PromptSet | None) -> None:
             "model on the Evaluate page (\"Embed with another model\"); it then appears here."
         )
     try:
-        rows = compare_zero_shot(split, entries, prompt_set)
+        with heavy_slot("comparing models", wait_s=30):
+            rows = compare_zero_shot(split, entries, prompt_set)
     except ClipcoreError as exc:
         context.show_error(exc)
         return

@@ -11,6 +11,7 @@ from clipcore.classify.prompts import PromptSet, load_prompt_set, save_prompt_se
 from clipcore.classify.splits import labels_version
 from clipcore.classify.zeroshot import build_classifier
 from clipcore.errors import ClipcoreError
+from clipcore.parallel import heavy_slot
 
 from ui import auth, context
 from ui.text import md
@@ -46,6 +47,9 @@ def render_prompt_lab(ctx, loaded: tuple[str, int] | None, on_saved) -> None:
         "accuracy on the labelled images outside the hold-out, over 5 folds; the gain over your current prompts "
         "is shown with its standard error. The hold-out accuracy appears only after you save."
     )
+    if not auth.can("edit_prompts", ctx.entry.name):
+        st.info("Suggesting prompts is for annotators and admins: it scores hundreds of prompts on the server.")
+        return
     if not loaded:
         st.info("Save the prompt set first: the lab suggests improvements to a saved version.")
         return
@@ -63,7 +67,8 @@ def render_prompt_lab(ctx, loaded: tuple[str, int] | None, on_saved) -> None:
     signature = (loaded, labels_version(ctx.ws), st.session_state.get(SYNONYMS, ""))
     if st.button("Suggest prompts", key="zs_lab_run", type="primary"):
         try:
-            with st.spinner("Scoring candidate prompts on the labelled images..."):
+            auth.permit("edit_prompts", ctx.entry.name)
+            with heavy_slot("suggesting prompts"), st.spinner("Scoring candidate prompts on the labelled images..."):
                 st.session_state[RESULT] = (signature, _suggest(ctx, stored, parse_synonyms(st.session_state.get(SYNONYMS, ""))))
         except ClipcoreError as exc:
             context.show_error(exc)

@@ -87,6 +87,8 @@ def test_what_each_role_is_shown_on_every_page(team, role):
 
     zs = _app(user, "pages/zero_shot.py")
     assert zs.button(key="zs_save").disabled == (role == "viewer")
+    # issue 19, attack 7: the prompt lab's heavy scoring is for those who may save prompts
+    assert any("Suggesting prompts is for annotators" in i.value for i in zs.info) == (role == "viewer")
 
     fs = _app(user, "pages/few_shot.py")
     assert not fs.exception
