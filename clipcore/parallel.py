@@ -24,7 +24,7 @@ R = TypeVar("R")
 
 
 DEFAULT_MAX_HEAVY = 2  # heavy computations at once inside one app process (CLIPCORE_MAX_HEAVY)
-_HEAVY: dict[int, threading.BoundedSemaphore] = {}
+_HEAVY: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _HEAVY_LOCK = threading.Lock()
 
 
@@ -37,7 +37,7 @@ def max_heavy() -> int:
 
 
 @contextmanager
-def heavy_slot(what: str, *, wait_s: float = 0.0, limit: int | None = None) -> Iterator[None]:
+def heavy_slot(what: str, *, wait_s: float = 0.0, limit: int | None = None, pool: str = "heavy") -> Iterator[None]:
     """Hold one of the server's slots for heavy work done inside the app's process
     (prompt suggestions, model comparisons, large-image previews) while the block runs.
 
@@ -47,13 +47,14 @@ def heavy_slot(what: str, *, wait_s: float = 0.0, limit: int | None = None) -> I
     Args:
         what: named in the refusal and the log.
         wait_s: how long to wait for a slot before refusing.
-        limit: slots (default :func:`max_heavy`); one semaphore per limit, process-wide.
+        limit: slots (default :func:`max_heavy`).
+        pool: slots are counted per pool, process-wide ("preview": large-image decodes).
     Raises:
         ServerBusy: no slot freed within ``wait_s``.
     """
     limit = limit or max_heavy()
     with _HEAVY_LOCK:
-        sem = _HEAVY.setdefault(limit, threading.BoundedSemaphore(limit))
+        sem = _HEAVY.setdefault((pool, limit), threading.BoundedSemaphore(limit))
     got = sem.acquire(timeout=wait_s) if wait_s > 0 else sem.acquire(blocking=False)
     if not got:
         logger.info("refused %s: %d heavy computations running", what, limit)

@@ -189,17 +189,18 @@ def image_grid(
 @st.dialog("Image", width="large")
 def image_details(ws: Workspace, image_id: int, score: float | None = None) -> None:
     """A larger view of one image with its path, size, score and labels."""
-    from clipcore.catalog.images import ImageRejected, preview_jpeg
-    from clipcore.errors import UnsafePathError
+    from clipcore.catalog.images import ImageRejected
+    from clipcore.catalog.previews import view_preview
+    from clipcore.errors import ServerBusy, UnsafePathError
 
     from ui.text import md
 
     rec = ws.images([image_id])[0]
     try:
-        # A bounded copy (<= 1024 px JPEG) made only after the real path passed the
-        # source-root check; the original's bytes never reach the browser.
-        st.image(preview_jpeg(rec.real_path()))
-    except (UnsafePathError, ImageRejected, OSError) as exc:
+        # A bounded copy (<= 1024 px JPEG), made once and kept, shown only after the real
+        # path passed the source-root check; the original's bytes never reach the browser.
+        st.image(view_preview(ws, rec))
+    except (UnsafePathError, ImageRejected, ServerBusy, OSError) as exc:
         thumb = ws.thumbnail_path(rec.content_hash)
         if thumb.is_file():
             st.image(str(thumb))

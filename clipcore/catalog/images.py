@@ -172,6 +172,9 @@ def check_upload(data: bytes, limits: Limits | None = None) -> tuple[int, int]:
 
 
 PREVIEW_SIZE = 1024
+# Decoded at this size or more (a PNG or TIFF of 16 MP and up), ingest also stores the
+# View dialog's preview: the whole image is in memory there anyway.
+PREVIEW_AT_INGEST_PIXELS = 16_000_000
 
 
 def preview_jpeg(path: str | Path, max_side: int = PREVIEW_SIZE) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from clipcore.csvsafe import restore
 from clipcore.errors import InputError, UnsafePathError
-from clipcore.catalog.images import ImageRejected, make_thumbnail, open_rgb
+from clipcore.catalog.images import PREVIEW_AT_INGEST_PIXELS, PREVIEW_SIZE, ImageRejected, make_thumbnail, open_rgb
 from clipcore.catalog.metadata import METADATA_NAME, paths_with_metadata, store_metadata
 from clipcore.parallel import imap_ordered
 from clipcore.catalog.store import FileWrite, Workspace
@@ -91,6 +91,7 @@ class _Inspected:
     height: int | None = None
     format: str | None = None
     thumbnail: bytes | None = None
+    preview: bytes | None = None  # only for large images the decoder cannot draft (PNG, TIFF...)
     reason: str | None = None
 
 
@@ -184,6 +185,10 @@ def _inspect_file(found: _Found) -> _Inspected:
         decoded = open_rgb(data, draft_to=512)
     except ImageRejected as exc:
         return _Inspected(found, content_hash=digest, reason=exc.reason)
+    # The View dialog's copy of a large image that was decoded whole here (no JPEG draft):
+    # made now, in the ingest job's process, so the app never decodes the original again.
+    whole = decoded.image.width * decoded.image.height
+    preview = make_thumbnail(decoded.image, PREVIEW_SIZE) if whole >= PREVIEW_AT_INGEST_PIXELS else None
     return _Inspected(
         found,
         content_hash=digest,
@@ -191,6 +196,7 @@ def _inspect_file(found: _Found) -> _Inspected:
         height=decoded.height,
         format=decoded.format,
         thumbnail=make_thumbnail(decoded.image),
+        preview=preview,
     )
 
 
@@ -319,6 +325,8 @@ def _write_batch(
     for r in batch:
         if r.thumbnail is not None and r.content_hash not in canonical:
             ws.write_thumbnail(r.content_hash, r.thumbnail)
+        if r.preview is not None and not ws.preview_path(r.content_hash).exists():
+            ws.write_preview(r.content_hash, r.preview)
     writes: list[FileWrite] = []
     kinds: list[str] = []
     new_canonical: dict[str, int] = {}  # content first seen in this batch as a new row -> its index

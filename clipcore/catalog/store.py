@@ -489,6 +489,7 @@ class Workspace:
             ) from exc
         self.db_path = self.root / DB_NAME
         self.thumbs_dir = self.root / "thumbs"
+        self.previews_dir = self.root / "previews"  # <= 1024 px JPEGs for the View dialog
         self.embeddings_dir = self.root / "embeddings"
         if read_only is None:
             writable = os.access(self.root, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK))
@@ -846,6 +847,25 @@ class Workspace:
             atomic_write_bytes(target, data)
         except OSError as exc:
             raise WorkspaceError(f"cannot write a thumbnail into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
+        return target
+
+    def preview_path(self, content_hash: str) -> Path:
+        """Where the View dialog's bounded copy of this content lives (it may not exist yet)."""
+        return self.previews_dir / content_hash[:2] / f"{content_hash}.jpg"
+
+    def write_preview(self, content_hash: str, data: bytes) -> Path:
+        """Store preview bytes atomically (write then rename).
+
+        Raises:
+            WorkspaceError: the workspace is read-only or the file cannot be written.
+        """
+        self._refuse_write()
+        target = self.preview_path(content_hash)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, data)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write a preview into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         return target
 
     def skipped(self) -> list[dict]:
