@@ -261,8 +261,6 @@ def _human_import(r: dict[str, Any]) -> str:
 def _iiif_policy(args: argparse.Namespace):
     """Flags > [iiif] in clipcore.toml > defaults. Started from the app (as a job), local
     files and private addresses are refused unless the config allows them."""
-    import os
-
     from clipcore.config import read_config_file
     from clipcore.errors import ConfigError
     from clipcore.sources.iiif import FetchPolicy
@@ -271,8 +269,9 @@ def _iiif_policy(args: argparse.Namespace):
     if not isinstance(cfg, dict):
         raise ConfigError(f"[iiif] in the config must be a table; got {cfg!r}.")
     from_app = bool(args.job_id)
+    # No environment override (issue 19): only the config, which an admin edits, opens
+    # private addresses to imports started from the app.
     allow_private = (not from_app and args.allow_private) or bool(cfg.get("allow_private", False))
-    allow_private = allow_private or os.environ.get("CLIPCORE_IIIF_ALLOW_PRIVATE") == "1"
     defaults = FetchPolicy()
     try:
         return FetchPolicy(
