@@ -471,8 +471,22 @@ def load_auth(config_path: Path | None = None) -> AuthSettings:
     )
 
 
+def _under_folder(raw: Path, folder: Path) -> list[Path]:
+    """Where a relative path typed in the app may point inside ``folder``: relative to
+    the folder itself, or starting with the folder's own trailing names (``models/x.bin``
+    for the folder ``<config dir>/models``)."""
+    found = [folder / raw]
+    parts = raw.parts
+    for k in range(1, len(parts)):
+        if folder.parts[-k:] == parts[:k]:
+            found.append(folder.joinpath(*parts[k:]))
+    return found
+
+
 def checked_weights_file(path: str | Path, folders: tuple[Path, ...]) -> Path:
-    """A weights file typed in the app, accepted only inside a configured model folder.
+    """A weights file typed in the app, accepted only inside a configured model folder:
+    an absolute path, or a path relative to a model folder (with or without the folder's
+    own name in front: ``x.bin`` and ``models/x.bin`` for the folder ``models``).
 
     The message is the same whether or not an outside path exists, so the field cannot
     probe the server's disk.
@@ -481,7 +495,7 @@ def checked_weights_file(path: str | Path, folders: tuple[Path, ...]) -> Path:
     """
     where = ", ".join(str(f) for f in folders) or "(none configured)"
     raw = Path(path).expanduser()
-    candidates = [raw] if raw.is_absolute() else [f / raw for f in folders]
+    candidates = [raw] if raw.is_absolute() else [c for f in folders for c in _under_folder(raw, f)]
     inside = [r for r in (c.resolve() for c in candidates) if any(r.is_relative_to(f) for f in folders)]
     if not inside:
         raise ConfigError(f"weights files must lie in a model folder ({where}; [model] folders in clipcore.toml).")

@@ -130,3 +130,16 @@ def test_weights_only_from_model_folders(tmp_path):
     assert len(messages) == 1  # same answer whether the outside file exists or not
     with pytest.raises(ConfigError, match="no weights file"):
         checked_weights_file("other.pth", (models,))
+
+
+def test_a_weights_path_may_start_with_the_model_folders_name(tmp_path):
+    models = tmp_path / "weights" / "clip"
+    (models / "sub").mkdir(parents=True)
+    (models / "sub" / "tiny-seed7.bin").write_bytes(b"x")
+    want = (models / "sub" / "tiny-seed7.bin").resolve()
+    for typed in ("sub/tiny-seed7.bin", "clip/sub/tiny-seed7.bin", "weights/clip/sub/tiny-seed7.bin"):
+        assert checked_weights_file(typed, (models,)) == want
+    with pytest.raises(ConfigError, match="no weights file"):
+        checked_weights_file("clip/other.bin", (models,))
+    with pytest.raises(ConfigError, match="must lie in a model folder"):
+        checked_weights_file("clip/../../secret.bin", (models,))

@@ -244,11 +244,38 @@ def _write_batch(
     return AssignResult(batch_id, len(assigned), len(rejected), skipped)
 
 
+BATCH_PREFIX_MIN = 6
+
+
+def _full_batch_id(conn, text: str) -> str:
+    """The batch id that ``text`` names: the whole id, or a prefix of at least
+    ``BATCH_PREFIX_MIN`` characters (the app and the CLI show the first 8) that only one
+    batch starts with."""
+    raw = str(text).strip()
+    if conn.execute("SELECT 1 FROM label_batches WHERE id = ?", (raw,)).fetchone():
+        return raw
+    text = raw.lower()
+    where = "batch ids are listed by `labels --history` and the history view"
+    if len(text) < BATCH_PREFIX_MIN or any(ch not in "0123456789abcdef" for ch in text):
+        raise InputError(f"no label batch {text!r}; give the id or its first {BATCH_PREFIX_MIN}+ characters ({where}).")
+    # ids are hex, so the prefix has no LIKE wildcards; a range scan uses the primary key
+    rows = conn.execute(
+        "SELECT id FROM label_batches WHERE id >= ? AND id < ? LIMIT 2", (text, text + "g")
+    ).fetchall()
+    if not rows:
+        raise InputError(f"no label batch {text!r}; {where}.")
+    if len(rows) > 1:
+        raise InputError(f"{text!r} starts more than one batch id; type more of it ({where}).")
+    return str(rows[0][0])
+
+
 def revert_batch(ws: Workspace, batch_id: str, *, annotator: str, only_own: bool = False) -> int:
     """Mark a batch reverted; its events stay in the history but no longer count.
 
     Idempotent: reverting an already reverted batch changes nothing and returns 0.
     Args:
+        batch_id: the whole id or a unique prefix of at least ``BATCH_PREFIX_MIN``
+            characters (the 8 the history shows).
         only_own: refuse a batch that ``annotator`` did not make (an annotator's undo;
             admins revert anyone's).
     Returns:
@@ -258,11 +285,9 @@ def revert_batch(ws: Workspace, batch_id: str, *, annotator: str, only_own: bool
         PermissionDenied: ``only_own`` and the batch is someone else's.
     """
     annotator = clean_annotator(annotator)
-    batch_id = str(batch_id).strip()
     with ws.transaction() as conn:
+        batch_id = _full_batch_id(conn, batch_id)
         row = conn.execute("SELECT reverted_at, annotator FROM label_batches WHERE id = ?", (batch_id,)).fetchone()
-        if row is None:
-            raise InputError(f"no label batch {batch_id!r}; batch ids are listed by `labels --history` and the history view.")
         if only_own and row[1] != annotator:
             raise PermissionDenied(f"batch {batch_id[:8]} was made by {row[1]}; only an admin can revert a colleague's batch.")
         if row[0] is not None:

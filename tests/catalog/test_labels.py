@@ -244,3 +244,28 @@ def test_rank_by_query_goes_through_the_index_and_learns_from_labels():
     assert len(learned) == 10 and all(truth[r.id] == "a" for r in learned)
     assert not {r.id for r in learned} & (set(labels) | set(rejected))
     assert [r.score for r in learned] == sorted((r.score for r in learned), reverse=True)
+
+
+def test_a_batch_is_reverted_by_the_short_id_the_history_shows(workspace):
+    ids = [int(i) for i in workspace.image_ids()]
+    first = lbl.record_batch(workspace, "cover", ids[:2], annotator="alice", source={})
+    second = lbl.record_batch(workspace, "text", ids[2:3], annotator="alice", source={})
+    assert lbl.revert_batch(workspace, f"  {first[:8].upper()} ", annotator="alice") == 2
+    assert [b["batch_id"] for b in lbl.list_batches(workspace) if b["reverted_at"]] == [first]
+    with pytest.raises(InputError, match="first 6"):
+        lbl.revert_batch(workspace, second[:3], annotator="alice")  # too short to be unambiguous
+    with pytest.raises(InputError, match="no label batch"):
+        lbl.revert_batch(workspace, "%_%_%_", annotator="alice")  # no wildcard matching
+    assert not any(b["reverted_at"] for b in lbl.list_batches(workspace) if b["batch_id"] == second)
+
+
+def test_a_prefix_two_batches_share_is_refused(workspace, monkeypatch):
+    ids = [int(i) for i in workspace.image_ids()]
+    made = iter(["abcdef0011", "abcdef0022"])
+    monkeypatch.setattr(lbl.uuid, "uuid4", lambda: type("U", (), {"hex": next(made)})())
+    a = lbl.record_batch(workspace, "cover", ids[:1], annotator="alice", source={})
+    lbl.record_batch(workspace, "text", ids[1:2], annotator="alice", source={})
+    with pytest.raises(InputError, match="more than one batch"):
+        lbl.revert_batch(workspace, "abcdef", annotator="alice")
+    assert lbl.revert_batch(workspace, "abcdef001", annotator="alice") == 1
+    assert [b["batch_id"] for b in lbl.list_batches(workspace) if b["reverted_at"]] == [a]

@@ -73,6 +73,23 @@ def start_streamlit(
     raise RuntimeError(f"streamlit did not answer on {url} within {STARTUP_TIMEOUT_S:.0f}s")
 
 
+def start_header_proxy(upstream: str, *args: str, log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start tests/e2e/header_proxy.py in front of ``upstream`` (a base URL) with proxy
+    ``args`` (``--set NAME=VALUE``, ``--add``, ``--forwarded-for``, ``--source``); return
+    (process, the proxy's base URL). Stop it with ``stop_streamlit``."""
+    host_port = upstream.split("://", 1)[-1].rstrip("/")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("header_proxy.py")), "--upstream", host_port, *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log, "wb") if log else subprocess.DEVNULL,
+        start_new_session=True, text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("listening on "):
+        stop_streamlit(proc)
+        raise RuntimeError(f"the header proxy did not start (it printed {line!r})")
+    return proc, f"http://127.0.0.1:{int(line.split()[-1])}"
+
+
 def write_config(folder: Path, workspace: Path, model: str, pretrained: str) -> Path:
     """A clipcore.toml in ``folder`` for one workspace and one model, without the tiny
     fallback (a measurement must fail rather than time another model)."""
@@ -85,7 +102,7 @@ def write_config(folder: Path, workspace: Path, model: str, pretrained: str) -> 
 
 
 def stop_streamlit(proc: subprocess.Popen) -> None:
-    """Terminate the server (and wait; kill if it lingers)."""
+    """Terminate the server or proxy (and wait; kill if it lingers)."""
     if proc.poll() is None:
         proc.terminate()
         try:

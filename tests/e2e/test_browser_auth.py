@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clipcore.catalog import labels as lbl
-from tests.e2e.conftest import free_port, start_streamlit, stop_streamlit
+from tests.e2e.conftest import free_port, start_header_proxy, start_streamlit, stop_streamlit
 from tests.gridview import GRID_FIGURES_JS
 from tests.helpers import app_workspace
 
@@ -137,6 +137,24 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
             context.close()
 
 
+def _proxy_visit(browser, url: str) -> tuple[str, bool]:
+    """Open ``url`` in a fresh context; (the sidebar's text once signed in or refused,
+    whether the sign-in page shows)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(url)
+        signed_in = page.get_by_text("Signed in as").first
+        sign_in = page.get_by_role("heading", name="Sign in")
+        signed_in.or_(sign_in).wait_for(timeout=60_000)
+        if sign_in.is_visible():
+            assert page.get_by_text("reverse proxy").count() >= 1 and page.locator('[data-testid="stMetric"]').count() == 0
+            return "", True
+        return page.locator('[data-testid="stSidebar"]').inner_text().replace("\u200b", ""), False
+    finally:
+        context.close()
+
+
 @pytest.mark.e2e
 def test_an_unverified_email_signs_nobody_in(oidc_app, browser):
     """Issue 19, attack 1: `sub-mallory` with the lead's email, unverified, was the admin."""
@@ -193,22 +211,34 @@ def test_a_rebinding_host_cannot_open_the_apps_websocket(app_config, tmp_path):
 
 @pytest.mark.e2e
 def test_proxy_mode_trusts_the_header_from_the_local_proxy_only(app_config, browser, tmp_path):
+    """Proxy mode as deployed: a reverse-proxy process on loopback (HTTP and WebSocket)
+    sets the user header; the browser talks to the proxy, never to the app's port."""
     app_config.write_text(app_config.read_text() + '\n[auth]\nmode = "proxy"\ntrusted_proxy = true\n')
     proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
+    proxies = []
+
+    def proxy(*args: str) -> str:
+        p, proxy_url = start_header_proxy(url, *args, log=tmp_path / f"proxy-{len(proxies)}.log")
+        proxies.append(p)
+        return proxy_url
+
     try:
-        with_header = browser.new_context(extra_http_headers={"X-Forwarded-User": "carol@lab.org"})
-        page = with_header.new_page()
-        page.goto(url)
-        page.get_by_text("Signed in as").first.wait_for(timeout=60_000)
-        assert "carol@lab.org" in page.locator('[data-testid="stSidebar"]').inner_text().replace("\u200b", "")
-        with_header.close()
-        without = browser.new_context()
-        page = without.new_page()
-        page.goto(url)
-        page.get_by_role("heading", name="Sign in").wait_for(timeout=60_000)
-        assert page.get_by_text("reverse proxy").count() >= 1 and page.locator('[data-testid="stMetric"]').count() == 0
-        without.close()
+        sidebar, refused = _proxy_visit(browser, proxy("--set", "X-Forwarded-User=carol@lab.org"))
+        assert not refused and "carol@lab.org" in sidebar
+        # The same proxy without the header: nobody is signed in.
+        assert _proxy_visit(browser, proxy())[1]
+        # The header from a peer that is not in trusted_proxies (127.0.0.2 is loopback,
+        # but only 127.0.0.1 and ::1 are trusted by default) counts for nothing.
+        untrusted = proxy("--set", "X-Forwarded-User=carol@lab.org", "--source", "127.0.0.2")
+        assert _proxy_visit(browser, untrusted)[1]
+        # Trusting that address (the config is read on every run) lets the same proxy in:
+        # the refusal above was the peer check, not a broken proxy.
+        app_config.write_text(app_config.read_text() + 'trusted_proxies = ["127.0.0.2"]\n')
+        sidebar, refused = _proxy_visit(browser, untrusted)
+        assert not refused and "carol@lab.org" in sidebar
     finally:
+        for p in proxies:
+            stop_streamlit(p)
         stop_streamlit(proc)
 
 
