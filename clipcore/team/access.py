@@ -98,8 +98,8 @@ def proxy_peer_trusted(peer: str | None, trusted: Sequence[str]) -> bool:
             wanted.add(ipaddress.ip_address(t))
         except ValueError:
             continue
-    if peer is None:
-        return any(a.is_loopback for a in wanted)
+    if peer is None:  # 127.0.0.1 or ::1 (Streamlit hides which); 127.0.0.2 arrives as itself
+        return bool(wanted & {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
     try:
         return ipaddress.ip_address(peer.strip("[]")) in wanted
     except ValueError:

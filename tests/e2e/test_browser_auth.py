@@ -210,10 +210,12 @@ def test_a_rebinding_host_cannot_open_the_apps_websocket(app_config, tmp_path):
 
 
 @pytest.mark.e2e
-def test_proxy_mode_trusts_the_header_from_the_local_proxy_only(app_config, browser, tmp_path):
+def test_proxy_mode_trusts_the_header_from_the_local_proxy_only(app_config, browser, tmp_path, monkeypatch):
     """Proxy mode as deployed: a reverse-proxy process on loopback (HTTP and WebSocket)
-    sets the user header; the browser talks to the proxy, never to the app's port."""
+    sets the user header; the browser talks to the proxy, never to the app's port. The
+    server is started as the README says, FORWARDED_ALLOW_IPS="" (issue 19)."""
     app_config.write_text(app_config.read_text() + '\n[auth]\nmode = "proxy"\ntrusted_proxy = true\n')
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")
     proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
     proxies = []
 
@@ -231,6 +233,20 @@ def test_proxy_mode_trusts_the_header_from_the_local_proxy_only(app_config, brow
         # but only 127.0.0.1 and ::1 are trusted by default) counts for nothing.
         untrusted = proxy("--set", "X-Forwarded-User=carol@lab.org", "--source", "127.0.0.2")
         assert _proxy_visit(browser, untrusted)[1]
+        # Issue 19, attack 2: nginx's usual X-Forwarded-For (a remote client's address)
+        # no longer makes the server judge that address instead of the proxy's ...
+        sidebar, refused = _proxy_visit(browser, proxy("--set", "X-Forwarded-User=carol@lab.org", "--set", "X-Forwarded-For=203.0.113.9"))
+        assert not refused and "carol@lab.org" in sidebar
+        # ... nor lets an untrusted peer pass for the trusted one by naming it.
+        spoof = proxy("--set", "X-Forwarded-User=carol@lab.org", "--set", "X-Forwarded-For=127.0.0.1", "--source", "127.0.0.2")
+        assert _proxy_visit(browser, spoof)[1]
+        # A client's own header kept by a sloppy proxy that appends its user: two values,
+        # refused (the client's came first and used to win). The outer proxy plays the
+        # client's request; the inner one is the sloppy proxy.
+        sloppy = proxy("--add", "X-Forwarded-User=carol@lab.org")
+        p, client = start_header_proxy(sloppy, "--set", "X-Forwarded-User=lead@lab.org", log=tmp_path / "client.log")
+        proxies.append(p)
+        assert _proxy_visit(browser, client)[1]
         # Trusting that address (the config is read on every run) lets the same proxy in:
         # the refusal above was the peer check, not a broken proxy.
         app_config.write_text(app_config.read_text() + 'trusted_proxies = ["127.0.0.2"]\n')

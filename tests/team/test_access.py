@@ -55,7 +55,7 @@ def test_proxy_identity_one_value():
 
 def test_proxy_peer_trusted_compares_addresses():
     assert proxy_peer_trusted(None, ("127.0.0.1", "::1"))  # Streamlit's loopback peer
-    assert not proxy_peer_trusted(None, ("10.0.0.5",))
+    assert not proxy_peer_trusted(None, ("10.0.0.5",)) and not proxy_peer_trusted(None, ("127.0.0.2",))
     assert proxy_peer_trusted("10.0.0.5", ("10.0.0.5",))
     assert proxy_peer_trusted("::ffff:0:1", ("::ffff:0:1",)) and proxy_peer_trusted("0:0::1", ("::1",))
     assert not proxy_peer_trusted("192.0.2.7", ("127.0.0.1", "::1"))
