@@ -207,6 +207,16 @@ def test_a_rebinding_host_cannot_open_the_apps_websocket(app_config, tmp_path):
             assert " 101 " in _websocket_handshake(port, f"{name}:{port}", f"http://{name}:{port}") + " "
     finally:
         stop_streamlit(proc)
+    # A team adds its own name, as the README says; the rebinding name stays out.
+    port = free_port()
+    proc, _ = start_streamlit(app_config, port=port, log=tmp_path / "streamlit-team.log",
+                              extra_args=("--server.allowedHosts", "clipcore.lab.org"))
+    try:
+        team = f"clipcore.lab.org:{port}"
+        assert " 101 " in _websocket_handshake(port, team, f"http://{team}") + " "
+        assert " 101 " not in _websocket_handshake(port, evil, f"http://{evil}") + " "
+    finally:
+        stop_streamlit(proc)
 
 
 @pytest.mark.e2e
