@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from clipcore.config import AuthSettings, load_auth
+from clipcore.catalog import jobs
+from clipcore.catalog.store import Workspace
+from clipcore.config import AuthSettings, load_auth, load_settings
 from clipcore.errors import ClipcoreError, PermissionDenied
-from clipcore.team import access
+from clipcore.team import access, audit as audit_log
 from clipcore.team.roles import allowed, role_for
 
 from ui.text import md
@@ -41,6 +43,7 @@ ACTION_WORDS = {
     "start_jobs": "start ingest, embed, evaluation or baseline jobs",
     "export_files": "copy images into folders on the server",
     "overwrite": "overwrite a colleague's labels",
+    "audit": "read the audit log",
 }
 
 
@@ -233,3 +236,50 @@ def account_sidebar(user: User, role: str | None, auth: AuthSettings | None = No
     st.sidebar.caption(f"Signed in as **{md(user.name)}** ({md(user.id)}), {role or 'no role'}")
     if auth.mode == "oidc" and st.sidebar.button("Sign out", key="auth_sign_out"):
         st.logout()
+
+
+# -- the audit log of admin actions (clipcore.team.audit) ------------------------------------
+
+
+def audit(action: str, workspace: str | None, **details) -> None:
+    """Record an admin action done just now by the signed-in person. A log that cannot be
+    written is an error in the server log and a warning on the page; the action stands."""
+    user = current_user()
+    who = (user.id or user.name) if user is not None else "(nobody signed in)"
+    try:
+        audit_log.record_action(load_settings().app_data, who=who, action=action, workspace=workspace, details=details)
+    except ClipcoreError as exc:
+        logger.error("audit log not written (%s %s): %s", who, action, exc)
+        st.warning(f"Done, but the audit log could not be written: {md(exc)}", icon="⚠️")
+
+
+def start_job(ws: Workspace, command: str, args: list[str]) -> str:
+    """``clipcore.catalog.jobs.start_job``, recorded in the audit log with who started it."""
+    job_id = jobs.start_job(ws, command, args)
+    audit("job_start", str(ws.root), job_id=job_id, command=command, args=list(args))
+    return job_id
+
+
+def render_audit_log(workspace: str | None) -> None:
+    """The audit log for admins: the latest entries and the whole log as CSV."""
+    if not can("audit", workspace):
+        return
+    with st.expander("Audit log of admin actions"):
+        try:
+            path = load_settings().app_data
+            entries = audit_log.read_actions(path)
+        except ClipcoreError as exc:
+            st.error(md(exc), icon="🚫")
+            return
+        if not entries:
+            st.caption("No admin action recorded yet (reverts, conflict resolutions, collections, jobs).")
+            return
+        st.dataframe(
+            [{**{k: e.get(k) for k in ("at", "who", "action", "workspace")}, "details": str(e.get("details"))} for e in entries[:200]],
+            hide_index=True,
+            key="auth_audit_table",
+        )
+        st.download_button(
+            f"Download the audit log ({len(entries):,} entries, CSV)", audit_log.actions_csv(entries),
+            file_name="clipcore-audit.csv", mime="text/csv", key="auth_audit_csv",
+        )

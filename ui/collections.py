@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
 from clipcore.catalog.registry import (
     create_collection,
     load_collections,
@@ -19,7 +19,8 @@ from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ModelInfo
 from clipcore.errors import ClipcoreError
 
-from ui import state
+from ui.auth import start_job  # recorded in the audit log
+from ui import auth, state
 from ui.iiif_import import import_job_arguments, parse_sources
 from ui.resources import settings
 from ui.text import code, md
@@ -59,6 +60,7 @@ def render_new_collection(info: ModelInfo) -> None:
     try:
         urls = parse_sources(iiif)
         entry = create_collection(cfg, name, folder, labels_from_folders=labels and not urls)
+        auth.audit("collection_create", entry.name, folder=str(entry.source), iiif_sources=urls)
         ws = Workspace(entry.path)
         if urls:  # download the books into the folder, then ingest it (a book is a group, not a class)
             st.session_state[state.HOME_LAST_JOB] = start_job(ws, "import-iiif", import_job_arguments(urls, entry.source))
@@ -105,6 +107,7 @@ def render_manage(entry: WorkspaceEntry) -> None:
             except ClipcoreError as exc:
                 st.error(md(exc), icon="🚫")
             else:
+                auth.audit("collection_rename", renamed.name, old_name=entry.name)
                 _switch_to(renamed.name)
     with st.form("remove_collection"):
         st.caption(f"Removing takes {md(entry.name)} off the list. Your image folder {code(entry.source)} is never touched.")
@@ -115,5 +118,6 @@ def render_manage(entry: WorkspaceEntry) -> None:
             except ClipcoreError as exc:
                 st.error(md(exc), icon="🚫")
             else:
+                auth.audit("collection_remove", entry.name, folder=str(entry.source), deleted_files=delete)
                 st.query_params.pop("ws", None)  # the prologue falls back to the first collection
                 st.rerun()

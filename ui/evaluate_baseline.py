@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
 from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.classify.evaluation import DEFAULT_KS, parse_ks
 from clipcore.config import checked_weights_file
 from clipcore.errors import ClipcoreError
+from ui.auth import start_job  # recorded in the audit log
 from ui import auth, context
 from ui.text import job_eta, md
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
 from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
 from clipcore.errors import ClipcoreError
+from ui.auth import start_job  # recorded in the audit log
 from ui import auth, context, state
 from ui.model_compare import other_model_choice
 from ui.text import human_time, job_eta, md

@@ -108,7 +108,7 @@ def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
 
 
 def _start_download(ws, entry: WorkspaceEntry, cfg) -> None:
-    from clipcore.catalog.jobs import start_job
+    from ui.auth import start_job  # recorded in the audit log
     from clipcore.errors import ClipcoreError
 
     from ui import auth, state

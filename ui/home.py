@@ -7,10 +7,11 @@ import streamlit as st
 
 from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
-from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
+from clipcore.catalog.jobs import get_job, job_log, list_jobs
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
+from ui.auth import start_job  # recorded in the audit log
 from ui import auth, context, resources, state
 from ui.first_launch import DOWNLOAD_JOB, render_download_panel
 from ui.text import code, md
@@ -65,6 +66,7 @@ def render_home() -> None:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
     render_collections(ctx.entry, info)
+    auth.render_audit_log(ctx.entry.name)
     try:
         ids = summary["sample"]
         if ids:

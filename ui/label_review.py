@@ -88,6 +88,8 @@ def history_view(ctx, annotator: str) -> None:
         except ClipcoreError as exc:
             context.show_error(exc)
             return
+        if may_any and n:
+            auth.audit("revert", ctx.entry.name, batch_id=batch_id.strip(), labels=n)
         flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
         new_page()
         st.rerun()
@@ -130,6 +132,7 @@ def conflicts_view(ctx, annotator: str) -> None:
         except ClipcoreError as exc:
             context.show_error(exc)
             return
+        auth.audit("resolve", ctx.entry.name, image_ids=[int(i) for i in picked], label=label)
         flash(f"Resolved {len(picked)} conflicts as {label!r}.")
         st.rerun()
 
@@ -147,6 +150,8 @@ def _bulk_resolve(ctx, annotator: str, options: list[str], n: int) -> None:
             context.show_error(exc)
             return
         settled = sum(k for _, k in done.values())
+        auth.audit("bulk_resolve", ctx.entry.name, rule=strategy, label=label if strategy == "class" else None,
+                   settled=settled, batches=len(done))
         flash(f"Resolved {settled} conflicts ({STRATEGIES[strategy].lower()}), {len(done)} batches, each revertible.")
         st.rerun()
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
 from clipcore.classify.evaluation import ModelEntry, compare_zero_shot, covers_holdout
 from clipcore.classify.prompts import PromptSet
 from clipcore.classify.splits import Split, get_split
 from clipcore.embedding.models import ModelSpec, check_model_choice, embedding_model_specs
 from clipcore.errors import ClipcoreError
 from clipcore.parallel import heavy_slot
+from ui.auth import start_job  # recorded in the audit log
 from ui import auth, context, resources
 from ui.text import md
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
 from clipcore.errors import ClipcoreError
+from ui.auth import start_job  # recorded in the audit log
 from ui import auth, context
 from ui.text import job_eta, md
 

@@ -21,6 +21,7 @@ ACTIONS = (
     "start_jobs",  # ingest, embed, evaluation and baseline jobs
     "export_files",  # copy images into class folders on the server
     "overwrite",  # assign, explicitly, over images a colleague labelled since the page was drawn
+    "audit",  # read and export the audit log of admin actions
 )
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {

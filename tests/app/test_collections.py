@@ -156,6 +156,12 @@ def test_rename_and_remove_keep_files(roots_config, demo_dir, tmp_path):
     assert not at.exception
     assert _registry(tmp_path) == [] and at.query_params["ws"] == "demo"
     assert ws_path.is_dir() and folder.is_dir()  # files stay unless asked
+    # issue 19: each admin action is in the audit log (mode none: the local user)
+    from clipcore.team.audit import read_actions
+
+    log = read_actions(tmp_path / "appdata")
+    assert [e["action"] for e in reversed(log)] == ["collection_create", "job_start", "job_start", "collection_rename", "collection_remove"]
+    assert log[1]["details"] == {"old_name": "Old name"} and log[0]["workspace"] == "New name"
 
 
 @pytest.fixture

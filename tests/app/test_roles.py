@@ -11,6 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from clipcore.catalog import labels as lbl
+from clipcore.config import load_settings
+from clipcore.team.audit import read_actions, record_action
 from tests.gridview import grid_ids
 from tests.helpers import app_workspace
 from ui.text import md
@@ -168,6 +170,9 @@ def test_an_annotator_cannot_revert_a_colleagues_batch_and_an_admin_can(team):
     at.button(key="label_revert").click().run()
     assert not at.exception and lbl.current_labels(ws) == {}
     assert lbl.list_batches(ws)[0]["reverted_by"] == LEAD
+    (entry,) = read_actions(load_settings(config_path=team).app_data)  # the audit log: who, when, what
+    assert (entry["who"], entry["action"]) == (LEAD, "revert") and entry["workspace"]
+    assert entry["details"] == {"batch_id": bobs, "labels": 3}
 
 
 def test_conflicts_are_resolved_by_admins_only(team):
@@ -184,6 +189,28 @@ def test_conflicts_are_resolved_by_admins_only(team):
     at.button(key="label_bulk_resolve").click().run()
     assert not at.exception
     assert lbl.find_conflicts(ws) == [] and set(lbl.current_labels(ws).values()) == {"text"}
+    (entry,) = read_actions(load_settings(config_path=team).app_data)
+    assert (entry["who"], entry["action"], entry["details"]["rule"], entry["details"]["settled"]) == (LEAD, "bulk_resolve", "latest", 2)
+
+
+def test_a_job_start_is_in_the_audit_log(team, monkeypatch):
+    started = []
+    monkeypatch.setattr("clipcore.catalog.jobs.start_job", lambda ws, command, args: started.append(command) or "job-1")
+    at = _app(_user(LEAD))
+    at.button(key="home_ingest").click().run()
+    assert started == ["ingest"]
+    (entry,) = read_actions(load_settings(config_path=team).app_data)
+    assert (entry["who"], entry["action"], entry["details"]["command"], entry["details"]["job_id"]) == (LEAD, "job_start", "ingest", "job-1")
+    assert "--real-folder" in entry["details"]["args"]
+
+
+@pytest.mark.parametrize("role", ["annotator", "admin"])
+def test_the_audit_log_is_for_admins_and_exports_as_csv(team, role):
+    record_action(load_settings(config_path=team).app_data, who=LEAD, action="collection_remove", workspace="old", details={})
+    home = _app(_user(ROLE_OF[role]))
+    buttons = [b for b in home.get("download_button") if "audit log" in str(b.proto.label)]
+    assert len(buttons) == (role == "admin")
+    assert any(e.label == "Audit log of admin actions" for e in home.expander) == (role == "admin")
 
 
 def test_the_assign_callback_checks_the_role_again(team):
