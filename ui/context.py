@@ -162,13 +162,16 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
     model_banner(active)
     entry = current_entry()
     ws = _open_workspace(entry)
-    try:
-        ensure_demo_workspace(entry, active.model)
-    except ClipcoreError as exc:
-        show_error(exc)
-    from ui.collections import continue_first_embed
+    if can("start_jobs", entry.name):
+        # Writes on page open (the demo's first build, a new collection's first embed) are
+        # an admin's visit (or the local user's), never whichever visitor comes first.
+        try:
+            ensure_demo_workspace(entry, active.model)
+        except ClipcoreError as exc:
+            show_error(exc)
+        from ui.collections import continue_first_embed
 
-    continue_first_embed(entry, ws, active.model.info)
+        continue_first_embed(entry, ws, active.model.info)
     if not allow_empty and not ws.has_images():
         st.info(
             f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "

@@ -138,6 +138,19 @@ def test_batches_made_before_the_identity_setting_keep_their_owner(team):
     assert not at.exception and lbl.current_labels(ws) == {}
 
 
+def test_the_demo_is_built_on_an_admins_visit_not_a_viewers(team, tmp_path):
+    """Issue 19, item 7: the first-launch build (ingest + embed in the server) ran for
+    whichever visitor came first."""
+    empty = tmp_path / "empty-demo-ws"
+    text = team.read_text()
+    start = text.index('path = "', text.index("[workspaces.demo]")) + len('path = "')
+    team.write_text(text[:start] + str(empty) + text[text.index('"', start):])
+    _app(_user(GUEST))
+    assert not (empty / "catalog.sqlite").exists() or not app_workspace(team).has_images()
+    _app(_user(LEAD))
+    assert app_workspace(team).has_images()
+
+
 def _has_text_input(at: AppTest, key: str) -> bool:
     return any(t.key == key for t in at.text_input)
 
