@@ -95,9 +95,9 @@ def test_admin_downloads_as_a_job_with_size_and_speed(vit_config, monkeypatch):
 
 def test_only_an_admin_may_start_the_download(vit_config):
     vit_config.write_text(
-        vit_config.read_text() + f'\n[auth]\nmode = "oidc"\nadmins = ["{LEAD}"]\nannotators = ["{ALICE}"]\n'
+        vit_config.read_text() + f'\n[auth]\nmode = "oidc"\nidentity = "email"\nadmins = ["{LEAD}"]\nannotators = ["{ALICE}"]\n'
     )
-    user = {"is_logged_in": True, "email": ALICE, "sub": "sub-alice", "name": "Alice"}
+    user = {"is_logged_in": True, "email": ALICE, "email_verified": True, "sub": "sub-alice", "name": "Alice"}
     at = _home(user)
     assert not at.exception
     assert _button(at).disabled
