@@ -13,6 +13,7 @@ import streamlit as st
 
 from clipcore.catalog.store import Workspace
 from clipcore.errors import ClipcoreError
+from clipcore.parallel import heavy_slot
 from ui.resources import active_model, embeddings_at, workspace_at
 
 
@@ -42,6 +43,7 @@ def embedding_map(ws: Workspace, key: str, method: str = "pca") -> tuple[np.ndar
 PAGE_TRAIN_MAX = 20_000
 PAGE_PREDICT_MAX = 20_000
 PAGE_CV_MAX = 10_000
+HEAVY_WAIT_S = 60.0  # how long a page waits for a free heavy slot (clipcore.parallel.heavy_slot)
 
 
 @st.cache_data(show_spinner="Training the few-shot classifier...", max_entries=32)
@@ -73,10 +75,13 @@ def _fewshot_prediction(
             classes = sorted(set(labelled_images(ws, source).values()))
             prompts = class_name_prompts(classes) if len(classes) >= 2 else None
         zero_shot = build_classifier(model, prompts) if prompts is not None else None
-    if cross_validated:
-        return cross_validated_labelled(ws, matrix, method=method, source=source, zero_shot=zero_shot, max_images=PAGE_CV_MAX)
-    return predict_unlabelled(ws, matrix, method=method, source=source, zero_shot=zero_shot,
-                              max_train=PAGE_TRAIN_MAX, max_predict=PAGE_PREDICT_MAX)
+    # In-process training, for any role that may view: under the server-wide cap (a busy
+    # server waits, then says so; the refusal is not cached).
+    with heavy_slot("training a few-shot classifier", wait_s=HEAVY_WAIT_S):
+        if cross_validated:
+            return cross_validated_labelled(ws, matrix, method=method, source=source, zero_shot=zero_shot, max_images=PAGE_CV_MAX)
+        return predict_unlabelled(ws, matrix, method=method, source=source, zero_shot=zero_shot,
+                                  max_train=PAGE_TRAIN_MAX, max_predict=PAGE_PREDICT_MAX)
 
 
 def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cross_validated: bool = False):

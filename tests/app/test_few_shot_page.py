@@ -74,3 +74,33 @@ def test_label_source_without_labels_shows_a_clear_error(app_config):
     at.selectbox(key="fs_source").select("labels").run()
     assert not at.exception
     assert any(md("at least 2 classes outside the hold-out") in e.value for e in at.error)  # escaped markdown
+
+
+def test_training_waits_for_a_heavy_slot_and_says_when_the_server_is_busy(app_config, monkeypatch):
+    """Issue 19, item 7: in-process training for any visitor ran outside any cap."""
+    import threading
+
+    from clipcore.parallel import heavy_slot
+
+    _unlabel(app_config, 6)
+    monkeypatch.setenv("CLIPCORE_MAX_HEAVY", "1")
+    monkeypatch.setattr("ui.classifier_cache.HEAVY_WAIT_S", 0.1)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        with heavy_slot("someone else's suggestion", limit=1):
+            entered.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert entered.wait(10)
+        at = _open()
+        assert not at.exception
+        assert any("the server is busy" in e.value for e in at.error)
+    finally:
+        release.set()
+        t.join(10)
+    at = _open()
+    assert not any("the server is busy" in e.value for e in at.error)
