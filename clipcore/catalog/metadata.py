@@ -3,12 +3,22 @@
 An import (``clipcore.sources.iiif``) writes ``iiif-pages.csv`` at the root of the folder
 it fills, one row per page::
 
-    path,book,book_label,page,page_label,manifest,canvas,attribution,license
-    tale-of-genji-3f2a91/0001.jpg,tale-of-genji-3f2a91,Tale of Genji,1,p. 1,https://...,https://...,...,...
+    path,book,book_label,page,page_label,manifest,canvas,attribution,license,canvas_position,book_label_languages,metadata,homepage
+    tale-of-genji-3f2a91/0001.jpg,tale-of-genji-3f2a91,Tale of Genji,1,p. 1,https://...,https://...,...,...,1,,,
 
 ``path`` is relative to the folder holding the file; ``book`` is the book's folder name
-(unique per manifest) and becomes the image's group. The file doubles as a template for a
-labels CSV: add a ``label`` column and pass it to ``ingest --labels-csv``.
+(unique per manifest) and becomes the image's group. ``page`` numbers the book's images
+(1, 2, 3 even when a sound or blank canvas sits between them); ``canvas_position`` is the
+canvas's own place (and names the file). ``book_label_languages`` holds the title in the
+languages not chosen and ``metadata`` the manifest's (label, value) pairs, both as JSON;
+``homepage`` links to the item in the library's own viewer. The file doubles as a template
+for a labels CSV: add a ``label`` column and pass it to ``ingest --labels-csv``.
+
+Cells are written through the project's CSV guard (``clipcore.csvsafe``: a remote title
+starting with ``=``, ``+``, ``-`` or ``@`` gets a leading ``'``) and the guard is undone on
+read. A file written before the guard was added reads back unchanged, except a cell that
+itself began with ``'`` followed by one of those characters, which loses that ``'``; the
+next import rewrites the file guarded. Files without the newer columns read them as empty.
 
 ``ingest`` reads every such file under the folder it scans and stores the rows of the
 images it catalogued in ``image_meta`` (this module owns that table), whether or not an
@@ -25,11 +35,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
 from clipcore.catalog.store import Workspace, atomic_write_bytes
+from clipcore.csvsafe import neutralise, restore
 
 logger = logging.getLogger(__name__)
 
 METADATA_NAME = "iiif-pages.csv"
-COLUMNS = ["path", "book", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
+COLUMNS = [
+    "path", "book", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license",
+    "canvas_position", "book_label_languages", "metadata", "homepage",
+]
 # What the table stores per image (``path`` and ``book`` become the image id and group).
 FIELDS = ["group_name", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
 MAX_FIELD = 4000
@@ -48,7 +62,8 @@ def read_pages_file(path: Path) -> dict[str, dict[str, str]]:
             rel = (row.get("path") or "").strip()
             if not rel:
                 continue
-            out[PurePosixPath(rel).as_posix()] = {c: (row.get(c) or "")[:MAX_FIELD] for c in COLUMNS}
+            rel = restore(rel)
+            out[PurePosixPath(rel).as_posix()] = {c: restore(row.get(c) or "")[:MAX_FIELD] for c in COLUMNS}
     return out
 
 
@@ -65,7 +80,7 @@ def write_pages_file(folder: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for rel in sorted(merged):
-        writer.writerow(merged[rel])
+        writer.writerow({c: neutralise(v) for c, v in merged[rel].items()})
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
     return target
