@@ -159,3 +159,17 @@ def test_labels_csv_by_book_and_page(server, tmp_path):
     labels.write_text(f"book,page,label\n{books[0]},one,cover\n")
     bad = run_cli("ingest", str(out), "--workspace", str(ws), "--labels-csv", str(labels))
     assert bad.returncode == 2 and "page must be a page number" in bad.stderr
+
+
+def test_exit_status_2_only_when_nothing_imported_and_a_source_failed(server, tmp_path):
+    out = str(tmp_path / "o")
+    good, bad = f"{server.base}/manifests/b1.json", f"{server.base}/missing.json"
+    mixed = run_cli("import-iiif", good, bad, "--out", out, "--size", "128", "--allow-private", "--json")
+    assert mixed.returncode == 0 and json.loads(mixed.stdout)["downloaded"] == 4  # one failure, pages imported
+    rerun = ok_json(run_cli("import-iiif", good, "--out", out, "--size", "128", "--allow-private", "--json"))
+    assert (rerun["downloaded"], rerun["skipped"], rerun["failed"]) == (0, 4, [])  # complete already: exit 0
+    failed = run_cli("import-iiif", bad, "--out", out, "--allow-private", "--json")
+    assert failed.returncode == 2 and json.loads(failed.stdout)["failed"][0]["reason"] == "HTTP 404 Not Found"
+    assert failed.stderr.strip().splitlines()[-1] == "error: nothing was imported and a source failed (see failed)"
+    human = run_cli("import-iiif", bad, "--out", out, "--allow-private")
+    assert human.returncode == 2 and "failed 1" in human.stdout

@@ -268,8 +268,9 @@ class Fetcher:
             try:
                 return self._read(req, max_bytes, deadline)
             except (OSError, http.client.HTTPException) as exc:
-                if deadline.expired and not isinstance(exc, urllib.error.HTTPError):
-                    raise deadline.error() from None
+                timeout = isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+                if deadline.expired and not timeout and not isinstance(exc, urllib.error.HTTPError):
+                    raise deadline.error() from None  # a socket shut by the watchdog: say why
                 raise
             finally:
                 _local.deadline = None

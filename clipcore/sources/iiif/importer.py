@@ -169,13 +169,17 @@ class _Importer:
                 self.fail(source, "refused: a remote collection may only name http(s) URLs")
                 continue
             wanted.append(source)
-        step = max(1, self.policy.workers)
-        for start in range(0, len(wanted), step):
+        start = 0
+        while start < len(wanted):
             if self._full():
                 self.report.manifests_limited += len(wanted) - start
                 logger.info("limit reached: %d more source(s) not read", len(wanted) - start)
                 return
+            step = max(1, self.policy.workers)
+            if self.policy.max_manifests is not None:  # no more fetched than may still be read
+                step = min(step, self.policy.max_manifests - self.report.manifests)
             batch = wanted[start : start + step]
+            start += len(batch)
             for source, loaded in zip(batch, self._pool.map(self._load, batch)):
                 if self._full():
                     self.report.manifests_limited += 1
