@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
@@ -45,7 +46,10 @@ COLUMNS = [
     "canvas_position", "book_label_languages", "metadata", "homepage",
 ]
 # What the table stores per image (``path`` and ``book`` become the image id and group).
-FIELDS = ["group_name", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
+FIELDS = [
+    "group_name", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license",
+    "canvas_position", "metadata", "homepage",
+]
 MAX_FIELD = 4000
 
 
@@ -117,14 +121,30 @@ def store_metadata(ws: Workspace, source_id: int, pages_files: Sequence[str]) ->
             (
                 ids[rel], row["book"] or None, row["book_label"], _page_number(row["page"]), row["page_label"],
                 row["manifest"], row["canvas"], row["attribution"], row["license"],
+                _page_number(row["canvas_position"]), row["metadata"] or None, _http_link(row["homepage"]),
             )
         )
     with ws.transaction() as conn:
         conn.executemany(
-            f"INSERT OR REPLACE INTO image_meta (image_id, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO image_meta (image_id, {', '.join(FIELDS)}) VALUES ({', '.join('?' * (len(FIELDS) + 1))})",
             values,
         )
     return len(values)
+
+
+def _http_link(text: str) -> str | None:
+    """``text`` if it is an http(s) URL (a link shown to people never runs script), else None."""
+    text = (text or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) and " " not in text else None
+
+
+def metadata_pairs(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (label, value) pairs of an image's book from ``image_metadata`` (empty when none or unreadable)."""
+    try:
+        pairs = json.loads(meta.get("metadata") or "[]")
+    except (TypeError, ValueError):
+        return []
+    return [(str(p[0]), str(p[1])) for p in pairs if isinstance(p, list) and len(p) == 2]
 
 
 def paths_with_metadata(ws: Workspace, source_id: int) -> set[str]:
@@ -142,7 +162,8 @@ def image_groups(ws: Workspace) -> dict[int, str]:
 
 
 def image_metadata(ws: Workspace, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """image id -> {book, book_label, page, page_label, manifest, canvas, attribution, license},
+    """image id -> {book, book_label, page, page_label, manifest, canvas, attribution, license,
+    canvas_position, metadata (JSON pairs: ``metadata_pairs``), homepage (http(s) or None)},
     for those of ``ids`` that have metadata. Values are raw remote text: escape before display."""
     out: dict[int, dict[str, Any]] = {}
     wanted = [int(i) for i in ids]
@@ -156,16 +177,19 @@ def image_metadata(ws: Workspace, ids: Sequence[int]) -> dict[int, dict[str, Any
 
 def ids_matching(ws: Workspace, *, book: str | None = None, page: int | None = None) -> set[int]:
     """Ids of images whose book (its folder name exactly, else a case-insensitive substring
-    of the folder name or title) and/or page number match. With neither, every image that
-    has metadata."""
+    of the folder name, the title or the book's metadata values, e.g. a shelfmark) and/or
+    page number match. With neither, every image that has metadata."""
     sql = "SELECT image_id FROM image_meta WHERE 1 = 1"
     params: list[Any] = []
     if book and ws.query("SELECT 1 FROM image_meta WHERE group_name = ? LIMIT 1", (book,)):
         sql += " AND group_name = ?"  # a book folder name, as the app's picker gives: the index answers
         params.append(book)
     elif book:
-        sql += " AND (instr(lower(group_name), lower(?)) > 0 OR instr(lower(book_label), lower(?)) > 0)"
-        params += [book, book]
+        sql += (
+            " AND (instr(lower(group_name), lower(?)) > 0 OR instr(lower(book_label), lower(?)) > 0"
+            " OR instr(lower(COALESCE(metadata, '')), lower(?)) > 0)"
+        )
+        params += [book, book, book]
     if page is not None:
         sql += " AND page = ?"
         params.append(int(page))

@@ -73,6 +73,7 @@ def _v2_manifest(base: str, book: str) -> dict:
     return {
         "@context": "http://iiif.io/api/presentation/2/context.json", "@id": f"{base}/manifests/{book}.json",
         "@type": "sc:Manifest", "label": title, "attribution": ATTRIBUTION_HTML,
+        "metadata": [{"label": "Shelfmark", "value": f"MS {book.upper()}"}], "related": f"https://library.example/item/{book}",
         "license": "https://creativecommons.org/publicdomain/mark/1.0/",
         "sequences": [{"@type": "sc:Sequence", "canvases": canvases}],
     }

@@ -7,11 +7,13 @@ formula-like text, manifests under the per-host bound, IIIF Auth, metadata and h
 from __future__ import annotations
 
 import csv
+import io
 import json
 import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -429,3 +431,23 @@ def test_metadata_pairs_and_the_link_back_are_kept(server, tmp_path):
     (row,) = rows(out)
     assert json.loads(row["metadata"]) == [["Shelfmark", "MS Or. 12"], ["Date", "c. 1450"]]
     assert row["homepage"] == "https://library.example/item/12" == report.books[0]["homepage"]
+
+    # In the workspace: searchable by a metadata value, and the link travels in the exports.
+    from clipcore.catalog.labels import labels_csv, record_batch
+    from clipcore.catalog.metadata import ids_matching, metadata_pairs
+    from clipcore.classify.zeroshot import ZeroShotResult, predictions_csv
+
+    ws = Workspace(tmp_path / "ws")
+    ingest_folder(ws, out)
+    (image_id,) = [int(i) for i in ws.image_ids()]
+    meta = image_metadata(ws, [image_id])[image_id]
+    assert meta["homepage"] == "https://library.example/item/12" and meta["canvas_position"] == 1
+    assert metadata_pairs(meta) == [("Shelfmark", "MS Or. 12"), ("Date", "c. 1450")]
+    assert ids_matching(ws, book="ms or. 12") == {image_id} and ids_matching(ws, book="MS Or. 13") == set()
+    record_batch(ws, "cover", [image_id], annotator="ann", source={"kind": "test"})
+    (exported,) = csv.DictReader(io.StringIO(labels_csv(ws)))
+    assert exported["homepage"] == "https://library.example/item/12"
+    zs = ZeroShotResult(ids=np.asarray([image_id]), labels=["a", "b"], proba=np.asarray([[0.9, 0.1]], dtype=np.float32))
+    (predicted,) = csv.DictReader(io.StringIO(predictions_csv(zs, ws.paths([image_id]), image_metadata(ws, [image_id]))))
+    assert predicted["homepage"] == "https://library.example/item/12"
+    ws.close()
