@@ -2,19 +2,19 @@
 
 sources (manifest / collection URLs or files, or a text file listing them)
 -> documents (``importer``: fetched JSON; a collection is followed to its manifests)
--> books (``parse``: IIIF Presentation 2.1 or 3.0; canvases that paint an image are the pages)
--> page requests (``imageapi``: the Image API form and size the service allows)
--> downloads (``fetch.Fetcher``: polite, bounded, retried, a deadline per request)
+-> books (``presentation``: IIIF Presentation 2.1 or 3.0; canvases that paint an image are the pages)
+-> page requests (``image_api``: the Image API form and size the service allows)
+-> downloads (``fetcher.Fetcher``: polite, bounded, retried, a deadline per request)
 -> atomic page files + ``iiif-pages.csv`` (``catalog.metadata``).
 
 Local files as sources are refused unless ``allow_local_files`` is set (the CLI allows
 them; an import started from the app does not, unless the config says so).
 """
 
-from clipcore.sources.iiif.fetch import USER_AGENT, Fetcher, FetchError, FetchPolicy
-from clipcore.sources.iiif.imageapi import ImageRef, ServiceInfo, choose_image_url, describe_service, image_request
+from clipcore.sources.iiif.fetcher import USER_AGENT, Fetcher, FetchError, FetchPolicy
+from clipcore.sources.iiif.image_api import ImageRef, ServiceInfo, choose_image_url, describe_service, image_request
 from clipcore.sources.iiif.importer import ImportReport, import_iiif
-from clipcore.sources.iiif.parse import (
+from clipcore.sources.iiif.presentation import (
     Book,
     ManifestError,
     Page,

@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable
 from clipcore.catalog.metadata import METADATA_NAME, read_pages_file, write_pages_file
 from clipcore.catalog.store import atomic_write_bytes
 from clipcore.errors import InputError
-from clipcore.sources.iiif.fetch import Fetcher, FetchError, FetchPolicy
-from clipcore.sources.iiif.imageapi import ImageRef, ImageRequest, image_request, merge_info, needs_info
-from clipcore.sources.iiif.parse import Book, ManifestError, Page, collection_members, document_kind, parse_manifest
+from clipcore.sources.iiif.fetcher import Fetcher, FetchError, FetchPolicy
+from clipcore.sources.iiif.image_api import ImageRef, ImageRequest, image_request, merge_info, needs_info
+from clipcore.sources.iiif.presentation import Book, ManifestError, Page, collection_members, document_kind, parse_manifest
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from clipcore.errors import ClipcoreError
-from clipcore.sources.iiif.imageapi import ImageRef, _id, _int, describe_service
+from clipcore.sources.iiif.image_api import ImageRef, _id, _int, describe_service
 
 
 class ManifestError(ClipcoreError):
@@ -44,7 +44,7 @@ class Page:
 
     @property
     def image_url(self) -> str:
-        """The resource's own URL (the request actually made may differ: ``imageapi.image_request``)."""
+        """The resource's own URL (the request actually made may differ: ``image_api.image_request``)."""
         return self.image.url or (self.image.service.id if self.image.service else "")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -63,7 +63,6 @@ class ImageRequest:
     url: str
     crop: tuple[float, float, float, float] | None = None
     max_side: int | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _int(v: Any) -> int | None:
