@@ -416,6 +416,17 @@ def test_iiif_auth_answers_are_reported_as_a_login(server, tmp_path):
     assert reasons["/img/locked/full/max/0/default.jpg"] == "this item needs a login at Example Library (HTTP 401 Unauthorized)"
     assert reasons["/m/private.json"] == f"this item needs a login at {b.removeprefix('http://')} (HTTP 403 Forbidden)"
 
+    # v2: no provider; the host names the institution and the IIIF Auth service's label says more.
+    server.images["locked2"] = ImageService(300, 300)
+    res = v2_resource(b, "locked2", width=300, height=300)
+    res["service"]["service"] = {"@context": "http://iiif.io/api/auth/1/context.json", "@id": f"{b}/login",
+                                 "profile": "http://iiif.io/api/auth/1/login", "label": "Login to Example Institution"}
+    server.docs["/m/auth2.json"] = v2_manifest(b, "/m/auth2.json", [v2_canvas(b, 1, res)])
+    server.faults["/img/locked2/full/full/0/default.jpg"] = ["401"]
+    v2 = import_iiif([f"{b}/m/auth2.json"], tmp_path / "o2", size=512, policy=FAST)
+    assert v2.failed[0]["reason"] == (f"this item needs a login at {b.removeprefix('http://')} "
+                                      "(Login to Example Institution; HTTP 401 Unauthorized)")
+
 
 def test_metadata_pairs_and_the_link_back_are_kept(server, tmp_path):
     b = server.base

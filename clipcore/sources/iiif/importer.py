@@ -286,8 +286,8 @@ class _Importer:
         except FetchError as exc:
             if exc.status in (401, 403):
                 svc = page.image.service
-                institution = book.provider or (svc.auth_label if svc and svc.auth_label else "") or _host(url)
-                return url, login_reason(institution, str(exc))
+                detail = f"{svc.auth_label}; {exc}" if svc and svc.auth_label else str(exc)  # the auth service's own words
+                return url, login_reason(book.provider or _host(url), detail)
             return url, str(exc)
         except ValueError as exc:
             return url, str(exc)

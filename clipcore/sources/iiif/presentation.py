@@ -205,6 +205,8 @@ def _selector_region(selector: Any) -> str | None:
 
 def _image_ref(res: Any) -> ImageRef | None:
     """The image of a painting body (v2 resource or v3 body); None when it is not an image."""
+    if isinstance(res, str) and urllib.parse.urlsplit(res).scheme in ("http", "https"):
+        return ImageRef(res)  # a bare URL as the body
     if not isinstance(res, dict):
         return None
     kind = _kind(res)
@@ -246,7 +248,7 @@ def _pages(canvases: list, bodies_of, language: str | None, skipped: list[dict])
     for position, canvas in enumerate(canvases, start=1):
         if not isinstance(canvas, dict):
             continue
-        bodies = [b for b in bodies_of(canvas) if isinstance(b, dict)]
+        bodies = [b for b in bodies_of(canvas) if isinstance(b, (dict, str))]
         if not bodies:
             continue  # a canvas with nothing painted on it is not a page
         label = plain_text(canvas.get("label"), language)
