@@ -173,3 +173,23 @@ def test_exit_status_2_only_when_nothing_imported_and_a_source_failed(server, tm
     assert failed.stderr.strip().splitlines()[-1] == "error: nothing was imported and a source failed (see failed)"
     human = run_cli("import-iiif", bad, "--out", out, "--allow-private")
     assert human.returncode == 2 and "failed 1" in human.stdout
+
+
+def test_language_flag_picks_the_title_language(server, tmp_path):
+    svc = f"{server.base}/iiif/b1/1"
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({
+        "@context": "http://iiif.io/api/presentation/3/context.json", "id": "https://example.org/m/1", "type": "Manifest",
+        "label": {"en": ["The tale"], "fr": ["Le conte"]},
+        "items": [{"id": "https://example.org/c/1", "type": "Canvas", "width": 10, "height": 10, "items": [
+            {"id": "https://example.org/p/1", "type": "AnnotationPage", "items": [
+                {"id": "https://example.org/a/1", "type": "Annotation", "motivation": "painting",
+                 "body": {"id": f"{svc}/full/full/0/default.jpg", "type": "Image", "width": 1200, "height": 1600,
+                          "service": [{"@id": svc, "@type": "ImageService2", "profile": "level2"}]}}]}]}],
+    }))
+    fr = ok_json(run_cli("import-iiif", str(manifest), "--out", str(tmp_path / "o"), "--size", "128",
+                         "--allow-private", "--language", "fr", "--json"))
+    assert [b["label"] for b in fr["books"]] == ["Le conte"] and fr["downloaded"] == 1
+    with (tmp_path / "o" / METADATA_NAME).open(newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert json.loads(row["book_label_languages"]) == {"en": "The tale"}
