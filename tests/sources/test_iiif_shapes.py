@@ -462,3 +462,18 @@ def test_metadata_pairs_and_the_link_back_are_kept(server, tmp_path):
     (predicted,) = csv.DictReader(io.StringIO(predictions_csv(zs, ws.paths([image_id]), image_metadata(ws, [image_id]))))
     assert predicted["homepage"] == "https://library.example/item/12"
     ws.close()
+
+
+def test_v2_specific_resource_and_fragment_regions_are_parsed():
+    from clipcore.sources.iiif import image_request, parse_manifest
+
+    svc = {"@context": IMG2, "@id": "https://x/i", "profile": "http://iiif.io/api/image/2/level2.json"}
+    specific = {"@type": "oa:SpecificResource",
+                "full": {"@id": "https://x/i/full/full/0/default.jpg", "@type": "dctypes:Image", "width": 4000, "height": 3000,
+                         "service": svc},
+                "selector": {"@type": "iiif:ImageApiSelector", "region": "2000,0,2000,3000"}}
+    fragment = {"@id": "https://x/plain.jpg#xywh=0,0,50,100", "@type": "dctypes:Image", "width": 100, "height": 100}
+    book = parse_manifest(v2_manifest("https://x", "/m", [v2_canvas("https://x", 1, specific), v2_canvas("https://x", 2, fragment)]), "m")
+    first, second = (image_request(p.image, 1000) for p in book.pages)
+    assert first.url == "https://x/i/2000,0,2000,3000/!1000,1000/0/default.jpg" and first.crop is None
+    assert second.url == "https://x/plain.jpg" and second.crop == (0.0, 0.0, 0.5, 1.0)  # no service: cut here
