@@ -277,6 +277,12 @@ def test_a_book_on_disk_keeps_its_folder_and_files_when_its_title_changes(server
     again = import_iiif([url], out, size=128, policy=FAST)
     assert (again.downloaded, again.skipped) == (0, 4) and server.requests("/iiif/")[before:] == []
     assert [b["book"] for b in again.books] == [old] and sorted(p.name for p in out.iterdir() if p.is_dir()) == [old]
+    # Without the pages file, the folder ending in the manifest's hash is the book's.
+    (out / METADATA_NAME).unlink()
+    hashed = "Genji-older-" + folder.rsplit("-", 1)[1]
+    (out / old).rename(out / hashed)
+    third = import_iiif([url], out, size=128, policy=FAST)
+    assert (third.downloaded, third.skipped) == (0, 4) and [b["book"] for b in third.books] == [hashed]
 
 
 # 9 -----------------------------------------------------------------------------------------

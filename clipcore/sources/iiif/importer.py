@@ -212,8 +212,17 @@ class _Importer:
 
     # -- pages -----------------------------------------------------------------------------
 
+    def _folder_on_disk(self, book: Book) -> str | None:
+        """The folder of this manifest's book already on disk: named in the pages file, else
+        the one folder ending in the manifest's hash (a pages file lost or replaced)."""
+        if book.manifest_id in self._folders:
+            return self._folders[book.manifest_id]
+        suffix = "-" + book.folder.rsplit("-", 1)[1]
+        found = [p.name for p in self.out.glob(f"*{suffix}") if p.is_dir() and not p.name.startswith(".")]
+        return found[0] if len(found) == 1 else None
+
     def _plan(self, book: Book) -> None:
-        folder_name = self._folders.get(book.manifest_id) or book.folder  # a book on disk keeps its folder
+        folder_name = self._folder_on_disk(book) or book.folder  # a book on disk keeps its folder
         self._folders[book.manifest_id] = folder_name
         folder = self.out / folder_name
         folder.mkdir(parents=True, exist_ok=True)
