@@ -340,6 +340,15 @@ def test_a_large_collection_stops_at_the_image_and_manifest_limits(server, tmp_p
     five = import_iiif([coll], tmp_path / "b", size=128, policy=policy(max_manifests=5))
     assert (five.manifests, five.downloaded, five.manifests_limited) == (5, 5, 295)
     assert len(server.requests("/m/")) == 5
+    # Collections count against the same cap, so a tree of collections that name no manifest ends too.
+    b = server.base
+    for i in range(10):
+        server.docs[f"/coll/{i}.json"] = {"@context": CTX2, "@id": f"{b}/coll/{i}.json", "@type": "sc:Collection",
+                                          "collections": [{"@id": f"{b}/coll/{i + 1}.json"}]}
+    server.log.clear()
+    tree = import_iiif([f"{b}/coll/0.json"], tmp_path / "c", size=128, policy=policy(max_manifests=3))
+    assert tree.failed[-1]["reason"] == "more than 3 collections in one run (the manifest limit); not read"
+    assert len(server.requests("/coll/")) == 4
 
 
 def test_manifests_of_a_collection_are_fetched_in_parallel_under_the_per_host_bound(server, tmp_path):

@@ -97,6 +97,7 @@ class _Importer:
         self.todo: list[tuple[Book, Page, Path]] = []
         self.rows: list[dict] = []
         self._seen: set[str] = set()
+        self._collections = 0
         self._folders = self._known_folders()
         self._infos: dict[str, Any] = {}
         self._info_lock = threading.Lock()
@@ -197,6 +198,10 @@ class _Importer:
         if document_kind(doc) == "collection":
             if depth >= 5:
                 return self.fail(source, "collections nested more than 5 deep")
+            self._collections += 1
+            cap = self.policy.max_manifests
+            if cap is not None and self._collections > cap:  # a tree of empty collections is bounded too
+                return self.fail(source, f"more than {cap} collections in one run (the manifest limit); not read")
             members = collection_members(doc)
             if not members:
                 return self.fail(source, "the collection lists no manifests")
