@@ -302,6 +302,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # An imported page's place among the canvases, its book's metadata pairs (JSON, also
+        # searched by the book filter) and the link back to the item in the library's viewer.
+        # Filled from iiif-pages.csv by the next ingest. Owned by catalog.metadata.
+        "0029_image_meta_item",
+        """
+        ALTER TABLE image_meta ADD COLUMN canvas_position INTEGER;
+        ALTER TABLE image_meta ADD COLUMN metadata TEXT;
+        ALTER TABLE image_meta ADD COLUMN homepage TEXT;
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
