@@ -422,7 +422,11 @@ def _human_info(r: dict[str, Any]) -> str:
         f"workspace {r['workspace']}: {r['images']} images, {r['missing']} missing, {r['skipped']} skipped, "
         f"{r['duplicates']} duplicates" + (" (read-only)" if r.get("read_only") else "")
     ]
-    lines += [f"  embedded with {k}: {n}" for k, n in r["embedded"].items()]
+    damaged = r.get("damaged") or {}
+    lines += [
+        f"  embedded with {k}: {n}" + (f" (unreadable: {damaged[k]}; run `embed --rebuild` with that model)" if k in damaged else "")
+        for k, n in r["embedded"].items()
+    ]
     if r["ground_truth"]:
         lines.append(f"  ground truth for {r['ground_truth']} images: {r['classes']}")
     return "\n".join(lines)
@@ -440,6 +444,7 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "missing": counts["missing"],
         "read_only": ws.read_only,
         "embedded": ws.embedding_keys(),
+        "damaged": ws.damaged_embeddings(),
         "skipped": counts["skipped"],
         "duplicates": counts["duplicates"],
         "ground_truth": counts["ground_truth"],
