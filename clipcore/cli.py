@@ -249,6 +249,7 @@ def _human_import(r: dict[str, Any]) -> str:
         f"{r['manifests']} manifest(s) into {r['out']}: downloaded {r['downloaded']}, "
         f"already there {r['skipped']}, failed {len(r['failed'])}"
         + (f", over the --max-images limit {r['limited']}" if r["limited"] else "")
+        + (f", source(s) not read (a limit was reached) {r['manifests_limited']}" if r.get("manifests_limited") else "")
     ]
     lines += [f"  failed {f['url']}: {f['reason']}" for f in r["failed"][:50]]
     if len(r["failed"]) > 50:
@@ -256,6 +257,10 @@ def _human_import(r: dict[str, Any]) -> str:
     if "ingest" in r:
         lines.append(_human_ingest(r["ingest"]))
     return "\n".join(lines)
+
+
+APP_MAX_IMAGES = 5000  # pages per import started from the app, unless [iiif] max_images says otherwise
+APP_MAX_MANIFESTS = 200  # manifests per import started from the app, unless [iiif] max_manifests says otherwise
 
 
 def _iiif_policy(args: argparse.Namespace):
@@ -269,6 +274,9 @@ def _iiif_policy(args: argparse.Namespace):
     if not isinstance(cfg, dict):
         raise ConfigError(f"[iiif] in the config must be a table; got {cfg!r}.")
     from_app = bool(args.job_id)
+    # An import started from the app always runs under limits: the configured ones, else these.
+    image_cap = cfg.get("max_images", APP_MAX_IMAGES if from_app else None)
+    manifest_cap = cfg.get("max_manifests", APP_MAX_MANIFESTS if from_app else FetchPolicy().max_manifests)
     # No environment override (issue 19): only the config, which an admin edits, opens
     # private addresses to imports started from the app.
     allow_private = (not from_app and args.allow_private) or bool(cfg.get("allow_private", False))
@@ -282,7 +290,9 @@ def _iiif_policy(args: argparse.Namespace):
             backoff_s=float(cfg.get("backoff_s", defaults.backoff_s)),
             max_retry_after_s=float(cfg.get("max_retry_after_s", defaults.max_retry_after_s)),
             per_host=int(args.per_host or cfg.get("per_host", defaults.per_host)),
-            max_images=args.max_images or cfg.get("max_images", defaults.max_images),
+            max_images=int(args.max_images) if args.max_images else (int(image_cap) if image_cap else None),
+            max_manifests=int(args.max_manifests) if args.max_manifests else (int(manifest_cap) if manifest_cap else None),
+            max_request_s=float(cfg.get("max_request_s", defaults.max_request_s)),
             max_image_bytes=int(cfg.get("max_image_mb", defaults.max_image_bytes / 2**20) * 2**20),
             max_image_pixels=int(cfg.get("max_image_pixels", defaults.max_image_pixels)),
         )
@@ -292,21 +302,28 @@ def _iiif_policy(args: argparse.Namespace):
 
 @command("import-iiif", human=_human_import)
 def _cmd_import_iiif(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.config import read_config_file
     from clipcore.sources.iiif import import_iiif
 
     policy = _iiif_policy(args)
+    language = args.language or (read_config_file().get("iiif") or {}).get("language") or None
     bar = _Progress(args, "import-iiif", unit="page")
     try:
-        report = import_iiif(args.sources, args.out, size=args.size, policy=policy, progress=bar)
+        report = import_iiif(args.sources, args.out, size=args.size, policy=policy, progress=bar, language=language)
     finally:
         bar.close()
     out = report.to_dict()
+    if report.nothing_imported:  # every source failed: the object is still printed, the status says so
+        args._exit_status = 2
     if args.ingest:
         from clipcore.catalog.ingest import ingest_folder
 
         bar = _Progress(args, "ingest")
         try:
-            out["ingest"] = ingest_folder(_workspace(settings, create=True), args.out, progress=bar).to_dict()
+            # from the app, the folder is the collection's, resolved when it was made (issue 19)
+            out["ingest"] = ingest_folder(
+                _workspace(settings, create=True), args.out, progress=bar, real_folder=bool(args.job_id)
+            ).to_dict()
         finally:
             bar.close()
     return out
@@ -408,7 +425,11 @@ def _human_info(r: dict[str, Any]) -> str:
         f"workspace {r['workspace']}: {r['images']} images, {r['missing']} missing, {r['skipped']} skipped, "
         f"{r['duplicates']} duplicates" + (" (read-only)" if r.get("read_only") else "")
     ]
-    lines += [f"  embedded with {k}: {n}" for k, n in r["embedded"].items()]
+    damaged = r.get("damaged") or {}
+    lines += [
+        f"  embedded with {k}: {n}" + (f" (unreadable: {damaged[k]}; run `embed --rebuild` with that model)" if k in damaged else "")
+        for k, n in r["embedded"].items()
+    ]
     if r["ground_truth"]:
         lines.append(f"  ground truth for {r['ground_truth']} images: {r['classes']}")
     return "\n".join(lines)
@@ -426,6 +447,7 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "missing": counts["missing"],
         "read_only": ws.read_only,
         "embedded": ws.embedding_keys(),
+        "damaged": ws.damaged_embeddings(),
         "skipped": counts["skipped"],
         "duplicates": counts["duplicates"],
         "ground_truth": counts["ground_truth"],
@@ -853,7 +875,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="manifest or collection URL or file (IIIF Presentation 2.1/3.0), or a text file listing them")
     p.add_argument("--out", required=True, help="folder to fill (a rerun downloads only missing pages)")
     p.add_argument("--size", type=int, default=1024, help="longest side to request, in pixels (default 1024)")
-    p.add_argument("--max-images", type=int, help="download at most N pages in this run")
+    p.add_argument("--max-images", type=int, help="download at most N pages in this run (reading stops there)")
+    p.add_argument("--max-manifests", type=int, help="read at most N manifests in this run (default 1000)")
+    p.add_argument("--language", help="language of titles and labels, e.g. fr (default: none, else en, else the first)")
     p.add_argument("--per-host", type=int, help="connections per host (default 2)")
     p.add_argument("--timeout", type=float, help="seconds per request (default 30)")
     p.add_argument("--retries", type=int, help="retries on 429/5xx/timeouts (default 4)")
@@ -1045,4 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "warning" in result:
             print(f"WARNING: {result['warning']}", file=sys.stderr)
         print(_HUMAN.get(args.command, lambda r: json.dumps(r, indent=2, ensure_ascii=False))(result))
-    return 0
+    status = getattr(args, "_exit_status", 0)
+    if status:
+        print("error: nothing was imported and a source failed (see failed)", file=sys.stderr)
+    return status

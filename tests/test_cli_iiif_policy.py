@@ -8,7 +8,7 @@ from clipcore.cli import _iiif_policy
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = dict(job_id=None, allow_private=False, timeout=None, retries=None, per_host=None, max_images=None)
+    base = dict(job_id=None, allow_private=False, timeout=None, retries=None, per_host=None, max_images=None, max_manifests=None)
     return argparse.Namespace(**{**base, **kw})
 
 

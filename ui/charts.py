@@ -22,6 +22,17 @@ def full_legend(title: str, **extra) -> alt.Legend:
     return alt.Legend(title=title, orient="bottom", direction="vertical", labelLimit=0, titleLimit=0, symbolLimit=0, **extra)
 
 
+def with_plot_height(chart: alt.TopLevelMixin, height: int) -> alt.TopLevelMixin:
+    """``chart`` whose plot area is ``height`` px tall however many legend rows sit below
+    it, for ``st.altair_chart(..., width="stretch")``.
+
+    Streamlit's default for a stretched chart is Vega-Lite's ``fit`` autosize, which
+    squeezes the plot, axis titles and legends into ``height`` together: with a few
+    methods in a bottom legend the plot shrank to a few pixels. ``fit-x`` fits the width
+    only, so the legends add to the height instead."""
+    return chart.properties(height=height, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+
+
 def method_colour_scale(methods: Iterable[str]) -> alt.Scale:
     """Colour scale giving each method its fixed colour."""
     domain = list(dict.fromkeys(str(m) for m in methods))
@@ -54,8 +65,8 @@ def confusion_chart(cm: ConfusionMatrix, *, key: str, title: str = "", size: int
     df = confusion_frame(cm)
     pick = alt.selection_point(name=_CELL, fields=["true", "predicted"], on="click", empty=False)
     base = alt.Chart(df, title=title or alt.Undefined).encode(
-        x=alt.X("predicted:N", sort=list(cm.labels), title="predicted"),
-        y=alt.Y("true:N", sort=list(cm.labels), title="true"),
+        x=alt.X("predicted:N", sort=list(cm.labels), title="predicted", axis=alt.Axis(labelLimit=140)),
+        y=alt.Y("true:N", sort=list(cm.labels), title="true", axis=alt.Axis(labelLimit=140)),
     )
     heat = base.mark_rect(stroke="white").encode(
         color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),
@@ -66,8 +77,10 @@ def confusion_chart(cm: ConfusionMatrix, *, key: str, title: str = "", size: int
         text="count:Q",
         color=alt.condition(alt.datum.share > 0.5, alt.value("white"), alt.value("black")),
     )
+    # The cells get ``size`` px (at least 22 px a row); the axis labels come on top of it.
+    height = max(size, 22 * len(cm.labels))
     event = st.altair_chart(
-        (heat + text).properties(width=size, height=size), key=key, on_select="rerun", selection_mode=_CELL
+        with_plot_height(heat + text, height), key=key, on_select="rerun", selection_mode=_CELL, width="stretch"
     )
     points = (getattr(event, "selection", None) or {}).get(_CELL) or []
     if points:

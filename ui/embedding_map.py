@@ -9,7 +9,7 @@ import streamlit as st
 from clipcore.classify.projection import default_method
 from clipcore.errors import ClipcoreError
 from ui import classifier_cache, context, resources
-from ui.charts import class_colour_scale, full_legend
+from ui.charts import class_colour_scale, full_legend, with_plot_height
 from ui.grid import thumbnail_paths
 
 MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (data size)
@@ -37,7 +37,7 @@ def render_embedding_map(ctx, split, truth: dict) -> None:
         tooltip = ["image", *tooltip]
     else:
         st.caption(f"{len(records):,} images: the map's tooltips show no thumbnails above {MAP_THUMBNAILS_MAX:,}.")
-    st.altair_chart(
+    chart = (
         alt.Chart(frame)
         .mark_point(filled=True, size=80, opacity=0.8)
         .encode(
@@ -50,10 +50,9 @@ def render_embedding_map(ctx, split, truth: dict) -> None:
             ),
             tooltip=tooltip,
         )
-        .properties(height=480)
-        .interactive(),
-        width="stretch",
+        .interactive()
     )
+    st.altair_chart(with_plot_height(chart, 480), width="stretch")
     st.caption("Each point is an image, coloured by its label; diamonds are hold-out images. Hover for the thumbnail.")
 
 

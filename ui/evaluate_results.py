@@ -11,7 +11,7 @@ import streamlit as st
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.report import build_report, is_reference_row
-from ui.charts import confusion_chart, full_legend, method_colour_scale
+from ui.charts import confusion_chart, full_legend, method_colour_scale, with_plot_height
 from ui.evaluate_run import method_title
 from ui.grid import image_grid
 from ui.text import human_time
@@ -29,7 +29,7 @@ def render_learning_curve(summary: list[dict], table) -> None:
         if mean_col not in r:
             continue
         value, spread = float(r[mean_col]), float(r.get(std_col) or 0.0)
-        row = {"method": r["method"], "k": str(r["k"]), "value": value, "lo": value - spread, "hi": value + spread,
+        row = {"method": r["method"], "k": str(r["k"]), "value": value, "lo": max(0.0, value - spread), "hi": min(1.0, value + spread),
                "draws": int(r.get("n_draws") or 1), "model": str(r["method"]).partition(MODEL_SEP)[2]}
         (ref_rows if is_reference_row(r) else curve_rows).append(row)
     if not (curve_rows or ref_rows):
@@ -37,7 +37,8 @@ def render_learning_curve(summary: list[dict], table) -> None:
     x = alt.X("k:O", sort=table.ks, title="training examples per class (k)")
     y_title = f"{metric} on the hold-out"
     scale = method_colour_scale(r["method"] for r in curve_rows + ref_rows)
-    legend = full_legend("method (dashed: no training)")
+    # Opaque swatches: the legend would otherwise take the faint band's opacity.
+    legend = full_legend("method (dashed: no training)", symbolOpacity=1, symbolStrokeWidth=3)
     # Several models: a method keeps its colour, the model sets the line style.
     models = list(dict.fromkeys(r["model"] for r in curve_rows + ref_rows))
     styled = len(models) > 1
@@ -70,8 +71,8 @@ def render_learning_curve(summary: list[dict], table) -> None:
                 **dash([[6, 4], [2, 3], [10, 3, 2, 3], [1, 4]]),
             )
         )
-    st.altair_chart(alt.layer(*layers).properties(height=360), width="stretch")
-    st.caption("Lines: mean over random training draws; bands: ± one standard deviation; dashed: zero-shot (no examples)."
+    st.altair_chart(with_plot_height(alt.layer(*layers), 360), width="stretch")
+    st.caption("Lines: mean over random training draws; bands: ± one standard deviation (within 0 and 1); dashed: zero-shot (no examples)."
                + (" Several models: a method keeps its colour, each model has its own line style." if styled else ""))
 
 

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from clipcore.catalog.metadata import books_version, image_metadata
+from clipcore.catalog.metadata import books_version, image_metadata, metadata_pairs
 from clipcore.catalog.store import ImageRecord, Workspace
 
 from ui import state
@@ -226,6 +226,10 @@ def image_details(ws: Workspace, image_id: int, score: float | None = None) -> N
             st.text(f"attribution: {meta['attribution']}")
         if meta["license"]:
             st.text(f"licence: {meta['license']}")
+        for label, value in metadata_pairs(meta)[:12]:
+            st.text(f"{label}: {value}")
+        if meta.get("homepage"):  # an http(s) URL (checked when stored): the item in its library's viewer
+            st.link_button("View in the library's viewer", meta["homepage"])
 
 
 def show_credits(ws: Workspace, ids: Sequence[int]) -> None:

@@ -3,7 +3,9 @@
 The job is ``import-iiif URL... --out FOLDER --ingest``: the pages are downloaded into the
 collection's folder (under ``[app] allowed_roots``, like any other collection) and ingested
 with each book as its group. Started from the app, the import refuses local files and
-private or loopback addresses unless ``[iiif]`` in clipcore.toml allows them.
+private or loopback addresses unless ``[iiif]`` in clipcore.toml allows them, and runs
+under ``[iiif] max_images`` / ``max_manifests`` (else ``cli.APP_MAX_IMAGES`` /
+``APP_MAX_MANIFESTS``): the job's process applies them, since it knows it was started as a job.
 """
 
 from __future__ import annotations

@@ -811,16 +811,20 @@ def claimed_by_others(ws: Workspace, annotator: str) -> set[int]:
 
 # -- export ----------------------------------------------------------------------------
 
-CURRENT_COLUMNS = ["id", "path", "class", "annotator", "batch_id", "at", "book", "page"]
-HISTORY_COLUMNS = ["event_id", "id", "path", "class", "kind", "annotator", "batch_id", "at", "reverted_at", "reverted_by", "book", "page"]
+CURRENT_COLUMNS = ["id", "path", "class", "annotator", "batch_id", "at", "book", "page", "homepage"]
+HISTORY_COLUMNS = [
+    "event_id", "id", "path", "class", "kind", "annotator", "batch_id", "at", "reverted_at", "reverted_by",
+    "book", "page", "homepage",
+]
 
 
 def _with_book(ws: Workspace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows plus ``book`` (the imported book's title) and ``page`` (None for other images)."""
+    """Rows plus ``book`` (the imported book's title), ``page`` and ``homepage`` (the item in
+    its library's viewer); None for other images."""
     meta = image_metadata(ws, sorted({r["id"] for r in rows}))
     for r in rows:
         m = meta.get(r["id"], {})
-        r["book"], r["page"] = m.get("book_label"), m.get("page")
+        r["book"], r["page"], r["homepage"] = m.get("book_label"), m.get("page"), m.get("homepage")
     return rows
 
 

@@ -3,12 +3,22 @@
 An import (``clipcore.sources.iiif``) writes ``iiif-pages.csv`` at the root of the folder
 it fills, one row per page::
 
-    path,book,book_label,page,page_label,manifest,canvas,attribution,license
-    tale-of-genji-3f2a91/0001.jpg,tale-of-genji-3f2a91,Tale of Genji,1,p. 1,https://...,https://...,...,...
+    path,book,book_label,page,page_label,manifest,canvas,attribution,license,canvas_position,book_label_languages,metadata,homepage
+    tale-of-genji-3f2a91/0001.jpg,tale-of-genji-3f2a91,Tale of Genji,1,p. 1,https://...,https://...,...,...,1,,,
 
 ``path`` is relative to the folder holding the file; ``book`` is the book's folder name
-(unique per manifest) and becomes the image's group. The file doubles as a template for a
-labels CSV: add a ``label`` column and pass it to ``ingest --labels-csv``.
+(unique per manifest) and becomes the image's group. ``page`` numbers the book's images
+(1, 2, 3 even when a sound or blank canvas sits between them); ``canvas_position`` is the
+canvas's own place (and names the file). ``book_label_languages`` holds the title in the
+languages not chosen and ``metadata`` the manifest's (label, value) pairs, both as JSON;
+``homepage`` links to the item in the library's own viewer. The file doubles as a template
+for a labels CSV: add a ``label`` column and pass it to ``ingest --labels-csv``.
+
+Cells are written through the project's CSV guard (``clipcore.csvsafe``: a remote title
+starting with ``=``, ``+``, ``-`` or ``@`` gets a leading ``'``) and the guard is undone on
+read. A file written before the guard was added reads back unchanged, except a cell that
+itself began with ``'`` followed by one of those characters, which loses that ``'``; the
+next import rewrites the file guarded. Files without the newer columns read them as empty.
 
 ``ingest`` reads every such file under the folder it scans and stores the rows of the
 images it catalogued in ``image_meta`` (this module owns that table), whether or not an
@@ -20,18 +30,26 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
 from clipcore.catalog.store import Workspace, atomic_write_bytes
+from clipcore.csvsafe import neutralise, restore
 
 logger = logging.getLogger(__name__)
 
 METADATA_NAME = "iiif-pages.csv"
-COLUMNS = ["path", "book", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
+COLUMNS = [
+    "path", "book", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license",
+    "canvas_position", "book_label_languages", "metadata", "homepage",
+]
 # What the table stores per image (``path`` and ``book`` become the image id and group).
-FIELDS = ["group_name", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license"]
+FIELDS = [
+    "group_name", "book_label", "page", "page_label", "manifest", "canvas", "attribution", "license",
+    "canvas_position", "metadata", "homepage",
+]
 MAX_FIELD = 4000
 
 
@@ -48,7 +66,8 @@ def read_pages_file(path: Path) -> dict[str, dict[str, str]]:
             rel = (row.get("path") or "").strip()
             if not rel:
                 continue
-            out[PurePosixPath(rel).as_posix()] = {c: (row.get(c) or "")[:MAX_FIELD] for c in COLUMNS}
+            rel = restore(rel)
+            out[PurePosixPath(rel).as_posix()] = {c: restore(row.get(c) or "")[:MAX_FIELD] for c in COLUMNS}
     return out
 
 
@@ -65,7 +84,7 @@ def write_pages_file(folder: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for rel in sorted(merged):
-        writer.writerow(merged[rel])
+        writer.writerow({c: neutralise(v) for c, v in merged[rel].items()})
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
     return target
@@ -102,14 +121,30 @@ def store_metadata(ws: Workspace, source_id: int, pages_files: Sequence[str]) ->
             (
                 ids[rel], row["book"] or None, row["book_label"], _page_number(row["page"]), row["page_label"],
                 row["manifest"], row["canvas"], row["attribution"], row["license"],
+                _page_number(row["canvas_position"]), row["metadata"] or None, _http_link(row["homepage"]),
             )
         )
     with ws.transaction() as conn:
         conn.executemany(
-            f"INSERT OR REPLACE INTO image_meta (image_id, {', '.join(FIELDS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO image_meta (image_id, {', '.join(FIELDS)}) VALUES ({', '.join('?' * (len(FIELDS) + 1))})",
             values,
         )
     return len(values)
+
+
+def _http_link(text: str) -> str | None:
+    """``text`` if it is an http(s) URL (a link shown to people never runs script), else None."""
+    text = (text or "").strip()
+    return text if text.lower().startswith(("http://", "https://")) and " " not in text else None
+
+
+def metadata_pairs(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (label, value) pairs of an image's book from ``image_metadata`` (empty when none or unreadable)."""
+    try:
+        pairs = json.loads(meta.get("metadata") or "[]")
+    except (TypeError, ValueError):
+        return []
+    return [(str(p[0]), str(p[1])) for p in pairs if isinstance(p, list) and len(p) == 2]
 
 
 def paths_with_metadata(ws: Workspace, source_id: int) -> set[str]:
@@ -127,7 +162,8 @@ def image_groups(ws: Workspace) -> dict[int, str]:
 
 
 def image_metadata(ws: Workspace, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """image id -> {book, book_label, page, page_label, manifest, canvas, attribution, license},
+    """image id -> {book, book_label, page, page_label, manifest, canvas, attribution, license,
+    canvas_position, metadata (JSON pairs: ``metadata_pairs``), homepage (http(s) or None)},
     for those of ``ids`` that have metadata. Values are raw remote text: escape before display."""
     out: dict[int, dict[str, Any]] = {}
     wanted = [int(i) for i in ids]
@@ -141,16 +177,19 @@ def image_metadata(ws: Workspace, ids: Sequence[int]) -> dict[int, dict[str, Any
 
 def ids_matching(ws: Workspace, *, book: str | None = None, page: int | None = None) -> set[int]:
     """Ids of images whose book (its folder name exactly, else a case-insensitive substring
-    of the folder name or title) and/or page number match. With neither, every image that
-    has metadata."""
+    of the folder name, the title or the book's metadata values, e.g. a shelfmark) and/or
+    page number match. With neither, every image that has metadata."""
     sql = "SELECT image_id FROM image_meta WHERE 1 = 1"
     params: list[Any] = []
     if book and ws.query("SELECT 1 FROM image_meta WHERE group_name = ? LIMIT 1", (book,)):
         sql += " AND group_name = ?"  # a book folder name, as the app's picker gives: the index answers
         params.append(book)
     elif book:
-        sql += " AND (instr(lower(group_name), lower(?)) > 0 OR instr(lower(book_label), lower(?)) > 0)"
-        params += [book, book]
+        sql += (
+            " AND (instr(lower(group_name), lower(?)) > 0 OR instr(lower(book_label), lower(?)) > 0"
+            " OR instr(lower(COALESCE(metadata, '')), lower(?)) > 0)"
+        )
+        params += [book, book, book]
     if page is not None:
         sql += " AND page = ?"
         params.append(int(page))

@@ -302,6 +302,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # An imported page's place among the canvases, its book's metadata pairs (JSON, also
+        # searched by the book filter) and the link back to the item in the library's viewer.
+        # Filled from iiif-pages.csv by the next ingest. Owned by catalog.metadata.
+        "0029_image_meta_item",
+        """
+        ALTER TABLE image_meta ADD COLUMN canvas_position INTEGER;
+        ALTER TABLE image_meta ADD COLUMN metadata TEXT;
+        ALTER TABLE image_meta ADD COLUMN homepage TEXT;
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".
@@ -976,6 +987,31 @@ class Workspace:
             "LEFT JOIN live_images i ON i.id = r.image_id GROUP BY s.id ORDER BY s.id"
         )
         return {r[0]: int(r[1]) for r in rows}
+
+    def damaged_embeddings(self) -> dict[str, str]:
+        """key -> why its committed vectors cannot be read (a vectors file missing or shorter
+        than its committed rows), for every set with rows; empty when all are readable.
+
+        One ``stat`` per embedding set, so cheap at any collection size. A file longer than
+        its committed rows is not listed here (a writer may be appending);
+        :meth:`load_embeddings` decides that case.
+        """
+        damaged: dict[str, str] = {}
+        with self.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT key, dim, rows, dirname, generation FROM embedding_sets WHERE rows > 0 ORDER BY id"
+            ).fetchall()
+        for key, dim, n_rows, dirname, generation in rows:
+            path = self.embeddings_dir / dirname / _vectors_name(int(generation))
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                damaged[key] = "its vectors file is missing"
+                continue
+            held = size // (int(dim) * 4)
+            if held < int(n_rows):
+                damaged[key] = f"its vectors file holds {held} of {int(n_rows)} committed rows (truncated or replaced)"
+        return damaged
 
     def embedded_count(self, key: str) -> int:
         """Live images with a committed embedding for ``key``."""

@@ -210,14 +210,15 @@ def predictions_csv(
     result: ZeroShotResult, paths: Mapping[int, str], books: Mapping[int, Mapping] | None = None
 ) -> str:
     """CSV text: path, predicted, confidence, one ``score: <class>`` column per class; with
-    ``books`` (``catalog.metadata.image_metadata``) also ``book`` and ``page`` of imported pages.
+    ``books`` (``catalog.metadata.image_metadata``) also ``book``, ``page`` and ``homepage`` (the
+    item in its library's viewer) of imported pages.
     Formula-like text cells are neutralised (:mod:`clipcore.csvsafe`)."""
-    extra = ["book", "page"] if books else []
+    extra = ["book", "page", "homepage"] if books else []
     fields = ["path", *extra, "predicted", "confidence"] + [f"score: {label}" for label in result.labels]
     rows = []
     for row in prediction_rows(result, paths):
         if books:
             meta = books.get(row["id"], {})
-            row.update(book=meta.get("book_label"), page=meta.get("page"))
+            row.update(book=meta.get("book_label"), page=meta.get("page"), homepage=meta.get("homepage"))
         rows.append(row)
     return dict_rows_csv(fields, rows)

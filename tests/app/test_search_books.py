@@ -50,6 +50,9 @@ def test_book_and_page_filters_credits_and_details(with_books):
     texts = [t.value for t in at.text]
     assert "book: Ehon <i>yamato</i> hiji, page 3 (p. 3)" in texts
     assert "attribution: Provided by Example Library" in texts
+    assert "Shelfmark: MS B3" in texts  # the manifest's metadata pairs
+    links = [e.proto.url for e in at.get("link_button")]
+    assert links == ["https://library.example/item/b3"]  # back to the item in the library's viewer
 
 
 def test_evaluate_offers_to_keep_books_whole_by_default(with_books):

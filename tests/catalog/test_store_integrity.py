@@ -93,6 +93,12 @@ def test_damaged_vectors_file_is_a_clear_error_then_rebuild_recomputes(workspace
     with pytest.raises(WorkspaceError, match="embed --rebuild"):
         workspace.load_embeddings(KEY)
     ws = str(workspace.root)
+    info = json.loads(run_cli("info", "--workspace", ws, "--json").stdout)
+    if damage == "long":  # maybe a writer's batch: load_embeddings decides
+        assert info["damaged"] == {}
+    else:  # `info` no longer says the images are embedded without saying the vectors are gone
+        assert KEY in info["damaged"] and info["embedded"][KEY] == 32
+        assert "unreadable" in run_cli("info", "--workspace", ws).stdout
     if damage != "long":  # never zero-extended: a plain embed refuses too
         line = _one_error_line(run_cli("embed", "--workspace", ws, "--model", "tiny", "--json"))
         assert "embed --rebuild" in line and "never zero-extended" in line
@@ -100,6 +106,7 @@ def test_damaged_vectors_file_is_a_clear_error_then_rebuild_recomputes(workspace
     assert out["embedded"] == 32
     m = workspace.load_embeddings(KEY)
     assert len(m.ids) == 32 and np.allclose(np.linalg.norm(m.vectors, axis=1), 1.0, atol=1e-3)
+    assert workspace.damaged_embeddings() == {}
 
 
 def test_compact_keeps_live_rows_only_and_their_vectors(workspace):

@@ -1,10 +1,18 @@
 """A small IIIF server on loopback for tests: Presentation 2.1 and 3.0 manifests, one
 collection, and an Image API that draws each page at the size asked for.
 
-Faults are scripted per path: ``server.faults[path] = ["429", "500", "truncate", "timeout"]``
-answers the next requests of ``path`` with those faults in turn, then normally.
-``server.delay_s`` slows every image response (to kill an import mid-way). Every request
-is logged as (monotonic time, path, User-Agent).
+Faults are scripted per path: ``server.faults[path] = ["429", "500", "truncate", "timeout",
+"drip", "401", "403"]`` answers the next requests of ``path`` with those faults in turn, then
+normally ("drip": headers, then one byte every ``drip_s``). ``server.delay_s`` slows every
+image response (to kill an import mid-way), ``server.manifest_delay_s`` every document.
+Every request is logged as (monotonic time, path, User-Agent); ``server.peak[prefix]`` is
+the most requests under ``prefix`` in flight at once.
+
+Tests add their own documents (``server.docs[path] = dict``) and image services
+(``server.images[name] = ImageService(...)``, served at ``/img/<name>``): each image request
+is checked against its service's version and level (a level-0 service answers only
+``full``/``max`` and its listed sizes; ``native`` only in 1.1; ``!w,h`` only at level 2; no
+upscaling), and refused with 400 otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import re
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image, ImageDraw
@@ -55,6 +64,7 @@ def _v2_manifest(base: str, book: str) -> dict:
                 "@type": "oa:Annotation", "motivation": "sc:painting", "on": f"{base}/canvas/{book}/{p}",
                 "resource": {
                     "@id": f"{svc}/full/full/0/default.jpg", "@type": "dctypes:Image", "format": "image/jpeg",
+                    "width": PAGE_W, "height": PAGE_H,
                     "service": {"@context": "http://iiif.io/api/image/2/context.json", "@id": svc,
                                 "profile": f"http://iiif.io/api/image/2/level{level}.json"},
                 },
@@ -63,6 +73,7 @@ def _v2_manifest(base: str, book: str) -> dict:
     return {
         "@context": "http://iiif.io/api/presentation/2/context.json", "@id": f"{base}/manifests/{book}.json",
         "@type": "sc:Manifest", "label": title, "attribution": ATTRIBUTION_HTML,
+        "metadata": [{"label": "Shelfmark", "value": f"MS {book.upper()}"}], "related": f"https://library.example/item/{book}",
         "license": "https://creativecommons.org/publicdomain/mark/1.0/",
         "sequences": [{"@type": "sc:Sequence", "canvases": canvases}],
     }
@@ -79,6 +90,7 @@ def _v3_manifest(base: str, book: str) -> dict:
             "items": [{"id": f"{cid}/page", "type": "AnnotationPage", "items": [{
                 "id": f"{cid}/anno", "type": "Annotation", "motivation": "painting", "target": cid,
                 "body": {"id": f"{svc}/full/max/0/default.jpg", "type": "Image", "format": "image/jpeg",
+                         "width": PAGE_W, "height": PAGE_H,
                          "service": [{"id": svc, "type": "ImageService3", "profile": f"level{level}"}]},
             }]}],
         })
@@ -90,9 +102,81 @@ def _v3_manifest(base: str, book: str) -> dict:
     }
 
 
+@dataclass
+class ImageService:
+    """An image behind ``/img/<name>``: its size, Image API version and level, listed sizes."""
+
+    width: int
+    height: int
+    level: int = 2
+    version: int = 2
+    sizes: tuple[tuple[int, int], ...] = ()
+    colour: tuple[int, int, int] = (120, 90, 40)
+
+    def info(self, base: str, name: str) -> dict:
+        sid = f"{base}/img/{name}"
+        ctx = {1: "http://library.stanford.edu/iiif/image-api/1.1/context.json",
+               2: "http://iiif.io/api/image/2/context.json", 3: "http://iiif.io/api/image/3/context.json"}[self.version]
+        doc = {"@context": ctx, "width": self.width, "height": self.height}
+        if self.version == 3:
+            doc.update({"id": sid, "type": "ImageService3", "profile": f"level{self.level}"})
+        elif self.version == 2:
+            doc.update({"@id": sid, "profile": [f"http://iiif.io/api/image/2/level{self.level}.json"]})
+        else:
+            doc.update({"@id": sid, "profile": f"http://library.stanford.edu/iiif/image-api/1.1/compliance.html#level{self.level}"})
+        if self.sizes:
+            doc["sizes"] = [{"width": w, "height": h} for w, h in self.sizes]
+        return doc
+
+    def render(self, region: str, size: str, quality: str) -> tuple[int, bytes]:
+        if quality != ("native" if self.version == 1 else "default"):
+            return 400, f"quality {quality} is not Image API {self.version}".encode()
+        full = "max" if self.version == 3 else "full"
+        if region == "full":
+            rw, rh = self.width, self.height
+        else:
+            m = re.fullmatch(r"(\d+),(\d+),(\d+),(\d+)", region)
+            if not m or self.level < 1:
+                return 400, b"region not supported at this level"
+            x, y, rw, rh = map(int, m.groups())
+            rw, rh = min(rw, self.width - x), min(rh, self.height - y)
+        listed = {f"{w},{h}" for w, h in self.sizes}
+        if size == full:
+            out = (rw, rh)
+        elif size in listed and region == "full":
+            w, h = map(int, size.split(","))
+            out = (w, h)
+        elif self.level == 0:
+            return 400, f"level 0: only {full} or a listed size, not {size}".encode()
+        elif size.startswith("!"):
+            if self.level < 2:
+                return 400, b"!w,h needs level 2"
+            w, h = map(int, size[1:].split(","))
+            scale = min(w / rw, h / rh)
+            out = (max(1, round(rw * scale)), max(1, round(rh * scale)))
+        elif re.fullmatch(r"\d+,", size):
+            w = int(size[:-1])
+            out = (w, max(1, round(rh * w / rw)))
+        elif re.fullmatch(r",\d+", size):
+            h = int(size[1:])
+            out = (max(1, round(rw * h / rh)), h)
+        else:
+            return 400, f"size {size} not supported".encode()
+        if out[0] > rw or out[1] > rh:
+            return 400, b"upscaling is not supported"
+        img = Image.new("RGB", out, self.colour)
+        ImageDraw.Draw(img).rectangle([out[0] // 4, out[1] // 4, out[0] // 2, out[1] // 2], fill=(250, 250, 250))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=85)
+        return 200, buf.getvalue()
+
+
 def _size(spec: str) -> tuple[int, int] | None:
     if spec in ("full", "max"):
         return PAGE_W, PAGE_H
+    m = re.fullmatch(r"(\d+),(\d+)", spec)
+    if m:
+        return int(m.group(1)), int(m.group(2))
     m = re.fullmatch(r"!(\d+),(\d+)", spec)
     if m:
         scale = min(int(m.group(1)) / PAGE_W, int(m.group(2)) / PAGE_H)
@@ -113,7 +197,13 @@ class IIIFServer:
         self.faults: dict[str, list[str]] = defaultdict(list)
         self.log: list[tuple[float, str, str]] = []
         self.delay_s = 0.0
+        self.manifest_delay_s = 0.0
         self.fault_sleep_s = 3.0
+        self.drip_s = 0.5
+        self.docs: dict[str, dict] = {}
+        self.images: dict[str, ImageService] = {}
+        self.peak: dict[str, int] = defaultdict(int)
+        self._in_flight: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -138,8 +228,33 @@ class IIIFServer:
             queue = self.faults.get(path)
             return queue.pop(0) if queue else None
 
+    def _enter(self, path: str, delta: int) -> None:
+        prefix = "/" + path.split("/")[1] if path.count("/") > 1 else path
+        with self._lock:
+            self._in_flight[prefix] += delta
+            self.peak[prefix] = max(self.peak[prefix], self._in_flight[prefix])
+
     def _route(self, path: str) -> tuple[int, str, bytes] | None:
         base = self.base
+        if path in self.docs:
+            if self.manifest_delay_s:
+                time.sleep(self.manifest_delay_s)
+            return 200, "application/ld+json", json.dumps(self.docs[path]).encode()
+        m = re.fullmatch(r"/img/([\w-]+)/info\.json", path)
+        if m and m.group(1) in self.images:
+            return 200, "application/ld+json", json.dumps(self.images[m.group(1)].info(base, m.group(1))).encode()
+        m = re.fullmatch(r"/img/([\w-]+)/([^/]+)/([^/]+)/0/(\w+)\.jpg", path)
+        if m and m.group(1) in self.images:
+            code, body = self.images[m.group(1)].render(m.group(2), m.group(3), m.group(4))
+            return code, "image/jpeg" if code == 200 else "text/plain", body
+        m = re.fullmatch(r"/iiif/(b\d)/(\d+)/info\.json", path)
+        if m and m.group(1) in BOOKS:
+            level = BOOKS[m.group(1)][3]
+            sizes = [{"width": PAGE_W // k, "height": PAGE_H // k} for k in (4, 2, 1)] if level == 0 else []
+            doc = {"@context": "http://iiif.io/api/image/2/context.json", "@id": f"{base}/iiif/{m.group(1)}/{m.group(2)}",
+                   "width": PAGE_W, "height": PAGE_H, "profile": [f"http://iiif.io/api/image/2/level{level}.json"],
+                   "sizes": sizes}
+            return 200, "application/ld+json", json.dumps(doc).encode()
         m = re.fullmatch(r"/manifests/(b\d)\.json", path)
         if m and m.group(1) in BOOKS:
             book = m.group(1)
@@ -191,10 +306,30 @@ class IIIFServer:
                     self.wfile.flush()
                     self.close_connection = True
 
+            def _drip(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(len(body)):
+                    try:
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
+                    time.sleep(server.drip_s)
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 with server._lock:
                     server.log.append((time.monotonic(), path, self.headers.get("User-Agent", "")))
+                server._enter(path, 1)
+                try:
+                    self._get(path)
+                finally:
+                    server._enter(path, -1)
+
+            def _get(self, path: str) -> None:
                 if path == "/redirect-ftp":
                     return self._send(302, "text/plain", b"", {"Location": "ftp://127.0.0.1/m.json"})
                 fault = server._next_fault(path)
@@ -204,6 +339,11 @@ class IIIFServer:
                     return self._send(429, "text/plain", b"slow down", {"Retry-After": "3600"})
                 if fault == "500":
                     return self._send(500, "text/plain", b"oops")
+                if fault in ("401", "403"):
+                    return self._send(int(fault), "text/plain", b"login first")
+                if fault == "drip":
+                    self.close_connection = True
+                    return self._drip(b"x" * 1000)
                 if fault == "timeout":
                     time.sleep(server.fault_sleep_s)
                 routed = server._route(path)

@@ -51,11 +51,15 @@ def test_import_v2_v3_and_collection_counts_files_and_metadata(server, tmp_path)
     jpgs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
     assert len(jpgs) == 12 and all(p.split("/")[0] in folders for p in jpgs)
     assert {p.split("/")[1] for p in jpgs} == {"0001.jpg", "0002.jpg", "0003.jpg", "0004.jpg"}
-    # The size asked for follows each service's level: !S,S (level 2), ,S on the long side (level 1), full (level 0).
+    # The size asked for follows each service's level: !S,S (level 2), ,S on the long side (level 1),
+    # at level 0 the smallest listed size that reaches S (from info.json, once per service).
     asked = server.requests("/iiif/")
     assert any(p.startswith("/iiif/b1/") and "/full/!300,300/" in p for p in asked)
     assert any(p.startswith("/iiif/b2/") and "/full/,300/" in p for p in asked)
-    assert any(p.startswith("/iiif/b3/") and "/full/full/" in p for p in asked)
+    assert sorted(p for p in asked if p.startswith("/iiif/b3/")) == sorted(
+        [f"/iiif/b3/{n}/info.json" for n in range(1, 5)] + [f"/iiif/b3/{n}/full/300,400/0/default.jpg" for n in range(1, 5)]
+    )
+    assert not any(p.endswith("info.json") for p in asked if not p.startswith("/iiif/b3/"))  # sizes known: no info.json
     with Image.open(next(out.glob("Genji*/0001.jpg"))) as img:
         assert max(img.size) == 300
     assert {ua for _, _, ua in server.log} == {USER_AGENT}

@@ -58,10 +58,11 @@ def test_kill_9_mid_import_then_rerun_downloads_only_missing_pages(server, tmp_p
     server.delay_s = 0.0
     rerun = ok_json(run_cli("import-iiif", *sources, "--out", str(out), "--size", "256", "--allow-private", "--json"))
     assert rerun["skipped"] == len(done) and rerun["downloaded"] == 12 - len(done) and rerun["failed"] == []
-    fetched_again = server.requests("/iiif/")[asked_before:]
+    asked_again = server.requests("/iiif/")[asked_before:]
+    fetched_again = [p for p in asked_again if not p.endswith("/info.json")]  # level 0: info.json, once per service
     assert len(fetched_again) == 12 - len(done)
     finished_pages = {_page_url_key(out, rel) for rel in done}
-    assert not finished_pages & {_url_key(p) for p in fetched_again}
+    assert not finished_pages & {_url_key(p) for p in asked_again}  # nothing asked about a page it has
     assert not list(out.rglob(".*.tmp"))
 
 
@@ -73,11 +74,13 @@ def _url_key(path: str) -> tuple[str, int]:
 def _page_url_key(out: Path, rel: str) -> tuple[str, int]:
     with (out / METADATA_NAME).open(newline="", encoding="utf-8") as fh:
         row = next(r for r in csv.DictReader(fh) if r["path"] == rel)
-    return row["canvas"].rstrip("/").split("/")[-2], int(row["page"])
+    return row["canvas"].rstrip("/").split("/")[-2], int(row["canvas_position"])
 
 
 def test_private_address_refused_without_the_flag_and_bad_size_exits_2(server, tmp_path):
-    refused = ok_json(run_cli("import-iiif", f"{server.base}/manifests/b1.json", "--out", str(tmp_path / "o"), "--json"))
+    proc = run_cli("import-iiif", f"{server.base}/manifests/b1.json", "--out", str(tmp_path / "o"), "--json")
+    assert proc.returncode == 2  # nothing imported and a source failed; the object is still printed
+    refused = json.loads(proc.stdout)
     assert refused["downloaded"] == 0 and "private or local address" in refused["failed"][0]["reason"]
     assert server.log == []
     bad = run_cli("import-iiif", f"{server.base}/manifests/b1.json", "--out", str(tmp_path / "o"), "--size", "1", "--json")
@@ -156,3 +159,37 @@ def test_labels_csv_by_book_and_page(server, tmp_path):
     labels.write_text(f"book,page,label\n{books[0]},one,cover\n")
     bad = run_cli("ingest", str(out), "--workspace", str(ws), "--labels-csv", str(labels))
     assert bad.returncode == 2 and "page must be a page number" in bad.stderr
+
+
+def test_exit_status_2_only_when_nothing_imported_and_a_source_failed(server, tmp_path):
+    out = str(tmp_path / "o")
+    good, bad = f"{server.base}/manifests/b1.json", f"{server.base}/missing.json"
+    mixed = run_cli("import-iiif", good, bad, "--out", out, "--size", "128", "--allow-private", "--json")
+    assert mixed.returncode == 0 and json.loads(mixed.stdout)["downloaded"] == 4  # one failure, pages imported
+    rerun = ok_json(run_cli("import-iiif", good, "--out", out, "--size", "128", "--allow-private", "--json"))
+    assert (rerun["downloaded"], rerun["skipped"], rerun["failed"]) == (0, 4, [])  # complete already: exit 0
+    failed = run_cli("import-iiif", bad, "--out", out, "--allow-private", "--json")
+    assert failed.returncode == 2 and json.loads(failed.stdout)["failed"][0]["reason"] == "HTTP 404 Not Found"
+    assert failed.stderr.strip().splitlines()[-1] == "error: nothing was imported and a source failed (see failed)"
+    human = run_cli("import-iiif", bad, "--out", out, "--allow-private")
+    assert human.returncode == 2 and "failed 1" in human.stdout
+
+
+def test_language_flag_picks_the_title_language(server, tmp_path):
+    svc = f"{server.base}/iiif/b1/1"
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({
+        "@context": "http://iiif.io/api/presentation/3/context.json", "id": "https://example.org/m/1", "type": "Manifest",
+        "label": {"en": ["The tale"], "fr": ["Le conte"]},
+        "items": [{"id": "https://example.org/c/1", "type": "Canvas", "width": 10, "height": 10, "items": [
+            {"id": "https://example.org/p/1", "type": "AnnotationPage", "items": [
+                {"id": "https://example.org/a/1", "type": "Annotation", "motivation": "painting",
+                 "body": {"id": f"{svc}/full/full/0/default.jpg", "type": "Image", "width": 1200, "height": 1600,
+                          "service": [{"@id": svc, "@type": "ImageService2", "profile": "level2"}]}}]}]}],
+    }))
+    fr = ok_json(run_cli("import-iiif", str(manifest), "--out", str(tmp_path / "o"), "--size", "128",
+                         "--allow-private", "--language", "fr", "--json"))
+    assert [b["label"] for b in fr["books"]] == ["Le conte"] and fr["downloaded"] == 1
+    with (tmp_path / "o" / METADATA_NAME).open(newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert json.loads(row["book_label_languages"]) == {"en": "The tale"}

@@ -1,0 +1,80 @@
+"""Charts are readable in Chromium, not only present in the spec: the Evaluate page's
+learning curve keeps its plot height with every method and the baseline in its legend.
+
+(Streamlit stretches a chart with Vega-Lite's ``fit`` autosize unless told otherwise,
+which squeezed the plot, the axis titles and the legends into the chart's height
+together: the plot was about 60 px tall, then a few pixels once a baseline joined.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.conftest import ROOT, start_streamlit, stop_streamlit
+from tests.e2e.test_browser_walk import IDLE
+from tests.helpers import app_workspace
+
+PLOT_HEIGHT = 360  # what ui/evaluate_results.py asks for
+CLASSES = 4  # the demo's
+
+# Per Vega chart after the heading named ``arguments[0]``: the plot area's height (its
+# background rectangle) and the axis labels drawn, in CSS pixels.
+CHARTS_AFTER = """(heading) => {
+  const head = [...document.querySelectorAll('[data-testid="stMain"] h3')].find(h => h.innerText.trim().startsWith(heading));
+  if (!head) return [];
+  return [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stVegaLiteChart"]')]
+    .filter(c => head.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING)
+    .map(c => {
+      const plot = c.querySelector('svg path.background');
+      const labels = [...c.querySelectorAll('svg .role-axis-label text')].filter(t => t.getAttribute('opacity') !== '0').map(t => t.textContent);
+      return {plot: plot ? plot.getBoundingClientRect().height : 0, width: c.getBoundingClientRect().width, labels};
+    });
+}"""
+
+
+@pytest.mark.e2e
+def test_evaluate_charts_keep_their_plot_height_with_every_method_and_a_baseline(app_config, browser, tmp_path):
+    from tests.app.test_evaluate_page import _stored_baseline
+
+    ws = app_workspace(app_config)
+    subprocess.run(
+        [sys.executable, "-m", "clipcore", "evaluate", "--workspace", str(ws.root), "--model", "tiny",
+         "--precision", "fp32", "--device", "cpu", "--methods", "zero_shot,logreg,random_forest,knn,zero_shot_prior",
+         "--k", "1,2,all", "--draws", "2", "--class-names", "--quiet"],
+        cwd=ROOT, check=True, timeout=300, env={**os.environ, "CLIPCORE_CONFIG": str(app_config)},
+    )
+    _stored_baseline(ws)  # a sixth legend entry, as after a baseline job
+    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/evaluate")
+        page.get_by_role("heading", name="Confusion matrices").wait_for(timeout=90_000)
+        page.wait_for_function(IDLE, timeout=90_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg path.background')].length >= 2",
+            timeout=60_000,
+        )
+        try:  # Vega sizes the SVG and places the labels after its first render
+            page.wait_for_function(
+                f"() => {{ const m = ({CHARTS_AFTER})('Confusion matrices'); "
+                f"return m.length > 0 && m.every(c => c.labels.length >= {2 * CLASSES}); }}", timeout=20_000,
+            )
+        except Exception:  # noqa: BLE001 - the asserts below say what is wrong
+            pass
+        curve = page.evaluate(CHARTS_AFTER, "Learning curve")[0]
+        matrices = page.evaluate(CHARTS_AFTER, "Confusion matrices")
+    finally:
+        context.close()
+        stop_streamlit(proc)
+    assert curve["plot"] >= PLOT_HEIGHT - 2 and curve["width"] >= 600, curve
+    assert any("hold-out" in t or t == "all" for t in curve["labels"]), curve["labels"]
+    assert matrices, "no confusion matrix drawn"
+    for m in matrices:
+        assert m["plot"] >= CLASSES * 22, m  # a readable row per class
+        # every class named on both axes (Vega hides labels that would overlap: opacity 0)
+        assert len(m["labels"]) >= 2 * CLASSES, m["labels"]
