@@ -167,13 +167,22 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _maybe_start_index_job(ws, key: str) -> str | None:
-    """Above the size threshold, (re)build the vector index as a background job."""
-    from clipcore.catalog.jobs import start_job
+    """Above the size threshold, (re)build the vector index as a background job.
+
+    Called after the work is committed, so a refused start (the server's job cap reached,
+    or an index job already running) is a warning, not a failure of the command: searches
+    stay correct (rows past the index are scanned exactly) until ``index`` runs."""
+    from clipcore.catalog.jobs import JobRefused
+    from clipcore.jobkinds import start_kind
     from clipcore.retrieval.index import needs_build
 
     if not needs_build(ws, key):
         return None
-    return start_job(ws, "index", ["--key", key])
+    try:
+        return start_kind(ws, "index", key=key)
+    except JobRefused as exc:
+        logger.warning("the vector index of %s was not rebuilt now: %s Run `python -m clipcore index --key %s`.", key, exc, key)
+        return None
 
 
 @command(
@@ -1026,12 +1035,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reporter is not None:
             reporter.fail(f"internal error: {exc!r}")
         raise
+    # The output is made before the job is marked done: a job reports success only when
+    # the whole command succeeded.
+    try:
+        json.dumps(result)  # what the job table stores
+        text = json.dumps(result, ensure_ascii=False) if args.json else _HUMAN.get(
+            args.command, lambda r: json.dumps(r, indent=2, ensure_ascii=False))(result)
+    except Exception as exc:
+        if reporter is not None:
+            reporter.fail(f"internal error: {exc!r}")
+        raise
     if reporter is not None:
         reporter.finish(result)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        if "warning" in result:
-            print(f"WARNING: {result['warning']}", file=sys.stderr)
-        print(_HUMAN.get(args.command, lambda r: json.dumps(r, indent=2, ensure_ascii=False))(result))
+    if not args.json and "warning" in result:
+        print(f"WARNING: {result['warning']}", file=sys.stderr)
+    print(text)
     return 0

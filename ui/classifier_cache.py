@@ -130,10 +130,10 @@ def _read_stored(ws: Workspace, key: str, manifest: dict | None, version: int, s
 
 def scored_in_page(ws: Workspace, key: str) -> bool:
     """Whether this collection is small enough to score every image inside a page run;
-    above ``team.predictions.IN_PAGE_MAX`` rows the pages read what a `predict` job stored."""
-    from clipcore.team.predictions import IN_PAGE_MAX
+    from ``team.predictions.in_page_max()`` rows on the pages read what a `predict` job stored."""
+    from clipcore.team.predictions import in_page_max
 
-    return ws.embedding_set(key)[1] < IN_PAGE_MAX
+    return ws.embedding_set(key)[1] < in_page_max()
 
 
 def zero_shot_probabilities(ws: Workspace, key: str):
@@ -207,7 +207,7 @@ def _scoring_sample(ws_path: str, key: str, emb_version: int, changes: int):
 def scoring_scope(ws: Workspace, key: str, matrix) -> tuple:
     """(matrix, ground truth, sampled) that the Zero-shot page scores its draft prompts on:
     every image and all ground truth for a small collection; above
-    ``team.predictions.IN_PAGE_MAX`` images, ``SAMPLE_IMAGES`` images spread over the
+    ``team.predictions.in_page_max()`` images, ``SAMPLE_IMAGES`` images spread over the
     collection (those with ground truth first) and their ground truth, with ``sampled``
     True. Every image's scores then come from a `predict` job."""
     if scored_in_page(ws, key):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
+from clipcore.jobkinds import start_kind
 from clipcore.catalog.registry import (
     create_collection,
     load_collections,
@@ -20,7 +21,7 @@ from clipcore.embedding.models import ModelInfo
 from clipcore.errors import ClipcoreError
 
 from ui import state
-from ui.iiif_import import import_job_arguments, parse_sources
+from ui.iiif_import import parse_sources
 from ui.resources import settings
 from ui.text import code, md
 
@@ -61,10 +62,10 @@ def render_new_collection(info: ModelInfo) -> None:
         entry = create_collection(cfg, name, folder, labels_from_folders=labels and not urls)
         ws = Workspace(entry.path)
         if urls:  # download the books into the folder, then ingest it (a book is a group, not a class)
-            st.session_state[state.HOME_LAST_JOB] = start_job(ws, "import-iiif", import_job_arguments(urls, entry.source))
+            st.session_state[state.HOME_LAST_JOB] = start_kind(ws, "import-iiif", urls=urls, out=entry.source)
         else:
-            args = [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
-            st.session_state[state.HOME_LAST_JOB] = start_job(ws, "ingest", args)
+            st.session_state[state.HOME_LAST_JOB] = start_kind(
+                ws, "ingest", source=entry.source, labels_from_folders=entry.labels_from_folders)
     except ClipcoreError as exc:
         st.error(md(exc), icon="🚫")
         return
@@ -84,9 +85,7 @@ def continue_first_embed(entry: WorkspaceEntry, ws: Workspace, info: ModelInfo) 
             return
         mark_embed_started(settings(), entry.name)
         if ws.missing_embeddings(info.key):
-            from ui.home import job_arguments
-
-            st.session_state[state.HOME_LAST_JOB] = start_job(ws, "embed", job_arguments("embed", entry, info))
+            st.session_state[state.HOME_LAST_JOB] = start_kind(ws, "embed", model=info)
     except ClipcoreError as exc:
         st.error(f"Could not start embedding {md(entry.name)}: {md(exc)}", icon="🚫")
 

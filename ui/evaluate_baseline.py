@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
+from clipcore.jobkinds import start_kind
 from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.classify.evaluation import DEFAULT_KS, parse_ks
 from clipcore.config import checked_weights_file
@@ -53,12 +54,8 @@ def _start_baseline(ctx, split_name: str, arch: str, ks_text: str, draws: int, e
         # Only a file inside a configured model folder: the field must not probe the disk.
         weights = str(checked_weights_file(checkpoint, auth.auth_settings().model_folders)) if checkpoint else None
         resolve_weights(arch, checkpoint=weights, form=True)  # fails in seconds when offline
-        args = ["--arch", arch, "--k", ",".join(map(str, parse_ks(ks_text))), "--draws", str(draws), "--split", split_name]
-        if epochs:
-            args += ["--epochs", str(epochs)]
-        if weights:
-            args += ["--checkpoint", weights]
-        job_id = start_job(ctx.ws, "baseline", args)
+        job_id = start_kind(ctx.ws, "baseline", arch=arch, ks=parse_ks(ks_text), draws=draws, split=split_name,
+                            epochs=epochs, checkpoint=weights)
         st.session_state[WATCHING] = True
         st.success(f"Started baseline job {job_id}.")
     except ClipcoreError as exc:

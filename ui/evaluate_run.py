@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
+from clipcore.jobkinds import start_kind
 from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.fewshot import METHOD_TITLES
@@ -81,13 +82,8 @@ def render_run_form(ctx, split, *, expanded: bool) -> None:
 def _start_evaluation(ctx, chosen_set, methods: list[str], ks: list, draws: int, models: list[str]) -> None:
     try:
         auth.permit("start_jobs", ctx.entry.name)
-        info = ctx.model.info
-        args = ["--methods", ",".join(methods), "--k", ",".join(map(str, ks)), "--draws", str(draws), "--split", SPLIT]
-        args += ["--model", info.name] + (["--pretrained", info.pretrained] if info.pretrained else [])
-        args += ["--checkpoint", info.checkpoint] if info.checkpoint else []
-        args += ["--prompt-set", chosen_set[0], "--prompt-version", str(chosen_set[1])] if chosen_set else ["--class-names"]
-        args += ["--models", ",".join(models)] if models else []
-        start_job(ctx.ws, "evaluate", args)
+        start_kind(ctx.ws, "evaluate", model=ctx.model.info, methods=methods, ks=ks, draws=draws, split=SPLIT,
+                   prompt_set=tuple(chosen_set) if chosen_set else None, models=models)
         st.session_state[WATCHING_EVAL] = True
     except ClipcoreError as exc:
         context.show_error(exc)

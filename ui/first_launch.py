@@ -107,7 +107,7 @@ def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
 
 
 def _start_download(ws, entry: WorkspaceEntry, cfg) -> None:
-    from clipcore.catalog.jobs import start_job
+    from clipcore.jobkinds import start_kind
     from clipcore.errors import ClipcoreError
 
     from ui import auth, state
@@ -115,7 +115,7 @@ def _start_download(ws, entry: WorkspaceEntry, cfg) -> None:
 
     try:
         auth.permit("start_jobs", entry.name)
-        job_id = start_job(ws, DOWNLOAD_JOB, ["--model", cfg.model, "--pretrained", cfg.pretrained, "--quiet"])
+        job_id = start_kind(ws, "download-model", model=cfg.model, pretrained=cfg.pretrained)
     except ClipcoreError as exc:
         show_error(exc)
         return

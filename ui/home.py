@@ -7,7 +7,8 @@ import streamlit as st
 
 from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
-from clipcore.catalog.jobs import get_job, job_log, list_jobs, start_job
+from clipcore.catalog.jobs import get_job, job_log, list_jobs
+from clipcore.jobkinds import start_kind
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
@@ -91,18 +92,6 @@ def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
         render_manage(entry)
 
 
-def job_arguments(command: str, entry: WorkspaceEntry, info: ModelInfo) -> list[str]:
-    """Arguments of a background ingest/embed job for a configured workspace (never typed by a user)."""
-    if command == "ingest":
-        if entry.source is None:
-            raise ClipcoreError(f"workspace {entry.name!r} has no source folder in the config; add `source = ...`.")
-        return [str(entry.source)] + (["--labels-from-folders"] if entry.labels_from_folders else []) + ["--quiet"]
-    if command == "embed":
-        weights = ["--checkpoint", info.checkpoint] if info.checkpoint else ["--pretrained", info.pretrained or "none"]
-        return ["--model", info.name, *weights, "--device", info.device, "--precision", info.precision, "--quiet"]
-    raise ClipcoreError(f"the Home page starts ingest or embed jobs, not {command!r}.")
-
-
 def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missing: int) -> None:
     """Start ingest/embed of the configured source folder as background jobs; show their progress.
 
@@ -126,7 +115,7 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
                      width="stretch"):
             auth.permit("start_jobs", entry.name)
-            started = start_job(ws, "ingest", job_arguments("ingest", entry, info))
+            started = start_kind(ws, "ingest", source=entry.source, labels_from_folders=entry.labels_from_folders)
         if c3.button(
             f"Embed {missing:,} missing",
             key="home_embed",
@@ -135,7 +124,7 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
             width="stretch",
         ):
             auth.permit("start_jobs", entry.name)
-            started = start_job(ws, "embed", job_arguments("embed", entry, info))
+            started = start_kind(ws, "embed", model=info)
     except ClipcoreError as exc:
         context.show_error(exc)
     if started:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
+from clipcore.jobkinds import ModelChoice, start_kind
 from clipcore.classify.evaluation import ModelEntry, compare_zero_shot, covers_holdout
 from clipcore.classify.prompts import PromptSet
 from clipcore.classify.splits import Split, get_split
@@ -128,10 +129,9 @@ def _start_embed(ctx, name: str, tag: str, checkpoint: str) -> None:
     try:
         auth.permit("start_jobs", ctx.entry.name)
         arch, pretrained, ckpt = check_model_choice(name, tag, checkpoint, folders=auth.auth_settings().model_folders)
-        weights = ["--checkpoint", str(ckpt)] if ckpt else ["--pretrained", pretrained or "none"]
         info = ctx.model.info
-        job = start_job(ctx.ws, "embed", ["--model", arch, *weights, "--device", info.device,
-                                         "--precision", info.precision, "--quiet"])
+        choice = ModelChoice(arch, pretrained, str(ckpt) if ckpt else None, info.device, info.precision)
+        job = start_kind(ctx.ws, "embed", model=choice)
         st.session_state[WATCHING_EMBED] = True
         st.success(f"Started embedding with {md(arch)} as job {job}.")
     except ClipcoreError as exc:

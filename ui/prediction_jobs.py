@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs, start_job
+from clipcore.catalog.jobs import list_jobs
+from clipcore.jobkinds import start_kind
 from clipcore.errors import ClipcoreError
 from ui import auth, context
 from ui.text import job_eta, md
@@ -13,15 +14,10 @@ from ui.text import job_eta, md
 WATCHING = "predict_watching"
 
 
-def _model_args(info) -> list[str]:
-    weights = ["--checkpoint", info.checkpoint] if info.checkpoint else ["--pretrained", info.pretrained or "none"]
-    return ["--model", info.name, *weights, "--device", info.device, "--precision", info.precision, "--quiet"]
-
-
 def _start(ctx, which: str) -> None:
     try:
         auth.permit("start_jobs", ctx.entry.name)
-        start_job(ctx.ws, "predict", [which, *_model_args(ctx.model.info)])
+        start_kind(ctx.ws, "predict", which=which, model=ctx.model.info)
         st.session_state[WATCHING] = True
     except ClipcoreError as exc:
         context.show_error(exc)
@@ -52,9 +48,9 @@ def render_prediction_jobs(ctx, *, zero_shot_ready: bool, few_shot_ready: bool) 
         )
         c1, c2 = st.columns(2)
         may = ctx.can("start_jobs")
-        c1.button("Compute zero-shot scores", key="predict_zero", disabled=not may, on_click=_start, args=(ctx, "--zero-shot"),
+        c1.button("Compute zero-shot scores", key="predict_zero", disabled=not may, on_click=_start, args=(ctx, "zero-shot"),
                   help=None if may else f"Your role ({md(ctx.role)}) does not start jobs.")
-        c2.button("Compute few-shot scores", key="predict_few", disabled=not may, on_click=_start, args=(ctx, "--few-shot"),
+        c2.button("Compute few-shot scores", key="predict_few", disabled=not may, on_click=_start, args=(ctx, "few-shot"),
                   help="A logistic probe on the current labels." if may else f"Your role ({md(ctx.role)}) does not start jobs.")
         if st.session_state.get(WATCHING) or any(j["kind"] == "predict" for j in list_jobs(ws, active_only=True)):
             _progress(ws)

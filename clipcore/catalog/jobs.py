@@ -2,7 +2,10 @@
 
 A job is ``python -m clipcore <command> ... --job-id ID`` in its own process session,
 so it survives page reloads and browser disconnects; it writes its progress to the
-``jobs`` table, which any session can read.
+``jobs`` table, which any session can read. This module is the mechanism (launch, the
+server-wide cap, progress, cancel); which commands may run as jobs, and how their command
+lines are built, is declared once in ``clipcore.jobkinds``, whose ``start_job`` is the
+one way to start one.
 """
 
 from __future__ import annotations
@@ -11,36 +14,38 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
+from clipcore.config import jobs_dir, max_jobs
 from clipcore.errors import InputError
 from clipcore.catalog.store import Workspace, utc_now
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "import-iiif", "index", "download-model"})
 ACTIVE = ("queued", "running")
-DEFAULT_MAX_JOBS = 2  # at once on this server, all workspaces together (CLIPCORE_MAX_JOBS)
+FINISHED = ("done", "failed", "cancelled")
+
+
+class JobRefused(InputError):
+    """A job was not started: one of its kind already runs in this workspace, or the
+    server-wide cap is reached. The work it would do is not done; nothing was written."""
+
+
+class JobCapReached(JobRefused):
+    """The server-wide cap of running jobs (``CLIPCORE_MAX_JOBS``) is reached."""
 
 
 def _registry() -> Path:
     """The server-wide folder of running jobs' pid files (one per job, any workspace)."""
-    path = Path(os.environ.get("CLIPCORE_JOBS_DIR") or Path(tempfile.gettempdir()) / f"clipcore-jobs-{os.getuid()}")
+    path = jobs_dir()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
-
-
-def _max_jobs() -> int:
-    try:
-        return max(1, int(os.environ.get("CLIPCORE_MAX_JOBS", DEFAULT_MAX_JOBS)))
-    except ValueError:
-        return DEFAULT_MAX_JOBS
 
 
 def _live_registered(registry: Path) -> int:
@@ -57,27 +62,26 @@ def _live_registered(registry: Path) -> int:
     return live
 
 
-def start_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
+def launch_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
     """Start ``python -m clipcore command *args`` in the background; return the job id.
 
-    At most one job per kind per workspace runs at a time, and at most
-    ``CLIPCORE_MAX_JOBS`` (default 2) on the server; both checks and the start happen
-    under one server-wide lock, so two sessions clicking at once cannot both pass.
+    The mechanism only: call ``clipcore.jobkinds.start_job``, which checks that the
+    command is a declared job kind. At most one job per kind per workspace runs at a time,
+    and at most ``CLIPCORE_MAX_JOBS`` (default 2) on the server; both checks and the start
+    happen under one server-wide lock, so two sessions clicking at once cannot both pass.
     Raises:
-        InputError: a command that is not a known long-running subcommand; a job of this
-            kind already running in this workspace; the server-wide cap reached.
+        JobRefused: a job of this kind already running in this workspace.
+        JobCapReached: the server-wide cap reached.
     """
-    if command not in ALLOWED_COMMANDS:
-        raise InputError(f"cannot run {command!r} as a job; jobs are {sorted(ALLOWED_COMMANDS)}.")
     registry = _registry()
     with open(registry / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         same = [j for j in list_jobs(ws, active_only=True, limit=50) if j["kind"] == command]
         if same:
-            raise InputError(f"a {command} job ({same[0]['id']}) is already running in this workspace; wait for it to finish.")
-        cap = _max_jobs()
+            raise JobRefused(f"a {command} job ({same[0]['id']}) is already running in this workspace; wait for it to finish.")
+        cap = max_jobs()
         if _live_registered(registry) >= cap:
-            raise InputError(f"{cap} jobs are already running on this server (at most {cap}); wait for one to finish.")
+            raise JobCapReached(f"{cap} jobs are already running on this server (at most {cap}); wait for one to finish.")
         job_id, pid = _spawn(ws, command, args)
         (registry / f"{job_id}.pid").write_text(str(pid))
     return job_id
@@ -136,18 +140,18 @@ class JobReporter:
             )
 
     def finish(self, result: dict[str, Any]) -> None:
-        """Mark the job done with its JSON result."""
+        """Mark the job done with its JSON result (not a job already cancelled)."""
         with self._ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'done', result = ?, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'done', result = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (json.dumps(result), utc_now(), self.job_id),
             )
 
     def fail(self, message: str) -> None:
-        """Mark the job failed with a one-line reason."""
+        """Mark the job failed with a one-line reason (not a job already cancelled)."""
         with self._ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'failed', message = ?, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'failed', message = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (message, utc_now(), self.job_id),
             )
 
@@ -209,3 +213,35 @@ def job_log(ws: Workspace, job_id: str, tail_chars: int = 4000) -> str:
     if not path.exists():
         return ""
     return path.read_text(errors="replace")[-tail_chars:]
+
+
+def cancel_job(ws: Workspace, job_id: str) -> dict[str, Any]:
+    """Stop a queued or running job: mark it cancelled, then end its process group
+    (SIGTERM; the job runs in its own session). Work a job committed before it stopped
+    stays (every write is one transaction or a rename); a finished job is left as it is.
+    Returns the job as :func:`get_job` gives it.
+
+    Raises:
+        InputError: no job with this id.
+    """
+    job = get_job(ws, job_id)
+    if job["status"] not in ACTIVE:
+        return job
+    with ws.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET status = 'cancelled', message = 'cancelled', updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+            (utc_now(), job_id),
+        )
+    pid = job.get("pid")
+    if pid and _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for _ in range(50):  # reap our own child promptly, so the cap frees at once
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+    (_registry() / f"{job_id}.pid").unlink(missing_ok=True)
+    logger.info("cancelled job %s", job_id)
+    return get_job(ws, job_id)

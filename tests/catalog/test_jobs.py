@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from clipcore.errors import InputError
-from clipcore.catalog.jobs import job_log, list_jobs, start_job
+from clipcore.catalog.jobs import job_log, list_jobs
+from clipcore.jobkinds import start_job
 from clipcore.catalog.store import Workspace
 
 from tests.helpers import wait_for_job as wait_for

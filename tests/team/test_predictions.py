@@ -93,7 +93,7 @@ def test_predict_cli_stores_zero_and_few_shot_scores(workspace):
 @pytest.fixture
 def large(monkeypatch):
     """Treat the 32-image demo as a collection too large to score in the page."""
-    monkeypatch.setattr(predictions, "IN_PAGE_MAX", 10)
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "10")
 
 
 def test_label_page_reads_stored_scores_when_the_collection_is_large(app_config, large):
