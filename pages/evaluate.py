@@ -34,7 +34,7 @@ def main() -> None:
     runs = [r for r in list_runs(ws, "evaluation") if (r["settings"] or {}).get("model") == ctx.key]
     render_add_model(ctx)
     render_run_form(ctx, split, expanded=not runs)
-    watch_evaluation_jobs(ws)
+    watch_evaluation_jobs(ctx)
     if not runs:
         st.info(
             "No evaluation of this workspace with this model is stored yet. "

@@ -29,7 +29,7 @@ EXAMPLES = {
 }
 
 # Functions of the app that take a job kind by name.
-STARTERS = {"start_job", "start_kind", "job_kind", "job_panel", "job_status", "start_button"}
+STARTERS = {"start_job", "start_kind", "job_kind", "job_panel", "start_job_from_ui"}
 
 
 def test_every_declared_kind_has_an_example():
@@ -71,15 +71,24 @@ def test_undeclared_kinds_are_refused(tmp_path):
 
 
 def _kind_literals(path: Path) -> list[tuple[str, int]]:
-    """(kind, line) for every string literal passed to a function that takes a kind."""
+    """(kind, line) for every string passed to a function that takes a kind: a literal, or
+    a module-level constant of the file (``DOWNLOAD_JOB = "download-model"``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    constants = {
+        t.id: node.value.value
+        for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value.value, str)
+    }
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in STARTERS:
                 for arg in [*node.args, *(k.value for k in node.keywords if k.arg == "kind")]:
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         found.append((arg.value, node.lineno))
+                    elif isinstance(arg, ast.Name) and arg.id in constants:
+                        found.append((constants[arg.id], node.lineno))
     return found
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs
-from clipcore.jobkinds import start_kind
 from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.classify.evaluation import DEFAULT_KS, parse_ks
 from clipcore.config import checked_weights_file
 from clipcore.errors import ClipcoreError
 from ui import auth, context
-from ui.text import job_eta, md
-
-WATCHING = "ev_watching_jobs"
+from ui.jobs import job_panel, start_job_from_ui
 
 
 def render_baseline(ctx, split_name: str) -> None:
@@ -37,15 +33,7 @@ def render_baseline(ctx, split_name: str) -> None:
         start = st.form_submit_button("Start baseline job", disabled=not ctx.can("start_jobs"))
     if start:
         _start_baseline(ctx, split_name, arch, b_ks, int(b_draws), int(b_epochs), checkpoint.strip())
-    ws = ctx.ws
-    if st.session_state.get(WATCHING) or any(
-        j["kind"] == "baseline" and j["status"] in ("queued", "running") for j in list_jobs(ws, active_only=True)
-    ):
-        st.session_state[WATCHING] = True
-        _baseline_jobs(ws)
-    recent = [j for j in list_jobs(ws, limit=10) if j["kind"] == "baseline"]
-    if recent and recent[0]["status"] == "failed":
-        st.error(f"The last baseline job failed: {md(recent[0]['message'])}", icon="🚫")
+    job_panel(ctx.ws, ctx.entry.name, "baseline", key="ev_baseline")
 
 
 def _start_baseline(ctx, split_name: str, arch: str, ks_text: str, draws: int, epochs: int, checkpoint: str) -> None:
@@ -54,24 +42,11 @@ def _start_baseline(ctx, split_name: str, arch: str, ks_text: str, draws: int, e
         # Only a file inside a configured model folder: the field must not probe the disk.
         weights = str(checked_weights_file(checkpoint, auth.auth_settings().model_folders)) if checkpoint else None
         resolve_weights(arch, checkpoint=weights, form=True)  # fails in seconds when offline
-        job_id = start_kind(ctx.ws, "baseline", arch=arch, ks=parse_ks(ks_text), draws=draws, split=split_name,
-                            epochs=epochs, checkpoint=weights)
-        st.session_state[WATCHING] = True
-        st.success(f"Started baseline job {job_id}.")
+        ks = parse_ks(ks_text)
     except ClipcoreError as exc:
         context.show_error(exc)
-
-
-@st.fragment(run_every=2.0)
-def _baseline_jobs(ws) -> None:
-    jobs = [j for j in list_jobs(ws, limit=10) if j["kind"] == "baseline"]
-    active = [j for j in jobs if j["status"] in ("queued", "running")]
-    for job in active:
-        total = job.get("total") or 0
-        st.progress(
-            min((job.get("done") or 0) / total, 1.0) if total else 0.0,
-            text=f"baseline job {job['id']}: fit {job.get('done') or 0} of {total or '?'} done{job_eta(job)}",
-        )
-    if not active and st.session_state.get(WATCHING):
-        st.session_state[WATCHING] = False
-        st.rerun()  # a job finished: show its results
+        return
+    job_id = start_job_from_ui(ctx.ws, ctx.entry.name, "baseline", key="ev_baseline", arch=arch, ks=ks, draws=draws,
+                               split=split_name, epochs=epochs, checkpoint=weights)
+    if job_id:
+        st.success(f"Started baseline job {job_id}.")

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs
-from clipcore.jobkinds import start_kind
 from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
-from clipcore.errors import ClipcoreError
-from ui import auth, context, state
+from ui import state
+from ui.jobs import job_panel, start_job_from_ui
 from ui.model_compare import other_model_choice
-from ui.text import human_time, job_eta, md
+from ui.text import human_time
 
 SPLIT = "default"
 RUN_CHOICE = "ev_run"
-WATCHING_EVAL = "ev_watching_evaluation"
 
 
 def method_title(method: str, prompt_set: dict | None = None) -> str:
@@ -80,37 +77,13 @@ def render_run_form(ctx, split, *, expanded: bool) -> None:
 
 
 def _start_evaluation(ctx, chosen_set, methods: list[str], ks: list, draws: int, models: list[str]) -> None:
-    try:
-        auth.permit("start_jobs", ctx.entry.name)
-        start_kind(ctx.ws, "evaluate", model=ctx.model.info, methods=methods, ks=ks, draws=draws, split=SPLIT,
-                   prompt_set=tuple(chosen_set) if chosen_set else None, models=models)
-        st.session_state[WATCHING_EVAL] = True
-    except ClipcoreError as exc:
-        context.show_error(exc)
+    start_job_from_ui(ctx.ws, ctx.entry.name, "evaluate", key="ev_eval", model=ctx.model.info, methods=methods, ks=ks,
+                      draws=draws, split=SPLIT, prompt_set=tuple(chosen_set) if chosen_set else None, models=models)
 
 
-@st.fragment(run_every=1.0)
-def _evaluation_jobs(ws) -> None:
-    """Progress of running evaluation jobs (they survive reloads); rerun the page when one ends."""
-    active = [j for j in list_jobs(ws, active_only=True) if j["kind"] == "evaluate"]
-    for job in active:
-        total = job.get("total") or 0
-        st.progress(min((job.get("done") or 0) / total, 1.0) if total else 0.0,
-                    text=f"evaluation job {job['id']}: {job.get('done') or 0}/{total or '?'} fits{job_eta(job)}")
-    if not active and st.session_state.get(WATCHING_EVAL):
-        st.session_state[WATCHING_EVAL] = False
-        st.session_state.pop(RUN_CHOICE, None)  # show the new run
-        st.rerun()
-
-
-def watch_evaluation_jobs(ws) -> None:
-    """Progress of a running evaluation job, and the last one's failure if it failed."""
-    if st.session_state.get(WATCHING_EVAL) or any(j["kind"] == "evaluate" for j in list_jobs(ws, active_only=True)):
-        st.session_state[WATCHING_EVAL] = True
-        _evaluation_jobs(ws)
-    last_eval = next((j for j in list_jobs(ws, limit=10) if j["kind"] == "evaluate"), None)
-    if last_eval and last_eval["status"] == "failed":
-        st.error(f"The last evaluation job failed: {md(last_eval['message'])}", icon="🚫")
+def watch_evaluation_jobs(ctx) -> None:
+    """A running evaluation job's progress; when it ends, the new run is shown (or its failure)."""
+    job_panel(ctx.ws, ctx.entry.name, "evaluate", key="ev_eval", on_end=lambda job: st.session_state.pop(RUN_CHOICE, None))
 
 
 def choose_run(runs: list[dict]) -> dict:

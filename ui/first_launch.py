@@ -14,7 +14,6 @@ from ui.resources import workspace_at
 from ui.text import code, md
 
 DOWNLOAD_JOB = "download-model"
-DOWNLOAD_POLL_S = 1.0
 
 _demo_lock = threading.Lock()
 
@@ -78,13 +77,14 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
 def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
     """Home's "Download model weights" panel, shown while the app runs on ``tiny`` because
     the configured model's weights are missing. The download is a ``download-model`` job
-    (its own process: it survives reloads; a rerun resumes a partial file) whose progress
-    the panel polls from the job table: a bar with "x MB of y MB, z MB/s". Admins start
-    it (the ``start_jobs`` permission); others are told who can.
+    (its own process: it survives reloads; a rerun resumes a partial file) followed by
+    ``ui.jobs``: a bar with "x MB of y MB, z MB/s". When it is done, the app switches to the
+    downloaded model. Admins start it (the ``start_jobs`` permission); others are told who can.
     """
     from clipcore.catalog.jobs import list_jobs
 
     from ui import auth
+    from ui.jobs import job_panel, start_job_from_ui
     from ui.resources import settings
 
     cfg = settings()
@@ -92,7 +92,8 @@ def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
         return
     target = f"{cfg.model}/{cfg.pretrained}"
     st.subheader("Model weights")
-    running = [j for j in list_jobs(ws, active_only=True) if j["kind"] == DOWNLOAD_JOB]
+    jobs = [j for j in list_jobs(ws, limit=20) if j["kind"] == DOWNLOAD_JOB]
+    running = bool(jobs) and jobs[0]["status"] in ("queued", "running")
     may = auth.can("start_jobs", entry.name)
     c1, c2 = st.columns([3, 1])
     c1.markdown(
@@ -101,48 +102,22 @@ def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
         "An interrupted download resumes where it stopped."
         + ("" if may else " Only an admin can start it.")
     )
-    if c2.button("Download model weights", key="home_download", disabled=bool(running) or not may, width="stretch"):
-        _start_download(ws, entry, cfg)
-    st.fragment(_download_progress, run_every=DOWNLOAD_POLL_S if running else None)(ws, cfg)
+    if c2.button("Download model weights", key="home_download", disabled=running or not may, width="stretch"):
+        if start_job_from_ui(ws, entry.name, DOWNLOAD_JOB, key="home", model=cfg.model, pretrained=cfg.pretrained):
+            st.rerun()
+    job_panel(ws, entry.name, DOWNLOAD_JOB, key="home_download",
+              describe=lambda job: f"Downloading {code(target)}: {md(job['message'] or 'connecting...')}")
+    if jobs and jobs[0]["status"] == "done":
+        _use_downloaded(jobs[0], cfg)
 
 
-def _start_download(ws, entry: WorkspaceEntry, cfg) -> None:
-    from clipcore.jobkinds import start_kind
-    from clipcore.errors import ClipcoreError
-
-    from ui import auth, state
-    from ui.context import show_error
-
-    try:
-        auth.permit("start_jobs", entry.name)
-        job_id = start_kind(ws, "download-model", model=cfg.model, pretrained=cfg.pretrained)
-    except ClipcoreError as exc:
-        show_error(exc)
-        return
-    st.session_state[state.HOME_LAST_JOB] = job_id
-    st.rerun()
-
-
-def _download_progress(ws, cfg) -> None:
-    """The newest download job: its bar while it runs; when it is done, the switch to the
-    downloaded model (once per session: the model cache is shared by every session)."""
-    from clipcore.catalog.jobs import list_jobs
+def _use_downloaded(job: dict, cfg) -> None:
+    """Once per session per finished download: load the downloaded model on the next run
+    (the model cache is shared by every session)."""
     from clipcore.embedding.models import find_cached_weights
 
-    jobs = [j for j in list_jobs(ws, limit=20) if j["kind"] == DOWNLOAD_JOB]
-    if not jobs:
-        return
-    job = jobs[0]
-    if job["status"] in ("queued", "running"):
-        total = job["total"] or 0
-        share = min(job["done"] / total, 1.0) if total else 0.0
-        st.progress(share, text=f"Downloading {code(cfg.model + '/' + cfg.pretrained)}: {md(job['message'] or 'connecting...')}")
-        return
-    if job["status"] == "failed":
-        st.error(f"The download stopped: {md(job['message'] or 'no reason given')} Press the button again to resume it.")
-        return
     switched = f"weights_loaded_{job['id']}"
-    if job["status"] == "done" and not st.session_state.get(switched) and find_cached_weights(cfg.model, cfg.pretrained):
+    if not st.session_state.get(switched) and find_cached_weights(cfg.model, cfg.pretrained):
         from ui.resources import _active
 
         st.session_state[switched] = True

@@ -7,16 +7,18 @@ import streamlit as st
 
 from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
-from clipcore.catalog.jobs import get_job, job_log, list_jobs
-from clipcore.jobkinds import start_kind
+from clipcore.catalog.jobs import list_jobs
+from clipcore.jobkinds import KINDS
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import auth, context, resources, state
+from ui import auth, context, resources
 from ui.first_launch import DOWNLOAD_JOB, render_download_panel
+from ui.jobs import job_panel, start_job_from_ui
 from ui.text import code, md
 
-JOB_POLL_S = 1.5
+# Home follows every kind but the download (its own panel shows it).
+HOME_KINDS = tuple(k for k in KINDS if k != DOWNLOAD_JOB)
 
 
 def render_home() -> None:
@@ -111,55 +113,19 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         c1.text(f"Source folder: {entry.source}")
     started = None
     may = auth.can("start_jobs", entry.name)  # admins start jobs (clipcore.team.roles)
-    try:
-        if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
-                     width="stretch"):
-            auth.permit("start_jobs", entry.name)
-            started = start_kind(ws, "ingest", source=entry.source, labels_from_folders=entry.labels_from_folders)
-        if c3.button(
-            f"Embed {missing:,} missing",
-            key="home_embed",
-            disabled=read_only or missing == 0 or bool(busy) or not may,
-            help=f"Embed the images that have no {info.key} embedding yet.",
-            width="stretch",
-        ):
-            auth.permit("start_jobs", entry.name)
-            started = start_kind(ws, "embed", model=info)
-    except ClipcoreError as exc:
-        context.show_error(exc)
+    if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
+                 width="stretch"):
+        started = start_job_from_ui(ws, entry.name, "ingest", key="home", source=entry.source,
+                                    labels_from_folders=entry.labels_from_folders)
+    if c3.button(
+        f"Embed {missing:,} missing",
+        key="home_embed",
+        disabled=read_only or missing == 0 or bool(busy) or not may,
+        help=f"Embed the images that have no {info.key} embedding yet.",
+        width="stretch",
+    ):
+        started = start_job_from_ui(ws, entry.name, "embed", key="home", model=info)
     if started:
-        st.session_state[state.HOME_LAST_JOB] = started
         st.rerun()
-    st.fragment(_jobs_panel, run_every=JOB_POLL_S if active else None)(ws, len(active))
+    job_panel(ws, entry.name, HOME_KINDS, key="home", recent=True)
 
-
-def _jobs_panel(ws: Workspace, active_before: int) -> None:
-    jobs = list_jobs(ws, limit=5)
-    active = [j for j in jobs if j["status"] in ("queued", "running")]
-    for job in (j for j in active if j["kind"] != DOWNLOAD_JOB):  # the download panel shows its own bar
-        total = job["total"] or 0
-        share = job["done"] / total if total else 0.0
-        st.progress(min(share, 1.0), text=f"{job['kind']} ({job['status']}): {job['done']:,} / {total:,}" if total else f"{job['kind']} ({job['status']})")
-    if active_before and not active:
-        st.rerun(scope="app")  # a job ended: refresh the counts above and stop polling
-    last = st.session_state.get(state.HOME_LAST_JOB)
-    if jobs:
-        with st.expander("Recent jobs", expanded=bool(active) or last is not None):
-            st.dataframe(
-                pd.DataFrame(
-                    [
-                        {"id": j["id"], "job": j["kind"], "status": j["status"], "done": j["done"], "total": j["total"],
-                         "message": j["message"] or "", "started": j["started_at"]}
-                        for j in jobs
-                    ]
-                ),
-                hide_index=True,
-            )
-            if last is not None:
-                try:
-                    job = get_job(ws, last)
-                except ClipcoreError:
-                    return
-                if job["status"] == "failed":
-                    st.error(f"The {job['kind']} job failed: {md(job['message'])}")
-                    st.code(job_log(ws, last, tail_chars=2000) or "(no log)", language=None)

@@ -7,18 +7,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs
-from clipcore.jobkinds import ModelChoice, start_kind
+from clipcore.jobkinds import ModelChoice
 from clipcore.classify.evaluation import ModelEntry, compare_zero_shot, covers_holdout
 from clipcore.classify.prompts import PromptSet
 from clipcore.classify.splits import Split, get_split
 from clipcore.embedding.models import ModelSpec, check_model_choice, embedding_model_specs
 from clipcore.errors import ClipcoreError
 from ui import auth, context, resources
+from ui.jobs import job_panel, start_job_from_ui
 from ui.text import md
 
 SPLIT = "default"
-WATCHING_EMBED = "mc_watching_embed"
 
 
 def model_entries(ctx, *, covering: Split | None = None) -> list[ModelEntry]:
@@ -122,38 +121,17 @@ def render_add_model(ctx) -> None:
             submitted = st.form_submit_button("Embed with this model")
         if submitted:
             _start_embed(ctx, name, tag, checkpoint)
-        _watch_embed_jobs(ctx.ws)
+        job_panel(ctx.ws, ctx.entry.name, "embed", key="mc_embed")
 
 
 def _start_embed(ctx, name: str, tag: str, checkpoint: str) -> None:
     try:
-        auth.permit("start_jobs", ctx.entry.name)
         arch, pretrained, ckpt = check_model_choice(name, tag, checkpoint, folders=auth.auth_settings().model_folders)
-        info = ctx.model.info
-        choice = ModelChoice(arch, pretrained, str(ckpt) if ckpt else None, info.device, info.precision)
-        job = start_kind(ctx.ws, "embed", model=choice)
-        st.session_state[WATCHING_EMBED] = True
-        st.success(f"Started embedding with {md(arch)} as job {job}.")
     except ClipcoreError as exc:
         context.show_error(exc)
-
-
-@st.fragment(run_every=1.0)
-def _embed_progress(ws) -> None:
-    active = [j for j in list_jobs(ws, active_only=True) if j["kind"] == "embed"]
-    for job in active:
-        total = job.get("total") or 0
-        st.progress(min((job.get("done") or 0) / total, 1.0) if total else 0.0,
-                    text=f"embed job {job['id']}: {job.get('done') or 0:,} / {total or '?'} images")
-    if not active and st.session_state.get(WATCHING_EMBED):
-        st.session_state[WATCHING_EMBED] = False
-        st.rerun()  # the new set can now be compared
-
-
-def _watch_embed_jobs(ws) -> None:
-    if st.session_state.get(WATCHING_EMBED) or any(j["kind"] == "embed" for j in list_jobs(ws, active_only=True)):
-        st.session_state[WATCHING_EMBED] = True
-        _embed_progress(ws)
-    last = next((j for j in list_jobs(ws, limit=10) if j["kind"] == "embed"), None)
-    if last and last["status"] == "failed":
-        st.error(f"The last embed job failed: {md(last['message'])}", icon="🚫")
+        return
+    info = ctx.model.info
+    choice = ModelChoice(arch, pretrained, str(ckpt) if ckpt else None, info.device, info.precision)
+    job = start_job_from_ui(ctx.ws, ctx.entry.name, "embed", key="mc_embed", model=choice)
+    if job:
+        st.success(f"Started embedding with {md(arch)} as job {job}.")

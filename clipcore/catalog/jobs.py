@@ -123,7 +123,7 @@ class JobReporter:
         self._last = 0.0
         with ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'running', pid = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (os.getpid(), utc_now(), job_id),
             )
 
@@ -235,7 +235,10 @@ def cancel_job(ws: Workspace, job_id: str) -> dict[str, Any]:
     pid = job.get("pid")
     if pid and _alive(pid):
         try:
-            os.killpg(pid, signal.SIGTERM)
+            if os.getpgid(pid) == pid:  # a job leads its own session: stop its children too
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
         for _ in range(50):  # reap our own child promptly, so the cap frees at once

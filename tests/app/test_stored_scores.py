@@ -57,3 +57,58 @@ def test_compute_zero_shot_scores_runs_the_job_and_the_pages_use_them(large_coll
     at.run()
     assert not at.exception
     assert "Most confident zero-shot" in at.selectbox(key="label_kind").options
+
+
+def _fake_job(ws, job_id: str, status: str, pid: int | None = None, message: str | None = None) -> None:
+    """A predict job row as a job process leaves it (with its log)."""
+    args = '["--zero-shot", "--model", "tiny", "--pretrained", "none", "--device", "cpu", "--precision", "fp32", "--quiet"]'
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, args, status, message, started_at, updated_at, pid, done, total) "
+            "VALUES (?, 'predict', ?, ?, ?, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:01+00:00', ?, 500, 2032)",
+            (job_id, args, status, message, pid),
+        )
+    (ws.root / "jobs").mkdir(exist_ok=True)
+    (ws.root / "jobs" / f"{job_id}.log").write_text("error: the disk is full (example)\n")
+
+
+def test_a_failed_job_shows_its_reason_and_log_and_can_be_retried(large_collection):
+    ws = large_collection
+    _fake_job(ws, "oldfailure", "failed", message="the disk is full")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/zero_shot.py")
+    at.run()
+    assert not at.exception
+    assert any("The last scoring job failed: the disk is full" in e.value for e in at.error)
+    assert any("the disk is full (example)" in c.value for c in at.code)  # the log
+    at.button(key="predict_retry_oldfailure").click().run()
+    assert not at.exception
+    retried = [j for j in list_jobs(ws) if j["kind"] == "predict" and j["id"] != "oldfailure"]
+    assert len(retried) == 1 and retried[0]["args"][:2] == ["--zero-shot", "--model"]
+    assert wait_for_job(ws, retried[0]["id"], timeout=180)["status"] == "done"
+    at.run()
+    assert not any("The last scoring job failed" in e.value for e in at.error)
+
+
+def test_a_running_job_shows_progress_and_can_be_cancelled(large_collection):
+    import subprocess
+    import sys
+
+    ws = large_collection
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        _fake_job(ws, "running1", "running", pid=proc.pid)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.switch_page("pages/zero_shot.py")
+        at.run()
+        assert not at.exception
+        [bar] = [p for p in at.get("progress") if "scoring job running1" in p.proto.text]
+        assert "500 of 2,032 images" in bar.proto.text
+        at.button(key="predict_cancel_running1").click().run()
+        assert not at.exception
+        proc.wait(timeout=10)  # ended by the signal (TimeoutExpired otherwise)
+        assert [j["status"] for j in list_jobs(ws) if j["id"] == "running1"] == ["cancelled"]
+        assert any("The last scoring job was cancelled" in i.value for i in at.info)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -89,3 +89,30 @@ def test_server_wide_cap_over_all_workspaces(tmp_path, sleeper, monkeypatch):
     job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
     assert (registry / f"{job_id}.pid").exists() and not (registry / "other-workspace-job.pid").exists()
     wait_for(ws, job_id)
+
+
+def test_cancel_stops_the_process_and_the_job_stays_cancelled(tmp_path):
+    import subprocess
+    import sys
+
+    from clipcore.catalog.jobs import JobReporter, cancel_job, get_job
+
+    ws = Workspace(tmp_path / "ws")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        with ws.transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, kind, args, status, started_at, updated_at, pid) VALUES ('j1', 'predict', '[]', 'running', 'x', 'x', ?)",
+                (proc.pid,),
+            )
+        job = cancel_job(ws, "j1")
+        assert job["status"] == "cancelled"
+        proc.wait(timeout=10)  # ended by the signal (TimeoutExpired otherwise)
+    finally:
+        proc.kill()
+        proc.wait()
+    late = JobReporter(ws, "j1")  # a job process that reports after the cancel does not revive it
+    late.finish({"rows": 1})
+    late.fail("too late")
+    assert get_job(ws, "j1")["status"] == "cancelled"
+    assert cancel_job(ws, "j1")["status"] == "cancelled"  # cancelling twice changes nothing
