@@ -233,12 +233,10 @@ def _cmd_predict(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
             probs = ranking.few_shot_probabilities(matrix, lbl.current_label_arrays(ws), out_of_fold=not args.in_sample)
             manifest = predictions.store_probabilities(ws, matrix, probs, "few-shot", ref, embedding_version=version, progress=bar)
         else:
-            from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
+            from clipcore.classify.prompts import resolve_prompt_set
             from clipcore.classify.zeroshot import build_classifier
 
-            prompt_set = (
-                load_prompt_set(ws, args.prompt_set, args.prompt_version) if args.prompt_set else latest_prompt_set(ws)
-            )
+            prompt_set = resolve_prompt_set(ws, args.prompt_set, args.prompt_version)
             if prompt_set is None:
                 raise InputError("no prompt set is saved; save one on the Zero-shot page or name one with --prompt-set.")
             classifier = build_classifier(_model(settings), prompt_set)
@@ -686,16 +684,12 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     from clipcore.classify.evaluation import parse_ks
     from clipcore.classify.evaluation import DEFAULT_METHODS, ModelEntry, evaluate_models, save_run
     from clipcore.embedding.models import ModelSpec
-    from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
+    from clipcore.classify.prompts import resolve_prompt_set
 
     ws = _workspace(settings)
     ks = parse_ks(args.k)
-    if args.class_names:
-        prompt_set = None
-    elif args.prompt_set:
-        prompt_set = load_prompt_set(ws, args.prompt_set, args.prompt_version)
-    else:
-        prompt_set = latest_prompt_set(ws)
+    # None: the evaluation uses the class names in templates (and says so in its warnings).
+    prompt_set = None if args.class_names else resolve_prompt_set(ws, args.prompt_set, args.prompt_version)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)

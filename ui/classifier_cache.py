@@ -55,9 +55,8 @@ def _fewshot_prediction(
     source: str,
     cross_validated: bool = False,
 ):
-    from clipcore.classify.evaluation import class_name_prompts
     from clipcore.classify.fewshot import NEEDS_PROMPTS, cross_validated_labelled, predict_unlabelled
-    from clipcore.classify.prompts import latest_prompt_set
+    from clipcore.classify.prompts import resolve_prompt_set
     from clipcore.classify.splits import labelled_images
     from clipcore.classify.zeroshot import build_classifier
 
@@ -68,10 +67,7 @@ def _fewshot_prediction(
         model = active_model().model
         if model.info.key != key:
             raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
-        prompts = latest_prompt_set(ws)
-        if prompts is None:
-            classes = sorted(set(labelled_images(ws, source).values()))
-            prompts = class_name_prompts(classes) if len(classes) >= 2 else None
+        prompts = resolve_prompt_set(ws, classes=lambda: labelled_images(ws, source).values())
         zero_shot = build_classifier(model, prompts) if prompts is not None else None
     if cross_validated:
         return cross_validated_labelled(ws, matrix, method=method, source=source, zero_shot=zero_shot, max_images=PAGE_CV_MAX)

@@ -23,7 +23,7 @@ from clipcore.classify.fewshot import METHOD_TITLES, METHODS, TRAIN_BUDGET, make
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.classify.report import MODEL_SEP
 from clipcore.embedding.models import ClipModel
-from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
+from clipcore.classify.prompts import PromptSet, class_name_prompts
 from clipcore.classify.splits import (
     Split, draw_training_sets, freeze_split, get_split, missing_members, near_duplicates, split_drift, usable_ks,
 )
@@ -87,11 +87,6 @@ class EvaluationResult:
             "warnings": list(self.warnings),
             "settings": dict(self.settings),
         }
-
-
-def class_name_prompts(classes: Sequence[str]) -> PromptSet:
-    """A prompt set that is just the class names in the default templates (when none is saved)."""
-    return PromptSet("class names", {c: [c] for c in classes}, list(DEFAULT_TEMPLATES))
 
 
 def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
