@@ -229,7 +229,7 @@ def _cmd_predict(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     started = time.perf_counter()
     try:
         if args.few_shot:
-            ref = predictions.few_shot_ref(lbl.labels_version(ws), out_of_fold=not args.in_sample)
+            ref = predictions.few_shot_ref(lbl.label_events_version(ws), out_of_fold=not args.in_sample)
             probs = ranking.few_shot_probabilities(matrix, lbl.current_label_arrays(ws), out_of_fold=not args.in_sample)
             manifest = predictions.store_probabilities(ws, matrix, probs, "few-shot", ref, embedding_version=version, progress=bar)
         else:

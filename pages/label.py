@@ -196,7 +196,7 @@ def _label_view(ctx, annotator: str) -> None:
         st.info(f"You can look at the history, the conflicts and the exports; your role ({ctx.role}) does not label.")
         return
     _apply_more_like_this()
-    version = lbl.labels_version(ws)  # before the labels: a page is never newer than its drawn_at
+    version = lbl.label_events_version(ws)  # before the labels: a page is never newer than its drawn_at
     labels = lbl.current_label_arrays(ws)  # arrays: no dict of every labelled id
     _progress(ws, annotator, lbl.label_progress(ws, total=resources.catalogue_summary(ws)["counts"]["images"]))
     zero_shot = _zero_shot(ctx)

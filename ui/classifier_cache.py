@@ -49,7 +49,7 @@ def _fewshot_prediction(
     ws_path: str,
     key: str,
     emb_version: int,
-    labels_version: str,
+    training_version: str,
     prompt_ref: tuple | None,
     method: str,
     source: str,
@@ -86,12 +86,12 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cro
         ClipcoreError: too few labels, or a method that needs prompts without any.
     """
     from clipcore.classify.prompts import latest_prompt_set
-    from clipcore.classify.splits import labels_version
+    from clipcore.classify.splits import training_data_version
 
     prompts = latest_prompt_set(ws)
     prompt_ref = (prompts.name, prompts.version) if prompts else None
     return _fewshot_prediction(
-        str(ws.root), key, ws.embedding_version(key), labels_version(ws), prompt_ref, method, source, cross_validated
+        str(ws.root), key, ws.embedding_version(key), training_data_version(ws), prompt_ref, method, source, cross_validated
     )
 
 
@@ -154,7 +154,7 @@ def zero_shot_probabilities(ws: Workspace, key: str):
 
 
 @st.cache_resource(show_spinner="Training on the labels so far...", max_entries=8)
-def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, labels_version: tuple, out_of_fold: bool):
+def _few_shot_probabilities(ws_path: str, key: str, emb_version: int, events_version: tuple, out_of_fold: bool):
     from clipcore.catalog.labels import current_label_arrays
     from clipcore.team.ranking import few_shot_probabilities
 
@@ -166,14 +166,14 @@ def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False
     """Class probabilities of every image from a classifier on the current labels
     (``clipcore.team.ranking.ClassProbabilities``), or None with fewer than 2 labelled classes.
     Shared by all sessions; recomputed when labels or embeddings change."""
-    from clipcore.catalog.labels import current_label_arrays, labels_version
+    from clipcore.catalog.labels import current_label_arrays, label_events_version
     from clipcore.team.predictions import latest_stored
 
     if len(current_label_arrays(ws).counts()) < 2:
         return None
     version = ws.embedding_version(key)
     if scored_in_page(ws, key):
-        return _few_shot_probabilities(str(ws.root), key, version, labels_version(ws), out_of_fold)
+        return _few_shot_probabilities(str(ws.root), key, version, label_events_version(ws), out_of_fold)
     # A large collection: the newest stored result (it may predate the latest labels; a
     # `predict --few-shot` job refreshes it), or None until one is stored.
     manifest = latest_stored(ws, key, "few-shot", embedding_version=version, out_of_fold=out_of_fold)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from clipcore.classify.promptlab import TEMPLATE_BANK, candidate_prompts, lab_images, suggest_prompts
 from clipcore.classify.prompts import PromptSet, load_prompt_set, save_prompt_set
-from clipcore.classify.splits import labels_version
+from clipcore.classify.splits import training_data_version
 from clipcore.classify.zeroshot import build_classifier
 from clipcore.errors import ClipcoreError
 
@@ -60,7 +60,7 @@ def render_prompt_lab(ctx, loaded: tuple[str, int] | None, on_saved) -> None:
         placeholder="\n".join(f"{label}: ..." for label in list(stored.classes)[:3]),
         height=90,
     )
-    signature = (loaded, labels_version(ctx.ws), st.session_state.get(SYNONYMS, ""))
+    signature = (loaded, training_data_version(ctx.ws), st.session_state.get(SYNONYMS, ""))
     if st.button("Suggest prompts", key="zs_lab_run", type="primary"):
         try:
             with st.spinner("Scoring candidate prompts on the labelled images..."):

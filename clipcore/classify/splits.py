@@ -23,7 +23,7 @@ import numpy as np
 from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
 from clipcore.catalog.metadata import image_groups
-from clipcore.catalog.labels import labels_version as label_state
+from clipcore.catalog.labels import label_events_version
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 
 logger = logging.getLogger(__name__)
@@ -101,12 +101,13 @@ def labelled_images(ws: Workspace, source: str = "ground_truth") -> dict[int, st
     return merged
 
 
-def labels_version(ws: Workspace) -> str:
-    """A token that changes whenever ground truth, labels or splits change (for cache keys)."""
+def training_data_version(ws: Workspace) -> str:
+    """A token that changes whenever ground truth, labels or splits change: a cache key of
+    whatever trains or scores on them (label events alone: ``catalog.labels.label_events_version``)."""
     truth, last_split, n_splits = ws.query(
         "SELECT (SELECT COUNT(*) FROM ground_truth), (SELECT COALESCE(MAX(id), 0) FROM splits), (SELECT COUNT(*) FROM splits)"
     )[0]
-    return "-".join(str(v) for v in (truth, *label_state(ws), last_split, n_splits))
+    return "-".join(str(v) for v in (truth, *label_events_version(ws), last_split, n_splits))
 
 
 def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, str]:

@@ -192,6 +192,7 @@ def zero_shot_ref(prompt_set: str, version: int) -> dict[str, Any]:
     return {"prompt_set": prompt_set, "version": int(version)}
 
 
-def few_shot_ref(labels_version: Any, out_of_fold: bool) -> dict[str, Any]:
-    """The ref of few-shot (logistic probe on the current labels) predictions."""
-    return {"method": "logreg", "labels_version": list(labels_version), "out_of_fold": bool(out_of_fold)}
+def few_shot_ref(events_version: Any, out_of_fold: bool) -> dict[str, Any]:
+    """The ref of few-shot (logistic probe on the current labels) predictions;
+    ``events_version`` is ``catalog.labels.label_events_version`` (stored as "labels_version")."""
+    return {"method": "logreg", "labels_version": list(events_version), "out_of_fold": bool(out_of_fold)}

@@ -71,7 +71,7 @@ def test_latest_few_shot_result_is_found_whatever_labels_it_came_from(workspace,
     matrix = workspace.load_embeddings(tiny_model.info.key)
     version = workspace.embedding_version(matrix.key)
     probs = ranking.few_shot_probabilities(matrix, lbl.current_labels(workspace), out_of_fold=True)
-    ref = predictions.few_shot_ref(lbl.labels_version(workspace), out_of_fold=True)
+    ref = predictions.few_shot_ref(lbl.label_events_version(workspace), out_of_fold=True)
     predictions.store_probabilities(workspace, matrix, probs, "few-shot", ref, embedding_version=version)
     lbl.record_batch(workspace, "text", [ids[-1]], annotator="ada", source={})  # labels move on
     found = predictions.latest_stored(workspace, matrix.key, "few-shot", embedding_version=version, out_of_fold=True)
