@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 
 from clipcore.errors import InputError
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
+from clipcore.classify.splits import stratified_folds
 from clipcore.classify.zeroshot import ZeroShotClassifier
 
 logger = logging.getLogger(__name__)
@@ -631,23 +632,6 @@ def predict_unlabelled(
     )
 
 
-def _class_folds(y: Sequence[str], n_folds: int, seed: int) -> np.ndarray:
-    """(n,) int fold of each example: every class dealt round-robin over the folds after a
-    seeded shuffle, so each fold holds every class that has at least ``n_folds`` examples."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(y), dtype=np.int64)
-    by_class: dict[str, list[int]] = {}
-    for i, label in enumerate(y):
-        by_class.setdefault(label, []).append(i)
-    start = 0
-    for label in sorted(by_class):
-        members = np.asarray(by_class[label])
-        rng.shuffle(members)
-        fold[members] = (np.arange(len(members)) + start) % n_folds
-        start += len(members)  # classes with few examples do not all land in fold 0
-    return fold
-
-
 def cross_validated_labelled(
     ws: Workspace,
     matrix: EmbeddingMatrix,
@@ -680,7 +664,8 @@ def cross_validated_labelled(
             f"source {source!r} gives {dict(Counter(y))}. Label more images."
         )
     X = np.asarray(matrix.vectors[matrix.rows_of(ids)], dtype=np.float32)
-    fold = _class_folds(y, n_folds, seed)
+    fold = stratified_folds(y, n_folds, seed)
+    n_folds = int(fold.max()) + 1  # fewer when every class is smaller than n_folds
     proba = np.zeros((len(ids), len(classes)), np.float32)
     column = {c: j for j, c in enumerate(classes)}
     y_arr = np.asarray(y, dtype=object)

@@ -110,6 +110,30 @@ def training_data_version(ws: Workspace) -> str:
     return "-".join(str(v) for v in (truth, *label_events_version(ws), last_split, n_splits))
 
 
+def stratified_folds(y: Sequence[str], n_folds: int, seed: int = 0) -> np.ndarray:
+    """(n,) int fold of each example from scikit-learn's ``StratifiedKFold`` (shuffled with
+    ``seed``): every class spread over the folds in proportion. Classes smaller than
+    ``n_folds`` are expected here (a few labels per class), so sklearn's warning about them is
+    not raised; when every class is smaller, the folds are as many as the largest class has
+    examples (at least 2, at most ``n_folds``). Fewer than 2 examples: one fold.
+    """
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray([str(v) for v in y], dtype=object)
+    fold = np.zeros(len(labels), dtype=np.int64)
+    if len(labels) < 2:
+        return fold
+    largest = max(Counter(labels.tolist()).values())
+    splits = max(2, min(int(n_folds), largest, len(labels)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for k, (_, test) in enumerate(StratifiedKFold(splits, shuffle=True, random_state=seed).split(labels, labels)):
+            fold[test] = k
+    return fold
+
+
 def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, str]:
     """Group of each image: the labels CSV's group, else its book (``image_meta``, set per
     image at ingest whether or not it is labelled); then for "folder" the image's folder."""
