@@ -13,7 +13,7 @@ import streamlit as st
 
 from clipcore.csvsafe import rows_csv
 from clipcore.errors import ClipcoreError
-from clipcore.classify.fewshot import METHOD_TITLES
+from clipcore.classify.fewshot import METHOD_TITLES, page_methods
 
 from ui import classifier_cache, context
 from ui.grid import image_grid
@@ -24,7 +24,6 @@ SOURCES = {
     "ground_truth": "Ground truth only",
     "labels": "Label-page labels only",
 }
-METHOD_ORDER = ["zero_shot_prior", "logreg", "knn", "random_forest", "zero_shot"]
 GRID_SIZES = [12, 24, 48]
 
 
@@ -38,7 +37,7 @@ def render_header() -> tuple[str, str, int]:
     )
     c_source, c_method, c_size = st.columns([3, 3, 1])
     source = c_source.selectbox("Labels to train on", list(SOURCES), format_func=SOURCES.get, key="fs_source")
-    method = c_method.selectbox("Method", METHOD_ORDER, format_func=METHOD_TITLES.get, key="fs_method")
+    method = c_method.selectbox("Method", page_methods(), format_func=METHOD_TITLES.get, key="fs_method")
     n_show = c_size.selectbox("Show", GRID_SIZES, index=0, key="fs_grid_size")
     return source, method, n_show
 

@@ -5,7 +5,9 @@ Every classifier follows scikit-learn's estimator conventions: parameters only i
 ``predict_proba`` columns follow ``classes_``. ``X`` is (n, dim) float32 with unit-norm
 rows (CLIP image embeddings), ``y`` a list of n class names.
 
-Methods (``METHODS``):
+Methods (``CLASSIFIER_METHODS``: one :class:`MethodSpec` each, the one place a method is
+declared; a new classifier is its class here plus one entry there, and the Few-shot page,
+the evaluation, the palette and the report read it):
 
 * ``zero_shot``: no training; the prompt classifier behind the same interface.
 * ``logreg``: multinomial logistic regression; C chosen by cross-validation inside the
@@ -75,7 +77,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 # stratified sample of at most their budget (documented in the evaluation's notes).
 CV_MAX_EXAMPLES = 2000
 CV_MAX_FOLDS_LARGE = 3
-TRAIN_BUDGET = {"random_forest": 5000, "knn": 10000}
+RANDOM_FOREST_BUDGET = 5000  # training examples; above it a stratified sample
+KNN_BUDGET = 10000
 
 
 def stratified_sample(y: np.ndarray, size: int, seed: int = 0) -> np.ndarray | None:
@@ -230,7 +233,7 @@ class ForestClassifier(_WrappedEstimator):
         forest = RandomForestClassifier(
             n_estimators=int(self.n_estimators), class_weight="balanced", random_state=self.random_state, n_jobs=1
         )
-        sub = stratified_sample(y, TRAIN_BUDGET["random_forest"], self.random_state)
+        sub = stratified_sample(y, CLASSIFIER_METHODS["random_forest"].budget, self.random_state)
         self.n_trained_ = len(y) if sub is None else len(sub)
         if sub is not None:
             X, y = X[sub], y[sub]
@@ -246,7 +249,7 @@ class NearestNeighbours(_WrappedEstimator):
     def fit(self, X: Any, y: Any) -> "NearestNeighbours":
         """Store the examples."""
         X, y = _check_xy(X, y)
-        sub = stratified_sample(y, TRAIN_BUDGET["knn"], 0)
+        sub = stratified_sample(y, CLASSIFIER_METHODS["knn"].budget, 0)
         self.n_trained_ = len(y) if sub is None else len(sub)
         if sub is not None:
             X, y = X[sub], y[sub]
@@ -419,21 +422,44 @@ def _prior(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> ZeroSh
     return ZeroShotPriorProbe(zero_shot=zero_shot, random_state=seed)
 
 
-METHODS: dict[str, Callable[..., _ProbaClassifier]] = {
-    "zero_shot": _zero_shot,
-    "logreg": _logreg,
-    "random_forest": _forest,
-    "knn": _knn,
-    "zero_shot_prior": _prior,
+@dataclass(frozen=True)
+class MethodSpec:
+    """One classifier method: ``name`` (stored in runs and results), ``title`` (on screen and
+    in the report), ``factory(zero_shot=, seed=)`` -> an unfitted estimator, whether it needs
+    a prompt set's zero-shot classifier, its training budget (None: all examples), its fixed
+    colour (Okabe-Ito, ``classify.palette``), and its place on the Few-shot page's menu."""
+
+    name: str
+    title: str
+    factory: Callable[..., "_ProbaClassifier"]
+    colour: str
+    needs_prompts: bool = False
+    budget: int | None = None
+    page_rank: int = 99
+
+
+# Declaration order is the evaluation's order (``evaluation.DEFAULT_METHODS``).
+CLASSIFIER_METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        MethodSpec("zero_shot", "zero-shot (prompts only)", _zero_shot, "#0072B2", needs_prompts=True, page_rank=4),
+        MethodSpec("logreg", "logistic regression", _logreg, "#E69F00", page_rank=1),
+        MethodSpec("random_forest", "random forest", _forest, "#56B4E9", budget=RANDOM_FOREST_BUDGET, page_rank=3),
+        MethodSpec("knn", "k nearest neighbours", _knn, "#CC79A7", budget=KNN_BUDGET, page_rank=2),
+        MethodSpec("zero_shot_prior", "linear probe with zero-shot prior", _prior, "#009E73", needs_prompts=True,
+                   page_rank=0),
+    )
 }
-METHOD_TITLES: dict[str, str] = {
-    "zero_shot": "zero-shot (prompts only)",
-    "logreg": "logistic regression",
-    "random_forest": "random forest",
-    "knn": "k nearest neighbours",
-    "zero_shot_prior": "linear probe with zero-shot prior",
-}
-NEEDS_PROMPTS = frozenset({"zero_shot", "zero_shot_prior"})
+# Views of the registry, for the modules that read one attribute.
+METHODS: dict[str, Callable[..., _ProbaClassifier]] = {n: m.factory for n, m in CLASSIFIER_METHODS.items()}
+METHOD_TITLES: dict[str, str] = {n: m.title for n, m in CLASSIFIER_METHODS.items()}
+NEEDS_PROMPTS = frozenset(n for n, m in CLASSIFIER_METHODS.items() if m.needs_prompts)
+TRAIN_BUDGET: dict[str, int] = {n: m.budget for n, m in CLASSIFIER_METHODS.items() if m.budget is not None}
+
+
+def page_methods() -> list[str]:
+    """The methods in the Few-shot page's menu order (best first)."""
+    return sorted(CLASSIFIER_METHODS, key=lambda n: CLASSIFIER_METHODS[n].page_rank)
 
 
 def make_classifier(method: str, *, zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> _ProbaClassifier:
