@@ -1,5 +1,6 @@
 """The Label page's actions: the button callbacks (assign, next page, undo, select all),
-the computation of the next page of candidates, and auto-accept of confident suggestions.
+the query of the next page (computed by ``clipcore.team.loop``), and auto-accept of
+confident suggestions.
 
 Callbacks run before the next script run, so they may set widget state; they report
 through ``label_review.flash``. Every write checks the role first (``ui.auth.permit``).
@@ -7,7 +8,6 @@ through ``label_review.flash``. Every write checks the role first (``ui.auth.per
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +15,7 @@ from clipcore.catalog import labels as lbl
 from clipcore.errors import ClipcoreError, InputError, PermissionDenied
 from clipcore.retrieval.search import image_vector
 from clipcore.team import ranking
+from clipcore.team.loop import PageRequest, next_page
 from ui import auth, classifier_cache, context, resources, state
 from ui.grid import selected_ids, set_selection
 from ui.label_review import flash as _flash, new_page as _new_page
@@ -101,9 +102,9 @@ def select_all(grid_key: str, value: bool) -> None:
 
 
 def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:
-    """``labels``: ``catalog.labels.LabelArrays`` of the current labels. The next ``n`` unlabelled candidates for ``target`` by this query (text and image
-    through the vector index; zero-/few-shot by class score), re-ranked by a classifier on
-    the labels so far when ``learn``; claimed for the annotator when ``claim``."""
+    """The next page for the Label page's query (``clipcore.team.loop.next_page``): builds the
+    query (text or image vector, or the class's zero-/few-shot scores) and keeps the pages
+    passed over for it; ``labels``: ``catalog.labels.LabelArrays`` of the current labels."""
     ws, matrix = ctx.ws, ctx.matrix
     query = None
     if kind == "text":
@@ -118,29 +119,15 @@ def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, l
             raise InputError("no few-shot scores yet: label images of two classes (or compute the stored scores).")
         base = probs.class_scores(target)
     skipped = st.session_state.get(SKIPPED)
-    rejected = lbl.rejected_for(ws, target)
-    # Arrays, not sets: every labelled image is excluded, and there may be a million.
-    parts = [labels.ids, np.fromiter(rejected, dtype=np.int64)]
-    if skipped and skipped["sig"] == sig:
-        parts.append(np.asarray(skipped["ids"], dtype=np.int64))
-    if claim:
-        parts.append(np.fromiter(lbl.claimed_by_others(ws, annotator), dtype=np.int64))
-    exclude = np.unique(np.concatenate(parts))
-    scorer = ranking.fit_class_scorer(matrix, labels, target, rejected) if learn else None
-    limit = 2 * n if claim else n
-    if query is not None:  # through the vector index: top candidates only, not the whole matrix
-        index = resources.vector_index(ws, ctx.key)
-        ranked = ranking.rank_by_query(index, query, limit=limit, exclude=exclude, scorer=scorer)
-    else:
-        ranked = ranking.rank_candidates(matrix, base, limit=limit, exclude=exclude, scorer=scorer)
-    ids = [r.id for r in ranked]
-    if claim and ids:
-        ids = lbl.claim_images(ws, ids, n, annotator=annotator)
-    ids = ids[:n]
-    scores = {r.id: r.score for r in ranked}
+    request = PageRequest(
+        target, n, query=query, class_scores=None if query is not None else base, learn=learn, claim=claim,
+        skipped=skipped["ids"] if skipped and skipped["sig"] == sig else (),
+    )
+    index = resources.vector_index(ws, ctx.key) if query is not None else None
+    page = next_page(ws, matrix, labels, request, annotator=annotator, index=index)
     gen = st.session_state.get(GEN, 0) + 1
     st.session_state[GEN] = gen
-    return {"sig": sig, "ids": ids, "scores": {i: scores[i] for i in ids}, "reranked": scorer is not None, "gen": gen}
+    return {"sig": sig, "ids": page.ids, "scores": page.scores, "reranked": page.reranked, "gen": gen}
 
 
 def suggestions(ctx, suggester: str, zero_shot) -> ranking.ClassProbabilities | None:
