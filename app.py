@@ -13,6 +13,7 @@ import streamlit as st
 from clipcore.errors import ClipcoreError
 from ui import auth
 from ui.context import select_workspace
+from ui.first_launch import run_first_launch_chores
 from ui.home import render_home
 from ui.navigation import register_home
 from ui.text import md
@@ -67,6 +68,7 @@ navigation = st.navigation(
     ]
 )
 select_workspace()  # sidebar on every page: the active collection (?ws=NAME) and its model
+run_first_launch_chores()  # the demo build, a new collection's first embed: here once, not in each page
 try:
     navigation.run()
 except Exception:

@@ -1,17 +1,14 @@
-"""Collections made in the app: the New collection form, rename and remove, and the
-first embed that follows a new collection's first ingest."""
+"""Collections made in the app: the New collection form, rename and remove (the first
+embed that follows a new collection's first ingest: ``ui.first_launch``)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from clipcore.catalog.jobs import list_jobs
 from clipcore.jobkinds import start_kind
 from clipcore.catalog.registry import (
     create_collection,
     load_collections,
-    mark_embed_started,
-    pending_first_embed,
     remove_collection,
     rename_collection,
 )
@@ -38,7 +35,7 @@ def _switch_to(name: str) -> None:
 def render_new_collection(info: ModelInfo) -> None:
     """Home's "New collection" form: a name and a folder under ``[app] allowed_roots``.
     Creates the collection, starts its ingest job (the embed follows, see
-    :func:`continue_first_embed`) and switches to it."""
+    ``ui.first_launch.continue_first_embed``) and switches to it."""
     cfg = settings()
     if st.session_state.pop(CREATED, False):  # created last run: start the next one from empty fields
         for key in ("nc_name", "nc_folder", "nc_labels", "nc_iiif"):
@@ -71,23 +68,6 @@ def render_new_collection(info: ModelInfo) -> None:
         return
     st.session_state[CREATED] = True
     _switch_to(entry.name)
-
-
-def continue_first_embed(entry: WorkspaceEntry, ws: Workspace, info: ModelInfo) -> None:
-    """Start a new collection's first embed once its first ingest is done (from any page,
-    so it follows even when nobody stays on Home)."""
-    try:
-        if getattr(ws, "read_only", False) or not pending_first_embed(settings(), entry.name):
-            return
-        if list_jobs(ws, active_only=True):
-            return
-        if not any(j["kind"] in ("ingest", "import-iiif") and j["status"] == "done" for j in list_jobs(ws, limit=5)):
-            return
-        mark_embed_started(settings(), entry.name)
-        if ws.missing_embeddings(info.key):
-            st.session_state[state.HOME_LAST_JOB] = start_kind(ws, "embed", model=info)
-    except ClipcoreError as exc:
-        st.error(f"Could not start embedding {md(entry.name)}: {md(exc)}", icon="🚫")
 
 
 def render_manage(entry: WorkspaceEntry) -> None:

@@ -18,7 +18,6 @@ from clipcore.team.roles import allowed
 
 from ui import state
 from ui.auth import User, account_sidebar, can, require
-from ui.first_launch import ensure_demo_workspace
 from ui.navigation import home_link, leave_pages_folder_mode
 from ui.resources import ActiveModel, active_model, current_entry, embeddings, workspace, workspace_entries
 from ui.text import code, md
@@ -161,14 +160,7 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
         st.stop()
     model_banner(active)
     entry = current_entry()
-    ws = _open_workspace(entry)
-    try:
-        ensure_demo_workspace(entry, active.model)
-    except ClipcoreError as exc:
-        show_error(exc)
-    from ui.collections import continue_first_embed
-
-    continue_first_embed(entry, ws, active.model.info)
+    ws = _open_workspace(entry)  # the first-launch chores ran in app.py (ui.first_launch)
     if not allow_empty and not ws.has_images():
         st.info(
             f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "

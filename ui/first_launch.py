@@ -1,5 +1,6 @@
-"""First launch: build the demo workspace once per process; download the configured
-model's weights as a background job (Home's download panel)."""
+"""First-launch chores, run once per app run from app.py (``run_first_launch_chores``):
+build the demo workspace once per process, and start a new collection's first embed once
+its first ingest is done; and Home's download panel for the configured model's weights."""
 
 from __future__ import annotations
 
@@ -72,6 +73,54 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
                 built.append(f"embedded {missing} images")
             status.update(label="Workspace ready", state="complete", expanded=False)
         return "; ".join(built) or None
+
+
+def continue_first_embed(entry: WorkspaceEntry, ws, info) -> None:
+    """Start a new collection's first embed once its first ingest is done (from any page,
+    so it follows even when nobody stays on Home)."""
+    from clipcore.catalog.jobs import list_jobs
+    from clipcore.catalog.registry import mark_embed_started, pending_first_embed
+    from clipcore.errors import ClipcoreError
+    from clipcore.jobkinds import start_kind
+
+    from ui import state
+    from ui.resources import settings
+
+    try:
+        if getattr(ws, "read_only", False) or not pending_first_embed(settings(), entry.name):
+            return
+        if list_jobs(ws, active_only=True):
+            return
+        if not any(j["kind"] in ("ingest", "import-iiif") and j["status"] == "done" for j in list_jobs(ws, limit=5)):
+            return
+        mark_embed_started(settings(), entry.name)
+        if ws.missing_embeddings(info.key):
+            st.session_state[state.HOME_LAST_JOB] = start_kind(ws, "embed", model=info)
+    except ClipcoreError as exc:
+        st.error(f"Could not start embedding {md(entry.name)}: {md(exc)}", icon="🚫")
+
+
+def run_first_launch_chores() -> None:
+    """What app.py runs before every page: the demo build and a new collection's first
+    embed, for the active collection and model. A collection or model that cannot be opened
+    is left to the page prologue, which says why."""
+    from clipcore.errors import ClipcoreError
+
+    from ui.resources import active_model, current_entry, workspace
+
+    try:
+        entry, active = current_entry(), active_model()
+    except ClipcoreError:
+        return
+    try:
+        ensure_demo_workspace(entry, active.model)
+    except ClipcoreError as exc:
+        st.error(md(exc), icon="🚫")
+    try:
+        ws = workspace()
+    except Exception:  # the prologue opens it again and shows the reason in one line
+        return
+    continue_first_embed(entry, ws, active.model.info)
 
 
 def render_download_panel(ws, entry: WorkspaceEntry, active) -> None:
