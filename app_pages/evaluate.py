@@ -15,14 +15,14 @@ import streamlit as st
 from clipcore.classify.evaluation import list_runs
 from clipcore.classify.report import combine_with_baseline, error_rate_table, latest_baseline_for
 from clipcore.classify.splits import get_split
-from ui import context
-from ui.checks import render_checks
-from ui.embedding_map import render_embedding_map
-from ui.evaluate_baseline import render_baseline
-from ui.evaluate_results import render_confusion, render_error_table, render_learning_curve
-from ui.evaluate_run import SPLIT, choose_run, render_run_form, titled, watch_evaluation_jobs
-from ui.holdout import render_holdout
-from ui.model_compare import render_add_model
+from ui.core import context
+from ui.evaluate.checks import render_checks
+from ui.evaluate.embedding_map import render_embedding_map
+from ui.evaluate.baseline import render_baseline
+from ui.evaluate.results import render_confusion, render_error_table, render_learning_curve
+from ui.evaluate.run import SPLIT, choose_run, render_run_form, titled, watch_evaluation_jobs
+from ui.evaluate.holdout import render_holdout
+from ui.widgets.model_compare import render_add_model
 
 
 def main() -> None:

@@ -15,9 +15,10 @@ from clipcore.csvsafe import rows_csv
 from clipcore.errors import ClipcoreError
 from clipcore.classify.fewshot import METHOD_TITLES, page_methods
 
-from ui import classifier_cache, context
-from ui.grid import image_grid
-from ui.text import md
+from ui.core import classifier_cache
+from ui.core import context
+from ui.widgets.grid import image_grid
+from ui.core.text import md
 
 SOURCES = {
     "both": "Ground truth and Label-page labels (labels win)",
@@ -53,7 +54,7 @@ def render_training(pred, method: str) -> None:
     if pred.split_name:
         st.text(f"Hold-out split {pred.split_name!r}: {pred.held_out} images kept out of training.")
     else:  # this page never freezes one (reads never write): that is an explicit action on Evaluate
-        st.page_link("pages/evaluate.py", label="No hold-out split yet: freeze one on the Evaluate page", icon=":material/lock:")
+        st.page_link("app_pages/evaluate.py", label="No hold-out split yet: freeze one on the Evaluate page", icon=":material/lock:")
     for note in pred.notes:
         st.caption(md(note))
 

@@ -15,11 +15,15 @@ from clipcore.catalog import labels as lbl
 from clipcore.classify.prompts import ensure_reference_prompt_set
 from clipcore.errors import ClipcoreError, InputError
 from clipcore.team import ranking
-from ui import classifier_cache, context, label_actions as act, resources, state
-from ui.grid import image_grid, selected_ids
-from ui.label_review import conflicts_view, export_view, history_view, show_flash
-from ui.prediction_jobs import render_prediction_jobs
-from ui.text import md
+from ui.core import classifier_cache
+from ui.core import context
+from ui.label import actions as act
+from ui.core import resources
+from ui.core import state
+from ui.widgets.grid import image_grid, selected_ids
+from ui.label.review import conflicts_view, export_view, history_view, show_flash
+from ui.widgets.prediction_jobs import render_prediction_jobs
+from ui.core.text import md
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -219,7 +223,7 @@ def _label_view(ctx, annotator: str) -> None:
         page["drawn_at"] = version[0]
         st.session_state[PAGE] = page
     ids = page["ids"]
-    grid_key = GRID_KEY  # one frame for every page; the selection belongs to the ids shown (ui.grid.results_sig)
+    grid_key = GRID_KEY  # one frame for every page; the selection belongs to the ids shown (ui.widgets.grid.results_sig)
     suggest_probs = act.suggestions(ctx, q["suggester"], zero_shot)
     _action_buttons(ctx, annotator, q, sig, ids, _batch_source(ctx, q, page, version, zero_shot, suggest_probs), grid_key)
     if page["reranked"]:

@@ -15,11 +15,13 @@ from clipcore.classify.zeroshot import build_classifier, classify_matrix, evalua
 from clipcore.errors import ClipcoreError
 from clipcore.team.pace import labelling_pace
 
-from ui import classifier_cache, context, resources
-from ui.charts import confusion_chart
-from ui.grid import image_grid
-from ui.text import human_time, md
-from ui.zero_shot_view import summary_matrix
+from ui.core import classifier_cache
+from ui.core import context
+from ui.core import resources
+from ui.widgets.charts import confusion_chart
+from ui.widgets.grid import image_grid
+from ui.core.text import human_time, md
+from ui.zero_shot.view import summary_matrix
 
 DEFAULT_QUERY = "a landscape with mountains"
 

@@ -23,8 +23,10 @@ from clipcore.retrieval.search import (
     search_page,
 )
 
-from ui import context, resources, state
-from ui.grid import book_filters, image_grid, thumbnail_paths
+from ui.core import context
+from ui.core import resources
+from ui.core import state
+from ui.widgets.grid import book_filters, image_grid, thumbnail_paths
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY = "search_query"

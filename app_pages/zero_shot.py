@@ -29,14 +29,18 @@ from clipcore.classify.prompts import (
 )
 from clipcore.classify.zeroshot import build_classifier, cell_image_ids, classify_matrix, evaluate_result
 
-from ui import auth, classifier_cache, context, resources, state
-from ui.charts import confusion_chart
-from ui.grid import image_grid
-from ui.prediction_jobs import render_prediction_jobs
-from ui.text import md
-from ui.prompt_lab import render_prompt_lab
-from ui.zero_shot_view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
-from ui.model_compare import render_zero_shot_comparison
+from ui.core import auth
+from ui.core import classifier_cache
+from ui.core import context
+from ui.core import resources
+from ui.core import state
+from ui.widgets.charts import confusion_chart
+from ui.widgets.grid import image_grid
+from ui.widgets.prediction_jobs import render_prediction_jobs
+from ui.core.text import md
+from ui.zero_shot.prompt_lab import render_prompt_lab
+from ui.zero_shot.view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
+from ui.widgets.model_compare import render_zero_shot_comparison
 
 FLASH = "zs_flash"
 NAME = "zs_name"

@@ -37,7 +37,7 @@ def _scores_expander(at: AppTest):
 def test_compute_zero_shot_scores_runs_the_job_and_the_pages_use_them(large_collection):
     ws = large_collection
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/zero_shot.py")
+    at.switch_page("app_pages/zero_shot.py")
     at.run()
     assert not at.exception
     assert "not stored for the latest prompt set yet" in _scores_expander(at).caption[0].value
@@ -52,7 +52,7 @@ def test_compute_zero_shot_scores_runs_the_job_and_the_pages_use_them(large_coll
     assert not at.exception
     assert "stored for the latest prompt set." in _scores_expander(at).caption[0].value
     # The Label page offers what only stored scores make possible above the limit.
-    at.switch_page("pages/label.py")
+    at.switch_page("app_pages/label.py")
     at.query_params["annotator"] = "ada"
     at.run()
     assert not at.exception
@@ -76,7 +76,7 @@ def test_a_failed_job_shows_its_reason_and_log_and_can_be_retried(large_collecti
     ws = large_collection
     _fake_job(ws, "oldfailure", "failed", message="the disk is full")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/zero_shot.py")
+    at.switch_page("app_pages/zero_shot.py")
     at.run()
     assert not at.exception
     assert any("The last scoring job failed: the disk is full" in e.value for e in at.error)
@@ -99,7 +99,7 @@ def test_a_running_job_shows_progress_and_can_be_cancelled(large_collection):
     try:
         _fake_job(ws, "running1", "running", pid=proc.pid)
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-        at.switch_page("pages/zero_shot.py")
+        at.switch_page("app_pages/zero_shot.py")
         at.run()
         assert not at.exception
         [bar] = [p for p in at.get("progress") if "scoring job running1" in p.proto.text]

@@ -100,7 +100,7 @@ def test_label_page_reads_stored_scores_when_the_collection_is_large(app_config,
     ws = app_workspace(app_config)
     ensure_reference_prompt_set(ws)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/label.py")
+    at.switch_page("app_pages/label.py")
     at.query_params["annotator"] = "ada"
     at.run()
     assert not at.exception

@@ -25,7 +25,7 @@ from clipcore.config import AuthSettings, load_auth
 from clipcore.errors import ClipcoreError, PermissionDenied
 from clipcore.team.roles import allowed, role_for
 
-from ui.text import md
+from ui.core.text import md
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from clipcore.catalog.store import Workspace
 from clipcore.errors import ClipcoreError
-from ui.resources import active_model, embeddings_at, workspace_at
+from ui.core.resources import active_model, embeddings_at, workspace_at
 
 
 @st.cache_data(show_spinner="Projecting the embeddings to 2-D...", max_entries=16)
@@ -137,7 +137,7 @@ def zero_shot_probabilities(ws: Workspace, key: str):
     (``clipcore.team.ranking.ClassProbabilities``), or None without a set of 2+ classes.
 
     Stored ones (``python -m clipcore predict --zero-shot``) when current; else computed in
-    the page for a small collection; else None (``ui.prediction_jobs`` offers the job).
+    the page for a small collection; else None (``ui.widgets.prediction_jobs`` offers the job).
     Shared by all sessions; recomputed when the prompt set or embeddings change."""
     from clipcore.classify.prompts import latest_prompt_set
     from clipcore.team.predictions import read_manifest, zero_shot_ref

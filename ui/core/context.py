@@ -16,11 +16,11 @@ from clipcore.errors import ClipcoreError
 
 from clipcore.team.roles import allowed
 
-from ui import state
-from ui.auth import User, account_sidebar, can, require
-from ui.navigation import home_link, leave_pages_folder_mode
-from ui.resources import ActiveModel, active_model, current_entry, embeddings, workspace, workspace_entries
-from ui.text import code, md
+from ui.core import state
+from ui.core.auth import User, account_sidebar, can, require
+from ui.core.navigation import home_link
+from ui.core.resources import ActiveModel, active_model, current_entry, embeddings, workspace, workspace_entries
+from ui.core.text import code, md
 
 WS_PARAM = "ws"  # ?ws=NAME: the active collection, so a reload or a shared link opens it
 
@@ -150,7 +150,6 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
     workspace, model, embeddings; stops the page with a clear message when the user is
     not signed in or not allowed, the workspace is empty (unless ``allow_empty``: Home,
     which can ingest) or lacks embeddings for the model."""
-    leave_pages_folder_mode()
     user, role = require(action, current_entry().name)
     account_sidebar(user, role)
     try:
@@ -160,7 +159,7 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
         st.stop()
     model_banner(active)
     entry = current_entry()
-    ws = _open_workspace(entry)  # the first-launch chores ran in app.py (ui.first_launch)
+    ws = _open_workspace(entry)  # the first-launch chores ran in app.py (ui.core.first_launch)
     if not allow_empty and not ws.has_images():
         st.info(
             f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "

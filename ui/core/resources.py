@@ -1,7 +1,7 @@
 """The app's cached resources: settings, workspace handles, models, embeddings, the vector
 index, thumbnails, text vectors, the catalogue summary. Classifier outputs (zero-/few-shot
-probabilities, few-shot predictions, the embedding map) are cached in ui/classifier_cache.py. The page prologue is in ui/context.py, the first-launch build in
-ui/first_launch.py, the navigation workaround in ui/navigation.py.
+probabilities, few-shot predictions, the embedding map) are cached in ui/core/classifier_cache.py. The page prologue is in ui/core/context.py, the first-launch chores in
+ui/core/first_launch.py, the link to Home in ui/core/navigation.py.
 
 These two modules hold the ``st.cache_resource`` / ``st.cache_data`` wrappers. Cached objects
 are read-only once cached; their keys include the workspace path and model key.
@@ -22,7 +22,7 @@ from clipcore.errors import ClipcoreError, ModelUnavailableError
 from clipcore.embedding.models import ClipModel, load_model, rekey_legacy_sets
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
-from ui import state
+from ui.core import state
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def workspace_entries() -> list[WorkspaceEntry]:
 
 def current_entry() -> WorkspaceEntry:
     """The workspace chosen in this browser session (``?ws=`` in the URL, kept in session
-    state by ui.context's prologue); the first one by default."""
+    state by ui.core.context's prologue); the first one by default."""
     entries = workspace_entries()
     name = st.session_state.get(state.WORKSPACE)
     for entry in entries:

@@ -10,6 +10,6 @@ SEARCH_UPLOAD_KEY = "search_upload_generation"  # bumping it clears the Search p
 ZS_EDITOR_ROWS = "zs_editor_rows"  # (class, prompt) rows loaded into the Zero-shot editor
 ZS_LOADED = "zs_loaded_set"  # (name, version) of the prompt set loaded into the editor
 ZS_EDITOR_GEN = "zs_editor_generation"  # bumping it reloads the editor widget from ZS_EDITOR_ROWS
-HOME_LAST_JOB = "jobs_started_home"  # id of the last job started from Home in this session (ui.jobs panel key "home")
+HOME_LAST_JOB = "jobs_started_home"  # id of the last job started from Home in this session (ui.widgets.jobs panel key "home")
 LABEL_PAGE = "label_page"  # the Label page's page on screen: {"sig", "ids", "scores", "reranked", "gen", "drawn_at"}
 LABEL_FLASH = "label_flash"  # (message, icon) shown once on the Label page's next run (set in callbacks)

@@ -9,8 +9,9 @@ from clipcore.classify.baseline import ARCHS, DEFAULT_ARCH, resolve_weights
 from clipcore.classify.evaluation import DEFAULT_KS, parse_ks
 from clipcore.config import checked_weights_file
 from clipcore.errors import ClipcoreError
-from ui import auth, context
-from ui.jobs import job_panel, start_job_from_ui
+from ui.core import auth
+from ui.core import context
+from ui.widgets.jobs import job_panel, start_job_from_ui
 
 
 def render_baseline(ctx, split_name: str) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 from clipcore import UNTRAINED_WARNING
 from clipcore.classify.fewshot import METHOD_TITLES
 
-from ui.text import md
+from ui.core.text import md
 
 # Internal method names as whole words (runs stored before display names were used carry them).
 _METHOD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, METHOD_TITLES), key=len, reverse=True)) + r")\b")

@@ -8,9 +8,11 @@ import streamlit as st
 
 from clipcore.classify.projection import default_method
 from clipcore.errors import ClipcoreError
-from ui import classifier_cache, context, resources
-from ui.charts import class_colour_scale, full_legend
-from ui.grid import thumbnail_paths
+from ui.core import classifier_cache
+from ui.core import context
+from ui.core import resources
+from ui.widgets.charts import class_colour_scale, full_legend
+from ui.widgets.grid import thumbnail_paths
 
 MAP_THUMBNAILS_MAX = 1500  # above this, the map's tooltips show no thumbnail (data size)
 

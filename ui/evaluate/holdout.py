@@ -16,8 +16,8 @@ from clipcore.catalog.store import Workspace
 from clipcore.classify.splits import DEFAULT_TEST_FRACTION, Split, freeze_split, get_split
 from clipcore.errors import ClipcoreError
 
-from ui import auth
-from ui.text import md
+from ui.core import auth
+from ui.core.text import md
 
 GROUP_CHOICES = {
     "none": "None: images are drawn one by one (stratified by class)",

@@ -11,10 +11,10 @@ import streamlit as st
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.report import build_report, is_reference_row
-from ui.charts import confusion_chart, full_legend, method_colour_scale
-from ui.evaluate_run import method_title
-from ui.grid import image_grid
-from ui.text import human_time
+from ui.widgets.charts import confusion_chart, full_legend, method_colour_scale
+from ui.evaluate.run import method_title
+from ui.widgets.grid import image_grid
+from ui.core.text import human_time
 
 CM_CELL = "ev_cm_cell"
 

@@ -9,10 +9,10 @@ from clipcore.classify.evaluation import DEFAULT_KS, DEFAULT_METHODS
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.fewshot import METHOD_TITLES
 from clipcore.classify.prompts import list_prompt_sets, prompt_set_versions
-from ui import state
-from ui.jobs import job_panel, start_job_from_ui
-from ui.model_compare import other_model_choice
-from ui.text import human_time
+from ui.core import state
+from ui.widgets.jobs import job_panel, start_job_from_ui
+from ui.widgets.model_compare import other_model_choice
+from ui.core.text import human_time
 
 SPLIT = "default"
 RUN_CHOICE = "ev_run"

@@ -1,5 +1,5 @@
 """Collections made in the app: the New collection form, rename and remove (the first
-embed that follows a new collection's first ingest: ``ui.first_launch``)."""
+embed that follows a new collection's first ingest: ``ui.core.first_launch``)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from clipcore.config import WorkspaceEntry
 from clipcore.embedding.models import ModelInfo
 from clipcore.errors import ClipcoreError
 
-from ui import state
-from ui.iiif_import import parse_sources
-from ui.resources import settings
-from ui.text import code, md
+from ui.core import state
+from ui.home.iiif_import import parse_sources
+from ui.core.resources import settings
+from ui.core.text import code, md
 
 NEW_FORM = "new_collection"
 CREATED = "nc_created"  # set when the form created a collection: the next run empties its fields
@@ -35,7 +35,7 @@ def _switch_to(name: str) -> None:
 def render_new_collection(info: ModelInfo) -> None:
     """Home's "New collection" form: a name and a folder under ``[app] allowed_roots``.
     Creates the collection, starts its ingest job (the embed follows, see
-    ``ui.first_launch.continue_first_embed``) and switches to it."""
+    ``ui.core.first_launch.continue_first_embed``) and switches to it."""
     cfg = settings()
     if st.session_state.pop(CREATED, False):  # created last run: start the next one from empty fields
         for key in ("nc_name", "nc_folder", "nc_labels", "nc_iiif"):

@@ -12,10 +12,12 @@ from clipcore.jobkinds import KINDS
 from clipcore.embedding.models import ModelInfo
 from clipcore.catalog.store import Workspace
 
-from ui import auth, context, resources
-from ui.first_launch import DOWNLOAD_JOB, render_download_panel
-from ui.jobs import job_panel, start_job_from_ui
-from ui.text import code, md
+from ui.core import auth
+from ui.core import context
+from ui.core import resources
+from ui.home.download import DOWNLOAD_JOB, render_download_panel
+from ui.widgets.jobs import job_panel, start_job_from_ui
+from ui.core.text import code, md
 
 # Home follows every kind but the download (its own panel shows it).
 HOME_KINDS = tuple(k for k in KINDS if k != DOWNLOAD_JOB)
@@ -71,7 +73,7 @@ def render_home() -> None:
     try:
         ids = summary["sample"]
         if ids:
-            from ui.grid import image_grid
+            from ui.widgets.grid import image_grid
 
             st.subheader("A few images")
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
@@ -84,7 +86,7 @@ def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
     sign-in lands: ``context.may_manage_collections``)."""
     if not context.may_manage_collections():
         return
-    from ui.collections import render_manage, render_new_collection
+    from ui.home.collections import render_manage, render_new_collection
 
     st.subheader("Collections")
     c_new, c_this = st.columns(2)

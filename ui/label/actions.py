@@ -3,7 +3,7 @@ the query of the next page (computed by ``clipcore.team.loop``), and auto-accept
 confident suggestions.
 
 Callbacks run before the next script run, so they may set widget state; they report
-through ``label_review.flash``. Every write checks the role first (``ui.auth.permit``).
+through ``label_review.flash``. Every write checks the role first (``ui.core.auth.permit``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from clipcore.errors import ClipcoreError, InputError, PermissionDenied
 from clipcore.retrieval.search import image_vector
 from clipcore.team import ranking
 from clipcore.team.loop import PageRequest, next_page
-from ui import auth, classifier_cache, context, resources, state
-from ui.grid import selected_ids, set_selection
-from ui.label_review import flash as _flash, new_page as _new_page
-from ui.text import md
+from ui.core import auth
+from ui.core import classifier_cache
+from ui.core import context
+from ui.core import resources
+from ui.core import state
+from ui.widgets.grid import selected_ids, set_selection
+from ui.label.review import flash as _flash, new_page as _new_page
+from ui.core.text import md
 
 PAGE = state.LABEL_PAGE
 SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query

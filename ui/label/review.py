@@ -1,5 +1,5 @@
 """The Label page's review views: batch history (undo / revert), conflicts (one by one
-or in bulk) and exports. Every write checks the role first (``ui.auth.permit``)."""
+or in bulk) and exports. Every write checks the role first (``ui.core.auth.permit``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import streamlit as st
 from clipcore.catalog import labels as lbl
 from clipcore.errors import ClipcoreError
 
-from ui import auth, context, state
-from ui.grid import image_grid
-from ui.text import human_time, md
+from ui.core import auth
+from ui.core import context
+from ui.core import state
+from ui.widgets.grid import image_grid
+from ui.core.text import human_time, md
 
 STRATEGIES = {
     "majority": "Keep the majority (ties: the latest)",

@@ -19,7 +19,7 @@ import streamlit as st
 from clipcore.catalog.metadata import books_version, image_metadata
 from clipcore.catalog.store import ImageRecord, Workspace
 
-from ui import state
+from ui.core import state
 
 COMPONENT_DIR = Path(__file__).resolve().parent / "components" / "grid"
 
@@ -34,7 +34,7 @@ class GridResult:
 
 def thumbnail_paths(ws: Workspace, records: Sequence[ImageRecord]) -> list[str]:
     """Thumbnail file of each record. Never the original: a missing thumbnail is drawn
-    as a placeholder (``ui.resources.thumbnail_url``), so a grid cannot be made to
+    as a placeholder (``ui.core.resources.thumbnail_url``), so a grid cannot be made to
     serve whatever an original (or a link swapped in for it) points at."""
     return [str(ws.thumbnail_path(r.content_hash)) for r in records]
 
@@ -150,7 +150,7 @@ def image_grid(
         notes: one more line per tile (e.g. a label or prediction), shown as text.
         similar_label: the text of the per-tile "find similar" button.
     """
-    from ui.resources import thumbnail_url
+    from ui.core.resources import thumbnail_url
 
     result = GridResult()
     if not ids:
@@ -192,7 +192,7 @@ def image_details(ws: Workspace, image_id: int, score: float | None = None) -> N
     from clipcore.catalog.images import ImageRejected, preview_jpeg
     from clipcore.errors import UnsafePathError
 
-    from ui.text import md
+    from ui.core.text import md
 
     rec = ws.images([image_id])[0]
     try:
@@ -242,7 +242,7 @@ def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
 
 def book_filters(ws: Workspace) -> tuple[str | None, int | None]:
     """Book and page filters, shown only when the workspace holds imported books."""
-    from ui.resources import books as cached_books
+    from ui.core.resources import books as cached_books
 
     found = cached_books(str(ws.root), books_version(ws))
     if not found:

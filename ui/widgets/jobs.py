@@ -20,8 +20,8 @@ from clipcore.catalog.jobs import ACTIVE, cancel_job, job_log, list_jobs
 from clipcore.catalog.store import Workspace
 from clipcore.errors import ClipcoreError
 from clipcore.jobkinds import job_kind, start_job, start_kind
-from ui import auth
-from ui.text import job_eta, md
+from ui.core import auth
+from ui.core.text import job_eta, md
 
 POLL_S = 1.5
 _STARTED = "jobs_started_{}"  # the id of the job this session last started from the panel ``key``

@@ -13,9 +13,11 @@ from clipcore.classify.prompts import PromptSet
 from clipcore.classify.splits import Split, get_split
 from clipcore.embedding.models import ModelSpec, check_model_choice, embedding_model_specs
 from clipcore.errors import ClipcoreError
-from ui import auth, context, resources
-from ui.jobs import job_panel, start_job_from_ui
-from ui.text import md
+from ui.core import auth
+from ui.core import context
+from ui.core import resources
+from ui.widgets.jobs import job_panel, start_job_from_ui
+from ui.core.text import md
 
 SPLIT = "default"
 

@@ -1,12 +1,12 @@
 """Stored zero-/few-shot scores for collections too large to score inside a page run: what
-is stored, and the buttons that start a `predict` job (its progress: ``ui.jobs``)."""
+is stored, and the buttons that start a `predict` job (its progress: ``ui.widgets.jobs``)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.jobs import job_panel, start_job_from_ui
-from ui.text import md
+from ui.widgets.jobs import job_panel, start_job_from_ui
+from ui.core.text import md
 
 KEY = "predict"
 

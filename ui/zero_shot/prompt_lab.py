@@ -12,8 +12,9 @@ from clipcore.classify.splits import training_data_version
 from clipcore.classify.zeroshot import build_classifier
 from clipcore.errors import ClipcoreError
 
-from ui import auth, context
-from ui.text import md
+from ui.core import auth
+from ui.core import context
+from ui.core.text import md
 
 RESULT = "zs_lab_result"
 SYNONYMS = "zs_lab_synonyms"

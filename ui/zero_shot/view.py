@@ -13,9 +13,10 @@ from clipcore.classify.prompts import list_prompt_sets, load_prompt_set, newest_
 from clipcore.classify.zeroshot import build_classifier, classify_matrix, compare_results, prediction_rows, predictions_csv
 from clipcore.errors import ClipcoreError
 
-from ui import context, resources
-from ui.charts import confusion_chart
-from ui.grid import thumbnail_paths
+from ui.core import context
+from ui.core import resources
+from ui.widgets.charts import confusion_chart
+from ui.widgets.grid import thumbnail_paths
 
 MAX_TABLE_ROWS = 1000
 COMPARE_KEYS = ("zs_cmp_a", "zs_cmp_b")
