@@ -169,9 +169,10 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 def _maybe_start_index_job(ws, key: str) -> str | None:
     """Above the size threshold, (re)build the vector index as a background job.
 
-    Called after the work is committed, so a refused start (the server's job cap reached,
-    or an index job already running) is a warning, not a failure of the command: searches
-    stay correct (rows past the index are scanned exactly) until ``index`` runs."""
+    Called after the work is committed, so a refused start (an index job already running
+    or waiting) is a warning, not a failure of the command: searches stay correct (rows
+    past the index are scanned exactly) until ``index`` runs. At the server's job cap the
+    index job waits in the queue."""
     from clipcore.catalog.jobs import JobRefused
     from clipcore.jobkinds import start_kind
     from clipcore.retrieval.index import needs_build

@@ -159,7 +159,7 @@ def start_job(ws: Workspace, kind: str, args: Sequence[str]) -> str:
     Raises:
         InputError: an undeclared kind.
         clipcore.catalog.jobs.JobRefused: one of this kind already runs in the workspace.
-        clipcore.catalog.jobs.JobCapReached: the server-wide cap is reached.
+    A job that finds the server-wide cap reached is not refused: it waits in the queue.
     """
     return launch_job(ws, job_kind(kind).name, list(args))
 

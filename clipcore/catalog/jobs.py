@@ -32,13 +32,12 @@ ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
 
 
+QUEUE_POLL_S = 1.0  # how often a queued job looks for a free slot
+
+
 class JobRefused(InputError):
-    """A job was not started: one of its kind already runs in this workspace, or the
-    server-wide cap is reached. The work it would do is not done; nothing was written."""
-
-
-class JobCapReached(JobRefused):
-    """The server-wide cap of running jobs (``CLIPCORE_MAX_JOBS``) is reached."""
+    """A job was not started: one of its kind already runs (or waits) in this workspace.
+    The work it would do is not done; nothing was written."""
 
 
 def _registry() -> Path:
@@ -66,25 +65,49 @@ def launch_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
     """Start ``python -m clipcore command *args`` in the background; return the job id.
 
     The mechanism only: call ``clipcore.jobkinds.start_job``, which checks that the
-    command is a declared job kind. At most one job per kind per workspace runs at a time,
-    and at most ``CLIPCORE_MAX_JOBS`` (default 2) on the server; both checks and the start
-    happen under one server-wide lock, so two sessions clicking at once cannot both pass.
+    command is a declared job kind. At most one job per kind per workspace runs (or waits)
+    at a time, checked under one server-wide lock, so two sessions clicking at once cannot
+    both pass. At most ``CLIPCORE_MAX_JOBS`` (default 2) run on the server: a job that
+    finds them all taken waits in the queue (status ``queued``, its message says so) and
+    starts when one ends (:meth:`JobReporter.__init__` takes the slot).
     Raises:
-        JobRefused: a job of this kind already running in this workspace.
-        JobCapReached: the server-wide cap reached.
+        JobRefused: a job of this kind already running or waiting in this workspace.
     """
     registry = _registry()
     with open(registry / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         same = [j for j in list_jobs(ws, active_only=True, limit=50) if j["kind"] == command]
         if same:
-            raise JobRefused(f"a {command} job ({same[0]['id']}) is already running in this workspace; wait for it to finish.")
-        cap = max_jobs()
-        if _live_registered(registry) >= cap:
-            raise JobCapReached(f"{cap} jobs are already running on this server (at most {cap}); wait for one to finish.")
-        job_id, pid = _spawn(ws, command, args)
-        (registry / f"{job_id}.pid").write_text(str(pid))
+            article = "an" if command[:1] in "aeiou" else "a"
+            raise JobRefused(f"{article} {command} job ({same[0]['id']}) is already {same[0]['status']} in this workspace; "
+                             "wait for it to finish.")
+        job_id, _ = _spawn(ws, command, args)
     return job_id
+
+
+def _take_slot(ws: Workspace, job_id: str) -> None:
+    """Wait until fewer than ``CLIPCORE_MAX_JOBS`` jobs hold a slot on this server, then
+    hold one (this process's pid file in the registry, freed when the process ends). While
+    waiting the job stays ``queued`` with a message saying why."""
+    registry = _registry()
+    told = False
+    while True:
+        with open(registry / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cap, live = max_jobs(), _live_registered(registry)
+            if live < cap:
+                (registry / f"{job_id}.pid").write_text(str(os.getpid()))
+                return
+        if not told:
+            told = True
+            logger.info("job %s waits: %d jobs are running on this server (at most %d)", job_id, live, cap)
+            with ws.transaction() as conn:
+                conn.execute(
+                    "UPDATE jobs SET message = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+                    (f"waiting in the queue: {live} jobs are running on this server (at most {cap}); "
+                     "it starts when one ends.", utc_now(), job_id),
+                )
+        time.sleep(QUEUE_POLL_S)
 
 
 def _spawn(ws: Workspace, command: str, args: Sequence[str]) -> tuple[str, int]:
@@ -117,13 +140,16 @@ class JobReporter:
     """Progress sink for a running job; writes at most every ``interval`` seconds."""
 
     def __init__(self, ws: Workspace, job_id: str, interval: float = 0.5) -> None:
+        """Takes one of the server's job slots first (waiting in the queue while none is
+        free), then marks the job running."""
         self._ws = ws
         self.job_id = job_id
         self._interval = interval
         self._last = 0.0
+        _take_slot(ws, job_id)
         with ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+                "UPDATE jobs SET status = 'running', pid = ?, message = NULL, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (os.getpid(), utc_now(), job_id),
             )
 

@@ -112,3 +112,15 @@ def test_a_running_job_shows_progress_and_can_be_cancelled(large_collection):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_job_widget_says_why_a_queued_job_waits():
+    from ui.core.text import md
+    from ui.widgets.jobs import progress_text
+
+    waiting = "waiting in the queue: 2 jobs are running on this server (at most 2); it starts when one ends."
+    job = {"id": "q1", "kind": "predict", "status": "queued", "message": waiting, "done": 0, "total": None}
+    assert progress_text(job) == f"scoring job q1 (queued): {md(waiting)}"
+    running = {**job, "status": "running", "message": None, "done": 10, "total": 2032,
+               "started_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:01+00:00"}
+    assert progress_text(running).startswith("scoring job q1 (running): 10 of 2,032 images")

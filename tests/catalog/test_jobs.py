@@ -74,21 +74,30 @@ def test_one_job_per_kind_per_workspace(tmp_path, sleeper):
     assert wait_for(ws, again)["kind"] == "embed"
 
 
-def test_server_wide_cap_over_all_workspaces(tmp_path, sleeper, monkeypatch):
+def test_at_the_server_wide_cap_a_job_waits_in_the_queue(tmp_path, sleeper, monkeypatch):
+    import time
+
+    from clipcore.catalog.jobs import get_job
+
     registry = tmp_path / "registry"
     monkeypatch.setenv("CLIPCORE_JOBS_DIR", str(registry))
     monkeypatch.setenv("CLIPCORE_MAX_JOBS", "1")
     registry.mkdir()
     (registry / "other-workspace-job.pid").write_text(str(sleeper.pid))
     ws = Workspace(tmp_path / "ws")
-    with pytest.raises(InputError, match="1 jobs are already running on this server"):
-        start_job(ws, "ingest", [str(tmp_path), "--quiet"])
-    assert list_jobs(ws) == []
+    job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])  # not refused: queued
+    deadline = time.monotonic() + 60
+    while "waiting in the queue" not in (get_job(ws, job_id)["message"] or "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job = get_job(ws, job_id)
+    assert job["status"] == "queued" and "1 jobs are running on this server (at most 1)" in job["message"]
+    with pytest.raises(InputError, match="an ingest job .* already queued in this workspace"):
+        start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
     sleeper.kill()
     sleeper.wait()
-    job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
-    assert (registry / f"{job_id}.pid").exists() and not (registry / "other-workspace-job.pid").exists()
-    wait_for(ws, job_id)
+    job = wait_for(ws, job_id)  # the slot freed: it ran (and failed: the folder is missing)
+    assert job["status"] == "failed" and "does not exist" in job["message"]
+    assert not (registry / "other-workspace-job.pid").exists()
 
 
 def test_cancel_stops_the_process_and_the_job_stays_cancelled(tmp_path):

@@ -62,7 +62,7 @@ def progress_text(job: dict) -> str:
     kind = job_kind(job["kind"])
     done, total = job.get("done") or 0, job.get("total") or 0
     head = f"{kind.title} job {job['id']} ({job['status']})"
-    if kind.unit is None:
+    if kind.unit is None or (job["status"] == "queued" and job.get("message")):
         return f"{head}: {md(job.get('message') or 'starting...')}"
     return f"{head}: {done:,} of {f'{total:,}' if total else '?'} {kind.unit}{job_eta(job)}"
 
