@@ -124,3 +124,27 @@ def test_the_job_widget_says_why_a_queued_job_waits():
     running = {**job, "status": "running", "message": None, "done": 10, "total": 2032,
                "started_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:01+00:00"}
     assert progress_text(running).startswith("scoring job q1 (running): 10 of 2,032 images")
+
+
+def test_compute_few_shot_scores_from_the_label_page(large_collection):
+    from clipcore.catalog import labels as lbl
+
+    ws = large_collection
+    truth = ws.ground_truth()
+    for c in ("cover", "text"):
+        lbl.record_batch(ws, c, [i for i, t in truth.items() if t == c][:4], annotator="ada", source={})
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("app_pages/label.py")
+    at.query_params["annotator"] = "ada"
+    at.run()
+    assert not at.exception
+    assert "Few-shot: not stored yet." in _scores_expander(at).caption[0].value
+    at.button(key="predict_few").click().run()
+    assert not at.exception
+    [job] = [j for j in list_jobs(ws) if j["kind"] == "predict"]
+    assert "--few-shot" in job["args"]
+    done = wait_for_job(ws, job["id"], timeout=180)
+    assert done["status"] == "done", done["message"]
+    at.run()
+    assert not at.exception
+    assert "Few-shot: stored (from the labels when it ran)." in _scores_expander(at).caption[0].value

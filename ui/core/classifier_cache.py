@@ -176,7 +176,13 @@ def few_shot_probabilities(ws: Workspace, key: str, *, out_of_fold: bool = False
         return _few_shot_probabilities(str(ws.root), key, version, label_events_version(ws), out_of_fold)
     # A large collection: the newest stored result (it may predate the latest labels; a
     # `predict --few-shot` job refreshes it), or None until one is stored.
-    manifest = latest_stored(ws, key, "few-shot", embedding_version=version, out_of_fold=out_of_fold)
+    # An out-of-fold result differs from an in-sample one only on the labelled images (their
+    # honest, held-out scores), so it serves an in-sample request too: the page's "Compute
+    # few-shot scores" job stores out-of-fold results, and the query and suggestions read them.
+    found = [latest_stored(ws, key, "few-shot", embedding_version=version, out_of_fold=oof)
+             for oof in ((True,) if out_of_fold else (False, True))]
+    found = [m for m in found if m is not None]
+    manifest = max(found, key=lambda m: m["created_at"]) if found else None
     source = {"model": key, "labels_version": manifest["ref"]["labels_version"]} if manifest else {}
     return _read_stored(ws, key, manifest, version, source)
 
