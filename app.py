@@ -1,7 +1,9 @@
 """clipcore dashboard: ``streamlit run app.py``.
 
-Page set-up, navigation and the Home page (workspace status). Pages live in pages/;
-everything they share lives in ui/ and clipcore/.
+Page set-up, navigation and the Home page (workspace status). Page scripts live in
+app_pages/ (registered here with st.Page(path): not a folder named pages/, so Streamlit's
+own pages-folder mode never starts); their sections in ui/<page>/, what they share in
+ui/core/ and ui/widgets/, the work in clipcore/.
 """
 
 import logging
@@ -11,11 +13,12 @@ from pathlib import Path
 import streamlit as st
 
 from clipcore.errors import ClipcoreError
-from ui import auth
-from ui.context import select_workspace
-from ui.home import render_home
-from ui.navigation import register_home
-from ui.text import md
+from ui.core import auth
+from ui.core.context import select_workspace
+from ui.core.first_launch import run_first_launch_chores
+from ui.home.summary import render_home
+from ui.core.navigation import register_home
+from ui.core.text import md
 
 logger = logging.getLogger("clipcore.app")
 
@@ -35,12 +38,12 @@ if _refusal:
     st.stop()
 
 PAGES = [
-    ("pages/search.py", "Search", "search", ":material/search:"),
-    ("pages/zero_shot.py", "Zero-shot", "zero_shot", ":material/auto_awesome:"),
-    ("pages/few_shot.py", "Few-shot", "few_shot", ":material/model_training:"),
-    ("pages/label.py", "Label", "label", ":material/label:"),
-    ("pages/evaluate.py", "Evaluate", "evaluate", ":material/analytics:"),
-    ("pages/present.py", "Present", "present", ":material/slideshow:"),
+    ("app_pages/search.py", "Search", "search", ":material/search:"),
+    ("app_pages/zero_shot.py", "Zero-shot", "zero_shot", ":material/auto_awesome:"),
+    ("app_pages/few_shot.py", "Few-shot", "few_shot", ":material/model_training:"),
+    ("app_pages/label.py", "Label", "label", ":material/label:"),
+    ("app_pages/evaluate.py", "Evaluate", "evaluate", ":material/analytics:"),
+    ("app_pages/present.py", "Present", "present", ":material/slideshow:"),
 ]
 _here = Path(__file__).parent
 
@@ -67,6 +70,7 @@ navigation = st.navigation(
     ]
 )
 select_workspace()  # sidebar on every page: the active collection (?ws=NAME) and its model
+run_first_launch_chores()  # the demo build, a new collection's first embed: here once, not in each page
 try:
     navigation.run()
 except Exception:

@@ -1,6 +1,6 @@
 """clipcore: search, classify and label an image collection with CLIP.
 
-The library never imports streamlit; the dashboard (``app.py``, ``pages/``, ``ui/``)
+The library never imports streamlit; the dashboard (``app.py``, ``app_pages/``, ``ui/``)
 and the command line (``python -m clipcore``) stand on it.
 """
 

@@ -168,13 +168,23 @@ def _cmd_embed(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def _maybe_start_index_job(ws, key: str) -> str | None:
-    """Above the size threshold, (re)build the vector index as a background job."""
-    from clipcore.catalog.jobs import start_job
+    """Above the size threshold, (re)build the vector index as a background job.
+
+    Called after the work is committed, so a refused start (an index job already running
+    or waiting) is a warning, not a failure of the command: searches stay correct (rows
+    past the index are scanned exactly) until ``index`` runs. At the server's job cap the
+    index job waits in the queue."""
+    from clipcore.catalog.jobs import JobRefused
+    from clipcore.jobkinds import start_kind
     from clipcore.retrieval.index import needs_build
 
     if not needs_build(ws, key):
         return None
-    return start_job(ws, "index", ["--key", key])
+    try:
+        return start_kind(ws, "index", key=key)
+    except JobRefused as exc:
+        logger.warning("the vector index of %s was not rebuilt now: %s Run `python -m clipcore index --key %s`.", key, exc, key)
+        return None
 
 
 @command(
@@ -221,16 +231,14 @@ def _cmd_predict(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     started = time.perf_counter()
     try:
         if args.few_shot:
-            ref = predictions.few_shot_ref(lbl.labels_version(ws), out_of_fold=not args.in_sample)
+            ref = predictions.few_shot_ref(lbl.label_events_version(ws), out_of_fold=not args.in_sample)
             probs = ranking.few_shot_probabilities(matrix, lbl.current_label_arrays(ws), out_of_fold=not args.in_sample)
             manifest = predictions.store_probabilities(ws, matrix, probs, "few-shot", ref, embedding_version=version, progress=bar)
         else:
-            from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
+            from clipcore.classify.prompts import resolve_prompt_set
             from clipcore.classify.zeroshot import build_classifier
 
-            prompt_set = (
-                load_prompt_set(ws, args.prompt_set, args.prompt_version) if args.prompt_set else latest_prompt_set(ws)
-            )
+            prompt_set = resolve_prompt_set(ws, args.prompt_set, args.prompt_version)
             if prompt_set is None:
                 raise InputError("no prompt set is saved; save one on the Zero-shot page or name one with --prompt-set.")
             classifier = build_classifier(_model(settings), prompt_set)
@@ -706,16 +714,12 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     from clipcore.classify.evaluation import parse_ks
     from clipcore.classify.evaluation import DEFAULT_METHODS, ModelEntry, evaluate_models, save_run
     from clipcore.embedding.models import ModelSpec
-    from clipcore.classify.prompts import latest_prompt_set, load_prompt_set
+    from clipcore.classify.prompts import resolve_prompt_set
 
     ws = _workspace(settings)
     ks = parse_ks(args.k)
-    if args.class_names:
-        prompt_set = None
-    elif args.prompt_set:
-        prompt_set = load_prompt_set(ws, args.prompt_set, args.prompt_version)
-    else:
-        prompt_set = latest_prompt_set(ws)
+    # None: the evaluation uses the class names in templates (and says so in its warnings).
+    prompt_set = None if args.class_names else resolve_prompt_set(ws, args.prompt_set, args.prompt_version)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(DEFAULT_METHODS)
     matrix = ws.load_embeddings(_model_key(settings))
     model = _model(settings)
@@ -1061,14 +1065,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reporter is not None:
             reporter.fail(f"internal error: {exc!r}")
         raise
+    # The output is made before the job is marked done: a job reports success only when
+    # the whole command succeeded.
+    try:
+        json.dumps(result)  # what the job table stores
+        text = json.dumps(result, ensure_ascii=False) if args.json else _HUMAN.get(
+            args.command, lambda r: json.dumps(r, indent=2, ensure_ascii=False))(result)
+    except Exception as exc:
+        if reporter is not None:
+            reporter.fail(f"internal error: {exc!r}")
+        raise
     if reporter is not None:
         reporter.finish(result)
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        if "warning" in result:
-            print(f"WARNING: {result['warning']}", file=sys.stderr)
-        print(_HUMAN.get(args.command, lambda r: json.dumps(r, indent=2, ensure_ascii=False))(result))
+    if not args.json and "warning" in result:
+        print(f"WARNING: {result['warning']}", file=sys.stderr)
+    print(text)
     status = getattr(args, "_exit_status", 0)
     if status:
         print("error: nothing was imported and a source failed (see failed)", file=sys.stderr)

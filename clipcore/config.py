@@ -35,6 +35,11 @@ DEFAULT_MAX_IMAGE_PIXELS = 180_000_000
 # Query uploads are decoded inside the app's process, per request: a much lower bound.
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
 DEFAULT_MAX_UPLOAD_BYTES = 50_000_000
+# Below this many embedded images the pages score every image inside a run (about 0.1 s);
+# above it they read what a `predict` job stored (clipcore.team.predictions).
+DEFAULT_IN_PAGE_MAX = 50_000
+# Background jobs at once on this server, all workspaces together (clipcore.catalog.jobs).
+DEFAULT_MAX_JOBS = 2
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -53,16 +58,19 @@ class WorkspaceEntry:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits from ``[limits]`` in clipcore.toml (env ``CLIPCORE_MAX_IMAGE_PIXELS`` wins).
+    """Resource limits from ``[limits]`` in clipcore.toml (env ``CLIPCORE_MAX_IMAGE_PIXELS``
+    and ``CLIPCORE_IN_PAGE_MAX`` win).
 
     ``max_image_pixels``: any image (ingest, embed, thumbnails) with more pixels is refused
     before decoding. ``max_upload_pixels`` / ``max_upload_bytes``: a query image uploaded in
-    the app, checked from its header before decoding.
+    the app, checked from its header before decoding. ``in_page_max``: below this many
+    embedded images a page scores every image itself; above, it reads stored scores.
     """
 
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    in_page_max: int = DEFAULT_IN_PAGE_MAX
 
 
 @dataclass(frozen=True)
@@ -139,26 +147,35 @@ def _positive(value: int, where: str) -> int:
     return value
 
 
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number; got {raw!r}.") from None
+
+
+LIMIT_KEYS = ("max_image_pixels", "max_upload_pixels", "max_upload_bytes", "in_page_max")
+
+
 def limits_from(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Limits:
-    """The ``[limits]`` table, validated; ``CLIPCORE_MAX_IMAGE_PIXELS`` overrides its key.
+    """The ``[limits]`` table, validated; ``CLIPCORE_MAX_IMAGE_PIXELS`` and
+    ``CLIPCORE_IN_PAGE_MAX`` override their keys.
 
     Raises:
         ConfigError: a key of the wrong type, or not positive.
     """
     env = os.environ if env is None else env
     table = _table(config, "limits")
-    unknown = sorted(set(table) - {"max_image_pixels", "max_upload_pixels", "max_upload_bytes"})
+    unknown = sorted(set(table) - set(LIMIT_KEYS))
     if unknown:
-        raise ConfigError(
-            f"config [limits] has unknown key(s) {unknown}; known: max_image_pixels, max_upload_pixels, max_upload_bytes."
-        )
+        raise ConfigError(f"config [limits] has unknown key(s) {unknown}; known: {', '.join(LIMIT_KEYS)}.")
     pixels = _typed(table, "[limits]", "max_image_pixels", int, DEFAULT_MAX_IMAGE_PIXELS)
-    raw = env.get("CLIPCORE_MAX_IMAGE_PIXELS")
-    if raw:
-        try:
-            pixels = int(raw.replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"CLIPCORE_MAX_IMAGE_PIXELS: expected a whole number; got {raw!r}.") from None
+    pixels = _env_int(env, "CLIPCORE_MAX_IMAGE_PIXELS") or pixels
+    in_page = _typed(table, "[limits]", "in_page_max", int, DEFAULT_IN_PAGE_MAX)
+    in_page = _env_int(env, "CLIPCORE_IN_PAGE_MAX") or in_page
     return Limits(
         max_image_pixels=_positive(pixels, "[limits].max_image_pixels"),
         max_upload_pixels=_positive(
@@ -167,6 +184,7 @@ def limits_from(config: Mapping[str, Any], env: Mapping[str, str] | None = None)
         max_upload_bytes=_positive(
             _typed(table, "[limits]", "max_upload_bytes", int, DEFAULT_MAX_UPLOAD_BYTES), "[limits].max_upload_bytes"
         ),
+        in_page_max=_positive(in_page, "[limits].in_page_max"),
     )
 
 
@@ -186,7 +204,7 @@ def load_limits() -> Limits:
         stamp: tuple = (st.st_size, st.st_mtime_ns)
     except OSError:
         stamp = ()
-    key = (str(path.resolve()), stamp, os.environ.get("CLIPCORE_MAX_IMAGE_PIXELS"))
+    key = (str(path.resolve()), stamp, os.environ.get("CLIPCORE_MAX_IMAGE_PIXELS"), os.environ.get("CLIPCORE_IN_PAGE_MAX"))
     with _LIMITS_LOCK:
         cached = _LIMITS_CACHE.get(key)
     if cached is not None:
@@ -196,6 +214,23 @@ def load_limits() -> Limits:
         _LIMITS_CACHE.clear()
         _LIMITS_CACHE[key] = limits
     return limits
+
+
+def jobs_dir() -> Path:
+    """The server-wide folder of running background jobs' pid files: ``CLIPCORE_JOBS_DIR``,
+    else ``clipcore-jobs-<uid>`` in the temporary folder."""
+    import tempfile
+
+    return Path(os.environ.get("CLIPCORE_JOBS_DIR") or Path(tempfile.gettempdir()) / f"clipcore-jobs-{os.getuid()}")
+
+
+def max_jobs() -> int:
+    """Background jobs at once on this server (``CLIPCORE_MAX_JOBS``, default 2; at least 1;
+    a value that is not a whole number falls back to the default)."""
+    try:
+        return max(1, int(os.environ.get("CLIPCORE_MAX_JOBS", DEFAULT_MAX_JOBS)))
+    except ValueError:
+        return DEFAULT_MAX_JOBS
 
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:

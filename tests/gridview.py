@@ -1,9 +1,9 @@
-"""Reading ui.grid's thumbnail grids in AppTest: which images a grid shows, with their
+"""Reading ui.widgets.grid's thumbnail grids in AppTest: which images a grid shows, with their
 captions, and "clicking" a tile.
 
 AppTest does not run the grid component's JavaScript: it keeps the component's arguments
 (``json_args``), which name the tiles, and a click is its value put in session state, as
-the browser would send it (see ``ui.grid.new_event``).
+the browser would send it (see ``ui.widgets.grid.new_event``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from ui.grid import component_key
+from ui.widgets.grid import component_key
 
 _NONCE = itertools.count(1)
 

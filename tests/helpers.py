@@ -26,14 +26,15 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
 
 
 def wait_for_job(ws, job_id: str, timeout: float = 90.0) -> dict:
-    """Poll until the job leaves queued/running (a test helper, not a timing assertion)."""
-    from clipcore.catalog.jobs import get_job, job_log
+    """Poll until the job leaves queued/running and its process has exited, so that it no
+    longer counts against the server's job cap (a test helper, not a timing assertion)."""
+    from clipcore.catalog.jobs import _alive, get_job, job_log
 
     deadline = time.monotonic() + timeout
     job = get_job(ws, job_id)
     while time.monotonic() < deadline:
         job = get_job(ws, job_id)
-        if job["status"] not in ("queued", "running"):
+        if job["status"] not in ("queued", "running") and not _alive(job["pid"]):
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s; log:\n{job_log(ws, job_id)}")

@@ -7,7 +7,8 @@ import time
 
 from clipcore.classify.baseline import RANDOM_INIT_WARNING
 from clipcore.classify.evaluation import list_runs
-from clipcore.catalog.jobs import get_job, start_job
+from clipcore.catalog.jobs import get_job
+from clipcore.jobkinds import start_job
 from clipcore.classify.splits import get_split
 
 from tests.helpers import run_cli as _cli

@@ -48,6 +48,22 @@ def test_real_booleans_and_limits_are_read(tmp_path, monkeypatch):
     assert load_limits().max_image_pixels == 2000
 
 
+def test_the_in_page_limit_comes_from_config_or_env(tmp_path, monkeypatch):
+    from clipcore.team.predictions import in_page_max
+
+    cfg = tmp_path / "clipcore.toml"
+    monkeypatch.setenv("CLIPCORE_CONFIG", str(cfg))
+    cfg.write_text("")
+    assert in_page_max() == 50_000
+    cfg.write_text("[limits]\nin_page_max = 2_000\n")
+    assert in_page_max() == 2000
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "300")
+    assert in_page_max() == 300
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "many")
+    with pytest.raises(ConfigError, match="CLIPCORE_IN_PAGE_MAX: expected a whole number; got 'many'"):
+        in_page_max()
+
+
 def test_cli_reports_a_bad_config_in_one_line(tmp_path):
     cfg = tmp_path / "clipcore.toml"
     cfg.write_text('[model]\nfallback_to_tiny = "no"\n')

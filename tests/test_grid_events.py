@@ -1,9 +1,9 @@
-"""The grid component's value handling (ui.grid.new_event), as a plain function: AppTest
+"""The grid component's value handling (ui.widgets.grid.new_event), as a plain function: AppTest
 does not run the component, so what a browser sends is checked here."""
 
 from __future__ import annotations
 
-from ui.grid import component_key, new_event, results_sig
+from ui.widgets.grid import component_key, new_event, results_sig
 
 
 def test_no_value_or_a_foreign_value_is_no_event():

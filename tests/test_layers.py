@@ -85,3 +85,87 @@ def test_package_inits_stay_light():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- ui/: the Streamlit side, layered the same way ------------------------------------------
+
+UI = ROOT / "ui"
+UI_CORE, UI_WIDGETS = "core", "widgets"
+UI_PAGE_FOLDERS = {"home", "zero_shot", "label", "evaluate"}
+
+
+def _ui_graph() -> dict[str, set[str]]:
+    """ui module -> the ui modules it imports (module level or inside functions)."""
+    modules = {_module_name(p): p for p in UI.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == "ui":
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    targets.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.split(".")[0] == "ui"}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _ui_layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "ui"
+
+
+def test_every_ui_folder_is_core_widgets_or_a_page():
+    folders = {p.parent.name for p in UI.glob("*/__init__.py")}
+    assert folders <= {UI_CORE, UI_WIDGETS} | UI_PAGE_FOLDERS, f"place {folders - {UI_CORE, UI_WIDGETS} - UI_PAGE_FOLDERS} in the ui layers"
+    loose = sorted(p.name for p in UI.glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"ui modules outside core/, widgets/ or a page folder: {loose}"
+
+
+def test_ui_imports_point_down():
+    """core <- widgets <- page folders; a page folder imports no other page folder."""
+    wrong = []
+    for module, targets in _ui_graph().items():
+        here = _ui_layer(module)
+        for target in targets:
+            there = _ui_layer(target)
+            allowed = {
+                UI_CORE: {UI_CORE, "ui"},
+                UI_WIDGETS: {UI_CORE, UI_WIDGETS, "ui"},
+            }.get(here, {UI_CORE, UI_WIDGETS, here, "ui"})
+            if there not in allowed:
+                wrong.append(f"{module} ({here}) imports {target} ({there})")
+    assert not wrong, "ui imports that point up or across pages:\n" + "\n".join(sorted(wrong))
+
+
+def test_ui_has_no_import_cycle():
+    graph = _ui_graph()
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            assert cycle is None, "ui import cycle: " + " -> ".join(cycle)
+
+
+def test_no_page_folder_named_pages_and_no_streamlit_internal_patched():
+    assert not (ROOT / "pages").exists(), "page scripts live in app_pages/ (a pages/ folder turns on Streamlit's own mode)"
+    for path in [ROOT / "app.py", *UI.rglob("*.py"), *(ROOT / "app_pages").glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert "PagesManager" not in text and "streamlit.runtime" not in text, f"{path.relative_to(ROOT)} patches a Streamlit internal"

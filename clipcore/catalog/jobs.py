@@ -2,7 +2,10 @@
 
 A job is ``python -m clipcore <command> ... --job-id ID`` in its own process session,
 so it survives page reloads and browser disconnects; it writes its progress to the
-``jobs`` table, which any session can read.
+``jobs`` table, which any session can read. This module is the mechanism (launch, the
+server-wide cap, progress, cancel); which commands may run as jobs, and how their command
+lines are built, is declared once in ``clipcore.jobkinds``, whose ``start_job`` is the
+one way to start one.
 """
 
 from __future__ import annotations
@@ -11,36 +14,37 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
+from clipcore.config import jobs_dir, max_jobs
 from clipcore.errors import InputError
 from clipcore.catalog.store import Workspace, utc_now
 
 logger = logging.getLogger(__name__)
 
-ALLOWED_COMMANDS = frozenset({"ingest", "embed", "baseline", "evaluate", "import-iiif", "index", "download-model"})
 ACTIVE = ("queued", "running")
-DEFAULT_MAX_JOBS = 2  # at once on this server, all workspaces together (CLIPCORE_MAX_JOBS)
+FINISHED = ("done", "failed", "cancelled")
+
+
+QUEUE_POLL_S = 1.0  # how often a queued job looks for a free slot
+
+
+class JobRefused(InputError):
+    """A job was not started: one of its kind already runs (or waits) in this workspace.
+    The work it would do is not done; nothing was written."""
 
 
 def _registry() -> Path:
     """The server-wide folder of running jobs' pid files (one per job, any workspace)."""
-    path = Path(os.environ.get("CLIPCORE_JOBS_DIR") or Path(tempfile.gettempdir()) / f"clipcore-jobs-{os.getuid()}")
+    path = jobs_dir()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
-
-
-def _max_jobs() -> int:
-    try:
-        return max(1, int(os.environ.get("CLIPCORE_MAX_JOBS", DEFAULT_MAX_JOBS)))
-    except ValueError:
-        return DEFAULT_MAX_JOBS
 
 
 def _live_registered(registry: Path) -> int:
@@ -57,30 +61,53 @@ def _live_registered(registry: Path) -> int:
     return live
 
 
-def start_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
+def launch_job(ws: Workspace, command: str, args: Sequence[str]) -> str:
     """Start ``python -m clipcore command *args`` in the background; return the job id.
 
-    At most one job per kind per workspace runs at a time, and at most
-    ``CLIPCORE_MAX_JOBS`` (default 2) on the server; both checks and the start happen
-    under one server-wide lock, so two sessions clicking at once cannot both pass.
+    The mechanism only: call ``clipcore.jobkinds.start_job``, which checks that the
+    command is a declared job kind. At most one job per kind per workspace runs (or waits)
+    at a time, checked under one server-wide lock, so two sessions clicking at once cannot
+    both pass. At most ``CLIPCORE_MAX_JOBS`` (default 2) run on the server: a job that
+    finds them all taken waits in the queue (status ``queued``, its message says so) and
+    starts when one ends (:meth:`JobReporter.__init__` takes the slot).
     Raises:
-        InputError: a command that is not a known long-running subcommand; a job of this
-            kind already running in this workspace; the server-wide cap reached.
+        JobRefused: a job of this kind already running or waiting in this workspace.
     """
-    if command not in ALLOWED_COMMANDS:
-        raise InputError(f"cannot run {command!r} as a job; jobs are {sorted(ALLOWED_COMMANDS)}.")
     registry = _registry()
     with open(registry / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         same = [j for j in list_jobs(ws, active_only=True, limit=50) if j["kind"] == command]
         if same:
-            raise InputError(f"a {command} job ({same[0]['id']}) is already running in this workspace; wait for it to finish.")
-        cap = _max_jobs()
-        if _live_registered(registry) >= cap:
-            raise InputError(f"{cap} jobs are already running on this server (at most {cap}); wait for one to finish.")
-        job_id, pid = _spawn(ws, command, args)
-        (registry / f"{job_id}.pid").write_text(str(pid))
+            article = "an" if command[:1] in "aeiou" else "a"
+            raise JobRefused(f"{article} {command} job ({same[0]['id']}) is already {same[0]['status']} in this workspace; "
+                             "wait for it to finish.")
+        job_id, _ = _spawn(ws, command, args)
     return job_id
+
+
+def _take_slot(ws: Workspace, job_id: str) -> None:
+    """Wait until fewer than ``CLIPCORE_MAX_JOBS`` jobs hold a slot on this server, then
+    hold one (this process's pid file in the registry, freed when the process ends). While
+    waiting the job stays ``queued`` with a message saying why."""
+    registry = _registry()
+    told = False
+    while True:
+        with open(registry / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cap, live = max_jobs(), _live_registered(registry)
+            if live < cap:
+                (registry / f"{job_id}.pid").write_text(str(os.getpid()))
+                return
+        if not told:
+            told = True
+            logger.info("job %s waits: %d jobs are running on this server (at most %d)", job_id, live, cap)
+            with ws.transaction() as conn:
+                conn.execute(
+                    "UPDATE jobs SET message = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+                    (f"waiting in the queue: {live} jobs are running on this server (at most {cap}); "
+                     "it starts when one ends.", utc_now(), job_id),
+                )
+        time.sleep(QUEUE_POLL_S)
 
 
 def _spawn(ws: Workspace, command: str, args: Sequence[str]) -> tuple[str, int]:
@@ -113,13 +140,16 @@ class JobReporter:
     """Progress sink for a running job; writes at most every ``interval`` seconds."""
 
     def __init__(self, ws: Workspace, job_id: str, interval: float = 0.5) -> None:
+        """Takes one of the server's job slots first (waiting in the queue while none is
+        free), then marks the job running."""
         self._ws = ws
         self.job_id = job_id
         self._interval = interval
         self._last = 0.0
+        _take_slot(ws, job_id)
         with ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'running', pid = ?, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'running', pid = ?, message = NULL, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (os.getpid(), utc_now(), job_id),
             )
 
@@ -136,18 +166,18 @@ class JobReporter:
             )
 
     def finish(self, result: dict[str, Any]) -> None:
-        """Mark the job done with its JSON result."""
+        """Mark the job done with its JSON result (not a job already cancelled)."""
         with self._ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'done', result = ?, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'done', result = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (json.dumps(result), utc_now(), self.job_id),
             )
 
     def fail(self, message: str) -> None:
-        """Mark the job failed with a one-line reason."""
+        """Mark the job failed with a one-line reason (not a job already cancelled)."""
         with self._ws.transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET status = 'failed', message = ?, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'failed', message = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (message, utc_now(), self.job_id),
             )
 
@@ -209,3 +239,38 @@ def job_log(ws: Workspace, job_id: str, tail_chars: int = 4000) -> str:
     if not path.exists():
         return ""
     return path.read_text(errors="replace")[-tail_chars:]
+
+
+def cancel_job(ws: Workspace, job_id: str) -> dict[str, Any]:
+    """Stop a queued or running job: mark it cancelled, then end its process group
+    (SIGTERM; the job runs in its own session). Work a job committed before it stopped
+    stays (every write is one transaction or a rename); a finished job is left as it is.
+    Returns the job as :func:`get_job` gives it.
+
+    Raises:
+        InputError: no job with this id.
+    """
+    job = get_job(ws, job_id)
+    if job["status"] not in ACTIVE:
+        return job
+    with ws.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET status = 'cancelled', message = 'cancelled', updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+            (utc_now(), job_id),
+        )
+    pid = job.get("pid")
+    if pid and _alive(pid):
+        try:
+            if os.getpgid(pid) == pid:  # a job leads its own session: stop its children too
+                os.killpg(pid, signal.SIGTERM)
+            else:
+                os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for _ in range(50):  # reap our own child promptly, so the cap frees at once
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+    (_registry() / f"{job_id}.pid").unlink(missing_ok=True)
+    logger.info("cancelled job %s", job_id)
+    return get_job(ws, job_id)

@@ -180,7 +180,7 @@ def assign_page(
     overwrite: bool = False,
 ) -> AssignResult:
     """:func:`record_batch` for a page drawn when the latest label event was ``drawn_at``
-    (``labels_version(ws)[0]``): images another annotator labelled since are skipped,
+    (``label_events_version(ws)[0]``): images another annotator labelled since are skipped,
     in the same transaction, unless ``overwrite``.
 
     Raises:
@@ -931,8 +931,11 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
     }
 
 
-def labels_version(ws: Workspace) -> tuple[int, int]:
-    """A value that changes whenever labels change (latest event id, reverted batch count)."""
+def label_events_version(ws: Workspace) -> tuple[int, int]:
+    """(latest label event id, reverted batch count): changes whenever a label is recorded or
+    a batch reverted. Stored in few-shot prediction refs; its first value is a page's
+    ``drawn_at`` (see :func:`record_batch`). Ground truth and splits are not in it
+    (``classify.splits.training_data_version`` is)."""
     row = ws.query(
         "SELECT (SELECT COALESCE(MAX(id), 0) FROM label_events), "
         "(SELECT COUNT(*) FROM label_batches WHERE reverted_at IS NOT NULL)"

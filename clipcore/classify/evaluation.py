@@ -19,11 +19,11 @@ import numpy as np
 
 from clipcore import UNTRAINED_WARNING
 from clipcore.errors import InputError
-from clipcore.classify.fewshot import METHOD_TITLES, METHODS, TRAIN_BUDGET, make_classifier
+from clipcore.classify.fewshot import CLASSIFIER_METHODS, METHOD_TITLES, METHODS, make_classifier
 from clipcore.classify.metrics import accuracy, balanced_accuracy, confusion
 from clipcore.classify.report import MODEL_SEP
 from clipcore.embedding.models import ClipModel
-from clipcore.classify.prompts import DEFAULT_TEMPLATES, PromptSet
+from clipcore.classify.prompts import PromptSet, class_name_prompts
 from clipcore.classify.splits import (
     Split, draw_training_sets, freeze_split, get_split, missing_members, near_duplicates, split_drift, usable_ks,
 )
@@ -32,7 +32,7 @@ from clipcore.classify.zeroshot import ZeroShotClassifier, build_classifier
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METHODS = ("zero_shot", "logreg", "random_forest", "knn", "zero_shot_prior")
+DEFAULT_METHODS = tuple(METHODS)  # every declared method, in declaration order (fewshot.CLASSIFIER_METHODS)
 DEFAULT_KS: tuple[int | str, ...] = (1, 2, 4, 8, 16, "all")
 NEAR_DUPLICATE_THRESHOLD = 0.97
 # Train x hold-out cosines computed at most for the near-duplicate check; closest pairs kept.
@@ -87,11 +87,6 @@ class EvaluationResult:
             "warnings": list(self.warnings),
             "settings": dict(self.settings),
         }
-
-
-def class_name_prompts(classes: Sequence[str]) -> PromptSet:
-    """A prompt set that is just the class names in the default templates (when none is saved)."""
-    return PromptSet("class names", {c: [c] for c in classes}, list(DEFAULT_TEMPLATES))
 
 
 def _sanity_warnings(summary: list[dict], n_test: int) -> list[str]:
@@ -299,10 +294,11 @@ def evaluate(
         matrices[method] = confusion(y_test, pred, labels_axis).to_dict()
         predictions[method] = dict(zip(test_ids, pred))
 
+    budgets = {m: CLASSIFIER_METHODS[m].budget for m in methods}
     budgeted = [
-        f"{METHOD_TITLES.get(m, m)} at most {TRAIN_BUDGET[m]:,}"
+        f"{CLASSIFIER_METHODS[m].title} at most {budgets[m]:,}"
         for m in methods
-        if m in TRAIN_BUDGET and any(len(train) > TRAIN_BUDGET[m] for mm, _, _, train in plan if mm == m)
+        if budgets[m] is not None and any(len(train) > budgets[m] for mm, _, _, train in plan if mm == m)
     ]
     if budgeted:
         warnings.append(

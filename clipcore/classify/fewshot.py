@@ -5,7 +5,9 @@ Every classifier follows scikit-learn's estimator conventions: parameters only i
 ``predict_proba`` columns follow ``classes_``. ``X`` is (n, dim) float32 with unit-norm
 rows (CLIP image embeddings), ``y`` a list of n class names.
 
-Methods (``METHODS``):
+Methods (``CLASSIFIER_METHODS``: one :class:`MethodSpec` each, the one place a method is
+declared; a new classifier is its class here plus one entry there, and the Few-shot page,
+the evaluation, the palette and the report read it):
 
 * ``zero_shot``: no training; the prompt classifier behind the same interface.
 * ``logreg``: multinomial logistic regression; C chosen by cross-validation inside the
@@ -36,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from clipcore.errors import InputError
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
+from clipcore.classify.splits import stratified_folds
 from clipcore.classify.zeroshot import ZeroShotClassifier
 
 logger = logging.getLogger(__name__)
@@ -74,7 +77,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 # stratified sample of at most their budget (documented in the evaluation's notes).
 CV_MAX_EXAMPLES = 2000
 CV_MAX_FOLDS_LARGE = 3
-TRAIN_BUDGET = {"random_forest": 5000, "knn": 10000}
+RANDOM_FOREST_BUDGET = 5000  # training examples; above it a stratified sample
+KNN_BUDGET = 10000
 
 
 def stratified_sample(y: np.ndarray, size: int, seed: int = 0) -> np.ndarray | None:
@@ -229,7 +233,7 @@ class ForestClassifier(_WrappedEstimator):
         forest = RandomForestClassifier(
             n_estimators=int(self.n_estimators), class_weight="balanced", random_state=self.random_state, n_jobs=1
         )
-        sub = stratified_sample(y, TRAIN_BUDGET["random_forest"], self.random_state)
+        sub = stratified_sample(y, CLASSIFIER_METHODS["random_forest"].budget, self.random_state)
         self.n_trained_ = len(y) if sub is None else len(sub)
         if sub is not None:
             X, y = X[sub], y[sub]
@@ -245,7 +249,7 @@ class NearestNeighbours(_WrappedEstimator):
     def fit(self, X: Any, y: Any) -> "NearestNeighbours":
         """Store the examples."""
         X, y = _check_xy(X, y)
-        sub = stratified_sample(y, TRAIN_BUDGET["knn"], 0)
+        sub = stratified_sample(y, CLASSIFIER_METHODS["knn"].budget, 0)
         self.n_trained_ = len(y) if sub is None else len(sub)
         if sub is not None:
             X, y = X[sub], y[sub]
@@ -418,21 +422,44 @@ def _prior(zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> ZeroSh
     return ZeroShotPriorProbe(zero_shot=zero_shot, random_state=seed)
 
 
-METHODS: dict[str, Callable[..., _ProbaClassifier]] = {
-    "zero_shot": _zero_shot,
-    "logreg": _logreg,
-    "random_forest": _forest,
-    "knn": _knn,
-    "zero_shot_prior": _prior,
+@dataclass(frozen=True)
+class MethodSpec:
+    """One classifier method: ``name`` (stored in runs and results), ``title`` (on screen and
+    in the report), ``factory(zero_shot=, seed=)`` -> an unfitted estimator, whether it needs
+    a prompt set's zero-shot classifier, its training budget (None: all examples), its fixed
+    colour (Okabe-Ito, ``classify.palette``), and its place on the Few-shot page's menu."""
+
+    name: str
+    title: str
+    factory: Callable[..., "_ProbaClassifier"]
+    colour: str
+    needs_prompts: bool = False
+    budget: int | None = None
+    page_rank: int = 99
+
+
+# Declaration order is the evaluation's order (``evaluation.DEFAULT_METHODS``).
+CLASSIFIER_METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        MethodSpec("zero_shot", "zero-shot (prompts only)", _zero_shot, "#0072B2", needs_prompts=True, page_rank=4),
+        MethodSpec("logreg", "logistic regression", _logreg, "#E69F00", page_rank=1),
+        MethodSpec("random_forest", "random forest", _forest, "#56B4E9", budget=RANDOM_FOREST_BUDGET, page_rank=3),
+        MethodSpec("knn", "k nearest neighbours", _knn, "#CC79A7", budget=KNN_BUDGET, page_rank=2),
+        MethodSpec("zero_shot_prior", "linear probe with zero-shot prior", _prior, "#009E73", needs_prompts=True,
+                   page_rank=0),
+    )
 }
-METHOD_TITLES: dict[str, str] = {
-    "zero_shot": "zero-shot (prompts only)",
-    "logreg": "logistic regression",
-    "random_forest": "random forest",
-    "knn": "k nearest neighbours",
-    "zero_shot_prior": "linear probe with zero-shot prior",
-}
-NEEDS_PROMPTS = frozenset({"zero_shot", "zero_shot_prior"})
+# Views of the registry, for the modules that read one attribute.
+METHODS: dict[str, Callable[..., _ProbaClassifier]] = {n: m.factory for n, m in CLASSIFIER_METHODS.items()}
+METHOD_TITLES: dict[str, str] = {n: m.title for n, m in CLASSIFIER_METHODS.items()}
+NEEDS_PROMPTS = frozenset(n for n, m in CLASSIFIER_METHODS.items() if m.needs_prompts)
+TRAIN_BUDGET: dict[str, int] = {n: m.budget for n, m in CLASSIFIER_METHODS.items() if m.budget is not None}
+
+
+def page_methods() -> list[str]:
+    """The methods in the Few-shot page's menu order (best first)."""
+    return sorted(CLASSIFIER_METHODS, key=lambda n: CLASSIFIER_METHODS[n].page_rank)
 
 
 def make_classifier(method: str, *, zero_shot: ZeroShotClassifier | None = None, seed: int = 0) -> _ProbaClassifier:
@@ -631,23 +658,6 @@ def predict_unlabelled(
     )
 
 
-def _class_folds(y: Sequence[str], n_folds: int, seed: int) -> np.ndarray:
-    """(n,) int fold of each example: every class dealt round-robin over the folds after a
-    seeded shuffle, so each fold holds every class that has at least ``n_folds`` examples."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(y), dtype=np.int64)
-    by_class: dict[str, list[int]] = {}
-    for i, label in enumerate(y):
-        by_class.setdefault(label, []).append(i)
-    start = 0
-    for label in sorted(by_class):
-        members = np.asarray(by_class[label])
-        rng.shuffle(members)
-        fold[members] = (np.arange(len(members)) + start) % n_folds
-        start += len(members)  # classes with few examples do not all land in fold 0
-    return fold
-
-
 def cross_validated_labelled(
     ws: Workspace,
     matrix: EmbeddingMatrix,
@@ -680,7 +690,8 @@ def cross_validated_labelled(
             f"source {source!r} gives {dict(Counter(y))}. Label more images."
         )
     X = np.asarray(matrix.vectors[matrix.rows_of(ids)], dtype=np.float32)
-    fold = _class_folds(y, n_folds, seed)
+    fold = stratified_folds(y, n_folds, seed)
+    n_folds = int(fold.max()) + 1  # fewer when every class is smaller than n_folds
     proba = np.zeros((len(ids), len(classes)), np.float32)
     column = {c: j for j, c in enumerate(classes)}
     y_arr = np.asarray(y, dtype=object)

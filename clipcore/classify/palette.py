@@ -9,14 +9,7 @@ from typing import Sequence
 # Okabe-Ito, without yellow (too pale on white) and black (kept for text and axes).
 OKABE_ITO: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#332288")
 
-# Fixed per method, by internal name and by display name (the error-rate table uses both).
-_METHOD_COLOURS: dict[str, str] = {
-    "zero_shot": "#0072B2",  # blue
-    "zero_shot_prior": "#009E73",  # bluish green
-    "logreg": "#E69F00",  # orange
-    "knn": "#CC79A7",  # reddish purple
-    "random_forest": "#56B4E9",  # sky blue
-}
+# Each method's fixed colour is declared with the method (classify.fewshot.CLASSIFIER_METHODS).
 BASELINE_COLOUR = "#D55E00"  # vermillion: the EfficientNet baseline, trained or tiny
 OTHER_COLOURS = ("#999999", "#332288", "#882255", "#44AA99")
 
@@ -24,14 +17,15 @@ OTHER_COLOURS = ("#999999", "#332288", "#882255", "#44AA99")
 def method_colour(method: str) -> str:
     """The fixed colour of a method, given its internal name (``logreg``) or display name
     (``logistic regression``, ``zero-shot (prompts only): my set v2``); baselines share one."""
-    from clipcore.classify.fewshot import METHOD_TITLES
+    from clipcore.classify.fewshot import CLASSIFIER_METHODS
 
     name = str(method).split(" · ")[0]  # "<method> · <model>" (several models) keeps the method's colour
-    if name in _METHOD_COLOURS:
-        return _METHOD_COLOURS[name]
-    for key, title in sorted(METHOD_TITLES.items(), key=lambda kv: -len(kv[1])):
-        if name == title or name.startswith(title + ":") or name.startswith(title):
-            return _METHOD_COLOURS[key]
+    if name in CLASSIFIER_METHODS:
+        return CLASSIFIER_METHODS[name].colour
+    # A display title (the stored error-rate table is keyed by titles), longest first.
+    for spec in sorted(CLASSIFIER_METHODS.values(), key=lambda m: -len(m.title)):
+        if name.startswith(spec.title):
+            return spec.colour
     lowered = name.lower()
     if "efficientnet" in lowered or "baseline" in lowered or lowered.startswith("tiny"):
         return BASELINE_COLOUR

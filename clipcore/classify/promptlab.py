@@ -24,6 +24,7 @@ import numpy as np
 from clipcore.errors import InputError
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 from clipcore.classify.prompts import PromptSet
+from clipcore.classify.splits import stratified_folds
 
 TEMPLATE_BANK: list[str] = [
     "{}",
@@ -97,19 +98,6 @@ def candidate_prompts(
     return out
 
 
-def class_folds(y: Sequence[str], n_folds: int, seed: int = 0) -> np.ndarray:
-    """(n,) fold of each example, every class dealt round-robin over the folds after a seeded shuffle."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(y), dtype=np.int64)
-    start = 0
-    for label in sorted(set(y)):
-        members = np.flatnonzero(np.asarray(y, dtype=object) == label)
-        rng.shuffle(members)
-        fold[members] = (np.arange(len(members)) + start) % n_folds
-        start += len(members)
-    return fold
-
-
 def _fold_accuracy(correct: np.ndarray, fold: np.ndarray, n_folds: int) -> np.ndarray:
     return np.asarray([correct[fold == k].mean() if (fold == k).any() else np.nan for k in range(n_folds)])
 
@@ -154,7 +142,7 @@ def suggest_prompts(
             f"the prompt lab needs at least {n_folds} labelled images of 2+ of the set's classes outside the hold-out; "
             f"found {len(y_idx)} of {len(set(y_idx.tolist()))} class(es). Label more images."
         )
-    fold = class_folds([labels[i] for i in y_idx], n_folds, seed)
+    fold = stratified_folds([labels[i] for i in y_idx], n_folds, seed)
     T = np.asarray(class_vectors, dtype=np.float32)
     S = X @ T.T  # (n, C) cosine to the current class vectors
     base_correct = S.argmax(axis=1) == y_idx

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from clipcore.errors import InputError
 from clipcore.embedding.models import MAX_PROMPT_CHARS
@@ -200,6 +200,36 @@ def latest_prompt_set(ws: Workspace) -> PromptSet | None:
     """The most recently saved prompt set of the workspace (the "active" one), or None."""
     sets = list_prompt_sets(ws)
     return sets[0] if sets else None
+
+
+def class_name_prompts(classes: Sequence[str]) -> PromptSet:
+    """A prompt set that is just the class names in the default templates (when none is saved)."""
+    return PromptSet("class names", {c: [c] for c in classes}, list(DEFAULT_TEMPLATES))
+
+
+def resolve_prompt_set(
+    ws: Workspace,
+    name: str | None = None,
+    version: int | None = None,
+    *,
+    classes: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+) -> PromptSet | None:
+    """The prompt set a zero-shot step uses: the set ``name`` (``version``, else its latest),
+    else the most recently saved set, else the class names in the default templates (only
+    when ``classes`` is given and holds 2 or more; a callable is called only then, so the
+    caller can defer reading the labels), else None. The CLI's ``evaluate`` and ``predict``,
+    the pages' few-shot classifiers and the evaluation all resolve their set here.
+
+    Raises:
+        InputError: ``name`` (or that version) is not saved.
+    """
+    if name:
+        return load_prompt_set(ws, name, version)
+    latest = latest_prompt_set(ws)
+    if latest is not None or classes is None:
+        return latest
+    names = sorted(set(classes() if callable(classes) else classes))
+    return class_name_prompts(names) if len(names) >= 2 else None
 
 
 def ensure_reference_prompt_set(ws: Workspace, classes: Iterable[str] | None = None) -> PromptSet | None:

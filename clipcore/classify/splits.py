@@ -23,7 +23,7 @@ import numpy as np
 from clipcore.errors import InputError
 from clipcore.catalog.labels import current_labels
 from clipcore.catalog.metadata import image_groups
-from clipcore.catalog.labels import labels_version as label_state
+from clipcore.catalog.labels import label_events_version
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
 
 logger = logging.getLogger(__name__)
@@ -101,12 +101,37 @@ def labelled_images(ws: Workspace, source: str = "ground_truth") -> dict[int, st
     return merged
 
 
-def labels_version(ws: Workspace) -> str:
-    """A token that changes whenever ground truth, labels or splits change (for cache keys)."""
+def training_data_version(ws: Workspace) -> str:
+    """A token that changes whenever ground truth, labels or splits change: a cache key of
+    whatever trains or scores on them (label events alone: ``catalog.labels.label_events_version``)."""
     truth, last_split, n_splits = ws.query(
         "SELECT (SELECT COUNT(*) FROM ground_truth), (SELECT COALESCE(MAX(id), 0) FROM splits), (SELECT COUNT(*) FROM splits)"
     )[0]
-    return "-".join(str(v) for v in (truth, *label_state(ws), last_split, n_splits))
+    return "-".join(str(v) for v in (truth, *label_events_version(ws), last_split, n_splits))
+
+
+def stratified_folds(y: Sequence[str], n_folds: int, seed: int = 0) -> np.ndarray:
+    """(n,) int fold of each example from scikit-learn's ``StratifiedKFold`` (shuffled with
+    ``seed``): every class spread over the folds in proportion. Classes smaller than
+    ``n_folds`` are expected here (a few labels per class), so sklearn's warning about them is
+    not raised; when every class is smaller, the folds are as many as the largest class has
+    examples (at least 2, at most ``n_folds``). Fewer than 2 examples: one fold.
+    """
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray([str(v) for v in y], dtype=object)
+    fold = np.zeros(len(labels), dtype=np.int64)
+    if len(labels) < 2:
+        return fold
+    largest = max(Counter(labels.tolist()).values())
+    splits = max(2, min(int(n_folds), largest, len(labels)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for k, (_, test) in enumerate(StratifiedKFold(splits, shuffle=True, random_state=seed).split(labels, labels)):
+            fold[test] = k
+    return fold
 
 
 def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, str]:

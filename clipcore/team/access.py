@@ -2,7 +2,7 @@
 with before it lets anyone in (docs/SECURITY.md).
 
 Pure functions over plain values (claims, header values, options, environment), so the
-app's adapter (``ui.auth``) stays thin and every rule here has a unit test.
+app's adapter (``ui.core.auth``) stays thin and every rule here has a unit test.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def record_action(app_data: str | Path, *, who: str, action: str, workspace: str
     """Append one admin action to the audit log and return the entry.
 
     Args:
-        who: the signed-in identity (``ui.auth.User.id``; the local user in mode none).
+        who: the signed-in identity (``ui.core.auth.User.id``; the local user in mode none).
         action: one of :data:`AUDITED`.
         workspace: the workspace's name, or None for actions outside one.
         details: what was done (ids, names, counts, a job's command and arguments).

@@ -13,8 +13,9 @@ memory-mapped vectors and stores them; pages read the stored result while it is 
 "reference", "version": 3} for zero-shot or {"method": "logreg", "labels_version": [..]}
 for few-shot. A stored result is current while the embedding version it was computed on
 is the workspace's; it is written to a temporary folder and renamed, so a reader sees a
-whole result or none. Small collections (under ``IN_PAGE_MAX`` rows) are scored in the
-page instead: there a job would only add a click.
+whole result or none. Small collections (under ``in_page_max()`` rows: ``[limits]
+in_page_max``, default 50,000) are scored in the page instead: there a job would only add
+a click.
 """
 
 from __future__ import annotations
@@ -31,11 +32,18 @@ from typing import Any
 import numpy as np
 
 from clipcore.catalog.store import EmbeddingMatrix, Workspace, utc_now
+from clipcore.config import load_limits
 from clipcore.team.ranking import ClassProbabilities
 
 CHUNK = 65_536
-IN_PAGE_MAX = 50_000  # below this many rows, pages score in the page (about 0.1 s)
 FORMAT = 1
+
+
+def in_page_max() -> int:
+    """Below this many rows pages score every image in the page (about 0.1 s at 50,000);
+    at or above it they read stored scores (``[limits] in_page_max``, env
+    ``CLIPCORE_IN_PAGE_MAX``, default 50,000)."""
+    return load_limits().in_page_max
 
 Progress = Callable[[int, int], None]
 
@@ -184,6 +192,7 @@ def zero_shot_ref(prompt_set: str, version: int) -> dict[str, Any]:
     return {"prompt_set": prompt_set, "version": int(version)}
 
 
-def few_shot_ref(labels_version: Any, out_of_fold: bool) -> dict[str, Any]:
-    """The ref of few-shot (logistic probe on the current labels) predictions."""
-    return {"method": "logreg", "labels_version": list(labels_version), "out_of_fold": bool(out_of_fold)}
+def few_shot_ref(events_version: Any, out_of_fold: bool) -> dict[str, Any]:
+    """The ref of few-shot (logistic probe on the current labels) predictions;
+    ``events_version`` is ``catalog.labels.label_events_version`` (stored as "labels_version")."""
+    return {"method": "logreg", "labels_version": list(events_version), "out_of_fold": bool(out_of_fold)}

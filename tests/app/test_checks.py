@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clipcore import UNTRAINED_WARNING
 
-from ui.checks import collect_checks, plain_check
+from ui.evaluate.checks import collect_checks, plain_check
 
 
 def test_internal_method_names_become_display_names():

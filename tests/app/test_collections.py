@@ -16,7 +16,7 @@ from clipcore.catalog.jobs import list_jobs
 from clipcore.catalog.store import Workspace
 from tests.helpers import wait_for_job
 from clipcore.embedding.models import embedding_set_key
-from ui.text import md
+from ui.core.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
@@ -187,7 +187,7 @@ def test_ws_param_selects_the_workspace_and_survives_a_page_switch(two_workspace
     at.sidebar.selectbox[0].select("second").run()
     # Another page keeps the collection even when the switch dropped the URL parameter.
     at.query_params.clear()
-    at.switch_page("pages/search.py").run()
+    at.switch_page("app_pages/search.py").run()
     assert not at.exception
     assert any("second holds no images yet" in i.value for i in at.info)
     assert at.get("page_link")  # the message's action is on the screen: a link to Home

@@ -14,7 +14,7 @@ from clipcore.classify.splits import freeze_split
 from clipcore.embedding.models import embedding_set_key, load_model, record_embedding_model
 from clipcore.embedding.pipeline import embed_workspace
 from tests.helpers import app_workspace, wait_for_job
-from ui.text import md
+from ui.core.text import md
 from tests.test_cli_models import save_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ def test_admin_embeds_with_a_second_model_as_a_job(app_config):
     folder = app_config.parent / "models"
     folder.mkdir()
     save_tiny_checkpoint(folder / "tiny-seed5.pt", seed=5)
-    at = _open("pages/evaluate.py")
+    at = _open("app_pages/evaluate.py")
 
     _submit(at, "no-such-net", "", "")
     assert any(e.value.startswith("Architecture") and md("no-such-net") in e.value for e in at.error), [e.value for e in at.error]
@@ -78,10 +78,10 @@ def test_admin_embeds_with_a_second_model_as_a_job(app_config):
 
 def test_zero_shot_compare_models_tab_has_one_row_per_model(app_config):
     ws, other = _second_set(app_config)
-    at = _open("pages/zero_shot.py")
+    at = _open("app_pages/zero_shot.py")
     assert any("Freeze the hold-out on the Evaluate page" in i.value for i in at.info)
     freeze_split(ws)
-    at = _open("pages/zero_shot.py")
+    at = _open("app_pages/zero_shot.py")
     table = next(df.value for df in at.dataframe if "hold-out images" in df.value)
     assert table["model"].tolist() == ["tiny (untrained)", "tiny (tiny-seed5.pt) (untrained)"]
     assert all(table["accuracy"].str.endswith("%")) and set(table["note"]) == {"untrained: not meaningful"}
@@ -91,7 +91,7 @@ def test_zero_shot_compare_models_tab_has_one_row_per_model(app_config):
 def test_evaluate_runs_every_chosen_model_one_row_each(app_config):
     ws, other = _second_set(app_config)
     freeze_split(ws)
-    at = _open("pages/evaluate.py")
+    at = _open("app_pages/evaluate.py")
     assert at.multiselect(key="ev_models").value == [other]
     at.multiselect(key="ev_methods").set_value(["zero_shot", "logreg"])
     at.multiselect(key="ev_ks").set_value([1])
@@ -103,7 +103,7 @@ def test_evaluate_runs_every_chosen_model_one_row_each(app_config):
     assert wait_for_job(ws, job["id"], timeout=240)["status"] == "done"
     assert [m["key"] for m in list_runs(ws, "evaluation")[0]["settings"]["models"]] == [TINY_KEY, other]
 
-    at = _open("pages/evaluate.py")
+    at = _open("app_pages/evaluate.py")
     methods = next(df.value for df in at.dataframe if "method" in df.value)["method"].tolist()
     assert len(methods) == 4
     assert sum(m.endswith("· tiny (untrained)") for m in methods) == 2

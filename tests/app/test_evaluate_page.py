@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from ui.text import md
+from ui.core.text import md
 
 from tests.helpers import app_workspace, wait_for_job
 
 from tests.gridview import grid_ids
 
 from clipcore import UNTRAINED_WARNING
-from ui.checks import plain_check
-from ui.text import md
+from ui.evaluate.checks import plain_check
+from ui.core.text import md
 from clipcore.classify.baseline import RANDOM_INIT_WARNING
 from clipcore.classify.evaluation import list_runs, save_run
 from clipcore.catalog.jobs import list_jobs
@@ -27,7 +27,7 @@ from clipcore.embedding.models import embedding_set_key
 TINY_KEY = embedding_set_key("tiny")  # the untrained tiny model's embedding-set key
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/evaluate.py"
+PAGE = "app_pages/evaluate.py"
 
 
 def _open() -> AppTest:

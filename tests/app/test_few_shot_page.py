@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ui.text import md
+from ui.core.text import md
 
 from tests.helpers import app_workspace
 
@@ -17,7 +17,7 @@ from clipcore.classify.splits import freeze_split, get_split
 from clipcore.catalog.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/few_shot.py"
+PAGE = "app_pages/few_shot.py"
 
 
 def _unlabel(app_config, n: int) -> tuple[Workspace, list[int]]:
@@ -84,7 +84,7 @@ def test_training_waits_for_a_heavy_slot_and_says_when_the_server_is_busy(app_co
 
     _unlabel(app_config, 6)
     monkeypatch.setenv("CLIPCORE_MAX_HEAVY", "1")
-    monkeypatch.setattr("ui.classifier_cache.HEAVY_WAIT_S", 0.1)
+    monkeypatch.setattr("ui.core.classifier_cache.HEAVY_WAIT_S", 0.1)
     entered, release = threading.Event(), threading.Event()
 
     def hold():

@@ -15,7 +15,7 @@ from clipcore import UNTRAINED_WARNING
 from clipcore.catalog import labels as lbl
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/label.py"
+PAGE = "app_pages/label.py"
 
 
 def _open(name: str) -> AppTest:

@@ -15,12 +15,12 @@ from clipcore.config import load_settings
 from clipcore.team.audit import read_actions, record_action
 from tests.gridview import grid_ids
 from tests.helpers import app_workspace
-from ui.text import md
+from ui.core.text import md
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAD, ALICE, BOB, GUEST = "lead@lab.org", "alice@lab.org", "bob@lab.org", "guest@elsewhere.org"
 ROLE_OF = {"admin": LEAD, "annotator": ALICE, "viewer": GUEST}
-PAGES = ["pages/search.py", "pages/zero_shot.py", "pages/few_shot.py", "pages/label.py", "pages/evaluate.py"]
+PAGES = ["app_pages/search.py", "app_pages/zero_shot.py", "app_pages/few_shot.py", "app_pages/label.py", "app_pages/evaluate.py"]
 
 TEAM = f"""
 [auth]
@@ -70,9 +70,9 @@ def test_a_visitor_who_is_not_signed_in_sees_only_the_sign_in_page(team, page):
 
 
 def test_a_sign_in_older_than_the_session_limit_is_signed_out(team):
-    at = _app(_user(ALICE, iat=time.time() - 13 * 3600), "pages/label.py")
+    at = _app(_user(ALICE, iat=time.time() - 13 * 3600), "app_pages/label.py")
     assert _signed_out(at)
-    at = _app(_user(ALICE, iat=time.time() - 60), "pages/label.py")
+    at = _app(_user(ALICE, iat=time.time() - 60), "app_pages/label.py")
     assert not _signed_out(at)
 
 
@@ -83,19 +83,19 @@ def test_what_each_role_is_shown_on_every_page(team, role):
     assert any(md(ROLE_OF[role]) in c.value and role in c.value for c in home.sidebar.caption)
     assert home.button(key="home_ingest").disabled == (role != "admin")
 
-    search = _app(user, "pages/search.py")
+    search = _app(user, "app_pages/search.py")
     search.text_input(key="search_text").input("a book cover").run() if _has_text_input(search, "search_text") else None
     assert not search.exception
 
-    zs = _app(user, "pages/zero_shot.py")
+    zs = _app(user, "app_pages/zero_shot.py")
     assert zs.button(key="zs_save").disabled == (role == "viewer")
     # issue 19, attack 7: the prompt lab's heavy scoring is for those who may save prompts
     assert any("Suggesting prompts is for annotators" in i.value for i in zs.info) == (role == "viewer")
 
-    fs = _app(user, "pages/few_shot.py")
+    fs = _app(user, "app_pages/few_shot.py")
     assert not fs.exception
 
-    label = _app(user, "pages/label.py")
+    label = _app(user, "app_pages/label.py")
     assert not [t for t in label.sidebar.text_input if t.key == "annotator_name"]  # no name box with sign-in on
     if role == "viewer":
         assert any("does not label" in i.value for i in label.info)
@@ -103,7 +103,7 @@ def test_what_each_role_is_shown_on_every_page(team, role):
     else:
         assert label.button(key="label_assign") is not None and grid_ids(label)
 
-    ev = _app(user, "pages/evaluate.py")
+    ev = _app(user, "app_pages/evaluate.py")
     buttons = {b.label: b for b in ev.button}
     assert buttons["Freeze hold-out"].disabled == (role != "admin")  # evaluation set-up and runs are admin work
     assert buttons["Run evaluation"].disabled  # no split yet; for everyone but admins also by role
@@ -112,7 +112,7 @@ def test_what_each_role_is_shown_on_every_page(team, role):
 def test_an_unverified_email_is_not_let_in(team):
     """Attack 1: `sub-mallory` with lead@lab.org, not verified, was shown as the admin."""
     mallory = {"is_logged_in": True, "sub": "sub-mallory", "name": "Mallory", "email": LEAD, "email_verified": False}
-    at = _app(mallory, "pages/label.py")
+    at = _app(mallory, "app_pages/label.py")
     assert [t.value for t in at.title] == ["Sign in"] and not at.metric and not at.get("html")
     assert any("has not verified the email" in w.value for w in at.warning)
     assert not [c for c in at.sidebar.caption if "admin" in c.value]
@@ -133,7 +133,7 @@ def test_batches_made_before_the_identity_setting_keep_their_owner(team):
     ws = app_workspace(team)
     ids = [int(i) for i in ws.image_ids()][:3]
     lbl.record_batch(ws, "cover", ids, annotator=ALICE, source={"kind": "text"})  # the old app recorded the email
-    at = _app(_user(ALICE), "pages/label.py")
+    at = _app(_user(ALICE), "app_pages/label.py")
     at.button(key="label_undo").click().run()
     assert not at.exception and lbl.current_labels(ws) == {}
 
@@ -157,7 +157,7 @@ def _has_text_input(at: AppTest, key: str) -> bool:
 
 def test_labels_carry_the_signed_in_identity_not_a_typed_or_url_name(team):
     ws = app_workspace(team)
-    at = _app(_user(ALICE), "pages/label.py", annotator="mallory")
+    at = _app(_user(ALICE), "app_pages/label.py", annotator="mallory")
     at.selectbox(key="label_n").set_value(12).run()
     at.button(key="label_assign").click().run()
     assert not at.exception
@@ -170,14 +170,14 @@ def test_an_annotator_cannot_revert_a_colleagues_batch_and_an_admin_can(team):
     ws = app_workspace(team)
     ids = [int(i) for i in ws.image_ids()][:3]
     bobs = lbl.record_batch(ws, "cover", ids, annotator=BOB, source={"kind": "text"})
-    at = _app(_user(ALICE), "pages/label.py")
+    at = _app(_user(ALICE), "app_pages/label.py")
     at.radio(key="label_view").set_value("History").run()
     at.text_input(key="label_revert_id-").input(bobs).run()
     at.button(key="label_revert").click().run()
     assert any("only an admin" in e.value for e in at.error)
     assert lbl.current_labels(ws) == {i: "cover" for i in ids}
 
-    at = _app(_user(LEAD), "pages/label.py")
+    at = _app(_user(LEAD), "app_pages/label.py")
     at.radio(key="label_view").set_value("History").run()
     at.text_input(key="label_revert_id-").input(bobs).run()
     at.button(key="label_revert").click().run()
@@ -193,10 +193,10 @@ def test_conflicts_are_resolved_by_admins_only(team):
     ids = [int(i) for i in ws.image_ids()][:2]
     lbl.record_batch(ws, "cover", ids, annotator=ALICE, source={})
     lbl.record_batch(ws, "text", ids, annotator=BOB, source={})
-    at = _app(_user(ALICE), "pages/label.py")
+    at = _app(_user(ALICE), "app_pages/label.py")
     at.radio(key="label_view").set_value("Conflicts").run()
     assert not [b for b in at.button if b.key in ("label_resolve", "label_bulk_resolve")]
-    at = _app(_user(LEAD), "pages/label.py")
+    at = _app(_user(LEAD), "app_pages/label.py")
     at.radio(key="label_view").set_value("Conflicts").run()
     at.radio(key="label_bulk_rule").set_value("latest").run()
     at.button(key="label_bulk_resolve").click().run()
@@ -229,7 +229,7 @@ def test_the_audit_log_is_for_admins_and_exports_as_csv(team, role):
 def test_the_assign_callback_checks_the_role_again(team):
     """A page drawn while alice was an annotator; her role is withdrawn before she clicks."""
     ws = app_workspace(team)
-    at = _app(_user(ALICE), "pages/label.py")
+    at = _app(_user(ALICE), "app_pages/label.py")
     at.selectbox(key="label_n").set_value(12).run()
     team.write_text(team.read_text().replace(f'annotators = ["{ALICE}", "{BOB}"]', f'annotators = ["{BOB}"]'))
     at.button(key="label_assign").click().run()
@@ -239,7 +239,7 @@ def test_the_assign_callback_checks_the_role_again(team):
 
 def test_a_page_drawn_before_a_colleague_labelled_skips_their_images(team):
     ws = app_workspace(team)
-    at = _app(_user(ALICE), "pages/label.py")
+    at = _app(_user(ALICE), "app_pages/label.py")
     at.selectbox(key="label_n").set_value(12).run()
     shown = grid_ids(at)
     lbl.record_batch(ws, "map", shown[:3], annotator=BOB, source={"kind": "cli"})
@@ -259,15 +259,15 @@ def _proxy(monkeypatch, headers: dict, peer: str | None) -> None:
     list of values for a repeated header; the server started with FORWARDED_ALLOW_IPS=""."""
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")
     values = {k.lower(): v if isinstance(v, list) else [v] for k, v in headers.items()}
-    # by name: the app's ui.auth module as it is in sys.modules when the test runs
-    monkeypatch.setattr("ui.auth._header_values", lambda name: values.get(name.lower(), []))
-    monkeypatch.setattr("ui.auth._peer_address", lambda: peer)
+    # by name: the app's ui.core.auth module as it is in sys.modules when the test runs
+    monkeypatch.setattr("ui.core.auth._header_values", lambda name: values.get(name.lower(), []))
+    monkeypatch.setattr("ui.core.auth._peer_address", lambda: peer)
 
 
 def test_proxy_mode_signs_in_from_the_header_of_a_trusted_peer(app_config, monkeypatch):
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {"X-Forwarded-User": "carol"}, None)  # None: Streamlit's loopback peer
-    at = _app(None, "pages/label.py")
+    at = _app(None, "app_pages/label.py")
     assert not _signed_out(at) and at.button(key="label_assign")
     assert any(md("carol") in c.value for c in at.sidebar.caption)
 
@@ -275,13 +275,13 @@ def test_proxy_mode_signs_in_from_the_header_of_a_trusted_peer(app_config, monke
 def test_proxy_mode_without_the_header_shows_the_sign_in_page(app_config, monkeypatch):
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {}, None)
-    assert _signed_out(_app(None, "pages/label.py"))
+    assert _signed_out(_app(None, "app_pages/label.py"))
 
 
 def test_proxy_mode_ignores_the_header_from_an_untrusted_peer(app_config, monkeypatch):
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {"X-Forwarded-User": "lead"}, "192.0.2.7")  # straight to the app port
-    assert _signed_out(_app(None, "pages/label.py"))
+    assert _signed_out(_app(None, "app_pages/label.py"))
 
 
 @pytest.mark.parametrize("sent", [["lead", "carol"], ["lead, carol"]])
@@ -289,7 +289,7 @@ def test_proxy_mode_refuses_a_duplicated_or_joined_user_header(app_config, monke
     """Attack 2: the client sends `lead`, the proxy appends `carol`; the first value won."""
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {"X-Forwarded-User": sent}, None)
-    assert _signed_out(_app(None, "pages/label.py"))
+    assert _signed_out(_app(None, "app_pages/label.py"))
 
 
 def test_proxy_mode_refuses_to_start_while_the_server_rewrites_the_peer(app_config, monkeypatch):
@@ -297,7 +297,7 @@ def test_proxy_mode_refuses_to_start_while_the_server_rewrites_the_peer(app_conf
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {"X-Forwarded-User": "carol"}, None)
     monkeypatch.delenv("FORWARDED_ALLOW_IPS")
-    at = _app(None, "pages/label.py")
+    at = _app(None, "app_pages/label.py")
     assert any(md("FORWARDED_ALLOW_IPS") in e.value for e in at.error) and not at.metric and not at.get("html")
 
 
@@ -319,7 +319,7 @@ def listen_address():
 
 def test_mode_none_refuses_a_non_loopback_address(app_config, listen_address):
     listen_address("0.0.0.0")
-    at = _app(None, "pages/label.py")
+    at = _app(None, "app_pages/label.py")
     assert any("Anyone who can reach it" in e.value for e in at.error)
     assert not at.metric and not at.get("html") and not at.sidebar.text_input
     listen_address("127.0.0.1")

@@ -27,7 +27,7 @@ def with_books(app_config, tmp_path, tiny_model):
 def test_book_and_page_filters_credits_and_details(with_books):
     meta = with_books
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/search.py")
+    at.switch_page("app_pages/search.py")
     at.run()
     assert not at.exception
     book = at.selectbox(key="search_book")
@@ -57,7 +57,7 @@ def test_book_and_page_filters_credits_and_details(with_books):
 
 def test_evaluate_offers_to_keep_books_whole_by_default(with_books):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/evaluate.py")
+    at.switch_page("app_pages/evaluate.py")
     at.run()
     assert not at.exception
     assert at.radio(key="fh_group_by").value == "group"

@@ -14,7 +14,7 @@ from tests.gridview import grid_tiles, pick_tile
 from clipcore import UNTRAINED_WARNING
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/search.py"
+PAGE = "app_pages/search.py"
 
 
 def _open(app_config) -> AppTest:
@@ -134,7 +134,7 @@ def test_view_shows_the_picked_image_with_its_path_and_label(app_config):
 
 def test_a_tile_click_opens_its_view_once_and_not_in_new_results(app_config):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/search.py")
+    at.switch_page("app_pages/search.py")
     at.run()
     at.text_input(key="search_query").input("printed text").run()
     pick_tile(at, 3, "view")

@@ -1,4 +1,4 @@
-"""ui.text.md: a user string renders as the same literal text, with no link, image or HTML."""
+"""ui.core.text.md: a user string renders as the same literal text, with no link, image or HTML."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _render(text: str) -> AppTest:
     def script(value: str) -> None:
         import streamlit as st
 
-        from ui.text import md
+        from ui.core.text import md
 
         st.markdown(md(value))
 
@@ -27,7 +27,7 @@ def _render(text: str) -> AppTest:
 
 
 def test_md_escapes_every_markdown_construct():
-    from ui.text import md
+    from ui.core.text import md
 
     for text in HOSTILE:
         out = md(text)
@@ -44,7 +44,7 @@ def test_md_renders_in_a_page_without_error():
 
 
 def test_md_keeps_bare_urls_and_emails_from_becoming_links():
-    from ui.text import md
+    from ui.core.text import md
 
     for text in ("see http://evil.example/x", "www.evil.example", "mail bob@evil.example", "HTTPS://x.y"):
         at = _render(text)
@@ -57,7 +57,7 @@ def test_md_keeps_bare_urls_and_emails_from_becoming_links():
 def test_human_time_reads_like_a_person_would_say_it():
     from datetime import datetime, timedelta, timezone
 
-    from ui.text import human_time
+    from ui.core.text import human_time
 
     now = datetime(2026, 11, 27, 15, 0, tzinfo=timezone.utc)
     assert human_time((now - timedelta(seconds=20)).isoformat(), now) == "just now"

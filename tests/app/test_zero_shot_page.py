@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.text import md
+from ui.core.text import md
 
 from tests.gridview import grid_ids
 from tests.helpers import app_workspace
@@ -18,7 +18,7 @@ from clipcore.embedding.models import load_model
 from clipcore.classify.prompts import REFERENCE_PROMPT_SET_NAME, REFERENCE_PROMPTS, list_prompt_sets, prompt_set_versions
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/zero_shot.py"
+PAGE = "app_pages/zero_shot.py"
 
 
 def _open() -> AppTest:

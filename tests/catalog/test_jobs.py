@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from clipcore.errors import InputError
-from clipcore.catalog.jobs import job_log, list_jobs, start_job
+from clipcore.catalog.jobs import job_log, list_jobs
+from clipcore.jobkinds import start_job
 from clipcore.catalog.store import Workspace
 
 from tests.helpers import wait_for_job as wait_for
@@ -73,18 +74,54 @@ def test_one_job_per_kind_per_workspace(tmp_path, sleeper):
     assert wait_for(ws, again)["kind"] == "embed"
 
 
-def test_server_wide_cap_over_all_workspaces(tmp_path, sleeper, monkeypatch):
+def test_at_the_server_wide_cap_a_job_waits_in_the_queue(tmp_path, sleeper, monkeypatch):
+    import time
+
+    from clipcore.catalog.jobs import get_job
+
     registry = tmp_path / "registry"
     monkeypatch.setenv("CLIPCORE_JOBS_DIR", str(registry))
     monkeypatch.setenv("CLIPCORE_MAX_JOBS", "1")
     registry.mkdir()
     (registry / "other-workspace-job.pid").write_text(str(sleeper.pid))
     ws = Workspace(tmp_path / "ws")
-    with pytest.raises(InputError, match="1 jobs are already running on this server"):
-        start_job(ws, "ingest", [str(tmp_path), "--quiet"])
-    assert list_jobs(ws) == []
+    job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])  # not refused: queued
+    deadline = time.monotonic() + 60
+    while "waiting in the queue" not in (get_job(ws, job_id)["message"] or "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job = get_job(ws, job_id)
+    assert job["status"] == "queued" and "1 jobs are running on this server (at most 1)" in job["message"]
+    with pytest.raises(InputError, match="an ingest job .* already queued in this workspace"):
+        start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
     sleeper.kill()
     sleeper.wait()
-    job_id = start_job(ws, "ingest", [str(tmp_path / "missing"), "--quiet"])
-    assert (registry / f"{job_id}.pid").exists() and not (registry / "other-workspace-job.pid").exists()
-    wait_for(ws, job_id)
+    job = wait_for(ws, job_id)  # the slot freed: it ran (and failed: the folder is missing)
+    assert job["status"] == "failed" and "does not exist" in job["message"]
+    assert not (registry / "other-workspace-job.pid").exists()
+
+
+def test_cancel_stops_the_process_and_the_job_stays_cancelled(tmp_path):
+    import subprocess
+    import sys
+
+    from clipcore.catalog.jobs import JobReporter, cancel_job, get_job
+
+    ws = Workspace(tmp_path / "ws")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        with ws.transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (id, kind, args, status, started_at, updated_at, pid) VALUES ('j1', 'predict', '[]', 'running', 'x', 'x', ?)",
+                (proc.pid,),
+            )
+        job = cancel_job(ws, "j1")
+        assert job["status"] == "cancelled"
+        proc.wait(timeout=10)  # ended by the signal (TimeoutExpired otherwise)
+    finally:
+        proc.kill()
+        proc.wait()
+    late = JobReporter(ws, "j1")  # a job process that reports after the cancel does not revive it
+    late.finish({"rows": 1})
+    late.fail("too late")
+    assert get_job(ws, "j1")["status"] == "cancelled"
+    assert cancel_job(ws, "j1")["status"] == "cancelled"  # cancelling twice changes nothing

@@ -15,7 +15,7 @@ def _ids(ws, n):
 
 def test_page_drawn_before_a_colleague_labelled_skips_those_images(workspace):
     ids = _ids(workspace, 6)
-    drawn = lbl.labels_version(workspace)[0]  # alice's page is drawn now
+    drawn = lbl.label_events_version(workspace)[0]  # alice's page is drawn now
     lbl.record_batch(workspace, "map", ids[:3], annotator="bob", source={"kind": "text"})
     res = lbl.assign_page(workspace, "cover", ids[:5], rejected_ids=ids[5:], annotator="alice", source={"kind": "text"}, drawn_at=drawn)
     assert set(res.skipped) == set(ids[:3]) and set(res.skipped.values()) == {"bob"}
@@ -27,7 +27,7 @@ def test_page_drawn_before_a_colleague_labelled_skips_those_images(workspace):
 
 def test_explicit_overwrite_and_own_labels_are_not_skipped(workspace):
     ids = _ids(workspace, 4)
-    drawn = lbl.labels_version(workspace)[0]
+    drawn = lbl.label_events_version(workspace)[0]
     lbl.record_batch(workspace, "map", ids[:2], annotator="bob", source={"kind": "text"})
     lbl.record_batch(workspace, "map", ids[2:3], annotator="alice", source={"kind": "text"})
     res = lbl.assign_page(workspace, "cover", ids, annotator="alice", source={}, drawn_at=drawn)
@@ -39,7 +39,7 @@ def test_explicit_overwrite_and_own_labels_are_not_skipped(workspace):
 
 def test_everything_skipped_writes_no_batch(workspace):
     ids = _ids(workspace, 2)
-    drawn = lbl.labels_version(workspace)[0]
+    drawn = lbl.label_events_version(workspace)[0]
     lbl.record_batch(workspace, "map", ids, annotator="bob", source={})
     before = len(lbl.list_batches(workspace))
     res = lbl.assign_page(workspace, "cover", ids, annotator="alice", source={}, drawn_at=drawn)
@@ -49,7 +49,7 @@ def test_everything_skipped_writes_no_batch(workspace):
 
 def test_a_reverted_colleague_batch_does_not_block(workspace):
     ids = _ids(workspace, 2)
-    drawn = lbl.labels_version(workspace)[0]
+    drawn = lbl.label_events_version(workspace)[0]
     b = lbl.record_batch(workspace, "map", ids, annotator="bob", source={})
     lbl.revert_batch(workspace, b, annotator="bob")
     assert lbl.assign_page(workspace, "cover", ids, annotator="alice", source={}, drawn_at=drawn).skipped == {}

@@ -140,7 +140,7 @@ def test_a_collection_folder_swapped_for_a_link_outside_the_roots_is_refused(cfg
 
 
 def test_app_started_ingests_pin_the_folder():
-    from clipcore.config import WorkspaceEntry as Entry
-    from ui.home import job_arguments
+    from clipcore.jobkinds import job_kind
 
-    assert "--real-folder" in job_arguments("ingest", Entry("x", Path("/w"), Path("/src")), None)
+    args = job_kind("ingest").command_line(source=Path("/src"), labels_from_folders=True)
+    assert "--real-folder" in args and args[0] == "/src"

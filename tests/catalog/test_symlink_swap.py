@@ -68,8 +68,8 @@ def test_folder_export_does_not_copy_what_a_link_points_at(swapped, tmp_path):
 
 
 def test_grid_shows_a_placeholder_not_the_original_when_a_thumbnail_is_missing(swapped):
-    from ui.grid import thumbnail_paths
-    from ui.resources import PLACEHOLDER_URL, thumbnail_url
+    from ui.widgets.grid import thumbnail_paths
+    from ui.core.resources import PLACEHOLDER_URL, thumbnail_url
 
     ws, text_rec, _ = swapped
     ws.thumbnail_path(text_rec.content_hash).unlink()

@@ -147,8 +147,11 @@ def test_large_training_sets_get_a_bounded_cv_and_a_final_fit_on_every_example(m
 def test_forest_and_knn_train_within_their_budget(monkeypatch):
     from clipcore.classify import fewshot
 
-    monkeypatch.setitem(fewshot.TRAIN_BUDGET, "random_forest", 50)
-    monkeypatch.setitem(fewshot.TRAIN_BUDGET, "knn", 40)
+    from dataclasses import replace
+
+    methods = fewshot.CLASSIFIER_METHODS  # each method's budget is declared with it
+    monkeypatch.setitem(methods, "random_forest", replace(methods["random_forest"], budget=50))
+    monkeypatch.setitem(methods, "knn", replace(methods["knn"], budget=40))
     X, y = _blobs(100)
     forest = fewshot.ForestClassifier(n_estimators=10).fit(X, y)
     knn = fewshot.NearestNeighbours().fit(X, y)

@@ -158,3 +158,29 @@ def test_bounded_budgets_sample_training_prediction_and_cross_validation_and_say
     cv = cross_validated_labelled(workspace, matrix, method="knn", source="ground_truth", max_images=10)
     assert len(cv.ids) <= 11 and any("cross-validated a stratified sample" in n for n in cv.notes)
     assert len(truth) - len(unlabelled) - len(split.test_ids) > 11  # the bound did apply
+
+
+def test_the_method_registry_is_the_one_declaration_every_reader_uses():
+    import numpy as np
+
+    from clipcore.classify.evaluation import DEFAULT_METHODS
+    from clipcore.classify.fewshot import (
+        CLASSIFIER_METHODS, METHOD_TITLES, NEEDS_PROMPTS, TRAIN_BUDGET, make_classifier, page_methods,
+    )
+    from clipcore.classify.palette import OKABE_ITO, method_colour
+
+    assert list(DEFAULT_METHODS) == list(CLASSIFIER_METHODS)
+    assert sorted(page_methods()) == sorted(CLASSIFIER_METHODS) and page_methods()[0] == "zero_shot_prior"
+    assert len({m.title for m in CLASSIFIER_METHODS.values()}) == len(CLASSIFIER_METHODS)
+    assert NEEDS_PROMPTS == {"zero_shot", "zero_shot_prior"}
+    assert TRAIN_BUDGET == {"random_forest": 5000, "knn": 10000}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = ["a", "b", "c"] * 4
+    for name, spec in CLASSIFIER_METHODS.items():
+        assert METHOD_TITLES[name] == spec.title
+        assert method_colour(name) == method_colour(spec.title) == spec.colour and spec.colour in OKABE_ITO
+        if not spec.needs_prompts:
+            clf = make_classifier(name, seed=0).fit(X, y)
+            assert clf.predict_proba(X).shape == (12, 3)

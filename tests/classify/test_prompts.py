@@ -92,3 +92,26 @@ def test_an_unchanged_save_stores_no_version_and_compare_starts_with_the_two_new
     assert save_prompt_set(workspace, "mine", classes, ["a scan of {}"]).version == 3  # templates count as a change
     assert newest_versions(workspace, 2) == [("mine", 3), ("other", 1)]
     assert other.version == 1
+
+
+def test_prompt_set_resolution_named_else_latest_else_class_names(workspace):
+    from clipcore.classify.prompts import resolve_prompt_set, save_prompt_set
+
+    calls = []
+
+    def classes():
+        calls.append(1)
+        return ["b", "a", "a"]
+
+    fallback = resolve_prompt_set(workspace, classes=classes)
+    assert fallback.name == "class names" and sorted(fallback.classes) == ["a", "b"] and calls == [1]
+    assert resolve_prompt_set(workspace) is None  # no set, no classes: nothing to score with
+    assert resolve_prompt_set(workspace, classes=["only"]) is None  # one class is no classifier
+    save_prompt_set(workspace, "first", {"a": ["an a"], "b": ["a b"]}, [])
+    save_prompt_set(workspace, "first", {"a": ["an a", "one a"], "b": ["a b"]}, [])
+    save_prompt_set(workspace, "second", {"a": ["a"], "b": ["b"]}, [])
+    assert (resolve_prompt_set(workspace, classes=classes).name, len(calls)) == ("second", 1)  # classes never read
+    assert resolve_prompt_set(workspace, "first").version == 2
+    assert resolve_prompt_set(workspace, "first", 1).classes == {"a": ["an a"], "b": ["a b"]}
+    with pytest.raises(InputError, match="no prompt set 'third'"):
+        resolve_prompt_set(workspace, "third")

@@ -160,3 +160,24 @@ def test_near_duplicates_finds_close_pairs_only():
         matrix, [10, 11, 12], [13, 14, 15], threshold=-1.0
     )[-1][2]
     assert len(near_duplicates(matrix, [10, 11, 12], [13, 14, 15], threshold=-1.0)) == 9
+
+
+def test_stratified_folds_come_from_sklearn_and_keep_every_class_in_every_fold():
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from clipcore.classify.splits import stratified_folds
+
+    y = ["a"] * 10 + ["b"] * 7 + ["c"] * 3
+    fold = stratified_folds(y, 5, seed=3)
+    expected = np.zeros(len(y), dtype=np.int64)
+    with pytest.warns(UserWarning, match="least populated class"):  # what stratified_folds keeps quiet
+        for k, (_, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=3).split(y, y)):
+            expected[test] = k
+    assert np.array_equal(fold, expected)
+    for k in range(5):
+        members = [c for c, f in zip(y, fold) if f == k]
+        assert {"a", "b"} <= set(members)  # classes of 5+ examples are in every fold
+    tiny = stratified_folds(["a", "a", "b", "b", "b"], 5)  # every class smaller than 5: 3 folds
+    assert sorted(set(tiny.tolist())) == [0, 1, 2]
+    assert stratified_folds(["a"], 5).tolist() == [0]

@@ -21,7 +21,7 @@ LINKS = 'a[href*="evil.test"], img[src*="evil.test"]'
 
 
 def _text(page, selector: str) -> str:
-    """Visible text, without the zero-width spaces ui.text.md puts before "://" and "@"."""
+    """Visible text, without the zero-width spaces ui.core.text.md puts before "://" and "@"."""
     return page.locator(selector).first.inner_text().replace("\u200b", "")
 
 

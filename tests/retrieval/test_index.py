@@ -241,7 +241,8 @@ def test_index_job_killed_leaves_a_readable_workspace_and_a_rerun_builds(tmp_pat
     import os
     import signal
 
-    from clipcore.catalog.jobs import get_job, start_job
+    from clipcore.catalog.jobs import get_job
+    from clipcore.jobkinds import start_job
     from clipcore.retrieval.index import needs_build
     from tests.helpers import wait_for_job
 
@@ -292,3 +293,32 @@ def test_compact_starts_the_index_rebuild_it_made_necessary(tmp_path):
     assert wait_for_job(ws, job, timeout=300)["status"] == "done"
     assert not needs_build(ws, KEY) and read_manifest(ws, KEY).rows == BUILD_THRESHOLD + 197
     assert isinstance(open_index(ws, ws.load_embeddings(KEY)), HnswIndex)
+
+
+def test_compact_at_the_job_cap_succeeds_and_its_index_job_waits(tmp_path):
+    """The rows are compacted and committed before the index job starts: at the server's
+    cap the index job waits in the queue, and compact exits 0 (it used to exit 2)."""
+    import subprocess
+    import sys
+
+    from clipcore.catalog.jobs import cancel_job, get_job
+    from clipcore.retrieval.index import BUILD_THRESHOLD
+
+    ws = make_scale_workspace(tmp_path / "ws", BUILD_THRESHOLD + 20, key=KEY, dim=4, clusters=50, thumbnails=1)
+    ws.forget_embeddings([1, 2, 3])
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (registry / "elsewhere.pid").write_text(str(busy.pid))
+        done = run_cli("compact", "--workspace", str(ws.root), "--json",
+                       env={"CLIPCORE_JOBS_DIR": str(registry), "CLIPCORE_MAX_JOBS": "1"})
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        assert out["sets"][KEY]["after"] == BUILD_THRESHOLD + 17 and ws.embedding_set(KEY)[1] == BUILD_THRESHOLD + 17
+        job = get_job(ws, out["index_jobs"][KEY])
+        assert job["kind"] == "index" and job["status"] == "queued"
+        cancel_job(ws, job["id"])
+    finally:
+        busy.kill()
+        busy.wait()

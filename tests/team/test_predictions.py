@@ -71,7 +71,7 @@ def test_latest_few_shot_result_is_found_whatever_labels_it_came_from(workspace,
     matrix = workspace.load_embeddings(tiny_model.info.key)
     version = workspace.embedding_version(matrix.key)
     probs = ranking.few_shot_probabilities(matrix, lbl.current_labels(workspace), out_of_fold=True)
-    ref = predictions.few_shot_ref(lbl.labels_version(workspace), out_of_fold=True)
+    ref = predictions.few_shot_ref(lbl.label_events_version(workspace), out_of_fold=True)
     predictions.store_probabilities(workspace, matrix, probs, "few-shot", ref, embedding_version=version)
     lbl.record_batch(workspace, "text", [ids[-1]], annotator="ada", source={})  # labels move on
     found = predictions.latest_stored(workspace, matrix.key, "few-shot", embedding_version=version, out_of_fold=True)
@@ -93,14 +93,14 @@ def test_predict_cli_stores_zero_and_few_shot_scores(workspace):
 @pytest.fixture
 def large(monkeypatch):
     """Treat the 32-image demo as a collection too large to score in the page."""
-    monkeypatch.setattr(predictions, "IN_PAGE_MAX", 10)
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "10")
 
 
 def test_label_page_reads_stored_scores_when_the_collection_is_large(app_config, large):
     ws = app_workspace(app_config)
     ensure_reference_prompt_set(ws)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("pages/label.py")
+    at.switch_page("app_pages/label.py")
     at.query_params["annotator"] = "ada"
     at.run()
     assert not at.exception

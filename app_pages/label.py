@@ -1,0 +1,265 @@
+"""Label: mass labelling for a small team, with provenance and undo.
+
+The loop: pick a class and a query, untick the wrong tiles of the next page of
+unlabelled images, assign the class to the rest in one action (the unticked ones are
+recorded as negatives), and the next page of the same ranking appears. Every action
+is a batch in the workspace, so anyone can see, undo, revert, resolve and export it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from clipcore.catalog import labels as lbl
+from clipcore.classify.prompts import ensure_reference_prompt_set
+from clipcore.errors import ClipcoreError, InputError
+from clipcore.team import ranking
+from ui.core import classifier_cache
+from ui.core import context
+from ui.label import actions as act
+from ui.core import resources
+from ui.core import state
+from ui.widgets.grid import image_grid, selected_ids
+from ui.label.review import conflicts_view, export_view, history_view, show_flash
+from ui.widgets.prediction_jobs import render_prediction_jobs
+from ui.core.text import md
+
+PAGE_SIZES = [12, 24, 48, 96]
+QUERY_KINDS = {
+    "text": "Text",
+    "image": "Similar to an image",
+    "zero-shot": "Most confident zero-shot",
+    "few-shot": "Most confident few-shot (labels so far)",
+}
+SUGGESTERS = ["zero-shot", "few-shot", "none"]
+VIEWS = ["Label", "History", "Conflicts", "Export"]
+
+PAGE = act.PAGE
+GRID_KEY = "label-grid"
+PENDING_SIMILAR = "label_pending_similar"  # a tile's "more like this", applied before the widgets exist
+
+
+# -- identity ---------------------------------------------------------------------------
+
+
+def _annotator(ctx) -> str:
+    """With sign-in on, the signed-in identity (no name box, no ``?annotator=``). With it
+    off (mode none, one person on their own machine) a typed name, shown as unverified."""
+    if ctx.user is not None and ctx.user.verified:
+        return ctx.user.id
+    if state.ANNOTATOR not in st.session_state and st.query_params.get("annotator"):
+        st.session_state[state.ANNOTATOR] = st.query_params["annotator"]
+    typed = st.sidebar.text_input(
+        "Your name", key=state.ANNOTATOR, max_chars=lbl.MAX_ANNOTATOR_CHARS,
+        help="Recorded with every label you make. Sign-in is off, so the name is not verified.",
+    ).strip()
+    if not typed:
+        st.info("Type your name in the sidebar to start labelling; it is recorded with every label.")
+        st.stop()
+    st.sidebar.caption(f"Labelling as **{md(typed)}** (unverified: sign-in is off)")
+    if st.query_params.get("annotator") != typed:
+        st.query_params["annotator"] = typed
+    return typed
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
+    ensure_reference_prompt_set(ctx.ws, resources.catalogue_summary(ctx.ws)["per_class"])
+    return classifier_cache.zero_shot_probabilities(ctx.ws, ctx.key)
+
+
+# -- views ---------------------------------------------------------------------------------
+
+
+def _progress(ws, annotator: str, progress: dict) -> None:
+    stats = lbl.annotator_stats(ws)
+    mine = next((s for s in stats if s["annotator"] == annotator), None)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Labelled", f"{progress['labelled']:,}")
+    c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
+    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} img/min", help="Images decided in the last 10 minutes")
+    c4.metric("Annotators", len(stats))
+    with st.expander("Progress by class and by annotator"):
+        left, right = st.columns(2)
+        left.dataframe(
+            pd.DataFrame({"class": list(progress["per_class"]), "images": list(progress["per_class"].values())}),
+            hide_index=True,
+        )
+        right.dataframe(pd.DataFrame(stats, columns=["annotator", "decided", "current", "pace_per_min", "last_at"]), hide_index=True)
+
+
+@st.fragment
+def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: dict[int, str]) -> None:
+    # A fragment: (de)selecting a tile reruns only the grid, not the whole page.
+    kept = len(selected_ids(grid_key, ids))
+    st.caption(f"{kept} of {len(ids)} selected; click the tiles that are not of this class to exclude them (click again to include).")
+    grid = image_grid(
+        ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, similar_label="more like this"
+    )
+    if grid.similar_to is not None:
+        st.session_state[PENDING_SIMILAR] = grid.similar_to
+        st.rerun(scope="app")
+
+
+def _apply_more_like_this() -> None:
+    """A tile's "more like this" (set by the grid) becomes the query: similar to that image."""
+    if PENDING_SIMILAR in st.session_state:
+        st.session_state["label_kind"] = "image"
+        st.session_state["label_image_id"] = int(st.session_state.pop(PENDING_SIMILAR))
+
+
+def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
+    """Class, query kind and size, the query itself and the loop's options; None until a class is chosen."""
+    labelled_classes = sorted(labels.counts())
+    classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(resources.catalogue_summary(ctx.ws)["per_class"]))
+    c_class, c_kind, c_size = st.columns([2, 2, 1])
+    target = c_class.selectbox(
+        "Class to assign",
+        classes,
+        index=0 if classes else None,
+        accept_new_options=True,
+        key="label_class",
+        placeholder="Type a class name",
+        help="Choose a class or type a new one.",
+    )
+    kinds = [k for k in QUERY_KINDS if (k != "zero-shot" or zero_shot) and (k != "few-shot" or few_ready)]
+    kind = c_kind.selectbox("Query", kinds, format_func=QUERY_KINDS.get, key="label_kind")
+    n = c_size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(48), key="label_n")
+    if not target:
+        st.info("Choose or type the class to assign.")
+        return None
+    try:
+        target = lbl.clean_label(target)
+    except InputError as exc:
+        context.show_error(exc)
+        return None
+    text, image_id = None, None
+    if kind == "text":
+        text = st.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target}”").strip() or target
+    elif kind == "image":
+        image_id = int(st.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Set for you by a tile's \"more like this\" button; ids are also shown in each image's view dialog."))
+    o1, o2, o3, o4 = st.columns(4)
+    learn = o1.toggle(
+        "Learn as you go",
+        value=len(labelled_classes) >= 2,
+        help="After each batch, a classifier on the labels so far (deselected tiles as negatives) re-ranks the candidates.",
+    )
+    claim = o2.toggle("Claim pages", key="label_claim", help="Team mode: images on your page are held for you, so nobody else gets them.")
+    suggester = o3.selectbox("Suggestions", SUGGESTERS, key="label_suggester", help="A suggested class and its confidence on each tile.")
+    o4.toggle(
+        "Overwrite colleagues' labels", key="label_overwrite",
+        help="Off: images someone else labelled after this page was drawn are skipped (and you are told). On: your class replaces theirs.",
+    )
+    return {"target": target, "kind": kind, "n": n, "text": text, "image_id": image_id, "learn": learn, "claim": claim,
+            "suggester": suggester}
+
+
+def _batch_source(ctx, q: dict, page: dict, version: tuple, zero_shot, suggest_probs) -> dict:
+    """What the batch records about where its images came from (provenance)."""
+    source = {"kind": q["kind"], "model": ctx.key, "reranked": page["reranked"], "claim": q["claim"]}
+    if q["text"] is not None:
+        source["query"] = q["text"]
+    if q["image_id"] is not None:
+        source["image_id"] = q["image_id"]
+    if q["kind"] in ("zero-shot", "few-shot"):
+        source["class"] = q["target"]
+    if q["kind"] == "zero-shot" and zero_shot is not None:
+        source.update(prompt_set=zero_shot.source["prompt_set"], prompt_set_version=zero_shot.source["prompt_set_version"])
+    if q["kind"] == "few-shot":
+        source["labels_version"] = list(version)
+    if suggest_probs is not None:
+        source["suggestions"] = suggest_probs.source
+    return source
+
+
+def _action_buttons(ctx, annotator: str, q: dict, sig: tuple, ids: list[int], source: dict, grid_key: str) -> None:
+    """Assign / next page / undo / select all / deselect all, each with its keyboard shortcut."""
+    ws = ctx.ws
+    st.text(f"Class to assign: {q['target']}")  # user text as plain text, never markdown or HTML
+    b = st.columns(5)
+    b[0].button(
+        "Assign selected", type="primary", key="label_assign", shortcut="A", disabled=not ids,
+        on_click=act.assign, args=(ws, ctx.entry.name, annotator, q["target"], source, grid_key), width="stretch",
+        help="Selected tiles get the class; deselected ones are recorded as not this class.",
+    )
+    b[1].button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=act.skip,
+                args=(ws, ctx.entry.name, annotator, sig, q["claim"]), width="stretch")
+    b[2].button("Undo last batch", key="label_undo", shortcut="U", on_click=act.undo, args=(ws, ctx.entry.name, annotator),
+                width="stretch", disabled=not ctx.can("undo_own"))
+    b[3].button("Select all", key="label_all", shortcut="S", disabled=not ids, on_click=act.select_all, args=(grid_key, True), width="stretch")
+    b[4].button("Deselect all", key="label_none", shortcut="D", disabled=not ids, on_click=act.select_all, args=(grid_key, False), width="stretch")
+
+
+def _label_view(ctx, annotator: str) -> None:
+    """The labelling loop: choose a query, untick the wrong tiles, assign the rest."""
+    ws = ctx.ws
+    if not ctx.can("label"):
+        st.info(f"You can look at the history, the conflicts and the exports; your role ({ctx.role}) does not label.")
+        return
+    _apply_more_like_this()
+    version = lbl.label_events_version(ws)  # before the labels: a page is never newer than its drawn_at
+    labels = lbl.current_label_arrays(ws)  # arrays: no dict of every labelled id
+    _progress(ws, annotator, lbl.label_progress(ws, total=resources.catalogue_summary(ws)["counts"]["images"]))
+    zero_shot = _zero_shot(ctx)
+    few_ready = len(labels.counts()) >= 2
+    if not classifier_cache.scored_in_page(ws, ctx.key):  # a large collection: scores come from a job
+        few_ready = few_ready and act.few_shot(ctx) is not None
+        render_prediction_jobs(ctx, zero_shot_ready=zero_shot is not None, few_shot_ready=few_ready)
+    q = _query_controls(ctx, labels, zero_shot, few_ready)
+    if q is None:
+        return
+    sig = (str(ws.root), ctx.key, q["target"], q["kind"], q["text"], q["image_id"], q["n"], q["learn"], q["claim"])
+    page = st.session_state.get(PAGE)
+    if page is None or page["sig"] != sig:
+        try:
+            page = act.compute_page(ctx, annotator, labels, sig, q["target"], q["kind"], q["text"], q["image_id"], q["n"],
+                                    q["learn"], q["claim"], zero_shot)
+        except ClipcoreError as exc:
+            context.show_error(exc)
+            return
+        page["drawn_at"] = version[0]
+        st.session_state[PAGE] = page
+    ids = page["ids"]
+    grid_key = GRID_KEY  # one frame for every page; the selection belongs to the ids shown (ui.widgets.grid.results_sig)
+    suggest_probs = act.suggestions(ctx, q["suggester"], zero_shot)
+    _action_buttons(ctx, annotator, q, sig, ids, _batch_source(ctx, q, page, version, zero_shot, suggest_probs), grid_key)
+    if page["reranked"]:
+        st.caption("Re-ranked by a classifier on the labels so far.")
+    elif q["learn"]:
+        st.caption("Learn as you go starts once this class has labelled examples and counter-examples.")
+    if not ids:
+        st.info("No unlabelled images left for this query. Change the query or the class.")
+    else:
+        notes = {} if suggest_probs is None else {
+            i: f"{q['suggester']}: {c} {p:.0%}" for i, (c, p) in suggest_probs.suggest(ids).items()
+        }
+        _grid(ws, ids, grid_key, page["scores"], notes)
+    act.auto_accept(ctx, annotator, q["target"], labels, version, zero_shot)
+
+
+# -- page -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ctx = context.page_context()
+    st.title("Label")
+    annotator = _annotator(ctx)
+    show_flash()
+    view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
+    try:
+        if view == "Label":
+            _label_view(ctx, annotator)
+        elif view == "History":
+            history_view(ctx, annotator)
+        elif view == "Conflicts":
+            conflicts_view(ctx, annotator)
+        else:
+            export_view(ctx)
+    except ClipcoreError as exc:
+        context.show_error(exc)
+
+
+main()

@@ -1,0 +1,193 @@
+"""The Label page's review views: batch history (undo / revert), conflicts (one by one
+or in bulk) and exports. Every write checks the role first (``ui.core.auth.permit``)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pandas as pd
+import streamlit as st
+
+from clipcore.catalog import labels as lbl
+from clipcore.errors import ClipcoreError
+
+from ui.core import auth
+from ui.core import context
+from ui.core import state
+from ui.widgets.grid import image_grid
+from ui.core.text import human_time, md
+
+STRATEGIES = {
+    "majority": "Keep the majority (ties: the latest)",
+    "latest": "Keep the latest assignment",
+    "class": "Settle every conflict that involves one class as that class",
+}
+
+
+def flash(message: str, icon: str = "✅") -> None:
+    """A message for the Label page's next run (callbacks cannot draw)."""
+    st.session_state[state.LABEL_FLASH] = (message, icon)
+
+
+def show_flash() -> None:
+    """Show (once) the message a callback left; user strings in it are escaped."""
+    if state.LABEL_FLASH in st.session_state:
+        message, icon = st.session_state.pop(state.LABEL_FLASH)
+        st.toast(md(message), icon=icon)
+
+
+def new_page() -> None:
+    """Forget the page on screen so the next run draws a fresh one."""
+    st.session_state.pop(state.LABEL_PAGE, None)
+    st.session_state.pop("label-grid-keep", None)  # the same ids drawn again start all selected
+
+
+def history_view(ctx, annotator: str) -> None:
+    """Every batch; admins revert anyone's, annotators their own."""
+    from st_aggrid import AgGrid, GridOptionsBuilder
+
+    ws = ctx.ws
+    batches = lbl.list_batches(ws)
+    if not batches:
+        st.info("No label batches yet.")
+        return
+    df = pd.DataFrame(
+        [
+            {
+                "batch_id": b["batch_id"],
+                "batch": str(b["batch_id"])[:8],
+                "when": human_time(b["created_at"]),
+                "who": b["annotator"],
+                "class": b["class"],
+                "source": lbl.describe_source(b["source"]),
+                "size": b["size"],
+                "rejected": b["rejected"],
+                "reverted": f"{human_time(b['reverted_at'])} by {b['reverted_by']}" if b["reverted_at"] else "",
+            }
+            for b in batches
+        ]
+    )
+    builder = GridOptionsBuilder.from_dataframe(df)
+    builder.configure_default_column(filter=True, sortable=True, resizable=True)
+    builder.configure_selection("single")
+    builder.configure_column("batch_id", hide=True)  # the full id travels with a selected row
+    grid = AgGrid(df, gridOptions=builder.build(), update_on=["selectionChanged"], height=360, key="label_history_grid")
+    any_batch, own_batch = ctx.can("revert_any"), ctx.can("undo_own")
+    if not (any_batch or own_batch):
+        return
+    chosen = grid.selected_rows if grid is not None else None
+    picked = str(chosen.iloc[0]["batch_id"]) if isinstance(chosen, pd.DataFrame) and len(chosen) else ""
+    help_text = "Select a row above or paste an id." + ("" if any_batch else " You can revert your own batches.")
+    batch_id = st.text_input("Batch id to revert", value=picked, key=f"label_revert_id-{picked}", help=help_text)
+    if st.button("Revert batch", key="label_revert", disabled=not batch_id.strip()):
+        try:
+            # Checked again at click time: an annotator reverts only their own batches.
+            may_any = auth.can("revert_any", ctx.entry.name)
+            if not may_any:
+                auth.permit("undo_own", ctx.entry.name)
+            n = lbl.revert_batch(ws, batch_id, annotator=annotator, only_own=not may_any)
+        except ClipcoreError as exc:
+            context.show_error(exc)
+            return
+        if may_any and n:
+            auth.audit("revert", ctx.entry.name, batch_id=batch_id.strip(), labels=n)
+        flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
+        new_page()
+        st.rerun()
+
+
+def conflicts_view(ctx, annotator: str) -> None:
+    """Images annotators disagree on; admins settle them, one by one or in bulk."""
+    ws = ctx.ws
+    conflicts = lbl.find_conflicts(ws)
+    if not conflicts:
+        st.success("No conflicts: no two annotators disagree on any image.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": c.image_id, "path": c.path, "current": c.current, "latest": c.latest, "majority": c.majority,
+                    "votes": "; ".join(f"{k} ({', '.join(v)})" for k, v in c.votes.items()),
+                }
+                for c in conflicts
+            ]
+        ),
+        hide_index=True,
+    )
+    by_id = {c.image_id: c for c in conflicts}
+    shown = list(by_id)[:24]
+    image_grid(ws, shown, key="label-conflicts", notes={i: by_id[i].current or "(no label)" for i in shown}, find_similar=False)
+    if not ctx.can("resolve_conflicts"):
+        st.caption(f"{len(conflicts)} conflicts; an admin settles them.")
+        return
+    options = sorted(set().union(*(c.classes() for c in conflicts)) | set(lbl.current_labels(ws).values()))
+    _bulk_resolve(ctx, annotator, options, len(conflicts))
+    st.subheader("One by one")
+    picked = st.multiselect("Images to resolve", list(by_id), format_func=lambda i: f"#{i} {by_id[i].path}", key="label_resolve_ids")
+    label = st.selectbox("Settle on class", options, key="label_resolve_class", accept_new_options=True)
+    if st.button("Resolve", key="label_resolve", disabled=not picked or not label):
+        try:
+            auth.permit("resolve_conflicts", ctx.entry.name)
+            lbl.resolve_conflicts(ws, picked, label, annotator=annotator)
+        except ClipcoreError as exc:
+            context.show_error(exc)
+            return
+        auth.audit("resolve", ctx.entry.name, image_ids=[int(i) for i in picked], label=label)
+        flash(f"Resolved {len(picked)} conflicts as {label!r}.")
+        st.rerun()
+
+
+def _bulk_resolve(ctx, annotator: str, options: list[str], n: int) -> None:
+    st.subheader(f"All {n} at once")
+    c1, c2 = st.columns([2, 1])
+    strategy = c1.radio("Rule", list(STRATEGIES), format_func=STRATEGIES.get, key="label_bulk_rule")
+    label = c2.selectbox("Class", options, key="label_bulk_class", disabled=strategy != "class")
+    if st.button("Resolve all", key="label_bulk_resolve", type="primary"):
+        try:
+            auth.permit("resolve_conflicts", ctx.entry.name)
+            done = lbl.resolve_in_bulk(ctx.ws, strategy, label=label if strategy == "class" else None, annotator=annotator)
+        except ClipcoreError as exc:
+            context.show_error(exc)
+            return
+        settled = sum(k for _, k in done.values())
+        auth.audit("bulk_resolve", ctx.entry.name, rule=strategy, label=label if strategy == "class" else None,
+                   settled=settled, batches=len(done))
+        flash(f"Resolved {settled} conflicts ({STRATEGIES[strategy].lower()}), {len(done)} batches, each revertible.")
+        st.rerun()
+
+
+def export_view(ctx) -> None:
+    """Downloads for everyone; copying images into folders on the server for admins."""
+    ws = ctx.ws
+    st.subheader("Download")
+    c1, c2 = st.columns(2)
+    history = c1.toggle("Full history (every event)", key="label_export_history")
+    fmt = c2.radio("Format", ["csv", "json"], horizontal=True, key="label_export_fmt")
+    data = lbl.labels_csv(ws, history=history) if fmt == "csv" else lbl.labels_json(ws, history=history)
+    name = f"labels{'-history' if history else ''}.{fmt}"
+    st.download_button(f"Download {name}", data, file_name=name, mime="text/csv" if fmt == "csv" else "application/json", key="label_download")
+    if not ctx.can("export_files"):
+        return
+    st.subheader("Copy images into class folders")
+    # Only a name under the workspace's exports/ folder: on a shared deployment nobody may
+    # make the server write to an arbitrary path (the CLI takes any folder).
+    name_in = st.text_input(
+        "Export name", key="label_export_dir", value=time.strftime("labels-%Y%m%d-%H%M"),
+        help="Images go to <workspace>/exports/NAME/<class>/<file>. Letters, digits, '-', '_' and '.' only.",
+    )
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name_in).strip(".-")
+    out = str(ws.root / "exports" / safe) if safe else ""
+    if safe:
+        st.text(f"Target folder: {out}")
+    if st.button("Export image folders", key="label_export_folders", disabled=not out.strip()):
+        try:
+            auth.permit("export_files", ctx.entry.name)
+            report = lbl.export_labels(ws, out, "folders")
+        except ClipcoreError as exc:
+            context.show_error(exc)
+            return
+        st.success(f"Copied {report['files']} images into {len(report['classes'])} class folders under {md(report['out'])}.")
+        if report["skipped"]:
+            st.warning(f"{len(report['skipped'])} originals were not copied; first: {md(report['skipped'][0])}")
