@@ -30,7 +30,8 @@ AUDITED = (
     "collection_create",
     "collection_rename",
     "collection_remove",
-    "job_start",
+    "job_start",  # every job started from the app, a retry included
+    "job_cancel",  # a running or queued job stopped from the app
 )
 CSV_FIELDS = ("at", "who", "action", "workspace", "details")
 

@@ -208,7 +208,7 @@ def test_conflicts_are_resolved_by_admins_only(team):
 
 def test_a_job_start_is_in_the_audit_log(team, monkeypatch):
     started = []
-    monkeypatch.setattr("clipcore.catalog.jobs.start_job", lambda ws, command, args: started.append(command) or "job-1")
+    monkeypatch.setattr("clipcore.jobkinds.launch_job", lambda ws, command, args: started.append(command) or "job-1")
     at = _app(_user(LEAD))
     at.button(key="home_ingest").click().run()
     assert started == ["ingest"]

@@ -18,6 +18,14 @@ from tests.helpers import app_workspace, wait_for_job
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _audit() -> list[dict]:
+    """The audit log of the app under test, newest first."""
+    from clipcore.config import load_settings
+    from clipcore.team.audit import read_actions
+
+    return read_actions(load_settings().app_data)
+
+
 @pytest.fixture
 def large_collection(app_config, monkeypatch):
     """The demo workspace plus 2,000 synthetic images; above 1,000 images pages read stored scores."""
@@ -85,6 +93,7 @@ def test_a_failed_job_shows_its_reason_and_log_and_can_be_retried(large_collecti
     assert not at.exception
     retried = [j for j in list_jobs(ws) if j["kind"] == "predict" and j["id"] != "oldfailure"]
     assert len(retried) == 1 and retried[0]["args"][:2] == ["--zero-shot", "--model"]
+    assert [(e["action"], e["details"]["job_id"]) for e in _audit()][:1] == [("job_start", retried[0]["id"])]
     assert wait_for_job(ws, retried[0]["id"], timeout=180)["status"] == "done"
     at.run()
     assert not any("The last scoring job failed" in e.value for e in at.error)
@@ -109,6 +118,7 @@ def test_a_running_job_shows_progress_and_can_be_cancelled(large_collection):
         proc.wait(timeout=10)  # ended by the signal (TimeoutExpired otherwise)
         assert [j["status"] for j in list_jobs(ws) if j["id"] == "running1"] == ["cancelled"]
         assert any("The last scoring job was cancelled" in i.value for i in at.info)
+        assert [(e["action"], e["details"]["job_id"]) for e in _audit()][:1] == [("job_cancel", "running1")]
     finally:
         proc.kill()
         proc.wait()

@@ -258,9 +258,7 @@ def start_kind(ws: Workspace, kind: str, **params) -> str:
     """``clipcore.jobkinds.start_kind`` (a declared job kind from its parameters), recorded
     in the audit log with who started it. Every job the app starts goes through here or
     :func:`start_job`."""
-    job_id = jobkinds.start_kind(ws, kind, **params)
-    audit("job_start", str(ws.root), job_id=job_id, command=kind, params={k: str(v) for k, v in params.items()})
-    return job_id
+    return start_job(ws, kind, jobkinds.job_kind(kind).command_line(**params))
 
 
 def start_job(ws: Workspace, kind: str, args: list[str]) -> str:
