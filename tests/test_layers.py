@@ -169,3 +169,23 @@ def test_no_page_folder_named_pages_and_no_streamlit_internal_patched():
     for path in [ROOT / "app.py", *UI.rglob("*.py"), *(ROOT / "app_pages").glob("*.py")]:
         text = path.read_text(encoding="utf-8")
         assert "PagesManager" not in text and "streamlit.runtime" not in text, f"{path.relative_to(ROOT)} patches a Streamlit internal"
+
+
+# Environment variables are read in clipcore.config only; these are other tools' own
+# variables (read where those tools are called) or wait for a branch that owns the file.
+OTHER_TOOLS_ENV = {"TORCH_HOME", "XDG_CACHE_HOME", "HF_ENDPOINT", "PYTHONPATH"}
+PENDING_ENV = {"CLIPCORE_IIIF_ALLOW_PRIVATE"}  # cli._iiif_policy: moves with the IIIF issue's split of iiif.py
+
+
+def test_clipcore_settings_come_from_config_not_the_environment():
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "config.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "getenv")
+                    and "environ" in ast.unparse(node.func.value) + ast.unparse(node.func)):
+                name = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else "?"
+                if name not in OTHER_TOOLS_ENV | PENDING_ENV:
+                    found.append(f"{_module_name(path)} reads {name}")
+    assert not found, "read these in clipcore.config:\n" + "\n".join(found)

@@ -418,11 +418,9 @@ def _safe_dirname(key: str) -> str:
 
 
 def _busy_timeout_ms() -> int:
-    raw = os.environ.get("CLIPCORE_BUSY_TIMEOUT_MS")
-    try:
-        return int(raw) if raw else BUSY_TIMEOUT_MS
-    except ValueError:
-        raise WorkspaceError(f"CLIPCORE_BUSY_TIMEOUT_MS must be a whole number of milliseconds; got {raw!r}.") from None
+    from clipcore.config import busy_timeout_ms
+
+    return busy_timeout_ms(BUSY_TIMEOUT_MS)
 
 
 def _vectors_name(generation: int) -> str:
