@@ -189,3 +189,27 @@ def test_clipcore_settings_come_from_config_not_the_environment():
                 if name not in OTHER_TOOLS_ENV | PENDING_ENV:
                     found.append(f"{_module_name(path)} reads {name}")
     assert not found, "read these in clipcore.config:\n" + "\n".join(found)
+
+
+def test_sql_writes_live_in_the_module_that_owns_the_table():
+    """docs/ARCHITECTURE.md's table-ownership table is what the code does: every INSERT,
+    UPDATE or DELETE of a table is in its owner's module."""
+    import re
+
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8").split("### Table ownership", 1)[1]
+    owners = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`"):
+            owner = re.findall(r"`([\w.]+)`", cells[1])[0]
+            for table in re.findall(r"`(\w+)`", cells[0]):
+                owners[table] = "clipcore/" + owner.replace(".", "/") + ".py"
+    write = re.compile(r"\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+(\w+)\b")
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        where = str(path.relative_to(ROOT))
+        for table in write.findall(path.read_text(encoding="utf-8")):
+            if table in owners and owners[table] != where:
+                wrong.append(f"{where} writes {table} (owner: {owners[table]})")
+    assert "images" in owners and "jobs" in owners
+    assert not wrong, "\n".join(sorted(set(wrong)))
