@@ -532,10 +532,9 @@ def _id_list(text: str | None, flag: str) -> list[int]:
 
 
 def _annotator(args: argparse.Namespace) -> str:
-    import getpass
-    import os
+    from clipcore.config import default_annotator
 
-    return args.annotator or os.environ.get("CLIPCORE_ANNOTATOR") or getpass.getuser()
+    return args.annotator or default_annotator()
 
 
 def _human_label(r: dict[str, Any]) -> str:

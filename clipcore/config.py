@@ -233,6 +233,31 @@ def max_jobs() -> int:
         return DEFAULT_MAX_JOBS
 
 
+def busy_timeout_ms(default: int) -> int:
+    """How long a write waits for SQLite's lock: ``CLIPCORE_BUSY_TIMEOUT_MS``, else ``default``.
+
+    Raises:
+        ConfigError: a value that is not a whole number.
+    """
+    raw = os.environ.get("CLIPCORE_BUSY_TIMEOUT_MS")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"CLIPCORE_BUSY_TIMEOUT_MS must be a whole number of milliseconds; got {raw!r}.") from None
+
+
+def offline_forced() -> bool:
+    """True when CLIPCORE_OFFLINE or HF_HUB_OFFLINE says never to try the network."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("CLIPCORE_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def default_annotator() -> str:
+    """Who labels when no name is given: ``CLIPCORE_ANNOTATOR``, else the login name."""
+    import getpass
+
+    return os.environ.get("CLIPCORE_ANNOTATOR") or getpass.getuser()
+
+
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """Read the TOML config file; a missing default file is an empty config.
 

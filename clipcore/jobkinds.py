@@ -3,8 +3,9 @@
 A job kind is a subcommand of ``python -m clipcore`` that runs as a background job
 (``clipcore.catalog.jobs`` is the mechanism). Each is one :class:`JobKind` in ``KINDS``:
 how its command line is built from named parameters (the model flags in one place,
-:func:`model_flags`), what its progress counts and what it is called on screen, which
-permission starts it, and its limits. A new kind is one entry here plus its CLI command;
+:func:`model_flags`), what its progress counts and what it is called on screen, and which
+permission starts it (the limits, one per kind per workspace and the server's cap with a
+queue, are the same for every kind: ``clipcore.catalog.jobs``). A new kind is one entry here plus its CLI command;
 ``tests/test_jobkinds.py`` fails when the app can start a kind that is not declared, or
 when a declared kind's command line does not parse.
 """
@@ -56,9 +57,9 @@ class JobKind:
     turns named parameters into the arguments after it (``--quiet`` is added);
     ``title`` names a running job on screen ("scoring job 3f2a…"), ``unit`` what its
     ``done``/``total`` count ("images"; None when the job reports its own message, as a
-    download does); ``action`` is the permission that starts it (``clipcore.team.roles``);
-    ``per_workspace`` how many of it may run at once in one workspace (the server-wide cap
-    is ``CLIPCORE_MAX_JOBS``).
+    download does); ``action`` is the permission that starts it (``clipcore.team.roles``).
+    Limits are the same for every kind: one of it running or waiting per workspace, and at
+    most ``CLIPCORE_MAX_JOBS`` running on the server (the rest wait in a queue).
     """
 
     name: str
@@ -66,7 +67,6 @@ class JobKind:
     unit: str | None
     build: Callable[..., list[str]]
     action: str = "start_jobs"
-    per_workspace: int = 1
 
     def command_line(self, **params: Any) -> list[str]:
         """The arguments after ``python -m clipcore NAME`` for these parameters.

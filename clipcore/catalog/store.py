@@ -437,11 +437,9 @@ def _safe_dirname(key: str) -> str:
 
 
 def _busy_timeout_ms() -> int:
-    raw = os.environ.get("CLIPCORE_BUSY_TIMEOUT_MS")
-    try:
-        return int(raw) if raw else BUSY_TIMEOUT_MS
-    except ValueError:
-        raise WorkspaceError(f"CLIPCORE_BUSY_TIMEOUT_MS must be a whole number of milliseconds; got {raw!r}.") from None
+    from clipcore.config import busy_timeout_ms
+
+    return busy_timeout_ms(BUSY_TIMEOUT_MS)
 
 
 def _vectors_name(generation: int) -> str:
@@ -700,6 +698,19 @@ class Workspace:
             (source_id,),
         )
         return {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+    def insert_unread_images(self, source_id: int, rows: Sequence[tuple[int, str, str]], *, width: int = 64,
+                             height: int = 64) -> None:
+        """Catalogue rows for files that are never read: (id, path, content hash) each,
+        0 bytes, JPEG of ``width`` x ``height``, in one transaction. For synthetic fixtures
+        (``sources.scale``) whose thumbnails exist but whose files do not; ingest never calls it."""
+        now = utc_now()
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO images (id, source_id, path, content_hash, size_bytes, mtime_ns, width, height, format, added_at) "
+                "VALUES (?, ?, ?, ?, 0, 0, ?, ?, 'JPEG', ?)",
+                [(int(i), source_id, path, digest, width, height, now) for i, path, digest in rows],
+            )
 
     def write_files(self, source_id: int, files: Sequence[FileWrite]) -> list[int]:
         """Insert or update the rows of one batch of files in one transaction; returns their ids.

@@ -200,8 +200,10 @@ def offline_message(model: str, pretrained: str, reason: str) -> str:
 
 
 def offline_forced() -> bool:
-    """True when CLIPCORE_OFFLINE or HF_HUB_OFFLINE says never to try the network."""
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("CLIPCORE_OFFLINE", "HF_HUB_OFFLINE"))
+    """True when CLIPCORE_OFFLINE or HF_HUB_OFFLINE says never to try the network (``config.offline_forced``)."""
+    from clipcore.config import offline_forced as forced
+
+    return forced()
 
 
 def fetch_weights(

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from clipcore.catalog.store import Workspace, utc_now
+from clipcore.catalog.store import Workspace
 from clipcore.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -101,17 +101,11 @@ def make_scale_workspace(
     source_id = ws.source_id(source_dir)
     hashes = _thumbnails(ws, thumbnails)
     first = int(ws.connect().execute("SELECT COALESCE(MAX(id), 0) FROM images").fetchone()[0]) + 1
-    now = utc_now()
     done = 0
     with ws.embedding_writer(key, dim) as writer:
         for vectors, cluster in clustered_vectors(n, dim, clusters=clusters, seed=seed, start=first):
             ids = np.arange(first + done, first + done + len(vectors), dtype=np.int64)
-            with ws.transaction() as conn:
-                conn.executemany(
-                    "INSERT INTO images (id, source_id, path, content_hash, size_bytes, mtime_ns, width, height, format, added_at) "
-                    "VALUES (?, ?, ?, ?, 0, 0, 64, 64, 'JPEG', ?)",
-                    [(int(i), source_id, f"synthetic/{int(i)}.jpg", hashes[int(i) % len(hashes)], now) for i in ids],
-                )
+            ws.insert_unread_images(source_id, [(int(i), f"synthetic/{int(i)}.jpg", hashes[int(i) % len(hashes)]) for i in ids])
             ws.set_ground_truth({int(i): f"class-{int(c) % classes}" for i, c in zip(ids, cluster)}, origin="synthetic")
             writer.append(ids.tolist(), vectors)
             done += len(vectors)
