@@ -28,6 +28,7 @@ from clipcore.classify.prompts import (
     validate_templates,
 )
 from clipcore.classify.zeroshot import build_classifier, cell_image_ids, classify_matrix, evaluate_result
+from clipcore.parallel import heavy_slot
 
 from ui.core import auth
 from ui.core import classifier_cache
@@ -198,8 +199,11 @@ try:
         if saved.created:
             _after_save(saved.name, saved.version)
         st.info(f"Nothing changed since {md(saved.name)} version {saved.version}, so no new version was saved.")
-    classifier = build_classifier(ctx.model, draft)
-    result = classify_matrix(classifier, matrix)
+    # The draft is scored on every edit, for every visitor: under the server's cap on heavy
+    # in-process work, like prompt suggestions and model comparisons.
+    with heavy_slot("scoring the draft prompts", wait_s=classifier_cache.HEAVY_WAIT_S):
+        classifier = build_classifier(ctx.model, draft)
+        result = classify_matrix(classifier, matrix)
 except ClipcoreError as exc:
     context.show_error(exc)
     result = None

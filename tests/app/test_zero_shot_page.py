@@ -183,3 +183,34 @@ def test_new_set_no_op_save_compare_defaults_and_prompt_lab(app_config):
     assert not at.exception
     assert at.text_input(key="zs_name").value == "new set"
     assert len(at.data_editor(key=_editor_key(at)).value) == 1
+
+
+def test_draft_scoring_waits_for_a_heavy_slot_and_says_when_the_server_is_busy(app_config, monkeypatch):
+    """Issue 19: the draft prompts were scored in the server on every edit, outside the cap
+    that prompt suggestions and model comparisons take."""
+    import threading
+
+    from clipcore.parallel import heavy_slot
+
+    monkeypatch.setenv("CLIPCORE_MAX_HEAVY", "1")
+    monkeypatch.setattr("ui.core.classifier_cache.HEAVY_WAIT_S", 0.1)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        with heavy_slot("someone else's comparison", limit=1):
+            entered.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert entered.wait(10)
+        at = _open()
+        assert not at.exception
+        assert any("server is busy" in e.value for e in at.error)
+        assert not [m for m in at.metric if m.label == "Images scored"]
+    finally:
+        release.set()
+        t.join()
+    at = _open()
+    assert not at.exception and _metric(at, "Images scored") == "32"
