@@ -233,6 +233,18 @@ def max_jobs() -> int:
         return DEFAULT_MAX_JOBS
 
 
+DEFAULT_MAX_HEAVY = 2  # heavy computations at once inside one app process
+
+
+def max_heavy() -> int:
+    """How many heavy in-process computations may run at once inside one app process
+    (``CLIPCORE_MAX_HEAVY``, default 2; at least 1; not a whole number: the default)."""
+    try:
+        return max(1, int(os.environ.get("CLIPCORE_MAX_HEAVY", DEFAULT_MAX_HEAVY)))
+    except ValueError:
+        return DEFAULT_MAX_HEAVY
+
+
 def busy_timeout_ms(default: int) -> int:
     """How long a write waits for SQLite's lock: ``CLIPCORE_BUSY_TIMEOUT_MS``, else ``default``.
 

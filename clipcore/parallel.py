@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from clipcore.config import max_heavy
 from clipcore.errors import ServerBusy
 
 logger = logging.getLogger(__name__)
@@ -23,17 +24,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-DEFAULT_MAX_HEAVY = 2  # heavy computations at once inside one app process (CLIPCORE_MAX_HEAVY)
 _HEAVY: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _HEAVY_LOCK = threading.Lock()
-
-
-def max_heavy() -> int:
-    """How many heavy in-process computations may run at once: ``CLIPCORE_MAX_HEAVY``, default 2."""
-    try:
-        return max(1, int(os.environ.get("CLIPCORE_MAX_HEAVY", DEFAULT_MAX_HEAVY)))
-    except ValueError:
-        return DEFAULT_MAX_HEAVY
 
 
 @contextmanager
@@ -47,7 +39,7 @@ def heavy_slot(what: str, *, wait_s: float = 0.0, limit: int | None = None, pool
     Args:
         what: named in the refusal and the log.
         wait_s: how long to wait for a slot before refusing.
-        limit: slots (default :func:`max_heavy`).
+        limit: slots (default ``clipcore.config.max_heavy()``, ``CLIPCORE_MAX_HEAVY``).
         pool: slots are counted per pool, process-wide ("preview": large-image decodes).
     Raises:
         ServerBusy: no slot freed within ``wait_s``.

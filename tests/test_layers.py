@@ -174,7 +174,7 @@ def test_no_page_folder_named_pages_and_no_streamlit_internal_patched():
 # Environment variables are read in clipcore.config only; these are other tools' own
 # variables (read where those tools are called) or wait for a branch that owns the file.
 OTHER_TOOLS_ENV = {"TORCH_HOME", "XDG_CACHE_HOME", "HF_ENDPOINT", "PYTHONPATH"}
-PENDING_ENV = {"CLIPCORE_IIIF_ALLOW_PRIVATE"}  # cli._iiif_policy: moves with the IIIF issue's split of iiif.py
+PENDING_ENV: set[str] = set()  # none left: CLIPCORE_IIIF_ALLOW_PRIVATE was removed by the sign-in issue
 
 
 def test_clipcore_settings_come_from_config_not_the_environment():

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from clipcore.errors import ServerBusy
-from clipcore.parallel import heavy_slot, max_heavy
+from clipcore.config import max_heavy
+from clipcore.parallel import heavy_slot
 
 
 def test_heavy_slots_are_capped_server_wide_and_released():
