@@ -1074,12 +1074,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reporter is not None:
             reporter.fail(f"internal error: {exc!r}")
         raise
+    status = getattr(args, "_exit_status", 0)
     if reporter is not None:
-        reporter.finish(result)
+        if status:  # the command ran to the end but did not do its work: the job failed
+            failed = result.get("failed") or [{}]
+            reporter.fail(f"nothing was imported; {len(result.get('failed') or [])} failed, the first: "
+                          f"{failed[0].get('reason', 'no reason given')}")
+        else:
+            reporter.finish(result)
     if not args.json and "warning" in result:
         print(f"WARNING: {result['warning']}", file=sys.stderr)
     print(text)
-    status = getattr(args, "_exit_status", 0)
     if status:
         print("error: nothing was imported and a source failed (see failed)", file=sys.stderr)
     return status

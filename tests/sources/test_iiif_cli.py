@@ -193,3 +193,15 @@ def test_language_flag_picks_the_title_language(server, tmp_path):
     with (tmp_path / "o" / METADATA_NAME).open(newline="", encoding="utf-8") as fh:
         (row,) = csv.DictReader(fh)
     assert json.loads(row["book_label_languages"]) == {"en": "The tale"}
+
+
+def test_an_import_job_that_imports_nothing_is_a_failed_job(server, tmp_path):
+    """A job reports success only if it succeeded: the CLI's exit 2 is the job's failure."""
+    from clipcore.catalog.store import Workspace
+    from clipcore.jobkinds import start_kind
+    from tests.helpers import wait_for_job
+
+    ws = Workspace(tmp_path / "ws")
+    job_id = start_kind(ws, "import-iiif", urls=[f"{server.base}/missing.json"], out=str(tmp_path / "o"))
+    job = wait_for_job(ws, job_id, timeout=120)
+    assert job["status"] == "failed" and job["message"].startswith("nothing was imported; 1 failed, the first: "), job
