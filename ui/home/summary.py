@@ -16,7 +16,7 @@ from ui.core import auth
 from ui.core import context
 from ui.core import resources
 from ui.home.download import DOWNLOAD_JOB, render_download_panel
-from ui.widgets.jobs import job_panel, start_job_from_ui
+from ui.widgets.jobs import POLL_S, job_panel, start_job_from_ui
 from ui.core.text import code, md
 
 # Home follows every kind but the download (its own panel shows it).
@@ -39,11 +39,10 @@ def render_home() -> None:
         )
 
     render_download_panel(ws, ctx.entry, ctx.active)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Images", f"{n:,}")
-    c2.metric(f"Embedded ({ctx.key})", f"{embedded.get(ctx.key, 0) / max(n, 1):.0%}")
-    c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
-    c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
+    # The figures follow a running ingest or embed: they poll with the job panel below (a job
+    # commits in batches, and every batch moves the change counter the summary is cached on).
+    busy = any(j["kind"] in HOME_KINDS for j in list_jobs(ws, active_only=True, limit=50))
+    st.fragment(_render_figures, run_every=POLL_S if busy else None)(ws, ctx.key)
 
     info = ctx.model.info
     st.caption(
@@ -80,6 +79,18 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+def _render_figures(ws: Workspace, key: str) -> None:
+    """The four figures at the top of Home, read afresh on every poll while a job runs."""
+    summary = resources.catalogue_summary(ws)
+    counts, embedded = summary["counts"], summary["embedded"]
+    n = counts["images"]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Images", f"{n:,}")
+    c2.metric(f"Embedded ({key})", f"{embedded.get(key, 0) / max(n, 1):.0%}")
+    c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
+    c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
 
 
 def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
