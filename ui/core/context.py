@@ -161,10 +161,7 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
     entry = current_entry()
     ws = _open_workspace(entry)  # the first-launch chores ran in app.py (ui.core.first_launch)
     if not allow_empty and not ws.has_images():
-        st.info(
-            f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "
-            f"(or run `python -m clipcore ingest DIR --workspace {entry.path}`)."
-        )
+        st.info(f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files**.")
         home_link()
         st.stop()
     matrix = None
@@ -172,10 +169,18 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
         try:
             matrix = embeddings(ws, active.model.info.key)
         except ClipcoreError:
-            st.info(
-                f"No images of {md(entry.name)} are embedded with {code(active.model.info.key)} yet. Open Home and "
-                f"press **Embed ... missing** (or run `python -m clipcore embed --workspace {entry.path}`)."
-            )
+            damaged = ws.damaged_embeddings().get(active.model.info.key)
+            if damaged:
+                st.error(
+                    f"The stored embeddings of {md(entry.name)} are damaged ({md(damaged)}). "
+                    "Open Home and press **Rebuild embeddings**.",
+                    icon="🚫",
+                )
+            else:
+                st.info(
+                    f"No images of {md(entry.name)} are embedded with the current model yet. "
+                    "Open Home and press **Embed ... missing**."
+                )
             home_link()
             st.stop()
     return PageContext(entry, ws, active, matrix, user, role)

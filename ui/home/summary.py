@@ -127,15 +127,26 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         c1.text(f"Source folder: {entry.source}")
     started = None
     may = auth.can("start_jobs", entry.name)  # admins start jobs (clipcore.team.roles)
+    damaged = ws.damaged_embeddings().get(info.key)
+    if damaged:
+        st.error(
+            f"The stored embeddings of this collection are damaged ({md(damaged)}), so Search, Zero-shot, "
+            "Few-shot and Label cannot use them. **Rebuild embeddings** computes them all again.",
+            icon="🚫",
+        )
     if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
                  width="stretch"):
         started = start_job_from_ui(ws, entry.name, "ingest", key="home", source=entry.source,
                                     labels_from_folders=entry.labels_from_folders)
-    if c3.button(
+    if damaged:
+        if c3.button("Rebuild embeddings", key="home_rebuild", type="primary", disabled=read_only or bool(busy) or not may,
+                     help="Drop this model's damaged embeddings and compute them again for every image.", width="stretch"):
+            started = start_job_from_ui(ws, entry.name, "embed", key="home", model=info, rebuild=True)
+    elif c3.button(
         f"Embed {missing:,} missing",
         key="home_embed",
         disabled=read_only or missing == 0 or bool(busy) or not may,
-        help=f"Embed the images that have no {info.key} embedding yet.",
+        help="Embed the images that have no embedding with the current model yet.",
         width="stretch",
     ):
         started = start_job_from_ui(ws, entry.name, "embed", key="home", model=info)
