@@ -21,7 +21,7 @@ from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, selected_ids
-from ui.label.review import conflicts_view, export_view, history_view, show_flash
+from ui.label.review import conflicts_view, export_view, history_view, show_flash, tell_relabelled
 from ui.widgets.prediction_jobs import render_prediction_jobs
 from ui.core.text import md
 
@@ -231,7 +231,15 @@ def _label_view(ctx, annotator: str) -> None:
     elif q["learn"]:
         st.caption("Learn as you go starts once this class has labelled examples and counter-examples.")
     if not ids:
-        st.info("No unlabelled images left for this query. Change the query or the class.")
+        passed = act.skipped_count(sig)
+        if passed:
+            st.info(
+                f"No unlabelled images left for this query apart from the {passed:,} you passed over with "
+                "**Next page**. Bring them back, or change the query or the class."
+            )
+            st.button(f"Bring back the {passed:,} skipped images", key="label_unskip", on_click=act.unskip, type="primary")
+        else:
+            st.info("No unlabelled images left for this query. Change the query or the class.")
     else:
         notes = {} if suggest_probs is None else {
             i: f"{q['suggester']}: {c} {p:.0%}" for i, (c, p) in suggest_probs.suggest(ids).items()
@@ -247,6 +255,7 @@ def main() -> None:
     ctx = context.page_context()
     st.title("Label")
     annotator = _annotator(ctx)
+    tell_relabelled(ctx.ws, annotator)
     show_flash()
     view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
     try:

@@ -931,6 +931,35 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
     }
 
 
+def relabelled_by_others(ws: Workspace, annotator: str, since_event: int | None = None) -> tuple[dict[str, int], int]:
+    """Who gave another class to images that ``annotator`` had labelled, after event
+    ``since_event`` (None: after the annotator's own latest label event).
+
+    Counts a colleague's assignment (in a batch not reverted) of an image that
+    ``annotator`` had assigned a different class to earlier (in a batch not reverted).
+
+    Returns:
+        ({colleague: number of images}, the latest label event id now): pass the second
+        value as ``since_event`` next time to hear only of newer overwrites.
+    """
+    with ws.snapshot() as conn:
+        latest = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM label_events").fetchone()[0])
+        if since_event is None:
+            since_event = int(conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM label_events WHERE annotator = ?", (annotator,)
+            ).fetchone()[0])
+        rows = conn.execute(
+            "SELECT e.annotator, COUNT(DISTINCT e.image_id) FROM label_events e JOIN label_batches b ON b.id = e.batch_id "
+            "WHERE e.id > ? AND e.kind = 'assign' AND e.annotator != ? AND b.reverted_at IS NULL AND EXISTS ("
+            "  SELECT 1 FROM label_events m JOIN label_batches mb ON mb.id = m.batch_id "
+            "  WHERE m.image_id = e.image_id AND m.id < e.id AND m.annotator = ? AND m.kind = 'assign' "
+            "  AND mb.reverted_at IS NULL AND m.label != e.label) "
+            "GROUP BY e.annotator ORDER BY e.annotator",
+            (since_event, annotator, annotator),
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}, latest
+
+
 def label_events_version(ws: Workspace) -> tuple[int, int]:
     """(latest label event id, reverted batch count): changes whenever a label is recorded or
     a batch reverted. Stored in few-shot prediction refs; its first value is a page's

@@ -81,6 +81,18 @@ def skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
     _new_page()
 
 
+def skipped_count(sig: tuple) -> int:
+    """How many images this session passed over with "next page" for the query ``sig``."""
+    skipped = st.session_state.get(SKIPPED)
+    return len(skipped["ids"]) if skipped and skipped["sig"] == sig else 0
+
+
+def unskip() -> None:
+    """Bring back the images passed over with "next page" (they rank again with the rest)."""
+    st.session_state.pop(SKIPPED, None)
+    _new_page()
+
+
 def undo(ws, ws_name: str, annotator: str) -> None:
     """Revert the annotator's own last batch."""
     last = lbl.last_batch(ws, annotator)

@@ -25,16 +25,51 @@ STRATEGIES = {
 }
 
 
+NOTICE_ICONS = ("⚠️", "🚫")  # a flash with one of these stays on the page (a notice), others are toasts
+
+
 def flash(message: str, icon: str = "✅") -> None:
-    """A message for the Label page's next run (callbacks cannot draw)."""
+    """A message for the Label page's next run (callbacks cannot draw); it replaces the
+    notice on screen, if any."""
+    st.session_state.pop(state.LABEL_NOTICE, None)
     st.session_state[state.LABEL_FLASH] = (message, icon)
 
 
+def notice(message: str, icon: str = "⚠️") -> None:
+    """A message that stays on the Label page until dismissed or replaced."""
+    st.session_state[state.LABEL_NOTICE] = (message, icon)
+
+
+def _dismiss() -> None:
+    st.session_state.pop(state.LABEL_NOTICE, None)
+
+
 def show_flash() -> None:
-    """Show (once) the message a callback left; user strings in it are escaped."""
+    """Show the message a callback left; user strings in it are escaped. Success and
+    information pass as a toast; a warning or an error (images skipped, a refusal) stays
+    on the page, with a Dismiss button, until the next action replaces it."""
     if state.LABEL_FLASH in st.session_state:
         message, icon = st.session_state.pop(state.LABEL_FLASH)
-        st.toast(md(message), icon=icon)
+        if icon in NOTICE_ICONS:
+            notice(message, icon)
+        else:
+            st.toast(md(message), icon=icon)
+    kept = st.session_state.get(state.LABEL_NOTICE)
+    if kept:
+        message, icon = kept
+        text, close = st.columns([12, 1], vertical_alignment="center")
+        (text.error if icon == "🚫" else text.warning)(md(message), icon=icon)
+        close.button("Dismiss", key="label_notice_dismiss", on_click=_dismiss)
+
+
+def tell_relabelled(ws, annotator: str) -> None:
+    """A persistent notice when colleagues gave other classes to this annotator's images
+    since this session last looked (a new session: since the annotator's own last label)."""
+    others, latest = lbl.relabelled_by_others(ws, annotator, st.session_state.get(state.LABEL_SEEN_EVENT))
+    st.session_state[state.LABEL_SEEN_EVENT] = latest
+    if others:
+        said = "; ".join(f"{who} relabelled {n} of your image{'s' if n != 1 else ''}" for who, n in others.items())
+        notice(f"{said} (see History).", "⚠️")
 
 
 def new_page() -> None:
