@@ -23,7 +23,7 @@ from ui.core import state
 from ui.widgets.grid import image_grid, selected_ids
 from ui.label.review import conflicts_view, export_view, history_view, show_flash, tell_relabelled
 from ui.widgets.prediction_jobs import render_prediction_jobs
-from ui.core.text import md
+from ui.core.text import PACE_COLUMN, PACE_HELP, human_time, md
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -80,7 +80,7 @@ def _progress(ws, annotator: str, progress: dict) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Labelled", f"{progress['labelled']:,}")
     c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
-    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} img/min", help="Images decided in the last 10 minutes")
+    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} images/min", help=PACE_HELP)
     c4.metric("Annotators", len(stats))
     with st.expander("Progress by class and by annotator"):
         left, right = st.columns(2)
@@ -88,7 +88,11 @@ def _progress(ws, annotator: str, progress: dict) -> None:
             pd.DataFrame({"class": list(progress["per_class"]), "images": list(progress["per_class"].values())}),
             hide_index=True,
         )
-        right.dataframe(pd.DataFrame(stats, columns=["annotator", "decided", "current", "pace_per_min", "last_at"]), hide_index=True)
+        right.dataframe(pd.DataFrame(
+            [{"annotator": s["annotator"], "images decided": s["decided"], "labels held": s["current"],
+              PACE_COLUMN: s["pace_per_min"], "last label": human_time(s["last_at"])} for s in stats],
+            columns=["annotator", "images decided", "labels held", PACE_COLUMN, "last label"],
+        ), hide_index=True)
 
 
 @st.fragment

@@ -38,7 +38,7 @@ from ui.core import state
 from ui.widgets.charts import confusion_chart
 from ui.widgets.grid import image_grid
 from ui.widgets.prediction_jobs import render_prediction_jobs
-from ui.core.text import md
+from ui.core.text import app_text, md
 from ui.zero_shot.prompt_lab import render_prompt_lab
 from ui.zero_shot.view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
 from ui.widgets.model_compare import render_zero_shot_comparison
@@ -94,7 +94,7 @@ def _on_load() -> None:
     try:
         _load_into_editor(load_prompt_set(ws, st.session_state[SET_CHOICE], st.session_state.get(VERSION_CHOICE)))
     except ClipcoreError as exc:
-        _flash("error", str(exc))
+        _flash("error", app_text(exc))
 
 
 def _on_rename() -> None:
@@ -109,7 +109,7 @@ def _on_rename() -> None:
         st.session_state[SET_CHOICE] = new.strip()
         _flash("success", f"Renamed {old!r} to {new.strip()!r} ({n} versions).")
     except ClipcoreError as exc:
-        _flash("error", str(exc))
+        _flash("error", app_text(exc))
 
 
 def _on_duplicate() -> None:
@@ -120,7 +120,7 @@ def _on_duplicate() -> None:
         _load_into_editor(copy)
         _flash("success", f"Copied {name!r} version {copy.version} as {copy.name!r}.")
     except ClipcoreError as exc:
-        _flash("error", str(exc))
+        _flash("error", app_text(exc))
 
 
 def _on_new_set() -> None:

@@ -255,17 +255,20 @@ def _full_batch_id(conn, text: str) -> str:
     if conn.execute("SELECT 1 FROM label_batches WHERE id = ?", (raw,)).fetchone():
         return raw
     text = raw.lower()
-    where = "batch ids are listed by `labels --history` and the history view"
     if len(text) < BATCH_PREFIX_MIN or any(ch not in "0123456789abcdef" for ch in text):
-        raise InputError(f"no label batch {text!r}; give the id or its first {BATCH_PREFIX_MIN}+ characters ({where}).")
+        raise InputError(
+            f"no label batch {text!r}; give the id or its first {BATCH_PREFIX_MIN}+ characters",
+            cli_hint="(batch ids are listed by `labels --history`).", app_hint="(the History view lists them).",
+        )
     # ids are hex, so the prefix has no LIKE wildcards; a range scan uses the primary key
     rows = conn.execute(
         "SELECT id FROM label_batches WHERE id >= ? AND id < ? LIMIT 2", (text, text + "g")
     ).fetchall()
+    hints = {"cli_hint": "Batch ids are listed by `labels --history`.", "app_hint": "The History view lists them."}
     if not rows:
-        raise InputError(f"no label batch {text!r}; {where}.")
+        raise InputError(f"no label batch {text!r}.", **hints)
     if len(rows) > 1:
-        raise InputError(f"{text!r} starts more than one batch id; type more of it ({where}).")
+        raise InputError(f"{text!r} starts more than one batch id; type more of it.", **hints)
     return str(rows[0][0])
 
 

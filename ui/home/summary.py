@@ -9,7 +9,7 @@ from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
 from clipcore.catalog.jobs import list_jobs
 from clipcore.jobkinds import KINDS
-from clipcore.embedding.models import ModelInfo
+from clipcore.embedding.models import ModelInfo, describe_key
 from clipcore.catalog.store import Workspace
 
 from ui.core import auth
@@ -46,7 +46,7 @@ def render_home() -> None:
 
     info = ctx.model.info
     st.caption(
-        f"Workspace {code(ctx.entry.path)} · model {code(info.key)} on {info.device}/{info.precision}"
+        f"Workspace {code(ctx.entry.path)} · model {md(describe_key(info.key))} on {info.device}/{info.precision}"
         + (f" · {counts['duplicates']} duplicate files folded" if counts["duplicates"] else "")
         + (
             f" · {counts['missing']:,} missing files (gone from the folder at the last ingest; their labels are kept, "
@@ -57,7 +57,7 @@ def render_home() -> None:
     if embedded:
         st.dataframe(
             pd.DataFrame(
-                [{"model": k, "embedded": v, "share": f"{v / max(n, 1):.0%}"} for k, v in embedded.items()]
+                [{"model": describe_key(k), "embedded": v, "share": f"{v / max(n, 1):.0%}"} for k, v in embedded.items()]
             ),
             hide_index=True,
         )
@@ -88,7 +88,7 @@ def _render_figures(ws: Workspace, key: str) -> None:
     n = counts["images"]
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Images", f"{n:,}")
-    c2.metric(f"Embedded ({key})", f"{embedded.get(key, 0) / max(n, 1):.0%}")
+    c2.metric("Embedded", f"{embedded.get(key, 0) / max(n, 1):.0%}", help=f"Images embedded with {describe_key(key)}, the current model")
     c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
     c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
 

@@ -23,7 +23,7 @@ from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import selected_ids, set_selection
 from ui.label.review import flash as _flash, new_page as _new_page
-from ui.core.text import md
+from ui.core.text import app_text, md
 
 PAGE = state.LABEL_PAGE
 SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query
@@ -50,7 +50,7 @@ def assign(ws, ws_name: str, annotator: str, target: str, source: dict, grid_key
             ws, target, keep, annotator=annotator, source=source, rejected_ids=drop, drawn_at=page["drawn_at"], overwrite=overwrite
         )
     except ClipcoreError as exc:
-        _flash(str(exc), "🚫")
+        _flash(app_text(exc), "🚫")
         return
     done = f"Labelled {res.assigned} as {target!r}, {res.rejected} deselected" + (f" (batch {res.batch_id[:8]})." if res.batch_id else ".")
     if res.skipped:
@@ -69,7 +69,7 @@ def skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
         try:
             auth.permit("label", ws_name)
         except PermissionDenied as exc:
-            _flash(str(exc), "🚫")
+            _flash(app_text(exc), "🚫")
             return
     skipped = st.session_state.get(SKIPPED)
     if not skipped or skipped["sig"] != sig:
@@ -103,7 +103,7 @@ def undo(ws, ws_name: str, annotator: str) -> None:
         auth.permit("undo_own", ws_name)
         n = lbl.revert_batch(ws, last["batch_id"], annotator=annotator, only_own=True)
     except ClipcoreError as exc:
-        _flash(str(exc), "🚫")
+        _flash(app_text(exc), "🚫")
         return
     _flash(f"Undid batch {last['batch_id'][:8]} ({n} labels of {last['class']!r}).", "↩️")
     _new_page()
