@@ -38,7 +38,7 @@ from ui.core import state
 from ui.widgets.charts import confusion_chart
 from ui.widgets.grid import image_grid
 from ui.widgets.prediction_jobs import render_prediction_jobs
-from ui.core.text import app_text, md
+from ui.core.text import app_text, md, plural
 from ui.zero_shot.prompt_lab import render_prompt_lab
 from ui.zero_shot.view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
 from ui.widgets.model_compare import render_zero_shot_comparison
@@ -107,7 +107,7 @@ def _on_rename() -> None:
             st.session_state[state.ZS_LOADED] = (new.strip(), loaded[1])
             st.session_state[NAME] = new.strip()
         st.session_state[SET_CHOICE] = new.strip()
-        _flash("success", f"Renamed {old!r} to {new.strip()!r} ({n} versions).")
+        _flash("success", f"Renamed {old!r} to {new.strip()!r} ({plural(n, 'version')}).")
     except ClipcoreError as exc:
         _flash("error", app_text(exc))
 

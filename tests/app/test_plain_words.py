@@ -131,3 +131,33 @@ def test_no_page_speaks_the_clis_language(demo):
         else:
             scan(at, where)
     assert not found, "\n".join(f"{w}: {names}: {t!r}" for w, t, names in found)
+
+
+def test_label_and_present_show_the_same_pace(app_config):
+    """One pace figure: the Label page's "Your pace" and Present's pace column agree (issue 18
+    saw 15,323 images/hour on one and 47.6 img/min on the other for the same person)."""
+    from ui.core.text import PACE_COLUMN
+
+    ws = app_workspace(app_config)
+    ids = sorted(ws.ground_truth())
+    lbl.record_batch(ws, "cover", ids[:6], annotator="alice", source={"kind": "cli"}, rejected_ids=ids[6:8])
+    lbl.record_batch(ws, "text", ids[10:14], annotator="alice", source={"kind": "cli"})
+    label = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    label.switch_page("app_pages/label.py")
+    label.run()
+    label.sidebar.text_input(key="annotator_name").set_value("alice").run()
+    present = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    present.switch_page("app_pages/present.py")
+    present.run()
+    assert not label.exception and not present.exception
+    mine = float(next(m.value for m in label.metric if m.label == "Your pace").split()[0])
+    table = next(d.value for d in present.dataframe if PACE_COLUMN in d.value.columns)
+    theirs = float(table.set_index("annotator").loc["alice", PACE_COLUMN])
+    assert mine > 0 and theirs == pytest.approx(mine, rel=0.2)
+
+
+def test_counts_read_in_the_right_number():
+    from ui.core.text import plural
+
+    assert [plural(1, "batch"), plural(2, "batch"), plural(1, "image"), plural(1200, "image")] == \
+        ["1 batch", "2 batches", "1 image", "1,200 images"]

@@ -25,6 +25,12 @@ PACE_COLUMN = "pace (images/min, last 10 min)"
 PACE_HELP = "Images decided (labelled or deselected) per minute over the last 10 minutes; the same figure on Present."
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """"1 batch", "3 batches", "1,200 images": a count with its noun in the right number."""
+    word = noun if n == 1 else (many or (noun + "es" if noun.endswith(("s", "sh", "ch", "x")) else noun + "s"))
+    return f"{n:,} {word}"
+
+
 def app_text(text: object) -> str:
     """What a page says for ``text``: a clipcore error's message with its page hint (never
     its CLI hint, ``ClipcoreError.for_app``); anything else as ``str``."""

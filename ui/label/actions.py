@@ -23,7 +23,7 @@ from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import selected_ids, set_selection
 from ui.label.review import flash as _flash, new_page as _new_page
-from ui.core.text import app_text, md
+from ui.core.text import app_text, md, plural
 
 PAGE = state.LABEL_PAGE
 SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query
@@ -105,7 +105,7 @@ def undo(ws, ws_name: str, annotator: str) -> None:
     except ClipcoreError as exc:
         _flash(app_text(exc), "🚫")
         return
-    _flash(f"Undid batch {last['batch_id'][:8]} ({n} labels of {last['class']!r}).", "↩️")
+    _flash(f"Undid batch {last['batch_id'][:8]} ({plural(n, 'label')} of {last['class']!r}).", "↩️")
     _new_page()
 
 
@@ -205,6 +205,6 @@ def auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
                 context.show_error(exc)
                 return
             st.session_state.pop(AUTO_PLANS, None)
-            _flash(f"Auto-accepted {len(plan.image_ids)} images as {target!r} (batch {batch[:8]}).")
+            _flash(f"Auto-accepted {plural(len(plan.image_ids), 'image')} as {target!r} (batch {batch[:8]}).")
             _new_page()
             st.rerun()

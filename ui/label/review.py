@@ -16,7 +16,7 @@ from ui.core import auth
 from ui.core import context
 from ui.core import state
 from ui.widgets.grid import image_grid
-from ui.core.text import human_time, md
+from ui.core.text import human_time, md, plural
 
 STRATEGIES = {
     "majority": "Keep the majority (ties: the latest)",
@@ -127,7 +127,7 @@ def history_view(ctx, annotator: str) -> None:
             return
         if may_any and n:
             auth.audit("revert", ctx.entry.name, batch_id=batch_id.strip(), labels=n)
-        flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
+        flash(f"Reverted batch {batch_id.strip()[:8]} ({plural(n, 'label')})." if n else "That batch was already reverted.", "↩️")
         new_page()
         st.rerun()
 
@@ -155,7 +155,7 @@ def conflicts_view(ctx, annotator: str) -> None:
     shown = list(by_id)[:24]
     image_grid(ws, shown, key="label-conflicts", notes={i: by_id[i].current or "(no label)" for i in shown}, find_similar=False)
     if not ctx.can("resolve_conflicts"):
-        st.caption(f"{len(conflicts)} conflicts; an admin settles them.")
+        st.caption(f"{plural(len(conflicts), 'conflict')}; an admin settles them.")
         return
     options = sorted(set().union(*(c.classes() for c in conflicts)) | set(lbl.current_labels(ws).values()))
     _bulk_resolve(ctx, annotator, options, len(conflicts))
@@ -170,7 +170,7 @@ def conflicts_view(ctx, annotator: str) -> None:
             context.show_error(exc)
             return
         auth.audit("resolve", ctx.entry.name, image_ids=[int(i) for i in picked], label=label)
-        flash(f"Resolved {len(picked)} conflicts as {label!r}.")
+        flash(f"Resolved {plural(len(picked), 'conflict')} as {label!r}.")
         st.rerun()
 
 
@@ -189,7 +189,8 @@ def _bulk_resolve(ctx, annotator: str, options: list[str], n: int) -> None:
         settled = sum(k for _, k in done.values())
         auth.audit("bulk_resolve", ctx.entry.name, rule=strategy, label=label if strategy == "class" else None,
                    settled=settled, batches=len(done))
-        flash(f"Resolved {settled} conflicts ({STRATEGIES[strategy].lower()}), {len(done)} batches, each revertible.")
+        flash(f"Resolved {plural(settled, 'conflict')} ({STRATEGIES[strategy].lower()}) in {plural(len(done), 'batch')}; "
+              f"{'each' if len(done) != 1 else 'it'} can be reverted.")
         st.rerun()
 
 
