@@ -245,6 +245,11 @@ with tab_metrics:
             "The Predictions tab still lists every image."
         )
     else:
+        st.caption(
+            f"Scored on the {summary['n']:,} images with a known class that is one of these classes"
+            + (" in the sample" if sampled else "") + ", the hold-out included (the Compare models tab scores "
+            "the hold-out only; the Prompt lab the labelled images outside it)."
+        )
         m1, m2, m3 = st.columns(3)
         m1.metric("Accuracy", f"{summary['accuracy']:.1%}")
         m2.metric("Balanced accuracy", f"{summary['balanced_accuracy']:.1%}")

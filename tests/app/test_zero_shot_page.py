@@ -235,3 +235,15 @@ def test_page_works_on_a_read_only_workspace(app_config, monkeypatch):
     assert not at.error, [e.value for e in at.error]
     assert sorted(set(at.data_editor(key=_editor_key(at)).value["class"])) == sorted(REFERENCE_PROMPTS)
     assert _metric(at, "Images scored") == "32"
+
+
+def test_each_tab_says_which_images_it_scores(app_config):
+    at = _open()
+    assert any("Scored on the 32 images with a known class" in c.value and "hold-out included" in c.value
+               for c in at.caption), [c.value for c in at.caption]
+    at.text_input(key="zs_name").set_value("mine")
+    at.button(key="zs_save").click().run()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    at.button(key="zs_save").click().run()
+    assert any("Both versions scored on the same" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("hold-out" in c.value for c in at.caption if "Compare" not in c.value)
