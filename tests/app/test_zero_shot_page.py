@@ -170,7 +170,12 @@ def test_new_set_no_op_save_compare_defaults_and_prompt_lab(app_config):
     assert not at.exception, at.exception
     assert any(t.value.startswith("Current prompts:") for t in at.text)
     table = at.dataframe[-1].value
-    assert set(table["class"]) == {"cover", "text"} and {"prompt", "gain", "± (s.e.)"} <= set(table.columns)
+    assert set(table["class"]) == {"cover", "text"} and {"prompt", "gain alone", "± (s.e.)", "in the set"} <= set(table.columns)
+    shares = table["in the set"].dropna()
+    summary = next(t.value for t in at.text if t.value.startswith("Current prompts:"))
+    if len(shares):  # the shown shares add up to the suggested set's gain in the summary line
+        gain_here = float(summary.split("Suggested set: ")[1].split("%")[0]) / 100
+        assert shares.sum() == pytest.approx(gain_here, abs=0.0015 * len(shares))
     saves = [b for b in at.button if b.key == "zs_lab_save"]
     if saves:  # the untrained model may find no better prompt; when it does, saving works
         saves[0].click().run()
