@@ -21,9 +21,9 @@ from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, selected_ids
-from ui.label.review import conflicts_view, export_view, history_view, show_flash
+from ui.label.review import conflicts_view, export_view, history_view, show_flash, tell_relabelled
 from ui.widgets.prediction_jobs import render_prediction_jobs
-from ui.core.text import md
+from ui.core.text import PACE_COLUMN, PACE_HELP, human_time, md
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -80,7 +80,7 @@ def _progress(ws, annotator: str, progress: dict) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Labelled", f"{progress['labelled']:,}")
     c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
-    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} img/min", help="Images decided in the last 10 minutes")
+    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} images/min", help=PACE_HELP)
     c4.metric("Annotators", len(stats))
     with st.expander("Progress by class and by annotator"):
         left, right = st.columns(2)
@@ -88,7 +88,11 @@ def _progress(ws, annotator: str, progress: dict) -> None:
             pd.DataFrame({"class": list(progress["per_class"]), "images": list(progress["per_class"].values())}),
             hide_index=True,
         )
-        right.dataframe(pd.DataFrame(stats, columns=["annotator", "decided", "current", "pace_per_min", "last_at"]), hide_index=True)
+        right.dataframe(pd.DataFrame(
+            [{"annotator": s["annotator"], "images decided": s["decided"], "labels held": s["current"],
+              PACE_COLUMN: s["pace_per_min"], "last label": human_time(s["last_at"])} for s in stats],
+            columns=["annotator", "images decided", "labels held", PACE_COLUMN, "last label"],
+        ), hide_index=True)
 
 
 @st.fragment
@@ -231,7 +235,15 @@ def _label_view(ctx, annotator: str) -> None:
     elif q["learn"]:
         st.caption("Learn as you go starts once this class has labelled examples and counter-examples.")
     if not ids:
-        st.info("No unlabelled images left for this query. Change the query or the class.")
+        passed = act.skipped_count(sig)
+        if passed:
+            st.info(
+                f"No unlabelled images left for this query apart from the {passed:,} you passed over with "
+                "**Next page**. Bring them back, or change the query or the class."
+            )
+            st.button(f"Bring back the {passed:,} skipped images", key="label_unskip", on_click=act.unskip, type="primary")
+        else:
+            st.info("No unlabelled images left for this query. Change the query or the class.")
     else:
         notes = {} if suggest_probs is None else {
             i: f"{q['suggester']}: {c} {p:.0%}" for i, (c, p) in suggest_probs.suggest(ids).items()
@@ -247,6 +259,7 @@ def main() -> None:
     ctx = context.page_context()
     st.title("Label")
     annotator = _annotator(ctx)
+    tell_relabelled(ctx.ws, annotator)
     show_flash()
     view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from clipcore.catalog.labels import list_batches
+from clipcore.catalog.labels import annotator_stats, list_batches
 from clipcore.classify.evaluation import list_runs
 from clipcore.classify.prompts import latest_prompt_set
 from clipcore.classify.report import build_report, combine_with_baseline, error_rate_table, latest_baseline_for, learning_curve_svg
@@ -20,7 +20,8 @@ from ui.core import context
 from ui.core import resources
 from ui.widgets.charts import confusion_chart
 from ui.widgets.grid import image_grid
-from ui.core.text import human_time, md
+from ui.core.text import PACE_COLUMN, human_time, md
+from ui.evaluate.run import titled
 from ui.zero_shot.view import summary_matrix
 
 DEFAULT_QUERY = "a landscape with mountains"
@@ -78,7 +79,7 @@ def render_learning_curve(ctx) -> None:
     if run is None:
         st.info("No evaluation is stored for this model yet: run one on the Evaluate page.")
         return
-    result = run["results"]
+    result = titled(run["results"])  # method keys as display names
     split_name = (result.get("split") or {}).get("name")
     summary, _, _ = combine_with_baseline(result, latest_baseline_for(list_runs(ctx.ws, "baseline"), split_name))
     table = error_rate_table(summary)
@@ -89,12 +90,13 @@ def render_learning_curve(ctx) -> None:
 def render_pace(ctx) -> None:
     """5. The labelling pace, per person."""
     st.header("5 · Labelling pace")
+    recent = {s["annotator"]: s["pace_per_min"] for s in annotator_stats(ctx.ws)}  # the Label page's figure
     pace = pd.DataFrame(
         [
             {
                 "annotator": row["annotator"], "batches": row["batches"], "images": row["images"],
                 "first": human_time(row["first"].isoformat()), "last": human_time(row["last"].isoformat()),
-                "images per hour": row["images_per_hour"],
+                PACE_COLUMN: recent.get(row["annotator"], 0.0),
             }
             for row in labelling_pace(list_batches(ctx.ws))
         ]

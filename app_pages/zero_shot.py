@@ -14,16 +14,17 @@ import streamlit as st
 from clipcore.errors import ClipcoreError
 from clipcore.classify.prompts import (
     DEFAULT_TEMPLATES,
+    REFERENCE_PROMPT_SET_NAME,
     PromptSet,
     classes_from_rows,
     duplicate_prompt_set,
-    ensure_reference_prompt_set,
     list_prompt_sets,
     load_prompt_set,
     prompt_set_versions,
     rename_prompt_set,
     rows_from_classes,
     save_prompt_set,
+    starting_prompt_set,
     validate_classes,
     validate_templates,
 )
@@ -38,7 +39,7 @@ from ui.core import state
 from ui.widgets.charts import confusion_chart
 from ui.widgets.grid import image_grid
 from ui.widgets.prediction_jobs import render_prediction_jobs
-from ui.core.text import md
+from ui.core.text import app_text, md, plural
 from ui.zero_shot.prompt_lab import render_prompt_lab
 from ui.zero_shot.view import COMPARE_KEYS, render_compare, render_predictions, summary_matrix
 from ui.widgets.model_compare import render_zero_shot_comparison
@@ -50,6 +51,11 @@ TEMPLATES = "zs_templates"
 SET_CHOICE = "zs_set"
 VERSION_CHOICE = "zs_version"
 PENDING_LOAD = "zs_pending_load"
+EDITOR_COLLECTION = "zs_editor_collection"  # the collection whose prompts the editor holds
+DRAFT_ORIGIN = "zs_draft_origin"  # where an unsaved starting draft came from (a caption)
+# The editor's state belongs to one collection: switching collection starts it again.
+PER_COLLECTION = (state.ZS_EDITOR_ROWS, state.ZS_LOADED, SET_CHOICE, VERSION_CHOICE, PENDING_LOAD, DRAFT_ORIGIN,
+                  NAME, USE_TEMPLATES, TEMPLATES, FLASH, "zs_rename_to", "zs_duplicate_as", *COMPARE_KEYS)
 
 ctx = context.page_context()
 ws = ctx.ws
@@ -57,22 +63,26 @@ ws = ctx.ws
 # a large one (every image's scores of a saved set then come from a `predict` job).
 matrix, truth, sampled = classifier_cache.scoring_scope(ws, ctx.key, ctx.matrix)
 view_ctx = replace(ctx, matrix=matrix)
-try:
-    ensure_reference_prompt_set(ws, resources.catalogue_summary(ws)["per_class"])
-except ClipcoreError as exc:
-    context.show_error(exc)
+if st.session_state.get(EDITOR_COLLECTION) != ctx.entry.name:
+    for _key in PER_COLLECTION:
+        st.session_state.pop(_key, None)
+    st.session_state[EDITOR_COLLECTION] = ctx.entry.name
 
 
-def _load_into_editor(prompt_set: PromptSet | None) -> None:
-    """Put a stored set (or an empty draft) into the editor widgets (call before they exist)."""
+def _load_into_editor(prompt_set: PromptSet | None, *, saved: bool = True) -> None:
+    """Put a set (or an empty draft) into the editor widgets (call before they exist);
+    ``saved=False``: a starting draft that is not in the store (opening the page writes nothing)."""
     rows = rows_from_classes(prompt_set.classes) if prompt_set else [("", "")]
     st.session_state[state.ZS_EDITOR_ROWS] = rows
-    st.session_state[state.ZS_LOADED] = (prompt_set.name, prompt_set.version) if prompt_set else None
+    st.session_state[state.ZS_LOADED] = (prompt_set.name, prompt_set.version) if prompt_set and saved else None
+    st.session_state.pop(DRAFT_ORIGIN, None)
+    if prompt_set and not saved:
+        st.session_state[DRAFT_ORIGIN] = prompt_set.name
     st.session_state[state.ZS_EDITOR_GEN] = st.session_state.get(state.ZS_EDITOR_GEN, 0) + 1
     st.session_state[NAME] = prompt_set.name if prompt_set else "my prompts"
     st.session_state[USE_TEMPLATES] = bool(prompt_set and prompt_set.templates)
     st.session_state[TEMPLATES] = "\n".join(prompt_set.templates if prompt_set and prompt_set.templates else DEFAULT_TEMPLATES)
-    if prompt_set:
+    if prompt_set and saved:
         st.session_state[SET_CHOICE] = prompt_set.name
         st.session_state[VERSION_CHOICE] = prompt_set.version
 
@@ -85,7 +95,7 @@ def _on_load() -> None:
     try:
         _load_into_editor(load_prompt_set(ws, st.session_state[SET_CHOICE], st.session_state.get(VERSION_CHOICE)))
     except ClipcoreError as exc:
-        _flash("error", str(exc))
+        _flash("error", app_text(exc))
 
 
 def _on_rename() -> None:
@@ -98,9 +108,9 @@ def _on_rename() -> None:
             st.session_state[state.ZS_LOADED] = (new.strip(), loaded[1])
             st.session_state[NAME] = new.strip()
         st.session_state[SET_CHOICE] = new.strip()
-        _flash("success", f"Renamed {old!r} to {new.strip()!r} ({n} versions).")
+        _flash("success", f"Renamed {old!r} to {new.strip()!r} ({plural(n, 'version')}).")
     except ClipcoreError as exc:
-        _flash("error", str(exc))
+        _flash("error", app_text(exc))
 
 
 def _on_duplicate() -> None:
@@ -111,7 +121,7 @@ def _on_duplicate() -> None:
         _load_into_editor(copy)
         _flash("success", f"Copied {name!r} version {copy.version} as {copy.name!r}.")
     except ClipcoreError as exc:
-        _flash("error", str(exc))
+        _flash("error", app_text(exc))
 
 
 def _on_new_set() -> None:
@@ -132,8 +142,8 @@ def _after_save(name: str, version: int) -> None:
 if PENDING_LOAD in st.session_state:  # a save in the previous run: reload the editor from the store
     _load_into_editor(load_prompt_set(ws, *st.session_state.pop(PENDING_LOAD)))
 elif state.ZS_EDITOR_ROWS not in st.session_state:
-    sets = list_prompt_sets(ws)
-    _load_into_editor(sets[0] if sets else None)
+    _start, _saved = starting_prompt_set(ws, resources.catalogue_summary(ws)["per_class"])
+    _load_into_editor(_start, saved=_saved)
 
 st.title("Zero-shot classification")
 if FLASH in st.session_state:
@@ -166,8 +176,17 @@ with st.expander("Prompt sets stored in this workspace", expanded=not sets):
 # -- the editor ------------------------------------------------------------------------
 loaded = st.session_state.get(state.ZS_LOADED)
 st.subheader("Classes and prompts")
+origin = st.session_state.get(DRAFT_ORIGIN)
+if loaded:
+    editing = f"Editing {md(repr(loaded[0]))} version {loaded[1]}"
+elif origin == REFERENCE_PROMPT_SET_NAME:
+    editing = "Editing a draft from the reference study's prompts (not saved yet)"
+elif origin:
+    editing = "Editing a draft made of this collection's class names (not saved yet)"
+else:
+    editing = "Editing a new set"
 st.caption(
-    ("Editing " + (f"{md(repr(loaded[0]))} version {loaded[1]}" if loaded else "a new set"))
+    editing
     + ". One row per prompt; a class with several prompts gets several rows. "
     "A class embedding is the re-normalised mean of its prompts' embeddings."
 )
@@ -230,6 +249,11 @@ with tab_metrics:
             "The Predictions tab still lists every image."
         )
     else:
+        st.caption(
+            f"Scored on the {summary['n']:,} images with a known class that is one of these classes"
+            + (" in the sample" if sampled else "") + ", the hold-out included (the Compare models tab scores "
+            "the hold-out only; the Prompt lab the labelled images outside it)."
+        )
         m1, m2, m3 = st.columns(3)
         m1.metric("Accuracy", f"{summary['accuracy']:.1%}")
         m2.metric("Balanced accuracy", f"{summary['balanced_accuracy']:.1%}")

@@ -89,6 +89,8 @@ class Settings:
     # [app]: folders under which the app may create collections, and where it keeps its own files
     allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
     app_data: Path = Path("data")
+    # True when allowed_roots is the default (no allowed_roots line in [app]), not a listed choice
+    allowed_roots_default: bool = False
 
     def with_model(self, model: str, pretrained: str | None = None) -> "Settings":
         """A copy using another model; ``tiny`` always means random init."""
@@ -309,18 +311,38 @@ def _workspaces_from(config: Mapping[str, Any], base: Path) -> tuple[WorkspaceEn
     return tuple(entries)
 
 
-def _app_from(config: Mapping[str, Any], base: Path) -> tuple[tuple[Path, ...], Path]:
-    """``[app] allowed_roots`` (list of folders) and ``[app] data_dir``, relative to the config file.
+def default_allowed_roots(auth_mode: str, home: Path | None = None) -> tuple[Path, ...]:
+    """The folders the app may add collections from when ``[app] allowed_roots`` is not set.
+
+    Sign-in off (``[auth] mode = "none"``): the user's home folder. In that mode the app
+    starts only on a loopback address with a Host allow-list (clipcore.team.access), so the
+    one person it serves is the local user, who can read their home folder anyway, and a
+    web page that rebinds its name to 127.0.0.1 is refused before it can submit the form.
+    A team mode (oidc, proxy) serves other people: nothing until an admin lists folders.
+    """
+    if auth_mode != "none":
+        return ()
+    return ((home or Path.home()).resolve(),)
+
+
+def _app_from(config: Mapping[str, Any], base: Path) -> tuple[tuple[Path, ...], Path, bool]:
+    """``[app] allowed_roots`` (list of folders, relative to the config file; when the key is
+    absent, ``default_allowed_roots`` for the ``[auth]`` mode), ``[app] data_dir``, and
+    whether the roots are the default.
 
     Raises:
         ConfigError: a key of the wrong type.
     """
     app = _table(config, "app")
+    data_dir = _typed(app, "app", "data_dir", str, "data")
+    data = (base / Path(data_dir).expanduser()).resolve()
+    if "allowed_roots" not in app:
+        mode = _typed(_table(config, "auth"), "[auth]", "mode", str, "none")
+        return default_allowed_roots(mode), data, True
     roots = _typed(app, "app", "allowed_roots", list, [])
     if not all(isinstance(r, str) and r.strip() for r in roots):
         raise ConfigError(f"config key app.allowed_roots: expected a list of folder paths (strings); got {roots!r}.")
-    data_dir = _typed(app, "app", "data_dir", str, "data")
-    return tuple((base / Path(r).expanduser()).resolve() for r in roots), (base / Path(data_dir).expanduser()).resolve()
+    return tuple((base / Path(r).expanduser()).resolve() for r in roots), data, False
 
 
 def load_settings(
@@ -370,7 +392,7 @@ def load_settings(
         ckpt = None  # a configured checkpoint is for the configured model; tiny takes only an explicit one
     ws = workspace or env.get("CLIPCORE_WORKSPACE") or cfg_workspace
     workspaces = _workspaces_from(config, base)
-    allowed_roots, app_data = _app_from(config, base)
+    allowed_roots, app_data, roots_default = _app_from(config, base)
     if ws is None:
         ws = workspaces[0].path if workspaces else Path(DEFAULT_WORKSPACE)
     return Settings(
@@ -387,6 +409,7 @@ def load_settings(
         limits=limits,
         allowed_roots=allowed_roots,
         app_data=app_data,
+        allowed_roots_default=roots_default,
     )
 
 

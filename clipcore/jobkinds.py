@@ -92,8 +92,9 @@ def _import_iiif(urls: Sequence[str], out: str) -> list[str]:
     return [*urls, "--out", str(out), "--ingest"]
 
 
-def _embed(model: ModelLike) -> list[str]:
-    return model_flags(model)
+def _embed(model: ModelLike, rebuild: bool = False) -> list[str]:
+    # rebuild: drop the model's stored vectors and recompute them all (a damaged vectors file)
+    return model_flags(model) + (["--rebuild"] if rebuild else [])
 
 
 def _predict(which: str, model: ModelLike) -> list[str]:

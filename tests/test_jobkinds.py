@@ -19,7 +19,7 @@ MODEL = ModelChoice("tiny", None, None, "cpu", "fp32")
 EXAMPLES = {
     "ingest": {"source": "/data/images", "labels_from_folders": True},
     "import-iiif": {"urls": ["https://example.org/iiif/book/manifest.json"], "out": "/data/books"},
-    "embed": {"model": ModelChoice("ViT-B-32", None, "/models/w.pt", "cuda", "fp16")},
+    "embed": {"model": ModelChoice("ViT-B-32", None, "/models/w.pt", "cuda", "fp16"), "rebuild": True},
     "index": {"key": "tiny/none@pp2-abc"},
     "predict": {"which": "zero-shot", "model": MODEL},
     "evaluate": {"model": MODEL, "methods": ["zero_shot", "logreg"], "ks": [1, 2, "all"], "draws": 3, "split": "default",

@@ -255,17 +255,20 @@ def _full_batch_id(conn, text: str) -> str:
     if conn.execute("SELECT 1 FROM label_batches WHERE id = ?", (raw,)).fetchone():
         return raw
     text = raw.lower()
-    where = "batch ids are listed by `labels --history` and the history view"
     if len(text) < BATCH_PREFIX_MIN or any(ch not in "0123456789abcdef" for ch in text):
-        raise InputError(f"no label batch {text!r}; give the id or its first {BATCH_PREFIX_MIN}+ characters ({where}).")
+        raise InputError(
+            f"no label batch {text!r}; give the id or its first {BATCH_PREFIX_MIN}+ characters",
+            cli_hint="(batch ids are listed by `labels --history`).", app_hint="(the History view lists them).",
+        )
     # ids are hex, so the prefix has no LIKE wildcards; a range scan uses the primary key
     rows = conn.execute(
         "SELECT id FROM label_batches WHERE id >= ? AND id < ? LIMIT 2", (text, text + "g")
     ).fetchall()
+    hints = {"cli_hint": "Batch ids are listed by `labels --history`.", "app_hint": "The History view lists them."}
     if not rows:
-        raise InputError(f"no label batch {text!r}; {where}.")
+        raise InputError(f"no label batch {text!r}.", **hints)
     if len(rows) > 1:
-        raise InputError(f"{text!r} starts more than one batch id; type more of it ({where}).")
+        raise InputError(f"{text!r} starts more than one batch id; type more of it.", **hints)
     return str(rows[0][0])
 
 
@@ -929,6 +932,35 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
         "classes": dict(sorted(Counter(r["class"] for r in rows).items())),
         "skipped": missing,
     }
+
+
+def relabelled_by_others(ws: Workspace, annotator: str, since_event: int | None = None) -> tuple[dict[str, int], int]:
+    """Who gave another class to images that ``annotator`` had labelled, after event
+    ``since_event`` (None: after the annotator's own latest label event).
+
+    Counts a colleague's assignment (in a batch not reverted) of an image that
+    ``annotator`` had assigned a different class to earlier (in a batch not reverted).
+
+    Returns:
+        ({colleague: number of images}, the latest label event id now): pass the second
+        value as ``since_event`` next time to hear only of newer overwrites.
+    """
+    with ws.snapshot() as conn:
+        latest = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM label_events").fetchone()[0])
+        if since_event is None:
+            since_event = int(conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM label_events WHERE annotator = ?", (annotator,)
+            ).fetchone()[0])
+        rows = conn.execute(
+            "SELECT e.annotator, COUNT(DISTINCT e.image_id) FROM label_events e JOIN label_batches b ON b.id = e.batch_id "
+            "WHERE e.id > ? AND e.kind = 'assign' AND e.annotator != ? AND b.reverted_at IS NULL AND EXISTS ("
+            "  SELECT 1 FROM label_events m JOIN label_batches mb ON mb.id = m.batch_id "
+            "  WHERE m.image_id = e.image_id AND m.id < e.id AND m.annotator = ? AND m.kind = 'assign' "
+            "  AND mb.reverted_at IS NULL AND m.label != e.label) "
+            "GROUP BY e.annotator ORDER BY e.annotator",
+            (since_event, annotator, annotator),
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}, latest
 
 
 def label_events_version(ws: Workspace) -> tuple[int, int]:

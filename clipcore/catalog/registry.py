@@ -108,6 +108,19 @@ def check_name(name: str) -> str:
     return name
 
 
+def allowed_folders_note(settings: Settings) -> str:
+    """One sentence for the New collection form: which folders may be added, and where the
+    list is changed (plain text; the caller escapes it for markdown)."""
+    roots = ", ".join(str(r) for r in settings.allowed_roots)
+    where = "the allowed_roots line of the [app] section in clipcore.toml"
+    if not roots:
+        return f"No folder may be added from the app yet: an admin lists the folders it may read in {where}."
+    if settings.allowed_roots_default:
+        return (f"The folder must lie under {roots} (your home folder, allowed while sign-in is off). "
+                f"To allow other folders, list them in {where}.")
+    return f"The folder must lie under one of these folders: {roots}. The list is {where}."
+
+
 def check_folder(settings: Settings, folder: str | Path) -> Path:
     """``folder`` resolved (symlinks followed), if it is a directory under an allowed root.
 

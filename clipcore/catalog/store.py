@@ -449,6 +449,15 @@ def _vectors_name(generation: int) -> str:
 REBUILD_HINT = "run `python -m clipcore embed --rebuild` to recompute it"
 
 
+def _not_embedded(key: str, note: str = "") -> "WorkspaceError":
+    """No embeddings of ``key``: the command for the CLI, the button for the app."""
+    return WorkspaceError(
+        f"no embeddings for model {key!r} in this workspace{note}.",
+        cli_hint="Run `python -m clipcore embed` with that model first.",
+        app_hint="Open Home and press Embed.",
+    )
+
+
 def describe_os_error(exc: BaseException) -> str:
     """A one-line reason for an OS or SQLite failure (full disk, lock, permissions)."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -1106,7 +1115,7 @@ class Workspace:
                 )
         row = self.connect().execute("SELECT id, dirname FROM embedding_sets WHERE key = ?", (key,)).fetchone()
         if row is None:
-            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` first.")
+            raise _not_embedded(key)
         folder = self.embeddings_dir / row[1]
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -1171,7 +1180,7 @@ class Workspace:
             "SELECT dirname, rows, generation FROM embedding_sets WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
-            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` first.")
+            raise _not_embedded(key)
         return self.embeddings_dir / row[0], int(row[1]), int(row[2])
 
     def ids_embedded_since(self, key: str, row: int) -> np.ndarray:
@@ -1212,9 +1221,7 @@ class Workspace:
                 "SELECT id, dim, rows, dirname, generation, pending_rows FROM embedding_sets WHERE key = ?", (key,)
             ).fetchone()
             if row is None or row[2] == 0:
-                raise WorkspaceError(
-                    f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed` with that model first."
-                )
+                raise _not_embedded(key)
             set_id, dim, n_rows, dirname, generation, pending = (int(v) if i != 3 else v for i, v in enumerate(row))
             pairs = conn.execute(
                 "SELECT r.image_id, r.row FROM embedding_rows r JOIN live_images i ON i.id = r.image_id "
@@ -1224,7 +1231,7 @@ class Workspace:
         ids = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
         rows = np.fromiter((p[1] for p in pairs), dtype=np.int64, count=len(pairs))
         if len(ids) == 0:
-            raise WorkspaceError(f"no embeddings for model {key!r} in this workspace; run `python -m clipcore embed`.")
+            raise _not_embedded(key)
         path = self.embeddings_dir / dirname / _vectors_name(generation)
         fh = open(path, "rb")  # FileNotFoundError: switched by compaction, or deleted (see load_embeddings)
         with fh:

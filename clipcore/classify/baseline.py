@@ -160,8 +160,8 @@ def baseline_offline_message(arch: str, reason: str, *, form: bool = False) -> s
     if form:
         return (
             f"ImageNet-pretrained weights for the {arch} baseline are not available: {reason}. "
-            f"Either run `python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"` on a connected "
-            f"machine and copy its Hugging Face cache (~/.cache/huggingface/hub/models--{hub_id.replace('/', '--')}) "
+            f"Either start this baseline once on a connected machine (it downloads the weights) and copy its "
+            f"Hugging Face cache (~/.cache/huggingface/hub/models--{hub_id.replace('/', '--')}) "
             f"here, or type the path of a local weights file in \"Local weights file\". "
             f"Network \"{TINY_ARCH}\" trains a random-init network offline, for mechanics only."
         )

@@ -628,7 +628,8 @@ def predict_unlabelled(
     if ts.split_name is None and ts.labels:
         notes.insert(0,
             f"no hold-out split {split_name!r} is frozen yet, so training uses every labelled image; freeze one "
-            "(Evaluate page, or `python -m clipcore split freeze`) to keep evaluation images out of training."
+            "(Freeze hold-out on the Evaluate page; on the command line, split freeze) to keep evaluation images "
+            "out of training."
         )
     if method != "zero_shot" and len(set(ts.y)) < 2:
         raise InputError(

@@ -69,6 +69,11 @@ class PromptSuggestions:
     suggested_gain: float
     suggested_gain_se: float
     notes: list[str] = field(default_factory=list)
+    # Each suggested class's share of the suggested set's gain on these images: its prompt
+    # put in, in the order of ``suggested``, after the classes before it. They add up to
+    # ``suggested_gain_here`` exactly (the honest, cross-validated figure is ``suggested_gain``).
+    contributions: dict[str, float] = field(default_factory=dict)
+    suggested_gain_here: float = 0.0
 
     def best(self, label: str) -> Candidate | None:
         """The top-ranked candidate of a class."""
@@ -192,7 +197,19 @@ def suggest_prompts(
         acc_k = ((X[test] @ T_k.T).argmax(axis=1) == y_idx[test]).mean()
         chosen_gain[k] = acc_k - base_folds[k]
     gain, se = _mean_se(chosen_gain)
+    # The suggested set on these images, one class at a time: each step's accuracy change is
+    # that class's contribution, so the contributions add up to the set's gain here.
+    contributions: dict[str, float] = {}
+    T_step, acc_step = T.copy(), float(base_correct.mean())
+    for label, (prompt,) in suggested.items():
+        j = index[label]
+        T_step[j] = encoded[label][list(candidates[label]).index(prompt)]
+        acc = float(((X @ T_step.T).argmax(axis=1) == y_idx).mean())
+        contributions[label] = acc - acc_step
+        acc_step = acc
     return PromptSuggestions(
+        contributions=contributions,
+        suggested_gain_here=acc_step - float(base_correct.mean()),
         base_accuracy=float(base_correct.mean()),
         n_images=int(len(y_idx)),
         n_folds=n_folds,

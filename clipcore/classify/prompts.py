@@ -232,6 +232,26 @@ def resolve_prompt_set(
     return class_name_prompts(names) if len(names) >= 2 else None
 
 
+def starting_prompt_set(ws: Workspace, classes: Iterable[str] | None = None) -> tuple[PromptSet | None, bool]:
+    """What a prompt editor opens with, without writing anything.
+
+    The newest saved set; else the reference study's prompts when the ground truth has
+    exactly its four classes; else the ground truth's class names (2 or more); else None.
+    ``classes``: the ground truth's classes where the caller has them (finding them reads
+    every ground-truth row).
+
+    Returns:
+        (set or None, saved): ``saved`` is False for a draft that is not in the store.
+    """
+    latest = latest_prompt_set(ws)
+    if latest is not None:
+        return latest, True
+    names = sorted(set(ws.ground_truth_counts() if classes is None else classes))
+    if set(names) == set(REFERENCE_PROMPTS):
+        return PromptSet(REFERENCE_PROMPT_SET_NAME, {c: list(p) for c, p in REFERENCE_PROMPTS.items()}), False
+    return (class_name_prompts(names) if len(names) >= 2 else None), False
+
+
 def ensure_reference_prompt_set(ws: Workspace, classes: Iterable[str] | None = None) -> PromptSet | None:
     """Pre-load the reference study's set when the ground truth has exactly its four classes.
 

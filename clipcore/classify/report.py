@@ -318,12 +318,12 @@ def build_report(
         res = run.get("results") or {}
         warnings += [str(w) for w in res.get("warnings", [])]
         baseline_note = (
-            f"Baseline: {baseline_method_name(res)}, run {run.get('id', '?')} of {run.get('created_at', '?')}, "
+            f"Baseline: {baseline_method_name(res)}, run {run.get('id', '?')} of {_when(run.get('created_at'))}, "
             f"settings {_settings_text(run.get('settings') or {})}."
         )
         for note in res.get("notes", []):
             baseline_note += f" {note}"
-    table = error_rate_table(summary)
+    table = error_rate_table(_titled_rows(summary))
     settings = result.get("settings") or {}
     generated = generated_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if untrained and UNTRAINED_WARNING not in warnings:
@@ -331,7 +331,9 @@ def build_report(
 
     meta = []
     if model_key:
-        meta.append(f"CLIP model: {model_key}")
+        from clipcore.embedding.models import describe_key
+
+        meta.append(f"CLIP model: {describe_key(model_key)}")
     models = settings.get("models") or []
     if len(models) > 1:
         meta.append(
@@ -370,11 +372,60 @@ def build_report(
     parts += ["<h2>Learning curve</h2>", learning_curve_svg(table)]
     if matrices:
         parts.append("<h2>Confusion matrices</h2>")
-        parts.append('<div class="cms">' + "".join(_confusion_html(str(n), cm) for n, cm in matrices.items()) + "</div>")
+        parts.append('<div class="cms">' + "".join(_confusion_html(_titled_rows([{"method": n}])[0]["method"], cm) for n, cm in matrices.items()) + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
+# How the report names a stored setting (keys not listed keep their name, underscores as spaces).
+SETTING_NAMES = {
+    "methods": "methods", "ks": "examples per class", "draws": "training draws", "split": "hold-out split",
+    "model": "CLIP model", "arch": "network", "timm_model": "network", "weights_path": "weights file",
+    "weights": "weights", "epochs": "epochs", "device": "device", "seed": "seed", "pretrained": "pretrained",
+}
+
+
+def _setting_value(key: str, value: Any) -> str:
+    from clipcore.classify.fewshot import METHOD_TITLES
+    from clipcore.embedding.models import describe_key
+
+    if key == "methods" and isinstance(value, list):
+        return ", ".join(METHOD_TITLES.get(str(m), str(m)) for m in value)
+    if key == "model":
+        return describe_key(str(value))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _when(iso: Any) -> str:
+    """A stored ISO time as "2026-12-05 22:47 UTC" ("?" when unreadable)."""
+    try:
+        when = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return "?"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _titled_rows(summary: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """Summary rows with method keys as their display names ("logreg" -> "logistic regression");
+    a row of one of several models keeps its `` · <model>`` suffix."""
+    from clipcore.classify.fewshot import METHOD_TITLES
+
+    out = []
+    for r in summary:
+        base, sep, model = str(r["method"]).partition(MODEL_SEP)
+        out.append({**r, "method": METHOD_TITLES.get(base, base) + sep + model})
+    return out
+
+
 def _settings_text(settings: Mapping[str, Any]) -> str:
-    keep = {k: v for k, v in settings.items() if not isinstance(v, (dict, list)) or k in ("ks", "methods")}
-    return ", ".join(f"{k}={v}" for k, v in keep.items())
+    """Stored settings in words ("methods: logistic regression, k nearest neighbours; training
+    draws: 3"): unset values and nested tables left out, no internal key spelled as code."""
+    keep = {k: v for k, v in settings.items()
+            if v is not None and v != "" and (not isinstance(v, (dict, list)) or k in ("ks", "methods"))}
+    return "; ".join(f"{SETTING_NAMES.get(k, k.replace('_', ' '))}: {_setting_value(k, v)}" for k, v in keep.items())

@@ -188,15 +188,28 @@ def host_reachable(host: str, timeout: float = NETWORK_PROBE_TIMEOUT_S, port: in
     return bool(result and result[0])
 
 
-def offline_message(model: str, pretrained: str, reason: str) -> str:
-    """The one message shown when weights are missing: what, why, and the two ways out."""
-    return (
-        f"CLIP weights for {model}/{pretrained} are not available: {reason}. "
-        f"Either run `python -m clipcore download-model --model {model} --pretrained {pretrained}` on a "
-        "connected machine and copy its cache (~/.cache/huggingface and ~/.cache/clip) here, "
-        "or set a local checkpoint file with [model] checkpoint = \"/path/to/weights.bin\" in clipcore.toml "
-        "(or CLIPCORE_CHECKPOINT / --checkpoint). Use --model tiny for an untrained offline model."
+def offline_error(model: str, pretrained: str, reason: str) -> ModelUnavailableError:
+    """The one error raised when weights are missing: what, why, and the ways out, worded
+    for the command line (``str``) and for the app (``for_app``)."""
+    return ModelUnavailableError(
+        f"CLIP weights for {model}/{pretrained} are not available: {reason}.",
+        cli_hint=(
+            f"Either run `python -m clipcore download-model --model {model} --pretrained {pretrained}` on a "
+            "connected machine and copy its cache (~/.cache/huggingface and ~/.cache/clip) here, "
+            "or set a local checkpoint file with [model] checkpoint = \"/path/to/weights.bin\" in clipcore.toml "
+            "(or CLIPCORE_CHECKPOINT / --checkpoint). Use --model tiny for an untrained offline model."
+        ),
+        app_hint=(
+            "With internet, an admin presses Download model weights on Home; without, copy the weights cache "
+            "(~/.cache/huggingface and ~/.cache/clip) from a connected machine, or give a local weights file "
+            "(the checkpoint line of the [model] section in clipcore.toml), then restart the app."
+        ),
     )
+
+
+def offline_message(model: str, pretrained: str, reason: str) -> str:
+    """The message of :func:`offline_error` as the command line prints it."""
+    return str(offline_error(model, pretrained, reason))
 
 
 def offline_forced() -> bool:
@@ -227,17 +240,17 @@ def fetch_weights(
         return cached
     kind, location = _pretrained_source(model, pretrained)
     if offline_forced():
-        raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache and offline mode is on"))
+        raise offline_error(model, pretrained, "not in the local cache and offline mode is on")
     if not allow_download:
-        raise ModelUnavailableError(offline_message(model, pretrained, "not in the local cache (not downloaded automatically here)"))
+        raise offline_error(model, pretrained, "not in the local cache (not downloaded automatically here)")
     from clipcore.embedding import weights
 
     url = urlparse(weights.hub_endpoint() if kind == "hf" else location)
     host = url.hostname or ""
     port = url.port or (80 if url.scheme == "http" else 443)
     if not host or not host_reachable(host, port=port):
-        raise ModelUnavailableError(
-            offline_message(model, pretrained, f"not in the local cache and {host or 'the download host'} is unreachable")
+        raise (
+            offline_error(model, pretrained, f"not in the local cache and {host or 'the download host'} is unreachable")
         )
     logger.info("downloading %s/%s", model, pretrained)
     try:
@@ -248,11 +261,11 @@ def fetch_weights(
 
         path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(model, pretrained))
     except Exception as exc:  # the hub client and urllib raise many types; all mean "not downloaded"
-        raise ModelUnavailableError(
-            offline_message(model, pretrained, f"download failed ({exc}); rerunning the download resumes it")
+        raise (
+            offline_error(model, pretrained, f"download failed ({exc}); rerunning the download resumes it")
         ) from exc
     if not path:
-        raise ModelUnavailableError(offline_message(model, pretrained, "open_clip returned no file"))
+        raise offline_error(model, pretrained, "open_clip returned no file")
     return Path(path)
 
 
@@ -451,6 +464,19 @@ def _rekeyed(old_key: str) -> str | None:
     return f"{name}/{weights}@pp1"
 
 
+def describe_key(key: str) -> str:
+    """An embedding-set key for people: "ViT-B-32 (laion2b_s34b_b79k)", "tiny", or
+    "ViT-B-32 (local weights 0f89ab12)" for a checkpoint; the preprocessing version and the
+    weights hash are left out (the key itself is for the store and the command line)."""
+    name, _, rest = str(key).partition("/")
+    weights = rest.split("@", 1)[0]
+    if not weights or weights == "none":
+        return name
+    if weights.startswith("sha256-"):
+        return f"{name} (local weights {weights[7:15]})"
+    return f"{name} ({weights})"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How to load the model of one embedding set: ``load_model(name, pretrained,
@@ -541,8 +567,9 @@ def check_model_choice(
             raise InputError(f"Pretrained tag: {tag!r} is not a tag of {name}; known tags: {', '.join(known) or 'none'}.")
         if offline_forced() and find_cached_weights(name, tag) is None:
             raise ModelUnavailableError(
-                f"Pretrained tag: the weights of {name}/{tag} are not on this machine and downloads are off; "
-                "run `python -m clipcore download-model` on a connected machine, or give a Local checkpoint."
+                f"Pretrained tag: the weights of {name}/{tag} are not on this machine and downloads are off;",
+                cli_hint="run `python -m clipcore download-model` on a connected machine, or give a Local checkpoint.",
+                app_hint="download them on a connected machine and copy them here, or give a Local checkpoint.",
             )
         return name, tag, None
     if ckpt:

@@ -59,6 +59,10 @@ def _errors(at: AppTest) -> list[str]:
     return [html.unescape(re.sub(r"\\(.)", r"\1", e.value)) for e in at.error]
 
 
+def _captions(at: AppTest) -> list[str]:
+    return [html.unescape(re.sub(r"\\(.)", r"\1", c.value)) for c in at.caption]
+
+
 def _registry(tmp_path: Path) -> list[dict]:
     path = tmp_path / "appdata" / "collections.json"
     return json.loads(path.read_text())["collections"] if path.exists() else []
@@ -88,7 +92,7 @@ def test_new_collection_ingests_then_embeds_and_becomes_active(roots_config, dem
     at.run()
     assert not at.exception
     values = {m.label: m.value for m in at.metric}
-    assert values["Images"] == "6" and values[f"Embedded ({TINY_KEY})"] == "100%"
+    assert values["Images"] == "6" and values["Embedded"] == "100%"
     assert len(list_jobs(ws)) == 2  # no second embed on later runs
 
 
@@ -110,8 +114,27 @@ def test_folder_outside_allowed_roots_is_refused(roots_config, demo_dir, tmp_pat
 
 
 def test_without_allowed_roots_the_form_says_how_to_allow_a_folder(app_config, demo_dir, tmp_path):
-    at = _submit(_app().run(), "Mine", str(demo_dir))
+    app_config.write_text(app_config.read_text() + f'\n[app]\nallowed_roots = []\ndata_dir = "{tmp_path / "appdata"}"\n')
+    at = _app().run()
+    assert any("No folder may be added from the app yet" in c and "clipcore.toml" in c for c in _captions(at))
+    at = _submit(at, "Mine", str(demo_dir))
     assert any("allowed_roots" in e for e in _errors(at))
+
+
+def test_a_fresh_install_adds_a_folder_under_the_users_home(app_config, demo_dir, tmp_path, monkeypatch):
+    """No [app] allowed_roots line and sign-in off: the home folder is allowed, and the form says so."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    folder = _images(demo_dir, home / "Pictures" / "scans")
+    app_config.write_text(app_config.read_text() + f'\n[app]\ndata_dir = "{tmp_path / "appdata"}"\n')
+    at = _app().run()
+    note = next(c for c in _captions(at) if "your home folder" in c)
+    assert str(home.resolve()) in note and "clipcore.toml" in note
+    at = _submit(at, "Scans", str(folder))
+    assert not at.exception
+    assert not at.error, _errors(at)
+    assert [c["name"] for c in _registry(tmp_path)] == ["Scans"]
+    assert at.query_params["ws"] == "Scans"
 
 
 @pytest.mark.parametrize(

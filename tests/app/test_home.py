@@ -29,7 +29,7 @@ def test_home_shows_status(app_config):
     assert any(UNTRAINED_WARNING in w.value for w in at.warning)
     values = {m.label: m.value for m in at.metric}
     assert values["Images"] == "32"
-    assert values[f"Embedded ({TINY_KEY})"] == "100%"
+    assert values["Embedded"] == "100%"
     assert at.button(key="home_embed").disabled  # nothing is missing
 
 
@@ -63,7 +63,7 @@ def test_ingest_then_embed_jobs_from_the_ui(app_config, demo_dir, tmp_path):
     assert _wait(ws, job["id"])["status"] == "done", job
     at.run()
     assert not at.exception
-    assert {m.label: m.value for m in at.metric}[f"Embedded ({TINY_KEY})"] == "100%"
+    assert {m.label: m.value for m in at.metric}["Embedded"] == "100%"
     assert any(df.value["status"].tolist()[:2] == ["done", "done"] for df in at.dataframe if "status" in df.value)
 
 
@@ -77,3 +77,33 @@ def test_home_sample_shows_every_class_not_the_first_files():
     assert {truth[i] for i in sample[:4]} == {"class0", "class1", "class2", "class3"}
     spread = varied_sample(ids, {}, 10)
     assert spread == list(range(0, 100, 10))
+
+
+def test_damaged_vectors_are_named_and_rebuilt_from_home(app_config):
+    """A truncated vectors file: every page says the embeddings are damaged (not "nothing
+    embedded"), and Home's Rebuild embeddings starts an embed job with --rebuild that mends it."""
+    ws = _ws(app_config)
+    for f in (ws.root / "embeddings").rglob("vectors*.f32"):
+        f.write_bytes(f.read_bytes()[: 4 * 16])  # a few floats left
+    assert TINY_KEY in ws.damaged_embeddings()
+    search = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    search.switch_page("app_pages/search.py")
+    search.run()
+    assert not search.exception
+    assert any("damaged" in e.value and "Rebuild embeddings" in e.value for e in search.error), [e.value for e in search.error]
+    assert not any("No images" in i.value for i in search.info)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("damaged" in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "home_embed"]  # no "Embed 0 missing" beside it
+    rebuild = at.button(key="home_rebuild")
+    assert not rebuild.disabled
+    rebuild.click().run()
+    assert not at.exception
+    job = list_jobs(ws)[0]
+    assert job["kind"] == "embed" and "--rebuild" in job["args"]
+    _wait(ws, job["id"])
+    assert ws.damaged_embeddings() == {}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not any("damaged" in e.value for e in at.error)
+    assert at.button(key="home_embed").disabled

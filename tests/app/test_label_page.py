@@ -143,3 +143,46 @@ def test_more_like_this_on_a_tile_queries_by_that_image_without_typing_an_id(app
     assert at.number_input(key="label_image_id").value == picked
     assert _tile_ids(at)[0] == picked  # the image itself is the most similar (cosine 1)
     assert sorted(_kept(at)) == sorted(_tile_ids(at))  # a new page: every tile selected
+
+
+def _cover_pages(at: AppTest) -> None:
+    at.selectbox(key="label_class").set_value("cover")
+    at.selectbox(key="label_kind").set_value("text")
+    at.selectbox(key="label_n").set_value(12)
+    at.text_input(key="label_text").input("a book cover").run()
+
+
+def test_next_page_to_the_end_says_how_many_were_skipped_and_brings_them_back(app_config):
+    at = _open("alice")
+    _cover_pages(at)
+    seen = []
+    for _ in range(3):  # 12 + 12 + 8 = the 32 images, passed over
+        seen += _tile_ids(at)
+        at.button(key="label_next").click().run()
+    assert not at.exception
+    assert len(set(seen)) == 32 and _tile_ids(at) == []
+    assert any("apart from the 32 you passed over" in i.value for i in at.info), [i.value for i in at.info]
+    at.button(key="label_unskip").click().run()
+    assert not at.exception
+    assert len(_tile_ids(at)) == 12
+    assert not any("No unlabelled images left" in i.value for i in at.info)
+
+
+def test_an_annotator_is_told_when_a_colleague_relabelled_their_images(app_config):
+    ws = _workspace(app_config)
+    ids = sorted(ws.ground_truth())[:5]
+    lbl.record_batch(ws, "cover", ids, annotator="alice", source={"kind": "cli"})
+    lbl.record_batch(ws, "text", ids[:3], annotator="bob", source={"kind": "cli"})
+    lbl.record_batch(ws, "cover", ids[3:], annotator="carol", source={"kind": "cli"})  # the same class: not an overwrite
+    at = _open("alice")
+    assert any("bob relabelled 3 of your images" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not any("carol" in w.value for w in at.warning)
+    at.run()
+    assert any("bob relabelled 3" in w.value for w in at.warning)  # stays until dismissed
+    at.button(key="label_notice_dismiss").click().run()
+    assert not any("relabelled" in w.value for w in at.warning)
+    lbl.record_batch(ws, "text", ids[3:4], annotator="bob", source={"kind": "cli"})
+    at.run()  # the next run of alice's page: only the new overwrite
+    assert any("bob relabelled 1 of your image" in w.value for w in at.warning), [w.value for w in at.warning]
+    bob = _open("bob")
+    assert not any("relabelled" in w.value for w in bob.warning)

@@ -234,7 +234,7 @@ def test_the_assign_callback_checks_the_role_again(team):
     team.write_text(team.read_text().replace(f'annotators = ["{ALICE}", "{BOB}"]', f'annotators = ["{BOB}"]'))
     at.button(key="label_assign").click().run()
     assert lbl.list_batches(ws) == []
-    assert any("not allowed to label" in t.value for t in at.toast)
+    assert any("not allowed to label" in e.value for e in at.error)  # kept on the page, not a toast
 
 
 def test_a_page_drawn_before_a_colleague_labelled_skips_their_images(team):
@@ -244,9 +244,14 @@ def test_a_page_drawn_before_a_colleague_labelled_skips_their_images(team):
     shown = grid_ids(at)
     lbl.record_batch(ws, "map", shown[:3], annotator=BOB, source={"kind": "cli"})
     at.button(key="label_assign").click().run()
-    assert any(md("3 images were labelled by bob@lab.org since this page was drawn") in t.value for t in at.toast)
+    notice = md("3 images were labelled by bob@lab.org since this page was drawn")
+    assert any(notice in w.value for w in at.warning) and not any(notice in t.value for t in at.toast)
     current = lbl.current_labels(ws)
     assert [current[i] for i in shown[:3]] == ["map"] * 3 and len(current) == 12
+    at.run()  # the next run of the page: the notice is still there (not a vanishing toast)...
+    assert any(notice in w.value for w in at.warning)
+    at.button(key="label_notice_dismiss").click().run()  # ...until dismissed
+    assert not any(notice in w.value for w in at.warning)
 
 
 # -- proxy mode and mode none ------------------------------------------------------------

@@ -56,7 +56,8 @@ def test_reference_set_is_preloaded_and_scored(app_config):
     editor = at.data_editor(key=_editor_key(at))
     assert sorted(set(editor.value["class"])) == sorted(REFERENCE_PROMPTS)
     assert "book binding" in set(editor.value["prompt"])
-    assert [s.name for s in list_prompt_sets(_ws(app_config))] == [REFERENCE_PROMPT_SET_NAME]
+    assert list_prompt_sets(_ws(app_config)) == []  # a draft: opening the page writes nothing
+    assert any("reference study's prompts (not saved yet)" in c.value for c in at.caption)
     assert _metric(at, "Images scored") == "32"
     assert at.get("vega_lite_chart")  # the confusion matrix
     assert at.download_button(key="zs_csv")
@@ -137,7 +138,7 @@ def test_save_versions_rename_duplicate_and_compare(app_config):
     at.button(key="zs_duplicate").click().run()
     assert not at.exception
     names = {s.name: s.version for s in list_prompt_sets(ws)}
-    assert names == {"renamed": 2, "copy": 1, REFERENCE_PROMPT_SET_NAME: 1}
+    assert names == {"renamed": 2, "copy": 1}  # the reference study draft was never saved
     assert list_prompt_sets(ws)[0].classes == {"cover": ["book cover"], "text": ["printed text"]}
 
 
@@ -169,7 +170,12 @@ def test_new_set_no_op_save_compare_defaults_and_prompt_lab(app_config):
     assert not at.exception, at.exception
     assert any(t.value.startswith("Current prompts:") for t in at.text)
     table = at.dataframe[-1].value
-    assert set(table["class"]) == {"cover", "text"} and {"prompt", "gain", "± (s.e.)"} <= set(table.columns)
+    assert set(table["class"]) == {"cover", "text"} and {"prompt", "gain alone", "± (s.e.)", "in the set"} <= set(table.columns)
+    shares = table["in the set"].dropna()
+    summary = next(t.value for t in at.text if t.value.startswith("Current prompts:"))
+    if len(shares):  # the shown shares add up to the suggested set's gain in the summary line
+        gain_here = float(summary.split("Suggested set: ")[1].split("%")[0]) / 100
+        assert shares.sum() == pytest.approx(gain_here, abs=0.0015 * len(shares))
     saves = [b for b in at.button if b.key == "zs_lab_save"]
     if saves:  # the untrained model may find no better prompt; when it does, saving works
         saves[0].click().run()
@@ -214,3 +220,66 @@ def test_draft_scoring_waits_for_a_heavy_slot_and_says_when_the_server_is_busy(a
         t.join()
     at = _open()
     assert not at.exception and _metric(at, "Images scored") == "32"
+
+
+def _second_collection(app_config: Path, tmp_path: Path) -> None:
+    """Add a collection "textiles" (a copy of the demo whose ground truth is two other classes)."""
+    import shutil
+
+    from clipcore.catalog.store import Workspace
+
+    src = _ws(app_config)
+    root = tmp_path / "textiles-ws"
+    shutil.copytree(src.root, root)
+    ws = Workspace(root)
+    ids = sorted(ws.ground_truth())
+    with ws.transaction() as conn:
+        conn.execute("DELETE FROM ground_truth")
+    ws.set_ground_truth({i: ("wool" if n % 2 else "silk") for n, i in enumerate(ids)}, origin="folder")
+    ws.close()
+    app_config.write_text(app_config.read_text() + f'\n[workspaces.textiles]\npath = "{root}"\n')
+
+
+def test_switching_collection_starts_the_editor_from_the_new_collections_classes(app_config, tmp_path):
+    _second_collection(app_config, tmp_path)
+    at = _open()
+    at.text_input(key="zs_name").set_value("mine")
+    at.button(key="zs_save").click().run()  # the demo now holds 'mine' version 1
+    assert not at.exception and not at.error
+    assert at.session_state["zs_loaded_set"] == ("mine", 1)
+    at.sidebar.selectbox(key="workspace_name").set_value("textiles").run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    editor = at.data_editor(key=_editor_key(at))
+    assert sorted(set(editor.value["class"])) == ["silk", "wool"]
+    assert any("this collection's class names (not saved yet)" in c.value for c in at.caption)
+    assert not any("mine" in c.value for c in at.caption)
+    # and back: the demo's saved set again, not the textiles draft
+    at.sidebar.selectbox(key="workspace_name").set_value("demo").run()
+    assert not at.exception and not at.error
+    assert sorted(set(at.data_editor(key=_editor_key(at)).value["class"])) == sorted(REFERENCE_PROMPTS)
+    assert at.session_state["zs_loaded_set"] == ("mine", 1)
+
+
+def test_page_works_on_a_read_only_workspace(app_config, monkeypatch):
+    import clipcore.catalog.store as store
+
+    real_access = store.os.access
+    monkeypatch.setattr(store.os, "access", lambda path, mode, *a, **k: False if mode & store.os.W_OK else real_access(path, mode, *a, **k))
+    at = _open()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert sorted(set(at.data_editor(key=_editor_key(at)).value["class"])) == sorted(REFERENCE_PROMPTS)
+    assert _metric(at, "Images scored") == "32"
+
+
+def test_each_tab_says_which_images_it_scores(app_config):
+    at = _open()
+    assert any("Scored on the 32 images with a known class" in c.value and "hold-out included" in c.value
+               for c in at.caption), [c.value for c in at.caption]
+    at.text_input(key="zs_name").set_value("mine")
+    at.button(key="zs_save").click().run()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    at.button(key="zs_save").click().run()
+    assert any("Both versions scored on the same" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("hold-out" in c.value for c in at.caption if "Compare" not in c.value)

@@ -269,3 +269,18 @@ def test_a_prefix_two_batches_share_is_refused(workspace, monkeypatch):
         lbl.revert_batch(workspace, "abcdef", annotator="alice")
     assert lbl.revert_batch(workspace, "abcdef001", annotator="alice") == 1
     assert [b["batch_id"] for b in lbl.list_batches(workspace) if b["reverted_at"]] == [a]
+
+
+def test_relabelled_by_others_counts_colleagues_overwrites_since_an_event(workspace):
+    from clipcore.catalog import labels as lbl
+
+    ids = sorted(workspace.ground_truth())[:6]
+    lbl.record_batch(workspace, "cover", ids, annotator="alice", source={"kind": "cli"})
+    assert lbl.relabelled_by_others(workspace, "alice")[0] == {}
+    batch = lbl.record_batch(workspace, "text", ids[:2], annotator="bob", source={"kind": "cli"})
+    lbl.record_batch(workspace, "cover", ids[2:3], annotator="carol", source={"kind": "cli"})  # same class
+    others, latest = lbl.relabelled_by_others(workspace, "alice")
+    assert others == {"bob": 2}
+    assert lbl.relabelled_by_others(workspace, "alice", latest)[0] == {}
+    lbl.revert_batch(workspace, batch, annotator="bob")
+    assert lbl.relabelled_by_others(workspace, "alice")[0] == {}  # a reverted overwrite is no overwrite

@@ -144,3 +144,38 @@ def test_app_started_ingests_pin_the_folder():
 
     args = job_kind("ingest").command_line(source=Path("/src"), labels_from_folders=True)
     assert "--real-folder" in args and args[0] == "/src"
+
+
+@pytest.mark.parametrize(
+    "toml, expected",
+    [
+        ("", "home"),  # a fresh install: sign-in off, no [app] line -> the user's home folder
+        ('[auth]\nmode = "none"\n[app]\ndata_dir = "state"\n', "home"),
+        ('[auth]\nmode = "proxy"\ntrusted_proxy = true\n', ()),  # a team mode: nothing until listed
+        ('[auth]\nmode = "oidc"\n', ()),
+        ("[app]\nallowed_roots = []\n", ()),  # an explicit empty list is kept
+    ],
+)
+def test_allowed_roots_default_to_home_only_with_sign_in_off(tmp_path, monkeypatch, toml, expected):
+    from clipcore.catalog.registry import allowed_folders_note
+    from clipcore.config import load_settings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    config = tmp_path / "clipcore.toml"
+    config.write_text(toml)
+    s = load_settings(config_path=config)
+    assert s.allowed_roots == ((home.resolve(),) if expected == "home" else expected)
+    assert s.allowed_roots_default == ("allowed_roots" not in toml)
+    note = allowed_folders_note(s)
+    assert "clipcore.toml" in note and "`" not in note
+    assert (str(home.resolve()) in note) == (expected == "home")
+
+
+def test_the_shipped_config_leaves_allowed_roots_to_the_default():
+    """A fresh install reads the repository's clipcore.toml: it must not pin an empty list."""
+    import tomllib
+
+    shipped = tomllib.loads((Path(__file__).resolve().parents[2] / "clipcore.toml").read_text())
+    assert "allowed_roots" not in shipped.get("app", {})

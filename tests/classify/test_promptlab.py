@@ -62,3 +62,18 @@ def test_too_few_labelled_images_is_an_input_error():
     X, y, labels, current, encode = _world()
     with pytest.raises(InputError, match="Label more images"):
         suggest_prompts(X[:3], y[:3], labels, current, candidate_prompts(labels), encode)
+
+
+def test_per_class_contributions_add_up_to_the_suggested_sets_gain():
+    X, y, labels, current, encode = _world()
+    out = suggest_prompts(X, y, labels, current, candidate_prompts(labels, {"map": ["atlas"]}), encode, n_folds=5)
+    assert set(out.contributions) == set(out.suggested) and out.contributions
+    assert sum(out.contributions.values()) == pytest.approx(out.suggested_gain_here, abs=1e-9)
+    # ...and that sum is the suggested set's accuracy here minus the current set's
+    vectors = current.copy()
+    for label, (prompt,) in out.suggested.items():
+        vectors[labels.index(label)] = encode([prompt])[0]
+    pred = (X @ vectors.T).argmax(axis=1)
+    accuracy = float((pred == np.asarray([labels.index(t) for t in y])).mean())
+    assert out.suggested_gain_here == pytest.approx(accuracy - out.base_accuracy, abs=1e-9)
+    assert out.contributions["map"] > 0

@@ -115,3 +115,17 @@ def test_prompt_set_resolution_named_else_latest_else_class_names(workspace):
     assert resolve_prompt_set(workspace, "first", 1).classes == {"a": ["an a"], "b": ["a b"]}
     with pytest.raises(InputError, match="no prompt set 'third'"):
         resolve_prompt_set(workspace, "third")
+
+
+def test_starting_prompt_set_writes_nothing_and_prefers_saved_then_reference_then_class_names(workspace):
+    from clipcore.classify.prompts import REFERENCE_PROMPT_SET_NAME, list_prompt_sets, save_prompt_set, starting_prompt_set
+
+    draft, saved = starting_prompt_set(workspace)  # the demo's four classes
+    assert (draft.name, saved) == (REFERENCE_PROMPT_SET_NAME, False)
+    assert list_prompt_sets(workspace) == []
+    draft, saved = starting_prompt_set(workspace, ["wool", "silk"])
+    assert (sorted(draft.classes), saved) == (["silk", "wool"], False)
+    assert starting_prompt_set(workspace, ["wool"]) == (None, False)
+    save_prompt_set(workspace, "mine", {"a": ["x"], "b": ["y"]})
+    stored, saved = starting_prompt_set(workspace, ["wool", "silk"])
+    assert (stored.name, stored.version, saved) == ("mine", 1, True)

@@ -137,8 +137,11 @@ def test_report_is_standalone_and_escapes_user_strings():
     assert table[0] == ["method", "k = 1", "k = 4", "k = all"]
     rows = {r[0]: r[1:] for r in table[1:]}
     assert rows["tiny (random-init, not meaningful)"] == ["0.700 ± 0.100", "", "0.050 ★"]
-    assert rows["logreg"][2] == "0.100"
-    assert rows["zero_shot"][0] == "0.300 ★"
+    assert rows["logistic regression"][2] == "0.100"  # method keys read as names
+    assert rows["zero-shot (prompts only)"][0] == "0.300 ★"
+    settings = next(t for t in parser.text if "settings: " in t)
+    assert "CLIP model: tiny" in settings and "training draws: 5" in settings
+    assert not re.search(r"\w=|_", settings.split("settings: ", 1)[1])  # no key=value, no snake_case key
     assert "untrained model - results are not meaningful" in page
     assert "untrained/random-init baseline - results are not meaningful" in page
     assert page.count("<svg") == 1

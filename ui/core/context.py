@@ -11,7 +11,7 @@ import streamlit as st
 from clipcore import UNTRAINED_WARNING
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 from clipcore.config import WorkspaceEntry
-from clipcore.embedding.models import ClipModel, ModelSpec
+from clipcore.embedding.models import ClipModel, ModelSpec, describe_key
 from clipcore.errors import ClipcoreError
 
 from clipcore.team.roles import allowed
@@ -20,7 +20,7 @@ from ui.core import state
 from ui.core.auth import User, account_sidebar, can, require
 from ui.core.navigation import home_link
 from ui.core.resources import ActiveModel, active_model, current_entry, embeddings, workspace, workspace_entries
-from ui.core.text import code, md
+from ui.core.text import app_text, code, md
 
 WS_PARAM = "ws"  # ?ws=NAME: the active collection, so a reload or a shared link opens it
 
@@ -29,20 +29,21 @@ def model_banner(active: ActiveModel) -> None:
     """The untrained-model notice: one line, with the reason and the fix folded away below."""
     if not active.untrained:
         return
-    st.warning(f"**{UNTRAINED_WARNING}** (`{active.model.info.key}`): a demo of the tool, not of CLIP.", icon="⚠️")
+    st.warning(f"**{UNTRAINED_WARNING}** ({md(describe_key(active.model.info.key))}): a demo of the tool, not of CLIP.",
+               icon="⚠️")
     with st.expander("Why, and how to fix it"):
         if active.fallback_reason:
             st.markdown("The configured model could not be loaded:")
             st.code(active.fallback_reason, language=None, wrap_lines=True)
         else:
-            st.markdown("The configuration asks for the `tiny` model, which has random weights (for tests).")
+            st.markdown("The configuration asks for the tiny model, which has random weights (for tests).")
         st.markdown(
             "To see real results, give the app CLIP weights:\n"
             "- with internet, an admin presses **Download model weights** on Home (about 600 MB; it resumes if "
             "interrupted, and the app switches to them when done);\n"
-            "- on a connected machine, `python -m clipcore download-model` fetches them into "
-            "`~/.cache/huggingface`, which can be copied here; or\n"
-            "- set `checkpoint = \"/path/to/open_clip_pytorch_model.bin\"` under `[model]` in `clipcore.toml`, "
+            "- without internet, download them on a connected machine and copy its weights cache "
+            "(the folder ~/.cache/huggingface) here; or\n"
+            "- name a local weights file on the checkpoint line of the [model] section in clipcore.toml, "
             "then restart the app."
         )
 
@@ -125,7 +126,7 @@ def select_workspace() -> WorkspaceEntry:
         label = ModelSpec(info.key, info.name, info.pretrained, info.checkpoint, info.untrained).label
         st.sidebar.caption(
             f"Model {code(label)}" + (" · untrained" if active.untrained else ""),
-            help=f"Embedding set {info.key} on {info.device}/{info.precision}. Another model's results: "
+            help=f"Running on {info.device}/{info.precision}. Another model's results: "
                  "Zero-shot (Compare models) and Evaluate.",
         )
     except ClipcoreError:
@@ -140,7 +141,7 @@ def _open_workspace(entry: WorkspaceEntry) -> Workspace:
         ws.change_count()  # a first read: a broken catalog fails here, in one line
         return ws
     except (ClipcoreError, OSError, sqlite3.Error) as exc:
-        reason = str(exc) if isinstance(exc, ClipcoreError) else f"{type(exc).__name__}: {exc}"
+        reason = app_text(exc) if isinstance(exc, ClipcoreError) else f"{type(exc).__name__}: {exc}"
         st.error(f"Cannot open the collection {md(entry.name)} ({code(entry.path)}): {md(reason)}", icon="🚫")
         st.stop()
 
@@ -161,10 +162,7 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
     entry = current_entry()
     ws = _open_workspace(entry)  # the first-launch chores ran in app.py (ui.core.first_launch)
     if not allow_empty and not ws.has_images():
-        st.info(
-            f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files** "
-            f"(or run `python -m clipcore ingest DIR --workspace {entry.path}`)."
-        )
+        st.info(f"The collection {md(entry.name)} holds no images yet. Open Home and press **Ingest new files**.")
         home_link()
         st.stop()
     matrix = None
@@ -172,10 +170,18 @@ def page_context(*, require_embeddings: bool = True, allow_empty: bool = False, 
         try:
             matrix = embeddings(ws, active.model.info.key)
         except ClipcoreError:
-            st.info(
-                f"No images of {md(entry.name)} are embedded with {code(active.model.info.key)} yet. Open Home and "
-                f"press **Embed ... missing** (or run `python -m clipcore embed --workspace {entry.path}`)."
-            )
+            damaged = ws.damaged_embeddings().get(active.model.info.key)
+            if damaged:
+                st.error(
+                    f"The stored embeddings of {md(entry.name)} are damaged ({md(damaged)}). "
+                    "Open Home and press **Rebuild embeddings**.",
+                    icon="🚫",
+                )
+            else:
+                st.info(
+                    f"No images of {md(entry.name)} are embedded with the current model yet. "
+                    "Open Home and press **Embed ... missing**."
+                )
             home_link()
             st.stop()
     return PageContext(entry, ws, active, matrix, user, role)

@@ -67,7 +67,7 @@ def ensure_demo_workspace(entry: WorkspaceEntry, model: ClipModel) -> str | None
                 built.append(f"catalogued {report.added} images")
             missing = len(ws.missing_embeddings(model.info.key))
             if missing:
-                st.write(f"Embedding {missing} images with {model.info.key}...")
+                st.write(f"Embedding {missing} images...")
                 bar = st.progress(0.0)
                 embed_workspace(ws, model, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d}/{t} images"))
                 built.append(f"embedded {missing} images")

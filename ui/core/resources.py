@@ -23,6 +23,7 @@ from clipcore.embedding.models import ClipModel, load_model, rekey_legacy_sets
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
 from ui.core import state
+from ui.core.text import app_text
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def _active(name: str, pretrained: str | None, checkpoint: str | None, device: s
         if not fallback:
             raise
         logger.warning("falling back to the tiny model: %s", exc)
-        return ActiveModel(_model(TINY_MODEL, None, None, device, precision), str(exc))
+        return ActiveModel(_model(TINY_MODEL, None, None, device, precision), app_text(exc))
 
 
 def active_model() -> ActiveModel:

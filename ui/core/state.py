@@ -13,3 +13,5 @@ ZS_EDITOR_GEN = "zs_editor_generation"  # bumping it reloads the editor widget f
 HOME_LAST_JOB = "jobs_started_home"  # id of the last job started from Home in this session (ui.widgets.jobs panel key "home")
 LABEL_PAGE = "label_page"  # the Label page's page on screen: {"sig", "ids", "scores", "reranked", "gen", "drawn_at"}
 LABEL_FLASH = "label_flash"  # (message, icon) shown once on the Label page's next run (set in callbacks)
+LABEL_NOTICE = "label_notice"  # (message, icon): a warning kept on the Label page until dismissed or replaced
+LABEL_SEEN_EVENT = "label_seen_event"  # the latest label event this session has told its annotator about

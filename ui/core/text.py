@@ -20,11 +20,31 @@ _AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(?=://)|(?<=\bwww)(?=\.)|(?=@)")
 _ZWSP = "\u200b"
 
 
+# The one pace figure the app shows (Label and Present): clipcore.catalog.labels.annotator_stats.
+PACE_COLUMN = "pace (images/min, last 10 min)"
+PACE_HELP = "Images decided (labelled or deselected) per minute over the last 10 minutes; the same figure on Present."
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """"1 batch", "3 batches", "1,200 images": a count with its noun in the right number."""
+    word = noun if n == 1 else (many or (noun + "es" if noun.endswith(("s", "sh", "ch", "x")) else noun + "s"))
+    return f"{n:,} {word}"
+
+
+def app_text(text: object) -> str:
+    """What a page says for ``text``: a clipcore error's message with its page hint (never
+    its CLI hint, ``ClipcoreError.for_app``); anything else as ``str``."""
+    from clipcore.errors import ClipcoreError
+
+    return text.for_app() if isinstance(text, ClipcoreError) else str(text)
+
+
 def md(text: object) -> str:
     """``text`` as literal text inside markdown: every markdown character backslash-escaped,
     ``<``/``&`` as entities, newlines folded to spaces (a string cannot open a block), and
-    bare URLs and e-mail addresses kept from becoming links (a zero-width space)."""
-    s = str(text).replace("\r", " ").replace("\n", " ")
+    bare URLs and e-mail addresses kept from becoming links (a zero-width space). A clipcore
+    error gives its message with the page's hint (``app_text``)."""
+    s = app_text(text).replace("\r", " ").replace("\n", " ")
     s = html.escape(s, quote=False)
     s = _AUTOLINK.sub(_ZWSP, s)
     return _SPECIAL.sub(r"\\\1", s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from clipcore.catalog.registry import (
+    allowed_folders_note,
     create_collection,
     load_collections,
     remove_collection,
@@ -40,10 +41,9 @@ def render_new_collection(info: ModelInfo) -> None:
     if st.session_state.pop(CREATED, False):  # created last run: start the next one from empty fields
         for key in ("nc_name", "nc_folder", "nc_labels", "nc_iiif"):
             st.session_state.pop(key, None)
-    roots = ", ".join(str(r) for r in cfg.allowed_roots) or "none yet"
     with st.form(NEW_FORM, clear_on_submit=False):
         st.markdown("**New collection**")
-        st.caption(f"The folder must lie under one of the allowed folders ({md(roots)}), set in clipcore.toml as `[app] allowed_roots`.")
+        st.caption(md(allowed_folders_note(cfg)))
         name = st.text_input("Name", key="nc_name", max_chars=60, placeholder="e.g. Letters 1890-1910")
         folder = st.text_input("Folder", key="nc_folder", placeholder="/path/to/images")
         labels = st.checkbox("Sub-folder names are class labels", key="nc_labels")

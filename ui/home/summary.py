@@ -9,14 +9,14 @@ from clipcore.config import WorkspaceEntry
 from clipcore.errors import ClipcoreError
 from clipcore.catalog.jobs import list_jobs
 from clipcore.jobkinds import KINDS
-from clipcore.embedding.models import ModelInfo
+from clipcore.embedding.models import ModelInfo, describe_key
 from clipcore.catalog.store import Workspace
 
 from ui.core import auth
 from ui.core import context
 from ui.core import resources
 from ui.home.download import DOWNLOAD_JOB, render_download_panel
-from ui.widgets.jobs import job_panel, start_job_from_ui
+from ui.widgets.jobs import POLL_S, job_panel, start_job_from_ui
 from ui.core.text import code, md
 
 # Home follows every kind but the download (its own panel shows it).
@@ -39,15 +39,14 @@ def render_home() -> None:
         )
 
     render_download_panel(ws, ctx.entry, ctx.active)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Images", f"{n:,}")
-    c2.metric(f"Embedded ({ctx.key})", f"{embedded.get(ctx.key, 0) / max(n, 1):.0%}")
-    c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
-    c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
+    # The figures follow a running ingest or embed: they poll with the job panel below (a job
+    # commits in batches, and every batch moves the change counter the summary is cached on).
+    busy = any(j["kind"] in HOME_KINDS for j in list_jobs(ws, active_only=True, limit=50))
+    st.fragment(_render_figures, run_every=POLL_S if busy else None)(ws, ctx.key)
 
     info = ctx.model.info
     st.caption(
-        f"Workspace {code(ctx.entry.path)} · model {code(info.key)} on {info.device}/{info.precision}"
+        f"Workspace {code(ctx.entry.path)} · model {md(describe_key(info.key))} on {info.device}/{info.precision}"
         + (f" · {counts['duplicates']} duplicate files folded" if counts["duplicates"] else "")
         + (
             f" · {counts['missing']:,} missing files (gone from the folder at the last ingest; their labels are kept, "
@@ -58,7 +57,7 @@ def render_home() -> None:
     if embedded:
         st.dataframe(
             pd.DataFrame(
-                [{"model": k, "embedded": v, "share": f"{v / max(n, 1):.0%}"} for k, v in embedded.items()]
+                [{"model": describe_key(k), "embedded": v, "share": f"{v / max(n, 1):.0%}"} for k, v in embedded.items()]
             ),
             hide_index=True,
         )
@@ -80,6 +79,18 @@ def render_home() -> None:
             image_grid(ws, ids, key="home", columns=6, find_similar=False)
     except ClipcoreError as exc:
         context.show_error(exc)
+
+
+def _render_figures(ws: Workspace, key: str) -> None:
+    """The four figures at the top of Home, read afresh on every poll while a job runs."""
+    summary = resources.catalogue_summary(ws)
+    counts, embedded = summary["counts"], summary["embedded"]
+    n = counts["images"]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Images", f"{n:,}")
+    c2.metric("Embedded", f"{embedded.get(key, 0) / max(n, 1):.0%}", help=f"Images embedded with {describe_key(key)}, the current model")
+    c3.metric("With ground truth", f"{counts['ground_truth'] / max(n, 1):.0%}")
+    c4.metric("Skipped files", f"{counts['skipped']:,}", help="Files that could not be used; see the list below")
 
 
 def render_collections(entry: WorkspaceEntry, info: ModelInfo) -> None:
@@ -116,15 +127,26 @@ def render_jobs(ws: Workspace, entry: WorkspaceEntry, info: ModelInfo, *, missin
         c1.text(f"Source folder: {entry.source}")
     started = None
     may = auth.can("start_jobs", entry.name)  # admins start jobs (clipcore.team.roles)
+    damaged = ws.damaged_embeddings().get(info.key)
+    if damaged:
+        st.error(
+            f"The stored embeddings of this collection are damaged ({md(damaged)}), so Search, Zero-shot, "
+            "Few-shot and Label cannot use them. **Rebuild embeddings** computes them all again.",
+            icon="🚫",
+        )
     if c2.button("Ingest new files", key="home_ingest", disabled=read_only or entry.source is None or "ingest" in busy or not may,
                  width="stretch"):
         started = start_job_from_ui(ws, entry.name, "ingest", key="home", source=entry.source,
                                     labels_from_folders=entry.labels_from_folders)
-    if c3.button(
+    if damaged:
+        if c3.button("Rebuild embeddings", key="home_rebuild", type="primary", disabled=read_only or bool(busy) or not may,
+                     help="Drop this model's damaged embeddings and compute them again for every image.", width="stretch"):
+            started = start_job_from_ui(ws, entry.name, "embed", key="home", model=info, rebuild=True)
+    elif c3.button(
         f"Embed {missing:,} missing",
         key="home_embed",
         disabled=read_only or missing == 0 or bool(busy) or not may,
-        help=f"Embed the images that have no {info.key} embedding yet.",
+        help="Embed the images that have no embedding with the current model yet.",
         width="stretch",
     ):
         started = start_job_from_ui(ws, entry.name, "embed", key="home", model=info)

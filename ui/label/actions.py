@@ -23,7 +23,7 @@ from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import selected_ids, set_selection
 from ui.label.review import flash as _flash, new_page as _new_page
-from ui.core.text import md
+from ui.core.text import app_text, md, plural
 
 PAGE = state.LABEL_PAGE
 SKIPPED = "label_skipped"  # {"sig", "ids"}: pages passed over with "next page" for this query
@@ -50,7 +50,7 @@ def assign(ws, ws_name: str, annotator: str, target: str, source: dict, grid_key
             ws, target, keep, annotator=annotator, source=source, rejected_ids=drop, drawn_at=page["drawn_at"], overwrite=overwrite
         )
     except ClipcoreError as exc:
-        _flash(str(exc), "🚫")
+        _flash(app_text(exc), "🚫")
         return
     done = f"Labelled {res.assigned} as {target!r}, {res.rejected} deselected" + (f" (batch {res.batch_id[:8]})." if res.batch_id else ".")
     if res.skipped:
@@ -69,7 +69,7 @@ def skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
         try:
             auth.permit("label", ws_name)
         except PermissionDenied as exc:
-            _flash(str(exc), "🚫")
+            _flash(app_text(exc), "🚫")
             return
     skipped = st.session_state.get(SKIPPED)
     if not skipped or skipped["sig"] != sig:
@@ -78,6 +78,18 @@ def skip(ws, ws_name: str, annotator: str, sig: tuple, claim: bool) -> None:
     st.session_state[SKIPPED] = skipped
     if claim:
         lbl.release_claims(ws, annotator, page["ids"])
+    _new_page()
+
+
+def skipped_count(sig: tuple) -> int:
+    """How many images this session passed over with "next page" for the query ``sig``."""
+    skipped = st.session_state.get(SKIPPED)
+    return len(skipped["ids"]) if skipped and skipped["sig"] == sig else 0
+
+
+def unskip() -> None:
+    """Bring back the images passed over with "next page" (they rank again with the rest)."""
+    st.session_state.pop(SKIPPED, None)
     _new_page()
 
 
@@ -91,9 +103,9 @@ def undo(ws, ws_name: str, annotator: str) -> None:
         auth.permit("undo_own", ws_name)
         n = lbl.revert_batch(ws, last["batch_id"], annotator=annotator, only_own=True)
     except ClipcoreError as exc:
-        _flash(str(exc), "🚫")
+        _flash(app_text(exc), "🚫")
         return
-    _flash(f"Undid batch {last['batch_id'][:8]} ({n} labels of {last['class']!r}).", "↩️")
+    _flash(f"Undid batch {last['batch_id'][:8]} ({plural(n, 'label')} of {last['class']!r}).", "↩️")
     _new_page()
 
 
@@ -193,6 +205,6 @@ def auto_accept(ctx, annotator, target, labels, version, zero_shot) -> None:
                 context.show_error(exc)
                 return
             st.session_state.pop(AUTO_PLANS, None)
-            _flash(f"Auto-accepted {len(plan.image_ids)} images as {target!r} (batch {batch[:8]}).")
+            _flash(f"Auto-accepted {plural(len(plan.image_ids), 'image')} as {target!r} (batch {batch[:8]}).")
             _new_page()
             st.rerun()

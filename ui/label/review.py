@@ -16,7 +16,7 @@ from ui.core import auth
 from ui.core import context
 from ui.core import state
 from ui.widgets.grid import image_grid
-from ui.core.text import human_time, md
+from ui.core.text import human_time, md, plural
 
 STRATEGIES = {
     "majority": "Keep the majority (ties: the latest)",
@@ -25,16 +25,51 @@ STRATEGIES = {
 }
 
 
+NOTICE_ICONS = ("⚠️", "🚫")  # a flash with one of these stays on the page (a notice), others are toasts
+
+
 def flash(message: str, icon: str = "✅") -> None:
-    """A message for the Label page's next run (callbacks cannot draw)."""
+    """A message for the Label page's next run (callbacks cannot draw); it replaces the
+    notice on screen, if any."""
+    st.session_state.pop(state.LABEL_NOTICE, None)
     st.session_state[state.LABEL_FLASH] = (message, icon)
 
 
+def notice(message: str, icon: str = "⚠️") -> None:
+    """A message that stays on the Label page until dismissed or replaced."""
+    st.session_state[state.LABEL_NOTICE] = (message, icon)
+
+
+def _dismiss() -> None:
+    st.session_state.pop(state.LABEL_NOTICE, None)
+
+
 def show_flash() -> None:
-    """Show (once) the message a callback left; user strings in it are escaped."""
+    """Show the message a callback left; user strings in it are escaped. Success and
+    information pass as a toast; a warning or an error (images skipped, a refusal) stays
+    on the page, with a Dismiss button, until the next action replaces it."""
     if state.LABEL_FLASH in st.session_state:
         message, icon = st.session_state.pop(state.LABEL_FLASH)
-        st.toast(md(message), icon=icon)
+        if icon in NOTICE_ICONS:
+            notice(message, icon)
+        else:
+            st.toast(md(message), icon=icon)
+    kept = st.session_state.get(state.LABEL_NOTICE)
+    if kept:
+        message, icon = kept
+        text, close = st.columns([12, 1], vertical_alignment="center")
+        (text.error if icon == "🚫" else text.warning)(md(message), icon=icon)
+        close.button("Dismiss", key="label_notice_dismiss", on_click=_dismiss)
+
+
+def tell_relabelled(ws, annotator: str) -> None:
+    """A persistent notice when colleagues gave other classes to this annotator's images
+    since this session last looked (a new session: since the annotator's own last label)."""
+    others, latest = lbl.relabelled_by_others(ws, annotator, st.session_state.get(state.LABEL_SEEN_EVENT))
+    st.session_state[state.LABEL_SEEN_EVENT] = latest
+    if others:
+        said = "; ".join(f"{who} relabelled {n} of your image{'s' if n != 1 else ''}" for who, n in others.items())
+        notice(f"{said} (see History).", "⚠️")
 
 
 def new_page() -> None:
@@ -92,7 +127,7 @@ def history_view(ctx, annotator: str) -> None:
             return
         if may_any and n:
             auth.audit("revert", ctx.entry.name, batch_id=batch_id.strip(), labels=n)
-        flash(f"Reverted batch {batch_id.strip()[:8]} ({n} labels)." if n else "That batch was already reverted.", "↩️")
+        flash(f"Reverted batch {batch_id.strip()[:8]} ({plural(n, 'label')})." if n else "That batch was already reverted.", "↩️")
         new_page()
         st.rerun()
 
@@ -120,7 +155,7 @@ def conflicts_view(ctx, annotator: str) -> None:
     shown = list(by_id)[:24]
     image_grid(ws, shown, key="label-conflicts", notes={i: by_id[i].current or "(no label)" for i in shown}, find_similar=False)
     if not ctx.can("resolve_conflicts"):
-        st.caption(f"{len(conflicts)} conflicts; an admin settles them.")
+        st.caption(f"{plural(len(conflicts), 'conflict')}; an admin settles them.")
         return
     options = sorted(set().union(*(c.classes() for c in conflicts)) | set(lbl.current_labels(ws).values()))
     _bulk_resolve(ctx, annotator, options, len(conflicts))
@@ -135,7 +170,7 @@ def conflicts_view(ctx, annotator: str) -> None:
             context.show_error(exc)
             return
         auth.audit("resolve", ctx.entry.name, image_ids=[int(i) for i in picked], label=label)
-        flash(f"Resolved {len(picked)} conflicts as {label!r}.")
+        flash(f"Resolved {plural(len(picked), 'conflict')} as {label!r}.")
         st.rerun()
 
 
@@ -154,7 +189,8 @@ def _bulk_resolve(ctx, annotator: str, options: list[str], n: int) -> None:
         settled = sum(k for _, k in done.values())
         auth.audit("bulk_resolve", ctx.entry.name, rule=strategy, label=label if strategy == "class" else None,
                    settled=settled, batches=len(done))
-        flash(f"Resolved {settled} conflicts ({STRATEGIES[strategy].lower()}), {len(done)} batches, each revertible.")
+        flash(f"Resolved {plural(settled, 'conflict')} ({STRATEGIES[strategy].lower()}) in {plural(len(done), 'batch')}; "
+              f"{'each' if len(done) != 1 else 'it'} can be reverted.")
         st.rerun()
 
 

@@ -22,7 +22,7 @@ from clipcore.errors import ClipcoreError
 from clipcore.jobkinds import job_kind
 from ui.core import auth
 from ui.core.auth import cancel_job, start_job, start_kind  # recorded in the audit log
-from ui.core.text import job_eta, md
+from ui.core.text import app_text, job_eta, md
 
 POLL_S = 1.5
 _STARTED = "jobs_started_{}"  # the id of the job this session last started from the panel ``key``
@@ -47,7 +47,7 @@ def _retry(ws: Workspace, workspace: str, job: dict, key: str) -> None:
         auth.permit(job_kind(job["kind"]).action, workspace)
         st.session_state[_STARTED.format(key)] = start_job(ws, job["kind"], job["args"])
     except ClipcoreError as exc:
-        st.session_state[f"jobs_error_{key}"] = str(exc)
+        st.session_state[f"jobs_error_{key}"] = app_text(exc)
 
 
 def _cancel(ws: Workspace, workspace: str, job: dict, key: str) -> None:
@@ -55,7 +55,7 @@ def _cancel(ws: Workspace, workspace: str, job: dict, key: str) -> None:
         auth.permit(job_kind(job["kind"]).action, workspace)
         cancel_job(ws, job["id"])
     except ClipcoreError as exc:
-        st.session_state[f"jobs_error_{key}"] = str(exc)
+        st.session_state[f"jobs_error_{key}"] = app_text(exc)
 
 
 def progress_text(job: dict) -> str:

@@ -78,13 +78,18 @@ def render_prompt_lab(ctx, loaded: tuple[str, int] | None, on_saved) -> None:
     if not kept or kept[0] != signature:
         return
     out = kept[1]
+    parts = " + ".join(f"{label} {gain:+.1%}" for label, gain in out.contributions.items())
     st.text(
-        f"Current prompts: {out.base_accuracy:.1%} on {out.n_images:,} labelled images. "
-        f"Suggested set: {out.suggested_gain:+.1%} ± {out.suggested_gain_se:.1%} (each class's best prompt chosen on "
+        f"Current prompts: {out.base_accuracy:.1%} on {out.n_images:,} labelled images outside the hold-out. "
+        + (f"Suggested set: {out.suggested_gain_here:+.1%} on these images ({parts}: the \"in the set\" column); "
+           if out.contributions else "")
+        + f"cross-validated {out.suggested_gain:+.1%} ± {out.suggested_gain_se:.1%} (each class's best prompt chosen on "
         f"{out.n_folds - 1} folds, scored on the fifth). " + " ".join(out.notes)
     )
     rows = [
-        {"class": label, "rank": r + 1, "prompt": c.prompt, "accuracy": c.accuracy, "gain": c.gain, "± (s.e.)": c.gain_se}
+        {"class": label, "rank": r + 1, "prompt": c.prompt, "accuracy": c.accuracy, "gain alone": c.gain,
+         "± (s.e.)": c.gain_se,
+         "in the set": out.contributions.get(label) if r == 0 and label in out.contributions else None}
         for label, ranked in out.per_class.items()
         for r, c in enumerate(ranked[:3])
     ]
@@ -94,7 +99,10 @@ def render_prompt_lab(ctx, loaded: tuple[str, int] | None, on_saved) -> None:
         width="stretch",
         column_config={
             "accuracy": st.column_config.NumberColumn(format="percent"),
-            "gain": st.column_config.NumberColumn(format="percent"),
+            "gain alone": st.column_config.NumberColumn(
+                format="percent", help="This prompt alone in place of its class's prompts (the other classes unchanged)"),
+            "in the set": st.column_config.NumberColumn(
+                format="percent", help="This class's share of the suggested set's gain; the shares add up to it"),
             "± (s.e.)": st.column_config.NumberColumn(format="percent"),
         },
     )

@@ -116,6 +116,7 @@ def render_compare(ctx, truth: dict) -> None:
         if comparison is not None and comparison["n"] == 0:
             st.info("The two sets share no class that has ground truth, so they cannot be compared.")
         elif comparison is not None:
+            st.caption(f"Both versions scored on the same {comparison['n']:,} images with a known class, the hold-out included.")
             st.metric(
                 f"Accuracy of B minus A, on the same {comparison['n']:,} images",
                 f"{comparison['accuracy_difference']:+.1%}",
