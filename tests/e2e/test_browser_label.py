@@ -40,7 +40,7 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
             page.get_by_role("option", name="12", exact=True).click()
             shown = _tiles(page, ",".join(map(str, first)))
             page.get_by_text("Options: learn as you go").click()  # the rarely changed options fold away
-            page.get_by_text("Claim pages").click()
+            page.get_by_text("Claim pages", exact=True).click()
             page.wait_for_timeout(500)
             pages[name] = _tiles(page, "")
             assert len(shown) == 12 and len(pages[name]) == 12
