@@ -161,14 +161,16 @@ def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
         text = c_query.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target or ''}”").strip()
     elif kind == "image":
         image_id = int(c_query.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Set for you by a tile's \"more like this\" button; ids are also shown in each image's viewer."))
-    with st.expander("Options: learn as you go, claim pages, suggestions, overwrite"):
-        o1, o2, o3, o4 = st.columns(4)
+    c_options, c_next, c_undo = st.columns([5, 1.2, 1.5], vertical_alignment="center")
+    with c_options.expander("Options: learn as you go, claim pages, suggestions, overwrite"):
+        o1, o2 = st.columns(2)
         learn = o1.toggle(
             "Learn as you go",
             value=len(labelled_classes) >= 2,
             help="After each batch, a classifier on the labels so far (deselected tiles as negatives) re-ranks the candidates.",
         )
         claim = o2.toggle("Claim pages", key="label_claim", help="Team mode: images on your page are held for you, so nobody else gets them.")
+        o3, o4 = st.columns(2)
         suggester = o3.selectbox("Suggestions", SUGGESTERS, key="label_suggester", help="A suggested class and its confidence on each tile.")
         o4.toggle(
             "Overwrite colleagues' labels", key="label_overwrite",
@@ -185,7 +187,7 @@ def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
     if kind == "text":
         text = text or target
     return {"target": target, "kind": kind, "n": n, "text": text, "image_id": image_id, "learn": learn, "claim": claim,
-            "suggester": suggester}
+            "suggester": suggester, "slots": (c_next, c_undo)}
 
 
 def _batch_source(ctx, q: dict, page: dict, version: tuple, zero_shot, suggest_probs) -> dict:
@@ -207,15 +209,16 @@ def _batch_source(ctx, q: dict, page: dict, version: tuple, zero_shot, suggest_p
 
 
 def _action_buttons(ctx, annotator: str, q: dict, sig: tuple, ids: list[int], source: dict) -> None:
-    """Next page and undo, each with its keyboard shortcut (Assign and the selection are in the grid)."""
+    """Next page and undo, each with its keyboard shortcut, on the options' row (Assign and
+    the selection are in the grid); the class as plain text above the grid."""
     ws = ctx.ws
     st.session_state[ASSIGN_CONTEXT] = {"ids": list(ids), "target": q["target"], "source": source}
-    c_text, c_next, c_undo = st.columns([4, 1, 1], vertical_alignment="center")
-    c_text.text(f"Class to assign: {q['target']}")  # user text as plain text, never markdown or HTML
+    c_next, c_undo = q["slots"]
     c_next.button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=act.skip,
                   args=(ws, ctx.entry.name, annotator, sig, q["claim"]), width="stretch")
     c_undo.button("Undo last batch", key="label_undo", shortcut="U", on_click=act.undo, args=(ws, ctx.entry.name, annotator),
                   width="stretch", disabled=not ctx.can("undo_own"))
+    st.text(f"Class to assign: {q['target']}")  # user text as plain text, never markdown or HTML
 
 
 def _label_view(ctx, annotator: str) -> None:
