@@ -31,7 +31,7 @@ from ui.widgets.grid import book_filters, image_grid, thumbnail_paths
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY = "search_query"
 TERMS = "search_terms"
-PENDING_SIMILAR = "search_pending_similar"
+PENDING_SIMILAR = state.SEARCH_PENDING_SIMILAR
 UPLOAD_VECTOR = "search_upload_vector"
 ANY = "(any)"
 

@@ -259,6 +259,15 @@ def image_grid(
     return result
 
 
+def more_like_this_on_search(image_id: int) -> None:
+    """A grid's "more like this" on a page without its own search (Zero-shot, Evaluate):
+    Search opens with that image as its query."""
+    from ui.core import state
+
+    st.session_state[state.SEARCH_PENDING_SIMILAR] = int(image_id)
+    st.switch_page("app_pages/search.py")
+
+
 def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
     """The required attribution (and licence) of the imported books among ``ids``, once each."""
     credits = sorted({(m["book_label"], m["attribution"], m["license"]) for m in image_metadata(ws, ids).values()})
