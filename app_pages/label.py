@@ -20,10 +20,10 @@ from ui.core import context
 from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
-from ui.widgets.grid import image_grid, selected_ids
+from ui.widgets.grid import image_grid, take_assigned
 from ui.label.review import conflicts_view, export_view, history_view, show_flash, tell_relabelled
 from ui.widgets.prediction_jobs import render_prediction_jobs
-from ui.core.text import PACE_COLUMN, PACE_HELP, human_time, md
+from ui.core.text import PACE_COLUMN, PACE_HELP, human_time, md, plural
 
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY_KINDS = {
@@ -38,6 +38,9 @@ VIEWS = ["Label", "History", "Conflicts", "Export"]
 PAGE = act.PAGE
 GRID_KEY = "label-grid"
 PENDING_SIMILAR = "label_pending_similar"  # a tile's "more like this", applied before the widgets exist
+PENDING_ASSIGN = "label_pending_assign"  # the grid's Assign: {"ids": page shown, "keep": selected}
+ASSIGN_CONTEXT = "label_assign_context"  # the class and provenance of the page on screen
+ASSIGN_LABEL = "Assign selected"
 
 
 # -- identity ---------------------------------------------------------------------------
@@ -75,14 +78,19 @@ def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
 
 
 def _progress(ws, annotator: str, progress: dict) -> None:
+    """One line of progress; the figures per class and per annotator fold away."""
     stats = lbl.annotator_stats(ws)
     mine = next((s for s in stats if s["annotator"] == annotator), None)
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Labelled", f"{progress['labelled']:,}")
-    c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
-    c3.metric("Your pace", f"{mine['pace_per_min'] if mine else 0:.1f} images/min", help=PACE_HELP)
-    c4.metric("Annotators", len(stats))
-    with st.expander("Progress by class and by annotator"):
+    pace = mine["pace_per_min"] if mine else 0
+    with st.expander(
+        f"Labelled {progress['labelled']:,} · unlabelled {progress['unlabelled']:,} · your pace {pace:.1f} images/min · "
+        f"{plural(len(stats), 'annotator')}"
+    ):
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Labelled", f"{progress['labelled']:,}")
+        c2.metric("Unlabelled", f"{progress['unlabelled']:,}")
+        c3.metric("Your pace", f"{pace:.1f} images/min", help=PACE_HELP)
+        c4.metric("Annotators", len(stats))
         left, right = st.columns(2)
         left.dataframe(
             pd.DataFrame({"class": list(progress["per_class"]), "images": list(progress["per_class"].values())}),
@@ -96,16 +104,36 @@ def _progress(ws, annotator: str, progress: dict) -> None:
 
 
 @st.fragment
-def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: dict[int, str]) -> None:
-    # A fragment: (de)selecting a tile reruns only the grid, not the whole page.
-    kept = len(selected_ids(grid_key, ids))
-    st.caption(f"{kept} of {len(ids)} selected; click the tiles that are not of this class to exclude them (click again to include).")
+def _grid(ws, ids: list[int], grid_key: str, scores: dict[int, float], notes: dict[int, str], epoch: int) -> None:
+    # A fragment: the lightbox's preview reruns only the grid. Selecting happens in the
+    # browser; Assign (button or A) sends the selected ids once, applied before the next page.
     grid = image_grid(
-        ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, similar_label="more like this"
+        ws, ids, key=grid_key, scores=scores, notes=notes, columns=6, selectable=True, assign_label=ASSIGN_LABEL,
+        epoch=epoch,
     )
+    if grid.assigned is not None:
+        st.session_state[PENDING_ASSIGN] = {"ids": list(ids), "keep": grid.assigned}
+        st.rerun(scope="app")
     if grid.similar_to is not None:
         st.session_state[PENDING_SIMILAR] = grid.similar_to
         st.rerun(scope="app")
+
+
+def _apply_assign(ctx, annotator: str) -> None:
+    """The grid's Assign: the page's selected tiles get the class, the others are recorded
+    as not of it, with what the page recorded about its query. Read before anything is
+    drawn (a full run reads the grid's value here; a run of the grid alone hands it on)."""
+    page = st.session_state.get(PAGE)
+    drawn = st.session_state.get(ASSIGN_CONTEXT)
+    pending = st.session_state.pop(PENDING_ASSIGN, None)
+    if not page or not drawn or drawn["ids"] != page["ids"]:
+        return
+    keep = take_assigned(GRID_KEY, page["ids"])
+    if keep is None and pending and pending["ids"] == page["ids"]:
+        keep = pending["keep"]
+    if keep is None:
+        return  # nothing pressed, or not for the page on screen any more (another tab, an undo)
+    act.assign(ctx.ws, ctx.entry.name, annotator, drawn["target"], drawn["source"], keep)
 
 
 def _apply_more_like_this() -> None:
@@ -119,7 +147,7 @@ def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
     """Class, query kind and size, the query itself and the loop's options; None until a class is chosen."""
     labelled_classes = sorted(labels.counts())
     classes = sorted(set(labelled_classes) | set(zero_shot.classes if zero_shot else []) | set(resources.catalogue_summary(ctx.ws)["per_class"]))
-    c_class, c_kind, c_size = st.columns([2, 2, 1])
+    c_class, c_kind, c_query, c_size = st.columns([2, 2, 3, 1])
     target = c_class.selectbox(
         "Class to assign",
         classes,
@@ -132,6 +160,26 @@ def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
     kinds = [k for k in QUERY_KINDS if (k != "zero-shot" or zero_shot) and (k != "few-shot" or few_ready)]
     kind = c_kind.selectbox("Query", kinds, format_func=QUERY_KINDS.get, key="label_kind")
     n = c_size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(48), key="label_n")
+    text, image_id = None, None
+    if kind == "text":
+        text = c_query.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target or ''}”").strip()
+    elif kind == "image":
+        image_id = int(c_query.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Set for you by a tile's \"more like this\" button; ids are also shown in each image's viewer."))
+    c_options, c_next, c_undo = st.columns([5, 1.2, 1.5], vertical_alignment="center")
+    with c_options.expander("Options: learn as you go, claim pages, suggestions, overwrite"):
+        o1, o2 = st.columns(2)
+        learn = o1.toggle(
+            "Learn as you go",
+            value=len(labelled_classes) >= 2,
+            help="After each batch, a classifier on the labels so far (deselected tiles as negatives) re-ranks the candidates.",
+        )
+        claim = o2.toggle("Claim pages", key="label_claim", help="Team mode: images on your page are held for you, so nobody else gets them.")
+        o3, o4 = st.columns(2)
+        suggester = o3.selectbox("Suggestions", SUGGESTERS, key="label_suggester", help="A suggested class and its confidence on each tile.")
+        o4.toggle(
+            "Overwrite colleagues' labels", key="label_overwrite",
+            help="Off: images someone else labelled after this page was drawn are skipped (and you are told). On: your class replaces theirs.",
+        )
     if not target:
         st.info("Choose or type the class to assign.")
         return None
@@ -140,25 +188,10 @@ def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
     except InputError as exc:
         context.show_error(exc)
         return None
-    text, image_id = None, None
     if kind == "text":
-        text = st.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target}”").strip() or target
-    elif kind == "image":
-        image_id = int(st.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Set for you by a tile's \"more like this\" button; ids are also shown in each image's view dialog."))
-    o1, o2, o3, o4 = st.columns(4)
-    learn = o1.toggle(
-        "Learn as you go",
-        value=len(labelled_classes) >= 2,
-        help="After each batch, a classifier on the labels so far (deselected tiles as negatives) re-ranks the candidates.",
-    )
-    claim = o2.toggle("Claim pages", key="label_claim", help="Team mode: images on your page are held for you, so nobody else gets them.")
-    suggester = o3.selectbox("Suggestions", SUGGESTERS, key="label_suggester", help="A suggested class and its confidence on each tile.")
-    o4.toggle(
-        "Overwrite colleagues' labels", key="label_overwrite",
-        help="Off: images someone else labelled after this page was drawn are skipped (and you are told). On: your class replaces theirs.",
-    )
+        text = text or target
     return {"target": target, "kind": kind, "n": n, "text": text, "image_id": image_id, "learn": learn, "claim": claim,
-            "suggester": suggester}
+            "suggester": suggester, "slots": (c_next, c_undo)}
 
 
 def _batch_source(ctx, q: dict, page: dict, version: tuple, zero_shot, suggest_probs) -> dict:
@@ -179,22 +212,17 @@ def _batch_source(ctx, q: dict, page: dict, version: tuple, zero_shot, suggest_p
     return source
 
 
-def _action_buttons(ctx, annotator: str, q: dict, sig: tuple, ids: list[int], source: dict, grid_key: str) -> None:
-    """Assign / next page / undo / select all / deselect all, each with its keyboard shortcut."""
+def _action_buttons(ctx, annotator: str, q: dict, sig: tuple, ids: list[int], source: dict) -> None:
+    """Next page and undo, each with its keyboard shortcut, on the options' row (Assign and
+    the selection are in the grid); the class as plain text above the grid."""
     ws = ctx.ws
+    st.session_state[ASSIGN_CONTEXT] = {"ids": list(ids), "target": q["target"], "source": source}
+    c_next, c_undo = q["slots"]
+    c_next.button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=act.skip,
+                  args=(ws, ctx.entry.name, annotator, sig, q["claim"]), width="stretch")
+    c_undo.button("Undo last batch", key="label_undo", shortcut="U", on_click=act.undo, args=(ws, ctx.entry.name, annotator),
+                  width="stretch", disabled=not ctx.can("undo_own"))
     st.text(f"Class to assign: {q['target']}")  # user text as plain text, never markdown or HTML
-    b = st.columns(5)
-    b[0].button(
-        "Assign selected", type="primary", key="label_assign", shortcut="A", disabled=not ids,
-        on_click=act.assign, args=(ws, ctx.entry.name, annotator, q["target"], source, grid_key), width="stretch",
-        help="Selected tiles get the class; deselected ones are recorded as not this class.",
-    )
-    b[1].button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=act.skip,
-                args=(ws, ctx.entry.name, annotator, sig, q["claim"]), width="stretch")
-    b[2].button("Undo last batch", key="label_undo", shortcut="U", on_click=act.undo, args=(ws, ctx.entry.name, annotator),
-                width="stretch", disabled=not ctx.can("undo_own"))
-    b[3].button("Select all", key="label_all", shortcut="S", disabled=not ids, on_click=act.select_all, args=(grid_key, True), width="stretch")
-    b[4].button("Deselect all", key="label_none", shortcut="D", disabled=not ids, on_click=act.select_all, args=(grid_key, False), width="stretch")
 
 
 def _label_view(ctx, annotator: str) -> None:
@@ -229,7 +257,7 @@ def _label_view(ctx, annotator: str) -> None:
     ids = page["ids"]
     grid_key = GRID_KEY  # one frame for every page; the selection belongs to the ids shown (ui.widgets.grid.results_sig)
     suggest_probs = act.suggestions(ctx, q["suggester"], zero_shot)
-    _action_buttons(ctx, annotator, q, sig, ids, _batch_source(ctx, q, page, version, zero_shot, suggest_probs), grid_key)
+    _action_buttons(ctx, annotator, q, sig, ids, _batch_source(ctx, q, page, version, zero_shot, suggest_probs))
     if page["reranked"]:
         st.caption("Re-ranked by a classifier on the labels so far.")
     elif q["learn"]:
@@ -248,7 +276,7 @@ def _label_view(ctx, annotator: str) -> None:
         notes = {} if suggest_probs is None else {
             i: f"{q['suggester']}: {c} {p:.0%}" for i, (c, p) in suggest_probs.suggest(ids).items()
         }
-        _grid(ws, ids, grid_key, page["scores"], notes)
+        _grid(ws, ids, grid_key, page["scores"], notes, page["gen"])
     act.auto_accept(ctx, annotator, q["target"], labels, version, zero_shot)
 
 
@@ -259,6 +287,7 @@ def main() -> None:
     ctx = context.page_context()
     st.title("Label")
     annotator = _annotator(ctx)
+    _apply_assign(ctx, annotator)  # checks the role again (ui.core.auth.permit)
     tell_relabelled(ctx.ws, annotator)
     show_flash()
     view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")

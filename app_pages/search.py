@@ -31,14 +31,14 @@ from ui.widgets.grid import book_filters, image_grid, thumbnail_paths
 PAGE_SIZES = [12, 24, 48, 96]
 QUERY = "search_query"
 TERMS = "search_terms"
-PENDING_SIMILAR = "search_pending_similar"
+PENDING_SIMILAR = state.SEARCH_PENDING_SIMILAR
 UPLOAD_VECTOR = "search_upload_vector"
 ANY = "(any)"
 
 ctx = context.page_context()
 ws, matrix = ctx.ws, ctx.matrix
 
-# A "similar" click in the results asks for a full rerun; apply it before any widget exists.
+# A "more like this" click in the results asks for a full rerun; apply it before any widget exists.
 if PENDING_SIMILAR in st.session_state:
     st.session_state[state.SEARCH_SIMILAR] = st.session_state.pop(PENDING_SIMILAR)
     st.session_state[QUERY] = ""
@@ -106,7 +106,7 @@ try:
     if similar_to is not None:
         vectors.append(image_vector(matrix, similar_to))
         weights.append(1.0)
-        described.append(f"similar to {ws.paths([similar_to])[similar_to]}")
+        described.append(f"more like {ws.paths([similar_to])[similar_to]}")
     if query.strip():
         vectors.append(resources.text_vector(ctx.key, query))
         weights.append(1.0)
@@ -123,7 +123,7 @@ try:
             weights.append(weight)
             described.append(f'{weight:+g} × "{text.strip()}"')
     if not vectors:
-        st.info("Type a query and press Enter, upload an image, or click **similar** under any image.")
+        st.info("Type a query and press Enter, upload an image, or click **more like this** on any image.")
         st.stop()
     query_vec = combine_vectors(vectors, weights)
     filters = SearchFilters(
@@ -141,7 +141,7 @@ except ClipcoreError as exc:
 if similar_to is not None:
     s1, s2 = st.columns([1, 8])
     s1.image(thumbnail_paths(ws, ws.images([similar_to]))[0], width=72)
-    s2.text("Finding images similar to " + ws.paths([similar_to])[similar_to])
+    s2.text("More like this: " + ws.paths([similar_to])[similar_to])
     s2.button("clear", key="search_clear_similar", on_click=_forget_similar)
 
 signature = hashlib.sha1(
@@ -187,7 +187,9 @@ def show_results(query_vec, restrict, sig: str, page_size: int, described: list[
     st.caption(f"Results {start + 1}–{start + len(hits)} of {total:,}, best first")
     st.text("Query: " + " ".join(described))
     notes = {h.id: f"label: {labels[h.id]}" for h in hits if h.id in labels}
-    grid = image_grid(ws, [h.id for h in hits], key=f"search-p{page}", scores={h.id: h.score for h in hits}, notes=notes)
+    grid = image_grid(
+        ws, [h.id for h in hits], key=f"search-p{page}", scores={h.id: h.score for h in hits}, notes=notes, first_rank=start + 1
+    )
     b1, b2, _ = st.columns([1, 1, 4])
     b1.button("previous", key="search_prev", disabled=page == 0, on_click=_set_page, args=(sig, cursors[:-1]))
     b2.button(

@@ -37,7 +37,7 @@ from ui.core import context
 from ui.core import resources
 from ui.core import state
 from ui.widgets.charts import confusion_chart
-from ui.widgets.grid import image_grid
+from ui.widgets.grid import image_grid, more_like_this_on_search
 from ui.widgets.prediction_jobs import render_prediction_jobs
 from ui.core.text import app_text, md, plural
 from ui.zero_shot.prompt_lab import render_prompt_lab
@@ -279,7 +279,9 @@ with tab_metrics:
             ids = cell_image_ids(result, truth, *cell)
             st.text(f"{len(ids)} images of class {cell[0]} predicted as {cell[1]} (most confident first)")
             conf = dict(zip(result.ids.tolist(), result.confidence.tolist()))
-            image_grid(ws, ids[:48], key="zs-cell", scores={i: conf[i] for i in ids[:48]}, find_similar=False)
+            cell_grid = image_grid(ws, ids[:48], key="zs-cell", scores={i: conf[i] for i in ids[:48]})
+            if cell_grid.similar_to is not None:
+                more_like_this_on_search(cell_grid.similar_to)
 
 # -- predictions table -----------------------------------------------------------------
 with tab_table:
@@ -303,6 +305,8 @@ with tab_try:
     if prompt.strip():
         try:
             hits = resources.vector_index(ws, ctx.key).search(resources.text_vector(ctx.key, prompt), 12).hits
-            image_grid(ws, [h.id for h in hits], key="zs-try", scores={h.id: h.score for h in hits}, find_similar=False)
+            try_grid = image_grid(ws, [h.id for h in hits], key="zs-try", scores={h.id: h.score for h in hits})
+            if try_grid.similar_to is not None:
+                more_like_this_on_search(try_grid.similar_to)
         except ClipcoreError as exc:
             context.show_error(exc)

@@ -3,7 +3,8 @@
     python scripts/screenshots.py CLIPCORE_TOML [OUT_DIR]
 
 Starts ``streamlit run app.py`` with the given config, opens each page, waits for it to
-settle, and saves <page>.png. With the ``tiny`` model the pages say "untrained".
+settle, and saves <page>.png (and lightbox.png: the viewer open over the Label page). With
+the ``tiny`` model the pages say "untrained".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_st
 from tests.e2e.test_browser_walk import IDLE  # noqa: E402
 
 NO_SKELETON = "() => !document.querySelector('[data-testid=\"stSkeleton\"], [data-testid=\"stSpinner\"]')"
+LIGHTBOX_READY = "() => { const i = document.querySelector('[data-cc-lightbox] img'); return !!i && i.dataset.preview === 'yes' && i.complete; }"
 PAGES = [("home", "", None), ("search", "search", None), ("zero_shot", "zero_shot", None), ("few_shot", "few_shot", None),
          ("label", "label?annotator=Ada", None), ("evaluate", "evaluate", None), ("present", "present", None)]
 
@@ -42,6 +44,12 @@ def main() -> None:
                 page.wait_for_timeout(3000)  # images, charts and components finish drawing
                 page.screenshot(path=str(out / f"{name}.png"))
                 print("saved", out / f"{name}.png")
+                if name == "label":  # the lightbox over the Label page: its second tile, bounded preview loaded
+                    page.frame_locator('iframe[title*="clipcore_grid"]').first.locator("figure[data-image-id] button.cc-view").nth(1).click()
+                    page.wait_for_function(LIGHTBOX_READY, timeout=120_000)
+                    page.screenshot(path=str(out / "lightbox.png"))
+                    print("saved", out / "lightbox.png")
+                    page.keyboard.press("Escape")
             browser.close()
     finally:
         stop_streamlit(proc)

@@ -1,8 +1,8 @@
 """Reading ui.widgets.grid's thumbnail grids in AppTest: which images a grid shows, with their
-captions, and "clicking" a tile.
+captions and lightbox lines, and sending what the browser sends (more like this, a preview, Assign).
 
 AppTest does not run the grid component's JavaScript: it keeps the component's arguments
-(``json_args``), which name the tiles, and a click is its value put in session state, as
+(``json_args``), which name the tiles, and a value is put in session state, as
 the browser would send it (see ``ui.widgets.grid.new_event``).
 """
 
@@ -46,25 +46,48 @@ def grid_ids(at, key: str | None = None) -> list[int]:
     return [i for i, _ in grid_tiles(at, key)]
 
 
-def click_tile(at, rank: int, action: str = "view", key: str | None = None):
-    """Send the grid (the only one, or ``key``) what a click on tile ``rank`` (1-based) sends:
-    "view" (a tile click), "similar" (its button), or "select" (a toggle on a selectable grid)."""
+def _only(at, key: str | None) -> dict:
     found = [g for g in grids(at) if key is None or g["grid"] == key]
     assert len(found) == 1, [g["grid"] for g in found]
-    grid = found[0]
-    ids = [t["id"] for t in grid["tiles"]]
-    image_id = ids[rank - 1]
-    value: dict = {"action": action, "id": image_id, "nonce": f"test-{next(_NONCE)}", "sig": grid["sig"]}
-    if action == "select":
-        kept = set(grid["selected"]) ^ {image_id}
-        value["selected"] = [i for i in ids if i in kept]
+    return found[0]
+
+
+def _send(at, grid: dict, value: dict):
+    value.update(nonce=f"test-{next(_NONCE)}", sig=grid["sig"])
     at.session_state[component_key(grid["grid"])] = value
     return at.run()
 
 
+def click_tile(at, rank: int, action: str = "similar", key: str | None = None):
+    """Send the grid (the only one, or ``key``) what the browser sends for tile ``rank``
+    (1-based in this grid): "similar" (its "more like this" button, on the tile or in the
+    lightbox) or "preview" (the lightbox, open on that image, asks for its bounded preview)."""
+    grid = _only(at, key)
+    return _send(at, grid, {"action": action, "id": grid["tiles"][rank - 1]["id"]})
+
+
 def pick_tile(at, rank: int, action: str):
-    """Click tile number ``rank`` (1-based) in the only grid: "view" or "similar"."""
+    """Click tile number ``rank`` (1-based) in the only grid: "similar" or "preview"."""
     return click_tile(at, rank, action)
+
+
+def tile_info(at, rank: int, key: str | None = None) -> list[str]:
+    """The lines the lightbox shows for tile ``rank`` (path, class, label, book, size...)."""
+    return list(_only(at, key)["tiles"][rank - 1]["info"])
+
+
+def assign_tiles(at, exclude: tuple[int, ...] = (), key: str | None = None):
+    """Press the selectable grid's Assign with every tile selected but the ranks in
+    ``exclude`` (clicked off in the browser): the one value the browser sends."""
+    grid = _only(at, key)
+    assert grid["mode"] == "select" and grid["assign"], "no Assign in this grid"
+    keep = [t["id"] for n, t in enumerate(grid["tiles"], 1) if n not in exclude]
+    return _send(at, grid, {"action": "assign", "selected": keep})
+
+
+def can_assign(at, key: str | None = None) -> bool:
+    """Whether a selectable grid with an Assign button is on the page."""
+    return any(g["mode"] == "select" and g["assign"] for g in grids(at) if key is None or g["grid"] == key)
 
 
 # -- in Chromium ----------------------------------------------------------------------------
@@ -93,10 +116,19 @@ TILE_IDS_JS = """() => {
   return figs.map(f => f.getAttribute('data-image-id')).join(',');
 }""" % GRID_FIGURES_JS
 
-# How many tiles are drawn as excluded (deselected) now.
+# How many tiles are drawn as excluded (deselected) now.  (The lightbox is drawn in the
+# app's document: '[data-cc-lightbox]', with the image id shown as data-image-id.)
 EXCLUDED_JS = """() => { const figs = %s; return figs ? figs.filter(f => f.classList.contains('cc-off')).length : -1; }""" % GRID_FIGURES_JS
 
 
 def grid_frame(page, n: int = 0):
     """Playwright frame locator of the n-th grid on the page, to click its tiles."""
     return page.frame_locator(f'[data-testid="stMain"] {GRID_FRAME}').nth(n)
+
+
+LIGHTBOX = "[data-cc-lightbox]"
+
+
+def assign_button(page):
+    """The Label page's Assign button: inside the grid's frame (it sends the selection)."""
+    return grid_frame(page).get_by_role("button", name="Assign selected")

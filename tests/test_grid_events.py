@@ -14,10 +14,10 @@ def test_no_value_or_a_foreign_value_is_no_event():
 
 
 def test_a_click_counts_once():
-    click = {"action": "view", "id": 3, "nonce": "n1"}
+    click = {"action": "similar", "id": 3, "nonce": "n1"}
     assert new_event(click, None) == click
     assert new_event(click, "n1") is None  # the same value on the next rerun: already acted on
-    again = {"action": "view", "id": 3, "nonce": "n2"}
+    again = {"action": "similar", "id": 3, "nonce": "n2"}
     assert new_event(again, "n1") == again  # the same tile clicked again is a new event
 
 
@@ -27,6 +27,16 @@ def test_a_click_on_earlier_results_is_ignored():
     assert component_key("g") == "g-c"
     old, new = results_sig([1, 2, 3]), results_sig([1, 2, 4])
     assert old != new and results_sig([1, 2, 3]) == old
-    click = {"action": "select", "selected": [], "nonce": "n1", "sig": old}
+    click = {"action": "assign", "selected": [], "nonce": "n1", "sig": old}
     assert new_event(click, None, old) == click
     assert new_event(click, None, new) is None
+
+
+def test_selection_is_not_sent_and_only_server_work_is():
+    """Selecting happens in the browser: a per-click "select" or "view" value is no event;
+    Assign, more like this and the lightbox's preview are."""
+    for action in ("select", "view"):
+        assert new_event({"action": action, "id": 3, "nonce": "n1"}, None) is None
+    for action in ("assign", "similar", "preview"):
+        value = {"action": action, "id": 3, "selected": [3], "nonce": "n1"}
+        assert new_event(value, None) == value

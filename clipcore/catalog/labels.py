@@ -362,6 +362,23 @@ def current_labels(ws: Workspace) -> dict[int, str]:
     return {int(r[0]): r[1] for r in _current_rows(ws)}
 
 
+def labels_of(ws: Workspace, ids: Iterable[int]) -> dict[int, str]:
+    """image id -> current label, for those of ``ids`` that have one (the rule of
+    ``current_labels``, read for a few ids: a grid's tiles, not the whole collection)."""
+    wanted = [int(i) for i in ids]
+    out: dict[int, str] = {}
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        marks = ",".join("?" * len(chunk))
+        rows = ws.query(
+            "SELECT e.image_id, e.label, MAX(e.id) FROM label_events e JOIN label_batches b ON b.id = e.batch_id "
+            f"WHERE e.kind = 'assign' AND b.reverted_at IS NULL AND e.image_id IN ({marks}) GROUP BY e.image_id",
+            chunk,
+        )
+        out.update((int(r[0]), r[1]) for r in rows)
+    return out
+
+
 @dataclass(frozen=True)
 class LabelArrays:
     """Labels as arrays, for paths that must not hold a Python dict of every labelled id.

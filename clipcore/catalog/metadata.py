@@ -32,6 +32,7 @@ import csv
 import io
 import json
 import logging
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -217,3 +218,29 @@ def books_version(ws: Workspace) -> tuple[int, int]:
 def has_books(ws: Workspace) -> bool:
     """Whether any image came from an imported book (one indexed lookup)."""
     return bool(ws.query("SELECT 1 FROM image_meta WHERE group_name IS NOT NULL LIMIT 1"))
+
+
+def distinct_names(paths: Sequence[str], places: Sequence[str | None] | None = None) -> list[str]:
+    """A short name per image for a caption: its file name, with where it lives beside it
+    when the file name repeats among ``paths`` (``0001.jpg · Tale of Genji p. 1``).
+
+    Args:
+        paths: each image's path relative to its source root ("a/b/0001.jpg").
+        places: a better "where" per image than its folder (e.g. a book and page), or None.
+
+    Returns:
+        One string per path, in order: the file name alone when it is unique here.
+    """
+    names = [p.replace("\\", "/").rsplit("/", 1)[-1] for p in paths]
+    counts = Counter(names)
+    out = []
+    for i, (path, name) in enumerate(zip(paths, names)):
+        if counts[name] < 2:
+            out.append(name)
+            continue
+        place = places[i] if places is not None else None
+        if not place:
+            folder = path.replace("\\", "/").rsplit("/", 1)[0] if "/" in path.replace("\\", "/") else ""
+            place = folder or "(top folder)"
+        out.append(f"{name} · {place}")
+    return out

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from clipcore.catalog import labels as lbl
 from clipcore.config import load_settings
 from clipcore.team.audit import read_actions, record_action
-from tests.gridview import grid_ids
+from tests.gridview import assign_tiles, can_assign, grid_ids
 from tests.helpers import app_workspace
 from ui.core.text import md
 
@@ -99,9 +99,9 @@ def test_what_each_role_is_shown_on_every_page(team, role):
     assert not [t for t in label.sidebar.text_input if t.key == "annotator_name"]  # no name box with sign-in on
     if role == "viewer":
         assert any("does not label" in i.value for i in label.info)
-        assert not [b for b in label.button if b.key == "label_assign"]
+        assert not can_assign(label)
     else:
-        assert label.button(key="label_assign") is not None and grid_ids(label)
+        assert can_assign(label) and grid_ids(label)
 
     ev = _app(user, "app_pages/evaluate.py")
     buttons = {b.label: b for b in ev.button}
@@ -159,7 +159,7 @@ def test_labels_carry_the_signed_in_identity_not_a_typed_or_url_name(team):
     ws = app_workspace(team)
     at = _app(_user(ALICE), "app_pages/label.py", annotator="mallory")
     at.selectbox(key="label_n").set_value(12).run()
-    at.button(key="label_assign").click().run()
+    assign_tiles(at)
     assert not at.exception
     (batch,) = lbl.list_batches(ws)
     assert batch["annotator"] == ALICE
@@ -232,7 +232,7 @@ def test_the_assign_callback_checks_the_role_again(team):
     at = _app(_user(ALICE), "app_pages/label.py")
     at.selectbox(key="label_n").set_value(12).run()
     team.write_text(team.read_text().replace(f'annotators = ["{ALICE}", "{BOB}"]', f'annotators = ["{BOB}"]'))
-    at.button(key="label_assign").click().run()
+    assign_tiles(at)
     assert lbl.list_batches(ws) == []
     assert any("not allowed to label" in e.value for e in at.error)  # kept on the page, not a toast
 
@@ -243,7 +243,7 @@ def test_a_page_drawn_before_a_colleague_labelled_skips_their_images(team):
     at.selectbox(key="label_n").set_value(12).run()
     shown = grid_ids(at)
     lbl.record_batch(ws, "map", shown[:3], annotator=BOB, source={"kind": "cli"})
-    at.button(key="label_assign").click().run()
+    assign_tiles(at)
     notice = md("3 images were labelled by bob@lab.org since this page was drawn")
     assert any(notice in w.value for w in at.warning) and not any(notice in t.value for t in at.toast)
     current = lbl.current_labels(ws)
@@ -273,7 +273,7 @@ def test_proxy_mode_signs_in_from_the_header_of_a_trusted_peer(app_config, monke
     app_config.write_text(app_config.read_text() + PROXY)
     _proxy(monkeypatch, {"X-Forwarded-User": "carol"}, None)  # None: Streamlit's loopback peer
     at = _app(None, "app_pages/label.py")
-    assert not _signed_out(at) and at.button(key="label_assign")
+    assert not _signed_out(at) and can_assign(at)
     assert any(md("carol") in c.value for c in at.sidebar.caption)
 
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.helpers import app_workspace
 
-from tests.gridview import grid_tiles, pick_tile
+from tests.gridview import grid_tiles, grids, pick_tile, tile_info
 
 from clipcore import UNTRAINED_WARNING
 
@@ -71,7 +71,7 @@ def test_find_similar_ranks_the_image_itself_first(app_config):
     assert at.text_input(key="search_query").value == ""
     assert _tile_names(at)[0] == target
     assert _scores(at)[0] == pytest.approx(1.0, abs=1e-3)
-    assert any(t.value.endswith(target) and t.value.startswith("Finding images similar") for t in at.text)
+    assert any(t.value.endswith(target) and t.value.startswith("More like this: ") for t in at.text)
 
 
 def test_ground_truth_filter_and_negative_term(app_config):
@@ -118,30 +118,39 @@ def test_overlong_query_is_a_message(app_config):
     assert any("2001 characters" in e.value for e in at.error)
 
 
-def test_view_shows_the_picked_image_with_its_path_and_label(app_config):
+def test_the_lightbox_lines_name_the_image_its_path_and_label(app_config):
     from clipcore.catalog import labels as lbl
     at = _open(app_config)
     at.text_input(key="search_query").input("printed text").run()
     first_id, line = grid_tiles(at)[0]
     ws = app_workspace(app_config)
     lbl.record_batch(ws, "<b>text</b>", [first_id], annotator="tester", source={"kind": "test"})
-    pick_tile(at, 1, "view")
-    assert not at.exception
-    texts = [t.value for t in at.text]
-    assert any(t.startswith("path: ") and t.endswith(line.split(" · ", 1)[1]) for t in texts)
-    assert "label: <b>text</b>" in texts  # shown as text, not markup
-
-
-def test_a_tile_click_opens_its_view_once_and_not_in_new_results(app_config):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page("app_pages/search.py")
     at.run()
+    texts = tile_info(at, 1)
+    assert texts[0].endswith(line.split(" · ", 1)[1])  # the path, ending with the caption's file name
+    assert "label: <b>text</b>" in texts  # set as text by the component, never markup
+    assert any(t.startswith("class (ground truth): ") for t in texts)
+
+
+def test_the_lightbox_gets_the_bounded_preview_once_and_not_in_new_results(app_config):
+    import base64
+    import io
+
+    from PIL import Image
+
+    at = _open(app_config)
     at.text_input(key="search_query").input("printed text").run()
-    pick_tile(at, 3, "view")
-    paths = lambda: [t.value for t in at.text if t.value.startswith("path: ")]  # noqa: E731
-    assert len(paths()) == 1
-    at.run()  # the click's value stays in the widget state: it must not reopen the view
-    assert paths() == []
+    assert grids(at)[0]["preview"] is None
+    pick_tile(at, 3, "preview")  # the lightbox, open on image 3, asks for its preview
+    assert not at.exception
+    (grid,) = grids(at)
+    preview = grid["preview"]
+    assert preview["id"] == grid["tiles"][2]["id"] and preview["url"].startswith("data:image/jpeg;base64,")
+    img = Image.open(io.BytesIO(base64.b64decode(preview["url"].split(",", 1)[1])))
+    assert max(img.size) <= 1024  # the bounded copy, never the original
+    at.run()  # kept while these results are shown
+    assert grids(at)[0]["preview"]["id"] == preview["id"]
     at.text_input(key="search_query").input("a landscape with mountains").run()
     assert not at.exception
-    assert paths() == []
+    (grid,) = grids(at)
+    assert grid["preview"] is None or grid["preview"]["id"] in {t["id"] for t in grid["tiles"]}

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ui.core.text import md
 
-from tests.gridview import grid_ids
+from tests.gridview import click_tile, grid_ids
 from tests.helpers import app_workspace
 from streamlit.util import AttributeDictionary
 
@@ -80,6 +80,13 @@ def test_two_classes_give_predictions_a_confusion_matrix_and_cell_images(app_con
     line = next(t.value for t in at.text if "predicted as cover" in t.value)
     n = int(line.split()[0])
     assert len(grid_ids(at, "zs-cell")) == n
+
+    # The cell's lightbox (and tiles) offer "more like this": Search opens on that image.
+    picked = grid_ids(at, "zs-cell")[0]
+    click_tile(at, 1, "similar", key="zs-cell")
+    assert not at.exception
+    assert any(t.value.startswith("More like this: ") for t in at.text)
+    assert grid_ids(at)[0] == picked  # the image itself ranks first (cosine 1)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 
 from clipcore.catalog import labels as lbl
 from tests.e2e.conftest import free_port, start_header_proxy, start_streamlit, stop_streamlit
-from tests.gridview import GRID_FIGURES_JS
+from tests.gridview import GRID_FIGURES_JS, assign_button
 from tests.helpers import app_workspace
 
 # Tiles drawn by the grid component (inside its frame), 0 while the app reruns.
@@ -67,7 +67,7 @@ def _sign_in(browser, url: str, sub: str):
 
 def _goto_label(page, url: str) -> None:
     page.goto(f"{url}/label")
-    page.get_by_role("button", name="Assign selected").wait_for(timeout=60_000)
+    assign_button(page).wait_for(timeout=60_000)
     page.wait_for_function(f"() => ({TILE_COUNT})() > 0", timeout=60_000)
 
 
@@ -104,13 +104,13 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
         _, alice = sessions["sub-alice"]
         _, bob = sessions["sub-bob"]
         # Both pages show the same 12 images; alice assigns first, then bob, from his older page.
-        alice.get_by_role("button", name="Assign selected").click()
+        assign_button(alice).click()
         _wait(lambda: len(lbl.list_batches(ws)) == 1, "alice's batch")
-        bob.get_by_role("button", name="Assign selected").click()
+        assign_button(bob).click()
         bob.get_by_text(re.compile("12 images were labelled by alice\u200b?@lab.org since this page was drawn")).wait_for(timeout=60_000)
         assert len(lbl.list_batches(ws)) == 1  # nothing of alice's was overwritten
         bob.wait_for_function(f"() => ({TILE_COUNT})() === 12", timeout=60_000)
-        bob.get_by_role("button", name="Assign selected").click()
+        assign_button(bob).click()
         batches = _wait(lambda: len(lbl.list_batches(ws)) == 2 and lbl.list_batches(ws), "bob's batch")
         by = {b["annotator"]: b["batch_id"] for b in batches}
         assert set(by) == {ALICE, BOB}  # each batch carries the provider's identity, nobody else's
@@ -166,7 +166,7 @@ def test_an_unverified_email_signs_nobody_in(oidc_app, browser):
         page.get_by_role("button", name="sub-mallory", exact=True).click(timeout=60_000)
         page.get_by_text(re.compile("has not verified the email")).wait_for(timeout=60_000)
         assert page.get_by_text("Signed in as").count() == 0
-        assert page.locator('[data-testid="stMetric"]').count() == 0 and page.get_by_role("button", name="Assign selected").count() == 0
+        assert page.locator('[data-testid="stMetric"]').count() == 0 and assign_button(page).count() == 0
     finally:
         context.close()
 

@@ -11,6 +11,7 @@ import pytest
 
 from clipcore.catalog import labels as lbl
 from clipcore.classify.prompts import save_prompt_set
+from tests.gridview import assign_button
 from tests.helpers import app_workspace
 
 EVIL_CLASS = "![c](http://evil.test/class.png) [see](http://evil.test/class)"
@@ -57,12 +58,12 @@ def test_user_strings_with_markdown_render_as_text_and_fetch_nothing(streamlit_s
     try:
         # Label: the annotator name from the URL (mode none), the class, the assign toast.
         page.goto(f"{streamlit_server}/label?annotator={quote(EVIL_NAME)}")
-        page.get_by_role("button", name="Assign selected").wait_for(timeout=60_000)
+        assign_button(page).wait_for(timeout=60_000)
         _settled(page)
         sidebar = _text(page, '[data-testid="stSidebar"]')
         assert "http://evil.test/annotator.png" in sidebar  # shown as the literal text it is
         assert "Class to assign: " + EVIL_CLASS in page.locator('[data-testid="stMain"]').inner_text()
-        page.get_by_role("button", name="Assign selected").click()
+        assign_button(page).click()
         page.get_by_text(re.compile(r"Labelled \d+ as")).first.wait_for(timeout=60_000)
         assert "http://evil.test/class" in _text(page, '[data-testid="stToast"]')
         assert page.locator(LINKS).count() == 0

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.gridview import EXCLUDED_JS, TILE_IDS_JS, grid_frame
+from tests.gridview import EXCLUDED_JS, TILE_IDS_JS, grid_frame, assign_button
 from tests.helpers import app_workspace
 
 from clipcore.catalog import labels as lbl
@@ -39,7 +39,8 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
             page.get_by_role("option", name="12", exact=True).click()
             shown = _tiles(page, ",".join(map(str, first)))
-            page.get_by_text("Claim pages").click()
+            page.get_by_text("Options: learn as you go").click()  # the rarely changed options fold away
+            page.get_by_text("Claim pages", exact=True).click()
             page.wait_for_timeout(500)
             pages[name] = _tiles(page, "")
             assert len(shown) == 12 and len(pages[name]) == 12
@@ -56,11 +57,11 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
         alice.wait_for_function(f"() => ({EXCLUDED_JS})() === 2", timeout=30_000)
         assert tiles.nth(1).locator(".cc-mark").inner_text() == "excluded"  # a visible mark, not only a colour
         tiles.nth(1).focus()
-        tiles.nth(1).press("Enter")  # the keyboard toggles too
+        tiles.nth(1).press(" ")  # the keyboard toggles too
         alice.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", timeout=30_000)
-        alice.get_by_text("11 of 12 selected").wait_for(timeout=30_000)
-        alice.get_by_role("button", name="Assign selected").click()
-        bob.get_by_role("button", name="Assign selected").click()
+        grid_frame(alice).get_by_text("11 of 12 selected").wait_for(timeout=30_000)
+        assign_button(alice).click()
+        assign_button(bob).click()
         ws = app_workspace(app_config)
         deadline = time.monotonic() + 60
         while len(lbl.list_batches(ws)) < 2 and time.monotonic() < deadline:
@@ -78,7 +79,7 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
         grid_frame(alice).locator("figure[data-image-id]").first.focus()
         alice.keyboard.press("d")
         alice.wait_for_function(f"() => ({EXCLUDED_JS})() === {len(shown)}", timeout=30_000)
-        alice.get_by_text("Annotators").first.wait_for(timeout=30_000)
+        alice.get_by_text("2 annotators").first.click()  # the progress line, unfolded
         metric = alice.locator('[data-testid="stMetric"]').filter(has_text="Annotators")
         assert metric.locator('[data-testid="stMetricValue"]').inner_text().strip() == "2"
     finally:

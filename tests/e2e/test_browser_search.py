@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gridview import GRID_FIGURES_JS, TILE_IDS_JS, grid_frame
+from tests.gridview import GRID_FIGURES_JS, LIGHTBOX, TILE_IDS_JS, grid_frame
 
 GRID_READY = """([query, n]) => {
   const main = document.querySelector('[data-testid="stMain"]');
@@ -45,23 +45,56 @@ def test_search_shows_result_images_and_pages(streamlit_server, page):
     assert len(names(first)) == 24 and len(names(second)) == 8
     assert not names(first) & names(second)
 
-    # A tile click opens that tile's view (a dialog) once.
+    # Ranks continue across pages: the second page starts at 25.
+    ranks = page.evaluate("() => (%s).map(f => f.querySelector('.cc-rank').innerText)" % GRID_FIGURES_JS)
+    assert ranks[0] == "25" and ranks[-1] == "32"
+
+    # A tile click opens the lightbox over the app: that image, its lines, its bounded preview.
     tiles = grid_frame(page).locator("figure[data-image-id]")
+    ids = page.evaluate("() => (%s).map(f => f.getAttribute('data-image-id'))" % GRID_FIGURES_JS)
     name = second[0].split(" · ", 1)[1]
     tiles.first.click()
-    dialog = page.locator('[role="dialog"]')
-    dialog.get_by_text("path: ").first.wait_for(timeout=30_000)
-    assert name in dialog.inner_text()
+    box_ = page.locator(LIGHTBOX)
+    box_.wait_for(timeout=30_000)
+    assert box_.get_attribute("data-image-id") == ids[0] and name in box_.inner_text()
+    page.wait_for_function(  # the thumbnail at once, then the bounded preview (one rerun)
+        "() => { const i = document.querySelector('[data-cc-lightbox] img'); return i && i.dataset.preview === 'yes' && i.complete; }",
+        timeout=60_000,
+    )
+    fitted = box_.locator("img").bounding_box()
+    assert fitted["height"] <= 1000 and fitted["y"] >= 0  # fitted to the screen (1400x1000 here)
+    # → shows the next image in the result order, ← goes back, Esc closes.
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => document.querySelector('{LIGHTBOX}')?.dataset.imageId === '{ids[1]}'", timeout=30_000)
+    assert "2 / 8" in box_.inner_text()
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"() => document.querySelector('{LIGHTBOX}')?.dataset.imageId === '{ids[0]}'", timeout=30_000)
     page.keyboard.press("Escape")
-    dialog.wait_for(state="detached", timeout=30_000)
+    box_.wait_for(state="detached", timeout=30_000)
 
-    # A new query: new results, nothing picked carries over (no dialog comes back).
+    # A new query: new results, nothing picked carries over (no lightbox comes back).
     box.fill("printed text")
     box.press("Enter")
     page.wait_for_function(GRID_READY, arg=["printed text", 24], timeout=60_000)
     page.wait_for_timeout(1000)
-    assert page.locator('[role="dialog"]').count() == 0
+    assert page.locator(LIGHTBOX).count() == 0
 
-    # A tile's "similar" button asks for similar images: the query becomes that image.
+    # "More like this" in the lightbox reruns the search with that image as the query.
+    target = page.evaluate("() => (%s)[3].getAttribute('data-image-id')" % GRID_FIGURES_JS)
+    tiles.nth(3).click()
+    box_.wait_for(timeout=30_000)
+    box_.get_by_role("button", name="more like this").click()
+    page.get_by_text("More like this: ").wait_for(timeout=60_000)
+    page.wait_for_function(
+        f"() => {{ const figs = ({GRID_FIGURES_JS}); return figs && figs[0].getAttribute('data-image-id') === '{target}'; }}",
+        timeout=60_000,
+    )
+    assert page.locator(LIGHTBOX).count() == 0
+
+    # A tile's own "more like this" button does the same.
+    other = page.evaluate("() => (%s)[2].getAttribute('data-image-id')" % GRID_FIGURES_JS)
     tiles.nth(2).locator("button.cc-act").click()
-    page.get_by_text("Finding images similar").wait_for(timeout=30_000)
+    page.wait_for_function(
+        f"() => {{ const figs = ({GRID_FIGURES_JS}); return figs && figs[0].getAttribute('data-image-id') === '{other}'; }}",
+        timeout=60_000,
+    )

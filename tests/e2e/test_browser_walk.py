@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.gridview import assign_button
+
 IDLE = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main || main.querySelector('[data-stale="true"]')) return false;
@@ -63,7 +65,7 @@ def test_every_page_and_tab_opens_without_an_error(streamlit_server, page):
             name = page.locator('[data-testid="stSidebar"] input[aria-label="Your name"]')
             name.fill("Ada")
             name.press("Enter")
-            page.get_by_role("button", name="Assign selected").wait_for(timeout=90_000)
+            assign_button(page).wait_for(timeout=90_000)
             _settle(page)
         found = page.evaluate(ERRORS)
         assert not found, (title, found)

@@ -26,12 +26,13 @@ WS_PARAM = "ws"  # ?ws=NAME: the active collection, so a reload or a shared link
 
 
 def model_banner(active: ActiveModel) -> None:
-    """The untrained-model notice: one line, with the reason and the fix folded away below."""
+    """The untrained-model notice: one line, with the reason and the fix behind a button on that line."""
     if not active.untrained:
         return
-    st.warning(f"**{UNTRAINED_WARNING}** ({md(describe_key(active.model.info.key))}): a demo of the tool, not of CLIP.",
-               icon="⚠️")
-    with st.expander("Why, and how to fix it"):
+    note, why = st.columns([4, 1], vertical_alignment="center")
+    note.warning(f"**{UNTRAINED_WARNING}** ({md(describe_key(active.model.info.key))}): a demo of the tool, not of CLIP.",
+                 icon="⚠️")
+    with why.popover("Why, and how to fix it", width="stretch"):
         if active.fallback_reason:
             st.markdown("The configured model could not be loaded:")
             st.code(active.fallback_reason, language=None, wrap_lines=True)

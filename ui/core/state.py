@@ -5,6 +5,7 @@ ANNOTATOR = "annotator_name"  # who is labelling in this browser session
 DETAIL_IMAGE = "detail_image_id"  # image shown in the detail dialog
 
 SEARCH_SIMILAR = "search_similar_to"  # image id the Search page finds similar images to
+SEARCH_PENDING_SIMILAR = "search_pending_similar"  # a "more like this" for Search, applied before its widgets exist
 SEARCH_PAGE = "search_page"  # {"sig": query signature, "cursors": [None, Cursor, ...]} where each Search page starts
 SEARCH_UPLOAD_KEY = "search_upload_generation"  # bumping it clears the Search page's uploader
 ZS_EDITOR_ROWS = "zs_editor_rows"  # (class, prompt) rows loaded into the Zero-shot editor

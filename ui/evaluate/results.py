@@ -13,7 +13,7 @@ from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.report import build_report, is_reference_row
 from ui.widgets.charts import confusion_chart, full_legend, method_colour_scale, with_plot_height
 from ui.evaluate.run import method_title
-from ui.widgets.grid import image_grid
+from ui.widgets.grid import image_grid, more_like_this_on_search
 from ui.core.text import human_time
 
 CM_CELL = "ev_cm_cell"
@@ -148,4 +148,6 @@ def render_confusion(ws, run: dict, baseline_run: dict | None, table, matrices: 
     ids = sorted(int(i) for i, p in predictions.get(name, {}).items() if p == predicted and truth.get(int(i)) == true_label)
     st.text(f"{name}: true '{true_label}', predicted '{predicted}' - {len(ids)} hold-out image(s)")
     if ids:
-        image_grid(ws, ids, key="ev_cell", notes={i: f"true {true_label} → {predicted}" for i in ids}, find_similar=False)
+        grid = image_grid(ws, ids, key="ev_cell", notes={i: f"true {true_label} → predicted {predicted}" for i in ids})
+        if grid.similar_to is not None:
+            more_like_this_on_search(grid.similar_to)

@@ -1,4 +1,4 @@
-"""The Label page's actions: the button callbacks (assign, next page, undo, select all),
+"""The Label page's actions: assign (the grid's Assign), the button callbacks (next page, undo),
 the query of the next page (computed by ``clipcore.team.loop``), and auto-accept of
 confident suggestions.
 
@@ -21,7 +21,6 @@ from ui.core import classifier_cache
 from ui.core import context
 from ui.core import resources
 from ui.core import state
-from ui.widgets.grid import selected_ids, set_selection
 from ui.label.review import flash as _flash, new_page as _new_page
 from ui.core.text import app_text, md, plural
 
@@ -36,13 +35,14 @@ def few_shot(ctx, *, out_of_fold: bool = False) -> ranking.ClassProbabilities | 
     return classifier_cache.few_shot_probabilities(ctx.ws, ctx.key, out_of_fold=out_of_fold)
 
 
-def assign(ws, ws_name: str, annotator: str, target: str, source: dict, grid_key: str) -> None:
-    """Selected tiles get ``target``; deselected ones are recorded as not of it (one batch)."""
+def assign(ws, ws_name: str, annotator: str, target: str, source: dict, selected: list[int]) -> None:
+    """The page's ``selected`` tiles get ``target``; the others are recorded as not of it (one batch)."""
     page = st.session_state.get(PAGE)
     if not page or not page["ids"]:
         return
     overwrite = bool(st.session_state.get("label_overwrite"))
-    keep = selected_ids(grid_key, page["ids"])
+    chosen = {int(i) for i in selected}
+    keep = [i for i in page["ids"] if i in chosen]
     drop = [i for i in page["ids"] if i not in keep]
     try:
         auth.permit("overwrite" if overwrite else "label", ws_name)  # callbacks run before the page's own check
@@ -107,14 +107,6 @@ def undo(ws, ws_name: str, annotator: str) -> None:
         return
     _flash(f"Undid batch {last['batch_id'][:8]} ({plural(n, 'label')} of {last['class']!r}).", "↩️")
     _new_page()
-
-
-def select_all(grid_key: str, value: bool) -> None:
-    """Select (or deselect) every tile of the page on screen."""
-    page = st.session_state.get(PAGE)
-    if page:
-        set_selection(grid_key, page["ids"], value)
-
 
 
 def compute_page(ctx, annotator, labels, sig, target, kind, text, image_id, n, learn, claim, zero_shot) -> dict:

@@ -75,7 +75,6 @@ def tell_relabelled(ws, annotator: str) -> None:
 def new_page() -> None:
     """Forget the page on screen so the next run draws a fresh one."""
     st.session_state.pop(state.LABEL_PAGE, None)
-    st.session_state.pop("label-grid-keep", None)  # the same ids drawn again start all selected
 
 
 def history_view(ctx, annotator: str) -> None:

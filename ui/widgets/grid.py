@@ -1,13 +1,14 @@
-"""Thumbnail grid and image detail dialog, shared by every page that shows images.
+"""Thumbnail grid with its lightbox and in-browser selection, shared by every page that shows images.
 
 Thumbnails are the ~256 px JPEGs made at ingest, sent as data URLs to a small
 bidirectional component (ui/components/grid/index.html, plain HTML + JS, no build), so a
-grid never decodes an original. Tiles are clicked: select/deselect on the Label page, view
-or find similar elsewhere. User strings (paths, labels) are set as text, never as HTML.
+grid never decodes an original. Tiles are clicked: select/deselect on the Label page (in
+the browser, no rerun), open the lightbox elsewhere; "more like this" everywhere. User strings (paths, labels) are set as text, never as HTML.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 from dataclasses import dataclass, field
@@ -16,20 +17,20 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from clipcore.catalog.metadata import books_version, image_metadata, metadata_pairs
+from clipcore.catalog.metadata import books_version, distinct_names, image_metadata, metadata_pairs
 from clipcore.catalog.store import ImageRecord, Workspace
 
-from ui.core import state
 
 COMPONENT_DIR = Path(__file__).resolve().parent / "components" / "grid"
+SIMILAR_LABEL = "more like this"  # the one name of this action, on every page
 
 
 @dataclass
 class GridResult:
     """What the user did in a grid during this rerun."""
 
-    selected: set[int] = field(default_factory=set)
     similar_to: int | None = None
+    assigned: list[int] | None = None  # select mode: the ids selected when Assign was pressed
 
 
 def thumbnail_paths(ws: Workspace, records: Sequence[ImageRecord]) -> list[str]:
@@ -39,12 +40,12 @@ def thumbnail_paths(ws: Workspace, records: Sequence[ImageRecord]) -> list[str]:
     return [str(ws.thumbnail_path(r.content_hash)) for r in records]
 
 
-def _keep_key(key: str) -> str:
-    return f"{key}-keep"
-
-
 def _seen_key(key: str) -> str:
     return f"{key}-seen"
+
+
+def _preview_key(key: str) -> str:
+    return f"{key}-preview"
 
 
 def results_sig(ids: Sequence[int]) -> str:
@@ -55,53 +56,50 @@ def results_sig(ids: Sequence[int]) -> str:
 def component_key(key: str) -> str:
     """The component's widget key. It stays the same when the results change, so the
     browser keeps its frame and only redraws the tiles (a new frame per result set cost
-    about 1.7 s a query at 1M in Chromium); clicks and selections carry the results'
-    ``results_sig`` instead, so nothing carries over to new results."""
+    about 1.7 s a query at 1M in Chromium); values carry the results' ``results_sig``
+    instead, so nothing carries over to new results."""
     return f"{key}-c"
+
+
+ACTIONS = ("assign", "similar", "preview")
 
 
 def new_event(value: object, seen: object, sig: str | None = None) -> dict | None:
     """The grid component's value as an event to act on, or None: no value yet (AppTest,
     first draw), not an event, one already acted on (same nonce), or one sent for other
-    results than ``sig`` (a click on the previous results). A value stays in the widget
-    state across reruns; the nonce makes each click count once."""
+    results than ``sig`` (a value about the previous results). A value stays in the widget
+    state across reruns; the nonce makes each one count once.
+
+    Selection happens in the browser; the component sends a value only for "assign" (the
+    ids selected), "similar" (more like this) and "preview" (the lightbox's image)."""
     if not isinstance(value, dict) or not value.get("nonce") or value.get("nonce") == seen:
         return None
-    if value.get("action") not in ("select", "view", "similar"):
+    if value.get("action") not in ACTIONS:
         return None
     if sig is not None and value.get("sig") != sig:
         return None
     return value
 
 
-def _take_event(key: str, ids: Sequence[int], actions: tuple[str, ...]) -> dict | None:
-    """The unseen event of grid ``key`` among ``actions``; marks it seen, and applies a selection."""
-    sig = results_sig(ids)
-    event = new_event(st.session_state.get(component_key(key)), st.session_state.get(_seen_key(key)), sig)
-    if event is None or event["action"] not in actions:
+def _take_event(key: str, ids: Sequence[int]) -> dict | None:
+    """The unseen event of grid ``key`` for these ids; marks it seen."""
+    event = new_event(st.session_state.get(component_key(key)), st.session_state.get(_seen_key(key)), results_sig(ids))
+    if event is None:
         return None
     st.session_state[_seen_key(key)] = event["nonce"]
-    if event["action"] == "select":
-        shown = {int(i) for i in ids}
-        st.session_state[_keep_key(key)] = {"sig": sig, "ids": [int(i) for i in event.get("selected") or [] if int(i) in shown]}
     return event
 
 
-def selected_ids(key: str, ids: Sequence[int]) -> list[int]:
-    """The ids still selected in the selectable grid ``key`` (all of them before any click
-    on these results). Safe in a callback: a tile click not yet seen is applied first."""
-    _take_event(key, ids, ("select",))
-    kept = st.session_state.get(_keep_key(key))
-    if not isinstance(kept, dict) or kept.get("sig") != results_sig(ids):
-        return [int(i) for i in ids]
-    keep = {int(i) for i in kept["ids"]}
+def take_assigned(key: str, ids: Sequence[int]) -> list[int] | None:
+    """The ids selected when the selectable grid ``key`` (showing ``ids``) last sent an
+    Assign not yet acted on, or None; marks it acted on. For a page that applies Assign
+    before it draws anything (and checks the role then), whether or not it draws the grid."""
+    event = new_event(st.session_state.get(component_key(key)), st.session_state.get(_seen_key(key)), results_sig(ids))
+    if event is None or event["action"] != "assign":
+        return None
+    st.session_state[_seen_key(key)] = event["nonce"]
+    keep = {int(i) for i in event.get("selected") or []}
     return [int(i) for i in ids if int(i) in keep]
-
-
-def set_selection(key: str, ids: Sequence[int], selected: bool) -> None:
-    """Select (or deselect) every tile of the grid ``key``; call before the grid is drawn, e.g. in a callback."""
-    _take_event(key, ids, ("select",))  # a click before this button is older than it
-    st.session_state[_keep_key(key)] = {"sig": results_sig(ids), "ids": [int(i) for i in ids] if selected else []}
 
 
 _GRID_COMPONENT = None
@@ -117,11 +115,65 @@ def _grid_component():
     return _GRID_COMPONENT
 
 
-def _caption(rec: ImageRecord, scores: Mapping[int, float] | None) -> str:
-    line = rec.path.rsplit("/", 1)[-1]
-    if scores is not None and rec.id in scores:
-        line = f"{scores[rec.id]:.3f} · {line}"
-    return line
+def _captions(ws: Workspace, records: Sequence[ImageRecord], meta: Mapping[int, dict], scores: Mapping[int, float] | None) -> list[str]:
+    """The caption line of each tile: score, then a file name that tells it apart from the
+    others shown (its book and page, or folder, beside it when the name repeats)."""
+    names = distinct_names([r.path for r in records], [_book_page(meta.get(r.id)) for r in records])
+    out = []
+    for rec, name in zip(records, names):
+        if scores is not None and rec.id in scores:
+            name = f"{scores[rec.id]:.3f} · {name}"
+        out.append(name)
+    return out
+
+
+def _book_page(meta: dict | None) -> str | None:
+    if not meta:
+        return None
+    page = meta["page_label"] or f"p. {meta['page']}"
+    return f"{meta['book_label']}, {page}"
+
+
+def _info_lines(rec: ImageRecord, score: float | None, truth: str | None, label: str | None, meta: dict | None) -> list[str]:
+    """What the lightbox says about one image (plain text; remote strings are set as text)."""
+    lines = [rec.path]
+    if truth is not None:
+        lines.append(f"class (ground truth): {truth}")
+    if label is not None:
+        lines.append(f"label: {label}")
+    if meta:
+        lines.append(f"book: {_book_page(meta)}")
+        if meta.get("attribution"):
+            lines.append(f"attribution: {meta['attribution']}" + (f" ({meta['license']})" if meta.get("license") else ""))
+        lines.extend(f"{name}: {value}" for name, value in metadata_pairs(meta)[:8])
+    size = f"{rec.width} × {rec.height} {rec.format}".strip()
+    lines.append(f"{size} · id {rec.id}" + (f" · score {score:.4f}" if score is not None else ""))
+    return lines
+
+
+def _preview(ws: Workspace, key: str, event: dict | None, shown: Sequence[int]) -> dict | None:
+    """The bounded preview the lightbox asked for (kept for this grid until another is
+    asked for), as ``{"id", "url", "warning"}``; None when none was asked for these tiles."""
+    if event is not None and event["action"] == "preview" and int(event.get("id", -1)) in shown:
+        st.session_state[_preview_key(key)] = _make_preview(ws, int(event["id"]))
+    kept = st.session_state.get(_preview_key(key))
+    return kept if isinstance(kept, dict) and kept.get("id") in shown else None
+
+
+def _make_preview(ws: Workspace, image_id: int) -> dict:
+    from clipcore.catalog.images import ImageRejected
+    from clipcore.catalog.previews import view_preview
+    from clipcore.errors import ServerBusy, UnsafePathError
+
+    rec = ws.images([image_id])[0]
+    try:
+        # A bounded copy (<= 1024 px JPEG), made once and kept, made only after the real
+        # path passed the source-root check; the original's bytes never reach the browser.
+        data = view_preview(ws, rec)
+    except (UnsafePathError, ImageRejected, ServerBusy, OSError) as exc:
+        reason = exc.reason if isinstance(exc, ImageRejected) else str(exc)
+        return {"id": image_id, "url": None, "warning": f"The original cannot be shown: {reason}"}
+    return {"id": image_id, "url": "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"), "warning": None}
 
 
 def image_grid(
@@ -133,23 +185,36 @@ def image_grid(
     notes: Mapping[int, str] | None = None,
     columns: int = 6,
     selectable: bool = False,
+    assign_label: str = "",
     find_similar: bool = True,
-    similar_label: str = "similar",
+    similar_label: str = SIMILAR_LABEL,
+    first_rank: int = 1,
+    epoch: int = 0,
 ) -> GridResult:
-    """Draw ids as a grid of thumbnails, best first, numbered 1..n, as a small component
-    whose tiles are clicked (or focused and Enter/Space).
+    """Draw ids as a grid of thumbnails, best first, numbered from ``first_rank``, as a small
+    component whose tiles are clicked (or focused and Enter/Space).
 
-    Without ``selectable`` a tile click opens its larger view (``image_details``); with
-    ``find_similar`` each tile has a button that returns it as ``GridResult.similar_to``.
-    With ``selectable`` every tile starts selected and a click toggles it (a deselected
-    tile is pale, grey, dashed and marked "excluded"). A click is acted on once.
+    A tile opens the lightbox (its "view" button in select mode, or Enter): the image
+    fitted to the screen (its bounded preview once loaded), ←/→ through the tiles in the
+    order shown, Esc to close, with its class, label, note and book/page. With
+    ``find_similar`` each tile and the lightbox have a "more like this" button that returns
+    the image as ``GridResult.similar_to``.
+
+    With ``selectable`` every tile starts selected; a click toggles it, a shift-click
+    sets a range, S / D select all / none, all in the browser (a deselected tile is pale,
+    grey, dashed and marked "excluded"). With ``assign_label`` the grid has that button (and
+    the A key); pressing it returns the selected ids as ``GridResult.assigned``.
 
     Args:
         key: unique widget-key prefix for this grid.
         scores: shown under each tile.
         notes: one more line per tile (e.g. a label or prediction), shown as text.
-        similar_label: the text of the per-tile "find similar" button.
+        similar_label: the text of the "more like this" button.
+        first_rank: the rank of the first tile (a second page of 48 starts at 49).
+        epoch: a new value starts a fresh selection even for the same ids (a new Label page).
     """
+    from clipcore.catalog.labels import labels_of
+
     from ui.core.resources import thumbnail_url
 
     result = GridResult()
@@ -158,78 +223,49 @@ def image_grid(
     records = ws.images(ids)
     shown = [r.id for r in records]
     urls = [thumbnail_url(t) for t in thumbnail_paths(ws, records)]
-    event = _take_event(key, shown, ("select", "view", "similar"))
+    event = _take_event(key, shown)
+    meta = image_metadata(ws, shown)
+    truth = ws.ground_truth_of(shown)
+    labels = labels_of(ws, shown)
+    captions = _captions(ws, records, meta, scores)
     tiles = [
         # Plain strings: the component sets them with textContent, never as HTML.
-        {"id": r.id, "rank": i + 1, "url": u, "alt": r.path, "caption": _caption(r, scores), "note": (notes or {}).get(r.id, "")}
-        for i, (u, r) in enumerate(zip(urls, records))
+        {
+            "id": r.id, "rank": first_rank + i, "url": u, "alt": r.path, "caption": cap, "note": (notes or {}).get(r.id, ""),
+            "info": _info_lines(r, scores.get(r.id) if scores else None, truth.get(r.id), labels.get(r.id), meta.get(r.id)),
+            # an http(s) URL (checked when stored): the item in its library's viewer
+            "link": (meta.get(r.id) or {}).get("homepage") or "",
+        }
+        for i, (u, r, cap) in enumerate(zip(urls, records, captions))
     ]
     args = {
         "grid": key,
         "mode": "select" if selectable else "actions",
         "columns": columns,
         "similar": similar_label if find_similar else "",
-        "selected": selected_ids(key, shown) if selectable else [],
+        "assign": assign_label if selectable else "",
         "sig": results_sig(shown),
+        "epoch": int(epoch),
+        "previews": True,
+        "preview": _preview(ws, key, event, shown),
     }
     _grid_component()(tiles=tiles, **args, key=component_key(key), default=None)
     show_credits(ws, ids)
-    if selectable:
-        result.selected = set(selected_ids(key, shown))
-    if event is not None and event["action"] in ("view", "similar") and int(event.get("id", -1)) in shown:
-        image_id = int(event["id"])
-        if event["action"] == "similar":
-            result.similar_to = image_id
-        else:
-            st.session_state[state.DETAIL_IMAGE] = image_id
-            image_details(ws, image_id, scores.get(image_id) if scores else None)
+    if event is not None and event["action"] == "similar" and int(event.get("id", -1)) in shown:
+        result.similar_to = int(event["id"])
+    if event is not None and event["action"] == "assign" and selectable and assign_label:
+        keep = {int(i) for i in event.get("selected") or []}
+        result.assigned = [i for i in shown if i in keep]
     return result
 
 
-@st.dialog("Image", width="large")
-def image_details(ws: Workspace, image_id: int, score: float | None = None) -> None:
-    """A larger view of one image with its path, size, score and labels."""
-    from clipcore.catalog.images import ImageRejected
-    from clipcore.catalog.previews import view_preview
-    from clipcore.errors import ServerBusy, UnsafePathError
+def more_like_this_on_search(image_id: int) -> None:
+    """A grid's "more like this" on a page without its own search (Zero-shot, Evaluate):
+    Search opens with that image as its query."""
+    from ui.core import state
 
-    from ui.core.text import md
-
-    rec = ws.images([image_id])[0]
-    try:
-        # A bounded copy (<= 1024 px JPEG), made once and kept, shown only after the real
-        # path passed the source-root check; the original's bytes never reach the browser.
-        st.image(view_preview(ws, rec))
-    except (UnsafePathError, ImageRejected, ServerBusy, OSError) as exc:
-        thumb = ws.thumbnail_path(rec.content_hash)
-        if thumb.is_file():
-            st.image(str(thumb))
-        reason = exc.reason if isinstance(exc, ImageRejected) else str(exc)
-        st.warning(f"The original cannot be shown: {md(reason)}", icon="⚠️")
-    st.text(f"path: {rec.path}")
-    st.text(f"size: {rec.width} x {rec.height} {rec.format}   id: {rec.id}")
-    if score is not None:
-        st.text(f"score: {score:.4f}")
-    truth = ws.ground_truth_of([image_id]).get(image_id)
-    if truth is not None:
-        st.text(f"ground truth: {truth}")
-    from clipcore.catalog.labels import current_labels
-
-    label = current_labels(ws).get(image_id)  # only when the dialog opens
-    if label is not None:
-        st.text(f"label: {label}")
-    meta = image_metadata(ws, [image_id]).get(image_id)
-    if meta:  # remote strings: st.text shows them as text, never markup
-        page = f"page {meta['page']}" + (f" ({meta['page_label']})" if meta["page_label"] else "")
-        st.text(f"book: {meta['book_label']}, {page}")
-        if meta["attribution"]:
-            st.text(f"attribution: {meta['attribution']}")
-        if meta["license"]:
-            st.text(f"licence: {meta['license']}")
-        for label, value in metadata_pairs(meta)[:12]:
-            st.text(f"{label}: {value}")
-        if meta.get("homepage"):  # an http(s) URL (checked when stored): the item in its library's viewer
-            st.link_button("View in the library's viewer", meta["homepage"])
+    st.session_state[state.SEARCH_PENDING_SIMILAR] = int(image_id)
+    st.switch_page("app_pages/search.py")
 
 
 def show_credits(ws: Workspace, ids: Sequence[int]) -> None:
