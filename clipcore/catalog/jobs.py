@@ -166,20 +166,24 @@ class JobReporter:
             )
 
     def finish(self, result: dict[str, Any]) -> None:
-        """Mark the job done with its JSON result (not a job already cancelled)."""
+        """Mark the job done with its JSON result (not a job already cancelled); its server
+        slot is free from here."""
         with self._ws.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET status = 'done', result = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (json.dumps(result), utc_now(), self.job_id),
             )
+        (_registry() / f"{self.job_id}.pid").unlink(missing_ok=True)
 
     def fail(self, message: str) -> None:
-        """Mark the job failed with a one-line reason (not a job already cancelled)."""
+        """Mark the job failed with a one-line reason (not a job already cancelled); its
+        server slot is free from here."""
         with self._ws.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET status = 'failed', message = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')",
                 (message, utc_now(), self.job_id),
             )
+        (_registry() / f"{self.job_id}.pid").unlink(missing_ok=True)
 
 
 def _alive(pid: int | None) -> bool:

@@ -125,3 +125,26 @@ def test_cancel_stops_the_process_and_the_job_stays_cancelled(tmp_path):
     late.fail("too late")
     assert get_job(ws, "j1")["status"] == "cancelled"
     assert cancel_job(ws, "j1")["status"] == "cancelled"  # cancelling twice changes nothing
+
+
+def test_a_job_is_done_only_when_its_whole_command_succeeded(workspace, monkeypatch):
+    """The job row says done only after the command's output was made: a command whose
+    printing fails is a failed job, not a done one."""
+    from clipcore import cli
+    from clipcore.catalog.jobs import get_job
+
+    with workspace.transaction() as conn:
+        conn.execute("INSERT INTO jobs (id, kind, args, status, started_at, updated_at) "
+                     "VALUES ('j-out', 'info', '[]', 'queued', 'x', 'x')")
+
+    def broken(result):
+        raise RuntimeError("cannot print this result")
+
+    monkeypatch.setitem(cli._HUMAN, "info", broken)
+    with pytest.raises(RuntimeError, match="cannot print"):
+        cli.main(["info", "--workspace", str(workspace.root), "--job-id", "j-out"])
+    job = get_job(workspace, "j-out")
+    assert job["status"] == "failed" and "cannot print this result" in job["message"] and job["result"] is None
+    from clipcore.catalog.jobs import _registry
+
+    assert not (_registry() / "j-out.pid").exists()  # its server slot is free again
