@@ -64,7 +64,7 @@ def test_two_keys_give_two_rows_with_the_same_prompts(two_models):
     html = build_report(out, model_key=entries[0].key, untrained=True)
     assert "models compared" in html and "tiny (seed 3) (untrained, not meaningful)" in html
     for e in entries:  # the report's table has the rows of both models
-        assert f"logreg · {e.title}" in html
+        assert f"logistic regression · {e.title}" in html  # method names, not keys (plain words)
 
 
 def test_a_set_missing_holdout_images_is_left_out(two_models):
