@@ -21,7 +21,8 @@ from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, selected_ids
-from ui.label.review import conflicts_view, export_view, history_view, show_flash
+from ui.label.history import history_view, review_view
+from ui.label.review import conflicts_view, export_view, show_flash
 from ui.widgets.prediction_jobs import render_prediction_jobs
 from ui.core.text import md
 
@@ -33,7 +34,7 @@ QUERY_KINDS = {
     "few-shot": "Most confident few-shot (labels so far)",
 }
 SUGGESTERS = ["zero-shot", "few-shot", "none"]
-VIEWS = ["Label", "History", "Conflicts", "Export"]
+VIEWS = ["Label", "History", "Review", "Conflicts", "Export"]
 
 PAGE = act.PAGE
 GRID_KEY = "label-grid"
@@ -254,6 +255,8 @@ def main() -> None:
             _label_view(ctx, annotator)
         elif view == "History":
             history_view(ctx, annotator)
+        elif view == "Review":
+            review_view(ctx, annotator)
         elif view == "Conflicts":
             conflicts_view(ctx, annotator)
         else:
