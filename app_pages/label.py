@@ -21,6 +21,7 @@ from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, selected_ids
+from ui.label.filters import browse_view
 from ui.label.history import history_view, review_view
 from ui.label.review import conflicts_view, export_view, show_flash
 from ui.widgets.prediction_jobs import render_prediction_jobs
@@ -34,7 +35,7 @@ QUERY_KINDS = {
     "few-shot": "Most confident few-shot (labels so far)",
 }
 SUGGESTERS = ["zero-shot", "few-shot", "none"]
-VIEWS = ["Label", "History", "Review", "Conflicts", "Export"]
+VIEWS = ["Label", "Browse", "History", "Review", "Conflicts", "Export"]
 
 PAGE = act.PAGE
 GRID_KEY = "label-grid"
@@ -253,6 +254,8 @@ def main() -> None:
     try:
         if view == "Label":
             _label_view(ctx, annotator)
+        elif view == "Browse":
+            browse_view(ctx, annotator)
         elif view == "History":
             history_view(ctx, annotator)
         elif view == "Review":
