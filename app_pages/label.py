@@ -250,7 +250,11 @@ def main() -> None:
     st.title("Label")
     annotator = _annotator(ctx)
     show_flash()
+    if "label_view" not in st.session_state and st.query_params.get("view") in VIEWS:
+        st.session_state["label_view"] = st.query_params["view"]  # a shared link of a filtered Browse view
     view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
+    if view != "Browse" and "view" in st.query_params:
+        del st.query_params["view"]
     try:
         if view == "Label":
             _label_view(ctx, annotator)

@@ -76,3 +76,14 @@ def test_a_shared_link_opens_the_same_filter_and_assign_labels_the_selection(app
     assert (newest["annotator"], newest["source"]["kind"], newest["source"]["filters"]) == ("lead", "filter", {"annotator": ["alice"]})
     assert grid_ids(at) == []  # alice's labels are now lead's: nothing matches
     assert any("No image matches" in i.value for i in at.info)
+
+
+def test_the_link_opens_the_browse_view(app_config):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params.update({"annotator": "lead", "view": "Browse", "f_unlabelled": "1"})
+    at.switch_page("app_pages/label.py")
+    at.run()
+    assert at.radio(key="label_view").value == "Browse"
+    assert at.sidebar.checkbox(key="browse_unlabelled").value is True
+    at.radio(key="label_view").set_value("History").run()
+    assert "view" not in at.query_params

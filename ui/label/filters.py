@@ -49,6 +49,8 @@ def _from_url() -> None:
 
 
 def _to_url(selection: dict, flags: list[str], text: str) -> None:
+    if st.query_params.get("view") != "Browse":
+        st.query_params["view"] = "Browse"
     for name in fc.FACETS:
         if selection.get(name):
             if st.query_params.get_all(PARAM + name) != selection[name]:
