@@ -97,3 +97,22 @@ def test_a_lead_accepts_one_batch_and_corrects_another(team):
     assert any("Nothing waiting for review" in s.value for s in at.success)
     actions = [(e["action"], e["details"]["batch_id"]) for e in read_actions(load_settings(config_path=team).app_data)]
     assert actions == [("review_correct", first), ("review_accept", second)]
+
+
+def test_team_figures_show_progress_people_and_agreement(team):
+    from clipcore.team.agreement import annotator_agreement
+
+    ws = app_workspace(team)
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:4], annotator=ALICE, source={"kind": "text"})
+    lbl.record_batch(ws, "cover", ids[:2], annotator=BOB, source={"kind": "text"})
+    lbl.record_batch(ws, "text", ids[2:4], annotator=BOB, source={"kind": "text"})
+    at = _history(_app(_user(LEAD), "app_pages/label.py"))
+    progress, people, agreement = [t.value for t in at.table]
+    progress, people, agreement = (t.to_dict("index") for t in (progress, people, agreement))
+    covers = sum(1 for v in ws.ground_truth().values() if v == "cover")
+    assert progress["text"]["labelled"] == 2 and progress["cover"]["labelled"] == 2 and progress["cover"]["of"] == covers
+    assert people[ALICE]["current labels"] == 0 and people[BOB]["current labels"] == 4  # bob's are the latest
+    (pair,) = annotator_agreement(ws)
+    row = agreement[f"{ALICE} · {BOB}"]
+    assert (row["shared images"], row["agree"], row["Cohen's kappa"]) == (4, "50%", f"{pair['kappa']:.2f}")

@@ -6,11 +6,13 @@ and an admin's revert or review is audited."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from clipcore.catalog import labels as lbl
 from clipcore.errors import ClipcoreError
 from clipcore.team import review as rv
+from clipcore.team.agreement import annotator_agreement, class_progress
 
 from ui.core import auth
 from ui.core import context
@@ -63,6 +65,33 @@ def revert_row(ws, ws_name: str, annotator: str, batch_id: str) -> None:
     _reverted(batch_id, n)
 
 
+def team_figures(ws) -> None:
+    """Progress per class against its ground-truth total, labels per person, and agreement
+    between annotators on images both labelled (Cohen's kappa where it applies)."""
+    with st.expander("Team: progress per class, per person, agreement"):
+        left, right = st.columns(2)
+        progress = class_progress(ws)
+        left.caption("Current labels per class, against the images of that class in the ground truth.")
+        left.table(pd.DataFrame(
+            [{"class": r["class"], "labelled": r["labelled"], "of": "" if r["total"] is None else r["total"],
+              "done": "" if not r["total"] else f"{r['labelled'] / r['total']:.0%}"} for r in progress],
+            columns=["class", "labelled", "of", "done"]).set_index("class"))
+        stats = lbl.annotator_stats(ws)
+        right.caption("Per person: images decided (labelled or deselected) and current labels.")
+        right.table(pd.DataFrame([{"person": s["annotator"], "decided": s["decided"], "current labels": s["current"]} for s in stats],
+                                 columns=["person", "decided", "current labels"]).set_index("person"))
+        pairs = annotator_agreement(ws)
+        if not pairs:
+            st.caption("Agreement: no image has been labelled by two people yet.")
+            return
+        st.caption("Agreement on images labelled by both people (each person's latest label); Cohen's kappa "
+                   "where at least two images and two classes are involved.")
+        st.table(pd.DataFrame(
+            [{"people": f"{p['a']} · {p['b']}", "shared images": p["images"], "agree": f"{p['percent']:.0%}",
+              "Cohen's kappa": "" if p["kappa"] is None else f"{p['kappa']:.2f}"} for p in pairs],
+            columns=["people", "shared images", "agree", "Cohen's kappa"]).set_index("people"))
+
+
 def history_view(ctx, annotator: str) -> None:
     """Every batch, newest first, 20 to a page, each row with its own Revert button."""
     ws = ctx.ws
@@ -70,6 +99,7 @@ def history_view(ctx, annotator: str) -> None:
     if not batches:
         st.info("No label batches yet.")
         return
+    team_figures(ws)
     reviewed = rv.reviews(ws)
     c1, c2, c3 = st.columns([2, 1, 1])
     people = [EVERYONE, *sorted({b["annotator"] for b in batches})]
