@@ -22,7 +22,7 @@ from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, selected_ids
 from ui.label.filters import browse_view
-from ui.label.history import history_view, review_view
+from ui.label.history import history_view, review_view, show_guideline
 from ui.label.review import conflicts_view, export_view, show_flash
 from ui.widgets.prediction_jobs import render_prediction_jobs
 from ui.core.text import md
@@ -213,6 +213,7 @@ def _label_view(ctx, annotator: str) -> None:
     q = _query_controls(ctx, labels, zero_shot, few_ready)
     if q is None:
         return
+    show_guideline(ws, q["target"])
     sig = (str(ws.root), ctx.key, q["target"], q["kind"], q["text"], q["image_id"], q["n"], q["learn"], q["claim"])
     page = st.session_state.get(PAGE)
     if page is None or page["sig"] != sig:

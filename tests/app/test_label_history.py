@@ -116,3 +116,22 @@ def test_team_figures_show_progress_people_and_agreement(team):
     (pair,) = annotator_agreement(ws)
     row = agreement[f"{ALICE} · {BOB}"]
     assert (row["shared images"], row["agree"], row["Cohen's kappa"]) == (4, "50%", f"{pair['kappa']:.2f}")
+
+
+def test_a_lead_writes_a_guideline_and_the_annotator_sees_it_while_labelling(team):
+    from clipcore.team.guidelines import read_guidelines
+
+    ws = app_workspace(team)
+    at = _review(_app(_user(LEAD), "app_pages/label.py"))
+    at.selectbox(key="label_guideline_class").set_value("cover").run()
+    at.text_area(key="label_guideline_text").input("The front board, title visible.").run()
+    at.button(key="label_guideline_save").click().run()
+    assert not at.exception and read_guidelines(ws) == {"cover": "The front board, title visible."}
+
+    at = _app(_user(ALICE), "app_pages/label.py")
+    at.selectbox(key="label_class").set_value("cover").run()
+    assert any("Guideline for cover" in i.value and "title visible" in i.value for i in at.info)
+    at.selectbox(key="label_class").set_value("text").run()
+    assert not any("Guideline for" in i.value for i in at.info)
+    at = _review(_app(_user(ALICE), "app_pages/label.py"))
+    assert not [b for b in at.button if b.key == "label_guideline_save"]  # annotators do not write them

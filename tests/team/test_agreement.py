@@ -49,3 +49,17 @@ def test_progress_per_class_against_ground_truth(workspace):
     got = {r["class"]: (r["labelled"], r["total"]) for r in class_progress(workspace)}
     assert got["cover"] == (3, len(covers)) and got["maps"] == (1, None)
     assert got["text"] == (0, sum(1 for v in truth.values() if v == "text"))
+
+
+def test_guidelines_are_saved_per_class_and_removed_when_empty(workspace):
+    from clipcore.errors import InputError
+    from clipcore.team.guidelines import MAX_GUIDELINE_CHARS, read_guidelines, save_guideline
+
+    save_guideline(workspace, "cover", "  The front board, title visible.  ")
+    save_guideline(workspace, "text", "Mostly printed text; a small vignette is still text.")
+    assert read_guidelines(workspace) == {"cover": "The front board, title visible.",
+                                          "text": "Mostly printed text; a small vignette is still text."}
+    save_guideline(workspace, "cover", "")
+    assert set(read_guidelines(workspace)) == {"text"}
+    with pytest.raises(InputError, match="Shorten it"):
+        save_guideline(workspace, "text", "x" * (MAX_GUIDELINE_CHARS + 1))

@@ -13,6 +13,7 @@ from clipcore.catalog import labels as lbl
 from clipcore.errors import ClipcoreError
 from clipcore.team import review as rv
 from clipcore.team.agreement import annotator_agreement, class_progress
+from clipcore.team.guidelines import MAX_GUIDELINE_CHARS, read_guidelines, save_guideline
 
 from ui.core import auth
 from ui.core import context
@@ -163,6 +164,7 @@ def review_view(ctx, annotator: str) -> None:
     if not ctx.can("review"):
         st.info("A lead (admin) reviews colleagues' batches here: accepts them or corrects them.")
         return
+    guidelines_editor(ctx)
     everyone = rv.review_queue(ws, annotator, limit=500)
     people = [EVERYONE, *sorted({b["annotator"] for b in everyone})]
     who = st.selectbox("Whose batches", people, key="label_review_who")
@@ -218,3 +220,37 @@ def _act(ctx, action: str, batch_id: str, write, done: str) -> None:
     flash(done)
     new_page()
     st.rerun()
+
+
+# -- per-class guidelines ---------------------------------------------------------------------
+
+
+def show_guideline(ws, label: str) -> None:
+    """The lead's guideline for the class being assigned, if any (the Label view)."""
+    text = read_guidelines(ws).get(label)
+    if text:
+        st.info(f"**Guideline for {md(label)}:** {md(text)}", icon="📝")
+
+
+def _load_guideline(ws) -> None:
+    label = st.session_state.get("label_guideline_class")
+    st.session_state["label_guideline_text"] = read_guidelines(ws).get(label or "", "")
+
+
+def guidelines_editor(ctx) -> None:
+    """Leads write a short guideline per class; annotators see it on the Label view."""
+    ws = ctx.ws
+    with st.expander("Guidelines per class (shown to annotators while they label)"):
+        current = read_guidelines(ws)
+        label = st.selectbox("Class", sorted(set(_classes(ws)) | set(current)), index=None, key="label_guideline_class",
+                             accept_new_options=True, on_change=_load_guideline, args=(ws,), placeholder="Choose a class")
+        text = st.text_area("Guideline", key="label_guideline_text", max_chars=MAX_GUIDELINE_CHARS,
+                            help="What belongs in this class and what does not; empty removes it.")
+        if st.button("Save guideline", key="label_guideline_save", disabled=not label):
+            try:
+                auth.permit("review", ctx.entry.name)
+                save_guideline(ws, label, text)
+            except ClipcoreError as exc:
+                context.show_error(exc)
+                return
+            st.success(f"Saved the guideline for {md(label)}." if text.strip() else f"Removed the guideline for {md(label)}.")
