@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -864,6 +864,26 @@ def folder_name(label: str) -> str:
     return name[:150]
 
 
+def class_folder_entries(ws: Workspace, rows: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Any, Path]]:
+    """(label row, image record, ``<class>/<file>`` relative path) of each current label:
+    the layout of a class-folder export (an imported page is named after its book, since
+    0001.jpg is in every book; a clash gets ``-<id>`` before the suffix)."""
+    records = {r.id: r for r in ws.images([row["id"] for row in rows])} if rows else {}
+    books = image_metadata(ws, list(records))
+    used: set[Path] = set()
+    for row in rows:
+        rec = records[row["id"]]
+        folder = Path(folder_name(row["class"]))
+        name = Path(rec.path).name
+        if rec.id in books and books[rec.id]["book"]:
+            name = folder_name(f"{books[rec.id]['book']}-{name}")
+        target = folder / name
+        if target in used:
+            target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"
+        used.add(target)
+        yield row, rec, target
+
+
 def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, history: bool = False) -> dict[str, Any]:
     """Write labels to ``out_dir``.
 
@@ -899,22 +919,11 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
     if history:
         raise InputError("a folder export holds current labels only; drop --history or use csv/json.")
     rows = current_label_rows(ws)
-    records = {r.id: r for r in ws.images([row["id"] for row in rows])} if rows else {}
-    books = image_metadata(ws, list(records))  # an imported page is named after its book: 0001.jpg is in every book
-    used: set[Path] = set()
     written = 0
     missing: list[str] = []
-    for row in rows:
-        rec = records[row["id"]]
-        folder = out / folder_name(row["class"])
-        folder.mkdir(parents=True, exist_ok=True)
-        name = Path(rec.path).name
-        if rec.id in books and books[rec.id]["book"]:
-            name = folder_name(f"{books[rec.id]['book']}-{name}")
-        target = folder / name
-        if target in used:
-            target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"
-        used.add(target)
+    for row, rec, rel in class_folder_entries(ws, rows):
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             real = rec.real_path()  # no symlink escape: checked now, not only at ingest
         except UnsafePathError as exc:

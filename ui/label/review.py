@@ -16,6 +16,7 @@ from ui.core import auth
 from ui.core import context
 from ui.core import state
 from ui.widgets.grid import image_grid
+from ui.label.exports import zip_export
 from ui.core.text import md
 
 STRATEGIES = {
@@ -114,6 +115,7 @@ def export_view(ctx) -> None:
     data = lbl.labels_csv(ws, history=history) if fmt == "csv" else lbl.labels_json(ws, history=history)
     name = f"labels{'-history' if history else ''}.{fmt}"
     st.download_button(f"Download {name}", data, file_name=name, mime="text/csv" if fmt == "csv" else "application/json", key="label_download")
+    zip_export(ctx)
     if not ctx.can("export_files"):
         return
     st.subheader("Copy images into class folders")
