@@ -87,3 +87,21 @@ def test_the_link_opens_the_browse_view(app_config):
     assert at.sidebar.checkbox(key="browse_unlabelled").value is True
     at.radio(key="label_view").set_value("History").run()
     assert "view" not in at.query_params
+
+
+def test_a_text_query_ranks_the_matches_and_the_counts_say_so(app_config):
+    from clipcore.embedding.models import load_model
+    from clipcore.retrieval.search import top_k
+
+    ws = app_workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:5], annotator="alice", source={"kind": "text"})
+    at = _browse()
+    at.text_input(key="browse_text").input("a book cover").run()
+    assert not at.exception
+    assert any("over the first 32 results of the text query" in c.value for c in at.sidebar.caption)
+    model = load_model("tiny", precision="fp32", device="cpu")
+    ranked = [h.id for h in top_k(ws.load_embeddings(model.info.key), model.encode_texts(["a book cover"])[0], 1000)]
+    at.sidebar.checkbox(key="browse_unlabelled").check().run()
+    assert grid_ids(at) == [i for i in ranked if i not in ids[:5]][:48]  # rank order, filtered
+    assert at.query_params["f_text"] in ("a book cover", ["a book cover"])
