@@ -21,7 +21,9 @@ from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, take_assigned
-from ui.label.review import conflicts_view, export_view, history_view, show_flash, tell_relabelled
+from ui.label.filters import browse_view
+from ui.label.history import history_view, review_view, show_guideline
+from ui.label.review import conflicts_view, export_view, show_flash, tell_relabelled
 from ui.widgets.prediction_jobs import render_prediction_jobs
 from ui.core.text import PACE_COLUMN, PACE_HELP, human_time, md, plural
 
@@ -33,7 +35,7 @@ QUERY_KINDS = {
     "few-shot": "Most confident few-shot (labels so far)",
 }
 SUGGESTERS = ["zero-shot", "few-shot", "none"]
-VIEWS = ["Label", "History", "Conflicts", "Export"]
+VIEWS = ["Label", "Browse", "History", "Review", "Conflicts", "Export"]
 
 PAGE = act.PAGE
 GRID_KEY = "label-grid"
@@ -243,6 +245,7 @@ def _label_view(ctx, annotator: str) -> None:
     q = _query_controls(ctx, labels, zero_shot, few_ready)
     if q is None:
         return
+    show_guideline(ws, q["target"])
     sig = (str(ws.root), ctx.key, q["target"], q["kind"], q["text"], q["image_id"], q["n"], q["learn"], q["claim"])
     page = st.session_state.get(PAGE)
     if page is None or page["sig"] != sig:
@@ -290,12 +293,20 @@ def main() -> None:
     _apply_assign(ctx, annotator)  # checks the role again (ui.core.auth.permit)
     tell_relabelled(ctx.ws, annotator)
     show_flash()
+    if "label_view" not in st.session_state and st.query_params.get("view") in VIEWS:
+        st.session_state["label_view"] = st.query_params["view"]  # a shared link of a filtered Browse view
     view = st.radio("View", VIEWS, horizontal=True, key="label_view", label_visibility="collapsed")
+    if view != "Browse" and "view" in st.query_params:
+        del st.query_params["view"]
     try:
         if view == "Label":
             _label_view(ctx, annotator)
+        elif view == "Browse":
+            browse_view(ctx, annotator)
         elif view == "History":
             history_view(ctx, annotator)
+        elif view == "Review":
+            review_view(ctx, annotator)
         elif view == "Conflicts":
             conflicts_view(ctx, annotator)
         else:

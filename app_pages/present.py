@@ -10,7 +10,9 @@ import streamlit as st
 from clipcore.catalog.labels import annotator_stats, list_batches
 from clipcore.classify.evaluation import list_runs
 from clipcore.classify.prompts import latest_prompt_set
-from clipcore.classify.report import build_report, combine_with_baseline, error_rate_table, latest_baseline_for, learning_curve_svg
+from clipcore.classify.report import (
+    build_report, combine_with_baseline, error_rate_table, latest_baseline_for, learning_curve_svg, report_file_name, report_sample,
+)
 from clipcore.classify.zeroshot import build_classifier, classify_matrix, evaluate_result
 from clipcore.errors import ClipcoreError
 from clipcore.team.pace import labelling_pace
@@ -116,8 +118,9 @@ def render_report(ctx) -> None:
     st.download_button(
         "Download the report (HTML)",
         build_report(run["results"], list_runs(ctx.ws, "baseline"), model_key=ctx.key,
-                     prompt_set=f"{prompts.name} v{prompts.version}" if prompts else None, untrained=ctx.active.untrained),
-        file_name="clipcore-report.html", mime="text/html", key="present_report", type="primary",
+                     prompt_set=f"{prompts.name} v{prompts.version}" if prompts else None, untrained=ctx.active.untrained,
+                     collection=ctx.entry.name, sample=report_sample(ctx.ws, resources.catalogue_summary(ctx.ws)["sample"][:8])),
+        file_name=report_file_name(ctx.entry.name), mime="text/html", key="present_report", type="primary",
     )
 
 

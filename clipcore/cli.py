@@ -575,6 +575,18 @@ def _human_labels(r: dict[str, Any]) -> str:
     return "\n".join(lines) or "no labels yet"
 
 
+@command("export-zip", human=lambda r: f"wrote {r['files']} originals in {len(r['classes'])} class folders to {r['zip']}")
+def _cmd_export_zip(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from clipcore.catalog.exportzip import export_zip
+
+    ws = _workspace(settings)
+    bar = _Progress(args, "zip", unit="file")
+    try:
+        return export_zip(ws, args.name or Path(settings.workspace).name, max_mb=args.max_mb, progress=bar)
+    finally:
+        bar.close()
+
+
 @command("labels", human=_human_labels)
 def _cmd_labels(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.catalog.labels import current_label_rows, export_labels, label_history
@@ -956,6 +968,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "json", "folders"], default="csv", help="export format (default csv)")
     p.add_argument("--rename-annotator", nargs=2, metavar=("OLD", "NEW"),
                    help="give OLD's batches, events and claims to NEW (e.g. an email to the provider's sub)")
+    _common(p)
+
+    p = sub.add_parser("export-zip", help="the class-folder export as one ZIP in the workspace's exports/ folder (a job)")
+    p.add_argument("--name", help="the collection's name, at the start of the file name (default: the workspace folder's)")
+    p.add_argument("--max-mb", type=int, default=2048, help="refuse when the originals add up to more (default 2048)")
     _common(p)
 
     p = sub.add_parser("index", help="build or rebuild the vector index of the workspace's embeddings")

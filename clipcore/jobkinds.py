@@ -129,6 +129,10 @@ def _index(key: str) -> list[str]:
     return ["--key", key]
 
 
+def _export_zip(name: str, max_mb: int) -> list[str]:
+    return ["--name", str(name), "--max-mb", str(int(max_mb))]
+
+
 KINDS: dict[str, JobKind] = {
     k.name: k
     for k in (
@@ -140,6 +144,7 @@ KINDS: dict[str, JobKind] = {
         JobKind("evaluate", "evaluation", "fits", _evaluate),
         JobKind("baseline", "baseline", "fits", _baseline),
         JobKind("download-model", "download", None, _download),
+        JobKind("export-zip", "ZIP export", "files", _export_zip, action="export_files"),
     )
 }
 

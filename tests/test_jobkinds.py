@@ -26,6 +26,7 @@ EXAMPLES = {
                  "prompt_set": ("reference", 2), "models": ["a/b@pp1"]},
     "baseline": {"arch": "tiny", "ks": [1, "all"], "draws": 1, "split": "default", "epochs": 2, "checkpoint": "/m/b0.pth"},
     "download-model": {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"},
+    "export-zip": {"name": "Hokusai prints", "max_mb": 512},
 }
 
 # Functions of the app that take a job kind by name.

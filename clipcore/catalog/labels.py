@@ -18,12 +18,13 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -117,6 +118,7 @@ def record_batch(
     annotator: str,
     source: Mapping[str, Any],
     rejected_ids: Iterable[int] = (),
+    also: Callable[[sqlite3.Connection, str], None] | None = None,
 ) -> str:
     """Assign ``label`` to ``image_ids`` (and record ``rejected_ids`` as negatives) as one batch.
 
@@ -126,6 +128,8 @@ def record_batch(
     Args:
         source: where the batch came from, JSON-serialisable, e.g.
             ``{"kind": "text", "query": "a cover", "model": "ViT-B-32/..."}``.
+        also: called with the connection and the new batch id inside the same transaction
+            (a review that records its correction batch: both or neither).
     Returns:
         The new batch id (32 hex characters).
     Raises:
@@ -133,7 +137,7 @@ def record_batch(
             and rejected, an unknown id, or a source that is not a JSON object.
     """
     args = _batch_args(label, annotator, image_ids, rejected_ids, source)
-    return _write_batch(ws, *args, since_event=None).batch_id or ""
+    return _write_batch(ws, *args, since_event=None, also=also).batch_id or ""
 
 
 def _batch_args(label, annotator, image_ids, rejected_ids, source) -> tuple[str, str, str, list[int], list[int]]:
@@ -215,7 +219,8 @@ def _labelled_since(conn, ids: Sequence[int], since_event: int, annotator: str) 
 
 
 def _write_batch(
-    ws: Workspace, label: str, annotator: str, source_json: str, assigned: list[int], rejected: list[int], *, since_event: int | None
+    ws: Workspace, label: str, annotator: str, source_json: str, assigned: list[int], rejected: list[int], *, since_event: int | None,
+    also: Callable[[sqlite3.Connection, str], None] | None = None,
 ) -> AssignResult:
     batch_id = uuid.uuid4().hex
     now = utc_now()
@@ -238,6 +243,8 @@ def _write_batch(
         conn.executemany(
             "DELETE FROM label_claims WHERE image_id = ? AND annotator = ?", [(i, annotator) for i in assigned + rejected]
         )
+        if also is not None:
+            also(conn, batch_id)
     logger.info(
         "batch %s: %d x %r, %d rejected, %d skipped, by %s", batch_id, len(assigned), label, len(rejected), len(skipped), annotator
     )
@@ -341,7 +348,7 @@ def last_batch(ws: Workspace, annotator: str) -> dict[str, Any] | None:
         "SELECT * FROM label_batches WHERE annotator = ? AND reverted_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
         (annotator,),
     )
-    return _batch_dict(rows[0]) if rows else None
+    return batch_dict(rows[0]) if rows else None
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -470,7 +477,8 @@ def label_history(ws: Workspace) -> list[dict[str, Any]]:
     ]
 
 
-def _batch_dict(r) -> dict[str, Any]:
+def batch_dict(r) -> dict[str, Any]:
+    """A ``label_batches`` row as the dict :func:`list_batches` returns (source parsed)."""
     try:
         source = json.loads(r["source"])
     except (TypeError, ValueError):
@@ -500,7 +508,7 @@ def list_batches(ws: Workspace, *, limit: int | None = None) -> list[dict[str, A
         params = (int(limit),)
     out = []
     for r in ws.query(sql, params):
-        d = _batch_dict(r)
+        d = batch_dict(r)
         d["rejected"] = int(r["rejected"])
         out.append(d)
     return out
@@ -876,6 +884,26 @@ def folder_name(label: str) -> str:
     return name[:150]
 
 
+def class_folder_entries(ws: Workspace, rows: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Any, Path]]:
+    """(label row, image record, ``<class>/<file>`` relative path) of each current label:
+    the layout of a class-folder export (an imported page is named after its book, since
+    0001.jpg is in every book; a clash gets ``-<id>`` before the suffix)."""
+    records = {r.id: r for r in ws.images([row["id"] for row in rows])} if rows else {}
+    books = image_metadata(ws, list(records))
+    used: set[Path] = set()
+    for row in rows:
+        rec = records[row["id"]]
+        folder = Path(folder_name(row["class"]))
+        name = Path(rec.path).name
+        if rec.id in books and books[rec.id]["book"]:
+            name = folder_name(f"{books[rec.id]['book']}-{name}")
+        target = folder / name
+        if target in used:
+            target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"
+        used.add(target)
+        yield row, rec, target
+
+
 def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, history: bool = False) -> dict[str, Any]:
     """Write labels to ``out_dir``.
 
@@ -911,22 +939,11 @@ def export_labels(ws: Workspace, out_dir: str | Path, fmt: str = "csv", *, histo
     if history:
         raise InputError("a folder export holds current labels only; drop --history or use csv/json.")
     rows = current_label_rows(ws)
-    records = {r.id: r for r in ws.images([row["id"] for row in rows])} if rows else {}
-    books = image_metadata(ws, list(records))  # an imported page is named after its book: 0001.jpg is in every book
-    used: set[Path] = set()
     written = 0
     missing: list[str] = []
-    for row in rows:
-        rec = records[row["id"]]
-        folder = out / folder_name(row["class"])
-        folder.mkdir(parents=True, exist_ok=True)
-        name = Path(rec.path).name
-        if rec.id in books and books[rec.id]["book"]:
-            name = folder_name(f"{books[rec.id]['book']}-{name}")
-        target = folder / name
-        if target in used:
-            target = folder / f"{Path(name).stem}-{rec.id}{Path(name).suffix}"
-        used.add(target)
+    for row, rec, rel in class_folder_entries(ws, rows):
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             real = rec.real_path()  # no symlink escape: checked now, not only at ingest
         except UnsafePathError as exc:

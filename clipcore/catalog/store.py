@@ -313,6 +313,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE image_meta ADD COLUMN homepage TEXT;
         """,
     ),
+    (
+        # A lead's review of a colleague's batch: accepted, or corrected by a new batch
+        # (``correction_batch``). One review per batch. Owned by team.review.
+        "0030_batch_reviews",
+        """
+        CREATE TABLE batch_reviews (
+            batch_id TEXT PRIMARY KEY REFERENCES label_batches(id),
+            reviewer TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('accepted', 'corrected')),
+            correction_batch TEXT REFERENCES label_batches(id),
+            reviewed_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Table ownership (where each table's SQL lives): see docs/ARCHITECTURE.md, "Store layout".

@@ -295,6 +295,8 @@ def build_report(
     prompt_set: str | None = None,
     untrained: bool = False,
     generated_at: str | None = None,
+    collection: str | None = None,
+    sample: Sequence[tuple[str, str]] = (),
 ) -> str:
     """A self-contained HTML report of one evaluation (and the latest baseline run).
 
@@ -305,6 +307,9 @@ def build_report(
             the newest on the evaluation's split joins the table and its confusion matrix is shown.
         model_key: the CLIP model the embeddings came from, shown in the header.
         untrained: the CLIP model was random-init; the report says results are not meaningful.
+        collection: the collection's name, in the title.
+        sample: (caption, ``data:image/jpeg;base64,...`` URL) of a few of its images
+            (``report_sample``), embedded in the file so that it needs nothing external.
     Returns:
         One HTML document (UTF-8 text) without scripts or external references.
     """
@@ -352,6 +357,8 @@ def build_report(
         meta.append(f"settings: {_settings_text(settings)}")
     meta.append(f"generated {generated}")
 
+    if collection:
+        title = f"{collection}: {title[0].lower()}{title[1:]}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -361,6 +368,12 @@ def build_report(
         f'<p class="muted">{" · ".join(e(m) for m in meta)}</p>',
     ]
     parts += [f'<div class="warn">{e(w)}</div>' for w in dict.fromkeys(warnings)]
+    shown = [(c, u) for c, u in sample if str(u).startswith("data:image/jpeg;base64,")]  # nothing external
+    if shown:
+        parts.append(f"<h2>A sample of {e(collection or 'the collection')}</h2><div class=\"cms\">")
+        parts += [f'<figure style="margin:0 8px 8px 0"><img src="{e(u)}" alt="{e(c)}" style="height:128px">'
+                  f'<figcaption class="muted">{e(c)}</figcaption></figure>' for c, u in shown]
+        parts.append("</div>")
     parts += [
         "<h2>Error rate by training examples per class</h2>",
         '<p class="muted">Mean error rate on the frozen hold-out over random training draws (± standard deviation); '
@@ -429,3 +442,32 @@ def _settings_text(settings: Mapping[str, Any]) -> str:
     keep = {k: v for k, v in settings.items()
             if v is not None and v != "" and (not isinstance(v, (dict, list)) or k in ("ks", "methods"))}
     return "; ".join(f"{SETTING_NAMES.get(k, k.replace('_', ' '))}: {_setting_value(k, v)}" for k, v in keep.items())
+
+
+
+def report_sample(ws: Any, image_ids: Sequence[int], *, size: int = 160) -> list[tuple[str, str]]:
+    """(file name, data URL) of each image's stored thumbnail, for :func:`build_report`;
+    images whose thumbnail is missing or unreadable are left out."""
+    from pathlib import Path
+
+    from clipcore.catalog.images import thumbnail_data_url
+    from clipcore.errors import InputError
+
+    out = []
+    for rec in ws.images(list(image_ids)):
+        thumb = ws.thumbnail_path(rec.content_hash)
+        if not thumb.is_file():
+            continue
+        try:
+            out.append((Path(rec.path).name, thumbnail_data_url(thumb, size)))
+        except InputError:
+            continue
+    return out
+
+
+def report_file_name(collection: str) -> str:
+    """``<collection>-report.html``, the name made file-safe."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", collection).strip(".-") or "collection"
+    return f"{safe}-report.html"

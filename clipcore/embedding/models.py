@@ -532,6 +532,14 @@ def embedding_model_specs(ws: Workspace) -> dict[str, ModelSpec]:
     return out
 
 
+def known_models() -> list[tuple[str, str]]:
+    """(architecture, pretrained tag) pairs open_clip knows (``open_clip.list_pretrained()``),
+    in its order, with ``("tiny", "")`` first (the offline test model, no weights)."""
+    import open_clip
+
+    return [(TINY_MODEL, ""), *((str(a), str(t)) for a, t in open_clip.list_pretrained())]
+
+
 def check_model_choice(
     name: str, pretrained: str | None, checkpoint: str | None, *, folders: tuple[Path, ...]
 ) -> tuple[str, str | None, Path | None]:

@@ -32,6 +32,8 @@ AUDITED = (
     "collection_remove",
     "job_start",  # every job started from the app, a retry included
     "job_cancel",  # a running or queued job stopped from the app
+    "review_accept",  # a colleague's batch accepted in the review queue
+    "review_correct",  # a colleague's batch corrected (a new batch) in the review queue
 )
 CSV_FIELDS = ("at", "who", "action", "workspace", "details")
 

@@ -22,6 +22,7 @@ ACTIONS = (
     "export_files",  # copy images into class folders on the server
     "overwrite",  # assign, explicitly, over images a colleague labelled since the page was drawn
     "audit",  # read and export the audit log of admin actions
+    "review",  # walk through colleagues' batches, accept or correct them
 )
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {

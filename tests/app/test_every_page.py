@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [None, "app_pages/search.py", "app_pages/zero_shot.py", "app_pages/few_shot.py", "app_pages/label.py", "app_pages/evaluate.py", "app_pages/present.py"]
-LABEL_VIEWS = ["Label", "History", "Conflicts", "Export"]
+LABEL_VIEWS = ["Label", "Browse", "History", "Review", "Conflicts", "Export"]
 
 
 def _config(tmp_path: Path, ws_root: Path) -> Path:

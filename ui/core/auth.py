@@ -45,6 +45,7 @@ ACTION_WORDS = {
     "export_files": "copy images into folders on the server",
     "overwrite": "overwrite a colleague's labels",
     "audit": "read the audit log",
+    "review": "review a colleague's batches",
 }
 
 

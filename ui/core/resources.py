@@ -230,3 +230,45 @@ def catalogue_summary(ws: Workspace) -> dict:
     aggregates over the whole catalogue (about a second at a million images), cached until
     the store's change counter moves (an ingest, an embed, a ground-truth import)."""
     return _catalogue_summary(str(ws.root), ws.change_count())
+
+
+# -- filters with counts (clipcore.team.facets), each part cached on its own version ----------
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _catalog_facets(root: str, changes: int):
+    from clipcore.team.facets import catalog_facets
+
+    return catalog_facets(workspace_at(root))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _label_facets(root: str, changes: int, events_version: tuple[int, int]):
+    from clipcore.team.facets import label_facets
+
+    return label_facets(workspace_at(root), _catalog_facets(root, changes).ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _prediction_facet(root: str, changes: int, source: str, _probs):
+    from clipcore.team.facets import prediction_codes
+
+    ids = _catalog_facets(root, changes).ids
+    return prediction_codes(ids, _probs.ids, _probs.classes, _probs.proba.argmax(axis=1))
+
+
+def facet_table(ws: Workspace, probs=None):
+    """``clipcore.team.facets.FacetTable`` of the workspace: the catalogue part cached on
+    ``change_count()``, the labels on the label events version, the prediction on its
+    scores' provenance (``probs``: ``team.ranking.ClassProbabilities`` or None), so a label
+    action re-reads the labels only."""
+    import json
+
+    from clipcore.catalog.labels import label_events_version
+    from clipcore.team.facets import facet_table as build
+
+    root, changes = str(ws.root), ws.change_count()
+    pred = None
+    if probs is not None:
+        pred = _prediction_facet(root, changes, json.dumps(probs.source, sort_keys=True, default=str), probs)
+    return build(_catalog_facets(root, changes), _label_facets(root, changes, label_events_version(ws)), pred)

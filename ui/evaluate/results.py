@@ -10,10 +10,11 @@ import streamlit as st
 
 from clipcore.classify.report import MODEL_SEP
 from clipcore.classify.metrics import ConfusionMatrix
-from clipcore.classify.report import build_report, is_reference_row
+from clipcore.classify.report import build_report, is_reference_row, report_file_name, report_sample
 from ui.widgets.charts import confusion_chart, full_legend, method_colour_scale, with_plot_height
 from ui.evaluate.run import method_title
 from ui.widgets.grid import image_grid, more_like_this_on_search
+from ui.core import resources
 from ui.core.text import human_time
 
 CM_CELL = "ev_cm_cell"
@@ -99,8 +100,9 @@ def render_error_table(ctx, table, result: dict, baseline_runs: list[dict], base
         build_report(
             result, baseline_runs, model_key=ctx.key,
             prompt_set=method_title("zero_shot", ps) if ps else None, untrained=ctx.active.untrained,
+            collection=ctx.entry.name, sample=report_sample(ctx.ws, resources.catalogue_summary(ctx.ws)["sample"][:8]),
         ),
-        file_name="evaluation_report.html",
+        file_name=report_file_name(ctx.entry.name),
         mime="text/html",
         key="ev_html",
         help="One self-contained file: opens in any browser without the app.",

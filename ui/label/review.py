@@ -1,5 +1,5 @@
-"""The Label page's review views: batch history (undo / revert), conflicts (one by one
-or in bulk) and exports. Every write checks the role first (``ui.core.auth.permit``)."""
+"""The Label page's review views: conflicts (one by one or in bulk) and exports (the
+history and the review queue: ``ui.label.history``). Every write checks the role first (``ui.core.auth.permit``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from ui.core import auth
 from ui.core import context
 from ui.core import state
 from ui.widgets.grid import image_grid
-from ui.core.text import human_time, md, plural
+from ui.label.exports import zip_export
+from ui.core.text import md, plural
 
 STRATEGIES = {
     "majority": "Keep the majority (ties: the latest)",
@@ -75,60 +76,6 @@ def tell_relabelled(ws, annotator: str) -> None:
 def new_page() -> None:
     """Forget the page on screen so the next run draws a fresh one."""
     st.session_state.pop(state.LABEL_PAGE, None)
-
-
-def history_view(ctx, annotator: str) -> None:
-    """Every batch; admins revert anyone's, annotators their own."""
-    from st_aggrid import AgGrid, GridOptionsBuilder
-
-    ws = ctx.ws
-    batches = lbl.list_batches(ws)
-    if not batches:
-        st.info("No label batches yet.")
-        return
-    df = pd.DataFrame(
-        [
-            {
-                "batch_id": b["batch_id"],
-                "batch": str(b["batch_id"])[:8],
-                "when": human_time(b["created_at"]),
-                "who": b["annotator"],
-                "class": b["class"],
-                "source": lbl.describe_source(b["source"]),
-                "size": b["size"],
-                "rejected": b["rejected"],
-                "reverted": f"{human_time(b['reverted_at'])} by {b['reverted_by']}" if b["reverted_at"] else "",
-            }
-            for b in batches
-        ]
-    )
-    builder = GridOptionsBuilder.from_dataframe(df)
-    builder.configure_default_column(filter=True, sortable=True, resizable=True)
-    builder.configure_selection("single")
-    builder.configure_column("batch_id", hide=True)  # the full id travels with a selected row
-    grid = AgGrid(df, gridOptions=builder.build(), update_on=["selectionChanged"], height=360, key="label_history_grid")
-    any_batch, own_batch = ctx.can("revert_any"), ctx.can("undo_own")
-    if not (any_batch or own_batch):
-        return
-    chosen = grid.selected_rows if grid is not None else None
-    picked = str(chosen.iloc[0]["batch_id"]) if isinstance(chosen, pd.DataFrame) and len(chosen) else ""
-    help_text = "Select a row above or paste an id." + ("" if any_batch else " You can revert your own batches.")
-    batch_id = st.text_input("Batch id to revert", value=picked, key=f"label_revert_id-{picked}", help=help_text)
-    if st.button("Revert batch", key="label_revert", disabled=not batch_id.strip()):
-        try:
-            # Checked again at click time: an annotator reverts only their own batches.
-            may_any = auth.can("revert_any", ctx.entry.name)
-            if not may_any:
-                auth.permit("undo_own", ctx.entry.name)
-            n = lbl.revert_batch(ws, batch_id, annotator=annotator, only_own=not may_any)
-        except ClipcoreError as exc:
-            context.show_error(exc)
-            return
-        if may_any and n:
-            auth.audit("revert", ctx.entry.name, batch_id=batch_id.strip(), labels=n)
-        flash(f"Reverted batch {batch_id.strip()[:8]} ({plural(n, 'label')})." if n else "That batch was already reverted.", "↩️")
-        new_page()
-        st.rerun()
 
 
 def conflicts_view(ctx, annotator: str) -> None:
@@ -203,6 +150,7 @@ def export_view(ctx) -> None:
     data = lbl.labels_csv(ws, history=history) if fmt == "csv" else lbl.labels_json(ws, history=history)
     name = f"labels{'-history' if history else ''}.{fmt}"
     st.download_button(f"Download {name}", data, file_name=name, mime="text/csv" if fmt == "csv" else "application/json", key="label_download")
+    zip_export(ctx)
     if not ctx.can("export_files"):
         return
     st.subheader("Copy images into class folders")

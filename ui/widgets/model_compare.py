@@ -11,7 +11,7 @@ from clipcore.jobkinds import ModelChoice
 from clipcore.classify.evaluation import ModelEntry, compare_zero_shot, covers_holdout
 from clipcore.classify.prompts import PromptSet
 from clipcore.classify.splits import Split, get_split
-from clipcore.embedding.models import ModelSpec, check_model_choice, embedding_model_specs
+from clipcore.embedding.models import ModelSpec, check_model_choice, embedding_model_specs, known_models
 from clipcore.errors import ClipcoreError
 from clipcore.parallel import heavy_slot
 from ui.core import auth
@@ -116,9 +116,17 @@ def render_add_model(ctx) -> None:
             "Choose an open_clip architecture with a pretrained tag, or a local weights file in a model folder "
             "([model] folders in clipcore.toml). Only images without its embedding are embedded."
         )
+        known = known_models()
+        st.selectbox(
+            "Known models", known, index=None, key="mc_known", on_change=_fill_known,
+            format_func=lambda m: f"{m[0]} · {m[1]}" if m[1] else f"{m[0]} (no weights)",
+            placeholder=f"Choose one of {len(known):,} architectures with their pretrained tags, or type below",
+            help="Fills in Architecture and Pretrained tag; you can still type any other.",
+        )
         with st.form("mc_add_model"):
             c1, c2 = st.columns(2)
-            name = c1.text_input("Architecture", value="ViT-B-32", key="mc_arch", help="e.g. ViT-B-32, ViT-B-16, tiny")
+            st.session_state.setdefault("mc_arch", "ViT-B-32")  # a default set once, so the list can replace it
+            name = c1.text_input("Architecture", key="mc_arch", help="e.g. ViT-B-32, ViT-B-16, tiny")
             tag = c2.text_input("Pretrained tag", key="mc_tag", help="e.g. laion2b_s34b_b79k; empty with a checkpoint")
             checkpoint = st.text_input("Local checkpoint", key="mc_checkpoint",
                                        help="A weights file of this architecture inside a model folder.")
@@ -126,6 +134,13 @@ def render_add_model(ctx) -> None:
         if submitted:
             _start_embed(ctx, name, tag, checkpoint)
         job_panel(ctx.ws, ctx.entry.name, "embed", key="mc_embed")
+
+
+def _fill_known() -> None:
+    """A model chosen from the list fills the form's typed fields (still editable)."""
+    chosen = st.session_state.get("mc_known")
+    if chosen:
+        st.session_state["mc_arch"], st.session_state["mc_tag"] = chosen[0], chosen[1]
 
 
 def _start_embed(ctx, name: str, tag: str, checkpoint: str) -> None:

@@ -17,6 +17,7 @@ from ui.core import context
 from ui.core import resources
 from ui.widgets.charts import confusion_chart
 from ui.widgets.grid import thumbnail_paths
+from ui.zero_shot.diff import render_prompt_diff
 
 MAX_TABLE_ROWS = 1000
 COMPARE_KEYS = ("zs_cmp_a", "zs_cmp_b")
@@ -107,8 +108,9 @@ def render_compare(ctx, truth: dict) -> None:
         a = c1.selectbox("A", options, index=a_default, format_func=fmt, key="zs_cmp_a")
         b = c2.selectbox("B", options, index=b_default, format_func=fmt, key="zs_cmp_b")
         try:
-            ra = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *a)), matrix)
-            rb = classify_matrix(build_classifier(ctx.model, load_prompt_set(ws, *b)), matrix)
+            set_a, set_b = load_prompt_set(ws, *a), load_prompt_set(ws, *b)
+            ra = classify_matrix(build_classifier(ctx.model, set_a), matrix)
+            rb = classify_matrix(build_classifier(ctx.model, set_b), matrix)
             comparison = compare_results(ra, rb, truth)
         except ClipcoreError as exc:
             context.show_error(exc)
@@ -132,4 +134,5 @@ def render_compare(ctx, truth: dict) -> None:
                         title=fmt(choice),
                         size=260,
                     )
-
+        if comparison is not None:
+            render_prompt_diff(ws, set_a, set_b, ra, rb, truth)

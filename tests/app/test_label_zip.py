@@ -1,0 +1,44 @@
+"""AppTest of the ZIP export on the Label page's Export view: the job builds it into the
+workspace's exports/ folder, named after the collection, and the page offers it."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from clipcore.catalog import labels as lbl
+from clipcore.catalog.jobs import list_jobs
+from tests.helpers import app_workspace, wait_for_job
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _export_view() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params["annotator"] = "lead"
+    at.switch_page("app_pages/label.py")
+    at.run()
+    at.radio(key="label_view").set_value("Export").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_job_builds_the_zip_and_the_page_offers_it(app_config):
+    ws = app_workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice", source={"kind": "text"})
+    at = _export_view()
+    assert not [b for b in at.get("download_button") if "labels-" in str(b.proto.label)]
+    at.button(key="label_zip_build").click().run()
+    assert not at.exception
+    (job,) = [j for j in list_jobs(ws) if j["kind"] == "export-zip"]
+    done = wait_for_job(ws, job["id"], timeout=120)
+    assert done["status"] == "done", done
+    (path,) = (ws.root / "exports").glob("demo-labels-*.zip")
+    with zipfile.ZipFile(path) as zf:
+        assert len(zf.namelist()) == 3 and all(n.startswith("cover/") for n in zf.namelist())
+    at.run()
+    labels = [str(b.proto.label) for b in at.get("download_button")]
+    assert any(lab.startswith(f"Download {path.name}") for lab in labels), labels

@@ -1,0 +1,54 @@
+"""Zero-shot's "Compare versions" in Chromium: the prompt diff per class as text, and the
+flipped images as a grid equal to predictions made outside the app, filtered to "fixed"."""
+
+from __future__ import annotations
+
+import pytest
+
+from clipcore.classify.prompts import load_prompt_set, save_prompt_set
+from clipcore.classify.zeroshot import build_classifier, classify_matrix
+from clipcore.embedding.models import load_model
+from tests.e2e.test_browser_history import _tiles
+from tests.gridview import TILE_IDS_JS
+from tests.helpers import app_workspace
+
+V1 = {"cover": ["book cover"], "text": ["printed text"], "blank page": ["an empty page"]}
+V2 = {"cover": ["book binding", "book cover"], "text": ["cursive Japanese ideograms"], "illustration": ["a woodblock print"]}
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+@pytest.mark.e2e
+def test_prompt_diff_and_flipped_images(streamlit_server, page, app_config):
+    ws = app_workspace(app_config)
+    save_prompt_set(ws, "mine", V1)
+    save_prompt_set(ws, "mine", V2)
+    model = load_model("tiny", precision="fp32", device="cpu")
+    matrix = ws.load_embeddings(model.info.key)
+    pa = dict(zip(matrix.ids.tolist(), classify_matrix(build_classifier(model, load_prompt_set(ws, "mine", 1)), matrix).predicted))
+    pb = dict(zip(matrix.ids.tolist(), classify_matrix(build_classifier(model, load_prompt_set(ws, "mine", 2)), matrix).predicted))
+    truth = ws.ground_truth()
+    flipped = {i for i in pa if pa[i] != pb[i]}
+    fixed = {i for i in flipped if truth.get(i) == pb[i]}
+    assert flipped
+
+    page.goto(f"{streamlit_server}/zero_shot")
+    page.get_by_role("tab", name="Compare versions").click(timeout=90_000)
+    _choose(page, "A", "mine · version 1")
+    _choose(page, "B", "mine · version 2")
+    table = page.locator('[data-testid="stTable"]')
+    table.get_by_text("cursive Japanese ideograms").wait_for(timeout=90_000)
+    row = table.locator("tr", has_text="cover")
+    assert "book binding" in row.inner_text() and "changed" in row.inner_text()
+    assert "only in B" in table.locator("tr", has_text="illustration").inner_text()
+
+    assert set(_tiles(page)) == flipped
+    page.get_by_text("Fixed by B", exact=False).click()
+    if fixed:
+        before = page.evaluate(f"({TILE_IDS_JS})()") or ""
+        assert set(_tiles(page, before)) == fixed
+    else:
+        page.get_by_text("No image of this kind").wait_for(timeout=90_000)

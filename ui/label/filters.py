@@ -1,0 +1,173 @@
+"""The Label page's Browse view: filters with counts (FiftyOne's sidebar) by label, ground
+truth, prediction, annotator, book, "unlabelled" and "disagrees with prediction"; each
+value shows its count over the whole collection, or over the first 1,000 results when a
+text query ranks them. The filter lives in the URL (share the link) and can be saved by
+name. The matching images are a selectable grid; "Assign" labels the selected ones as one
+batch. Counts come from ``clipcore.team.facets`` (cached in ``ui.core.resources``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from clipcore.catalog import labels as lbl
+from clipcore.errors import ClipcoreError
+from clipcore.retrieval.search import top_k
+from clipcore.team import facets as fc
+
+from ui.core import auth
+from ui.core import classifier_cache
+from ui.core import context
+from ui.core import resources
+from ui.core.text import md
+from ui.label.review import flash, new_page
+from ui.widgets.grid import image_grid, selected_ids
+
+RANKED = 1_000
+PER_PAGE = 48
+NAMES = {"label": "Label", "ground_truth": "Ground truth", "prediction": "Prediction (zero-shot)",
+         "annotator": "Annotator", "book": "Book"}
+FLAG_NAMES = {"unlabelled": "Unlabelled", "disagrees": "Disagrees with prediction"}
+GRID = "browse-grid"
+PARAM = "f_"  # URL keys: f_label=cover&f_label=map&f_unlabelled=1
+
+
+def _key(name: str) -> str:
+    return f"browse_{name}"
+
+
+def _from_url() -> None:
+    """First run of a session (or a shared link): the widgets start from the URL."""
+    for name in fc.FACETS:
+        if _key(name) not in st.session_state and st.query_params.get_all(PARAM + name):
+            st.session_state[_key(name)] = list(st.query_params.get_all(PARAM + name))
+    for flag in fc.FLAGS:
+        if _key(flag) not in st.session_state and st.query_params.get(PARAM + flag) == "1":
+            st.session_state[_key(flag)] = True
+    if _key("text") not in st.session_state and st.query_params.get(PARAM + "text"):
+        st.session_state[_key("text")] = st.query_params[PARAM + "text"]
+
+
+def _to_url(selection: dict, flags: list[str], text: str) -> None:
+    if st.query_params.get("view") != "Browse":
+        st.query_params["view"] = "Browse"
+    for name in fc.FACETS:
+        if selection.get(name):
+            if st.query_params.get_all(PARAM + name) != selection[name]:
+                st.query_params[PARAM + name] = selection[name]
+        elif PARAM + name in st.query_params:
+            del st.query_params[PARAM + name]
+    for flag in fc.FLAGS:
+        if flag in flags:
+            st.query_params[PARAM + flag] = "1"
+        elif PARAM + flag in st.query_params:
+            del st.query_params[PARAM + flag]
+    if text:
+        st.query_params[PARAM + "text"] = text
+    elif PARAM + "text" in st.query_params:
+        del st.query_params[PARAM + "text"]
+
+
+def _open_view(ws) -> None:
+    """The "Open a saved view" callback: its filters replace the widgets' values."""
+    name = st.session_state.get("browse_open")
+    view = fc.saved_views(ws).get(name or "")
+    if not view:
+        return
+    for facet in fc.FACETS:
+        st.session_state[_key(facet)] = list(view["filters"].get(facet, []))
+    for flag in fc.FLAGS:
+        st.session_state[_key(flag)] = flag in view.get("flags", [])
+
+
+def _panel(ws, table: fc.FacetTable, counts: dict, scope: str) -> tuple[dict, list[str]]:
+    side = st.sidebar
+    side.subheader("Filters")
+    side.caption(scope)
+    selection: dict[str, list[str]] = {}
+    for name in table.facets:
+        n = counts.get(name, {})
+        # A chosen value with no image left (its labels changed) stays chosen, at 0.
+        chosen = [str(v) for v in st.session_state.get(_key(name), [])]
+        options = list(n) + [v for v in chosen if v not in n]
+        if not options:
+            continue
+        selection[name] = side.multiselect(
+            NAMES[name], options, key=_key(name), format_func=lambda v, n=n: f"{v} ({n.get(v, 0):,})",
+        )
+    flags = [f for f in fc.FLAGS if side.checkbox(f"{FLAG_NAMES[f]} ({counts['flags'][f]:,})", key=_key(f))]
+    views = fc.saved_views(ws)
+    if views:
+        side.selectbox("Open a saved view", list(views), index=None, key="browse_open", on_change=_open_view, args=(ws,),
+                       placeholder="Choose a view")
+    name = side.text_input("Save this view as", key="browse_save_name", max_chars=lbl.MAX_LABEL_CHARS)
+    if side.button("Save view", key="browse_save", disabled=not name.strip()):
+        try:
+            fc.save_view(ws, name, selection, flags)
+        except ClipcoreError as exc:
+            context.show_error(exc)
+        else:
+            side.success(f"Saved the view {md(name.strip())}.")
+    return selection, flags
+
+
+def _assign(ws, ws_name: str, annotator: str, ids: list[int], selection: dict, flags: list[str]) -> None:
+    target = st.session_state.get("browse_class")
+    keep = selected_ids(GRID, ids)
+    if not target or not keep:
+        return
+    try:
+        auth.permit("label", ws_name)
+        chosen = {k: v for k, v in selection.items() if v}
+        note = "; ".join([*(f"{NAMES[k].lower()} {', '.join(v)}" for k, v in chosen.items()), *(FLAG_NAMES[f].lower() for f in flags)])
+        source = {"kind": "filter", "note": note or "everything", "filters": chosen, "flags": flags}
+        batch = lbl.record_batch(ws, target, keep, annotator=annotator, source=source)
+    except ClipcoreError as exc:
+        flash(str(exc), "🚫")
+        return
+    flash(f"Labelled {len(keep)} as {target!r} (batch {batch[:8]}).")
+    new_page()
+
+
+def browse_view(ctx, annotator: str) -> None:
+    """Filters in the sidebar, the matching images as a grid, and Assign."""
+    ws = ctx.ws
+    _from_url()
+    table = resources.facet_table(ws, classifier_cache.zero_shot_probabilities(ws, ctx.key))
+    text = st.text_input("Rank by text (optional)", key=_key("text"), placeholder="e.g. a map of a coastline").strip()
+    rows = None
+    if text:
+        hits = top_k(resources.vector_index(ws, ctx.key), resources.text_vector(ctx.key, text), RANKED)
+        rows = table.rows_of([h.id for h in hits])
+        scope = f"Counts over the first {len(rows):,} results of the text query."
+    else:
+        scope = f"Counts over the whole collection ({len(table.ids):,} images)."
+    counts = table.counts(rows)
+    selection, flags = _panel(ws, table, counts, scope)
+    _to_url(selection, flags, text)
+    mask = table.mask(selection, flags)
+    match = rows[mask[rows]] if rows is not None else np.flatnonzero(mask)
+    pages = max(1, -(-len(match) // PER_PAGE))
+    c1, c2 = st.columns([3, 1])
+    c1.markdown(f"**{len(match):,} images match**" + (" (ranked by the text query)" if text else ""))
+    page = int(c2.number_input(f"Page (of {pages})", 1, pages, 1, key="browse_page"))
+    ids = [int(i) for i in table.ids[match[(page - 1) * PER_PAGE : page * PER_PAGE]]]
+    if not ids:
+        st.info("No image matches these filters.")
+        return
+    if ctx.can("label"):
+        classes = sorted(set(table.facets["label"].values) | set(table.facets["ground_truth"].values))
+        a1, a2 = st.columns([2, 1])
+        a1.selectbox("Class to assign", classes, index=None, accept_new_options=True, key="browse_class",
+                     placeholder="Choose or type a class")
+        a2.button("Assign selected", key="browse_assign", type="primary", on_click=_assign,
+                  args=(ws, ctx.entry.name, annotator, ids, selection, flags),
+                  disabled=not st.session_state.get("browse_class"))
+    label, pred = table.facets["label"], table.facets.get("prediction")
+    notes = {}
+    for i, r in zip(ids, table.rows_of(ids)):
+        parts = [f"label {label.values[label.codes[r]]}" if label.codes[r] >= 0 else "unlabelled"]
+        if pred is not None and pred.codes[r] >= 0:
+            parts.append(f"predicted {pred.values[pred.codes[r]]}")
+        notes[i] = " · ".join(parts)
+    image_grid(ws, ids, key=GRID, notes=notes, columns=6, selectable=ctx.can("label"), similar_label="more like this")

@@ -1,0 +1,256 @@
+"""The Label page's history you can act on: every batch as a row with its own Revert
+button (admins revert any, annotators their own), and the review queue where a lead
+walks through a colleague's recent batches and accepts or corrects each one
+(``clipcore.team.review``). Every write checks the role first (``ui.core.auth.permit``)
+and an admin's revert or review is audited."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from clipcore.catalog import labels as lbl
+from clipcore.errors import ClipcoreError
+from clipcore.team import review as rv
+from clipcore.team.agreement import annotator_agreement, class_progress
+from clipcore.team.guidelines import MAX_GUIDELINE_CHARS, read_guidelines, save_guideline
+
+from ui.core import auth
+from ui.core import context
+from ui.core import resources
+from ui.core.text import human_time, md, plural
+from ui.label.review import flash, new_page
+from ui.widgets.grid import image_grid, selected_ids
+
+ROWS_PER_PAGE = 20
+EVERYONE = "(everyone)"
+REVIEW_POS = "label_review_pos"  # how many batches of the queue the lead skipped
+REVIEW_TILES = 200  # a bigger batch (auto-accept) shows its first 200 images
+
+
+def _status(b: dict, reviewed: dict) -> str:
+    if b["reverted_at"]:
+        return f"reverted {human_time(b['reverted_at'])} by {b['reverted_by']}"
+    r = reviewed.get(b["batch_id"])
+    if r is None:
+        return ""
+    if r["verdict"] == "accepted":
+        return f"accepted by {r['reviewer']}"
+    return f"corrected by {r['reviewer']} (batch {str(r['correction_batch'])[:8]})"
+
+
+def _revert(ws, ws_name: str, annotator: str, batch_id: str) -> int:
+    # Checked at click time, not only when the button was drawn: admins revert any batch,
+    # annotators their own.
+    may_any = auth.can("revert_any", ws_name)
+    if not may_any:
+        auth.permit("undo_own", ws_name)
+    n = lbl.revert_batch(ws, batch_id, annotator=annotator, only_own=not may_any)
+    if may_any and n:
+        auth.audit("revert", ws_name, batch_id=batch_id, labels=n)
+    return n
+
+
+def _reverted(batch_id: str, n: int) -> None:
+    flash(f"Reverted batch {batch_id[:8]} ({plural(n, 'label')})." if n else "That batch was already reverted.", "↩️")
+    new_page()
+
+
+def revert_row(ws, ws_name: str, annotator: str, batch_id: str) -> None:
+    """A row's Revert button (a callback: it reports through the next run's message)."""
+    try:
+        n = _revert(ws, ws_name, annotator, batch_id)
+    except ClipcoreError as exc:
+        flash(str(exc), "🚫")
+        return
+    _reverted(batch_id, n)
+
+
+def team_figures(ws) -> None:
+    """Progress per class against its ground-truth total, labels per person, and agreement
+    between annotators on images both labelled (Cohen's kappa where it applies)."""
+    with st.expander("Team: progress per class, per person, agreement"):
+        left, right = st.columns(2)
+        progress = class_progress(ws)
+        left.caption("Current labels per class, against the images of that class in the ground truth.")
+        left.table(pd.DataFrame(
+            [{"class": r["class"], "labelled": r["labelled"], "of": "" if r["total"] is None else r["total"],
+              "done": "" if not r["total"] else f"{r['labelled'] / r['total']:.0%}"} for r in progress],
+            columns=["class", "labelled", "of", "done"]).set_index("class"))
+        stats = lbl.annotator_stats(ws)
+        right.caption("Per person: images decided (labelled or deselected) and current labels.")
+        right.table(pd.DataFrame([{"person": s["annotator"], "decided": s["decided"], "current labels": s["current"]} for s in stats],
+                                 columns=["person", "decided", "current labels"]).set_index("person"))
+        pairs = annotator_agreement(ws)
+        if not pairs:
+            st.caption("Agreement: no image has been labelled by two people yet.")
+            return
+        st.caption("Agreement on images labelled by both people (each person's latest label); Cohen's kappa "
+                   "where at least two images and two classes are involved.")
+        st.table(pd.DataFrame(
+            [{"people": f"{p['a']} · {p['b']}", "shared images": p["images"], "agree": f"{p['percent']:.0%}",
+              "Cohen's kappa": "" if p["kappa"] is None else f"{p['kappa']:.2f}"} for p in pairs],
+            columns=["people", "shared images", "agree", "Cohen's kappa"]).set_index("people"))
+
+
+def history_view(ctx, annotator: str) -> None:
+    """Every batch, newest first, 20 to a page, each row with its own Revert button."""
+    ws = ctx.ws
+    batches = lbl.list_batches(ws)
+    if not batches:
+        st.info("No label batches yet.")
+        return
+    team_figures(ws)
+    reviewed = rv.reviews(ws)
+    c1, c2, c3 = st.columns([2, 1, 1])
+    people = [EVERYONE, *sorted({b["annotator"] for b in batches})]
+    who = c1.selectbox("Made by", people, key="label_history_who")
+    hide = c2.toggle("Hide reverted", key="label_history_hide")
+    rows = [b for b in batches if (who == EVERYONE or b["annotator"] == who) and not (hide and b["reverted_at"])]
+    pages = max(1, -(-len(rows) // ROWS_PER_PAGE))
+    page = int(c3.number_input(f"Page (of {pages})", 1, pages, 1, key="label_history_page"))
+    shown = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
+    st.caption(f"{len(rows)} of {len(batches)} batches. Admins revert any batch; annotators their own.")
+    any_batch, own_batch = ctx.can("revert_any"), ctx.can("undo_own")
+    widths = [1.1, 1.3, 1.2, 1.2, 2.4, 0.9, 2.2, 1.0]
+    head = st.columns(widths)
+    for col, name in zip(head, ["Batch", "When", "Who", "Class", "Source", "Images", "Status", ""]):
+        col.markdown(f"**{name}**")
+    for b in shown:
+        bid = str(b["batch_id"])
+        cols = st.columns(widths, vertical_alignment="center")
+        cols[0].text(bid[:8])
+        cols[1].text(human_time(b["created_at"]))
+        cols[2].text(b["annotator"])
+        cols[3].text(b["class"])
+        cols[4].text(lbl.describe_source(b["source"]))
+        cols[5].text(f"{b['size']}" + (f" (−{b['rejected']})" if b["rejected"] else ""))
+        cols[6].text(_status(b, reviewed))
+        may = any_batch or (own_batch and b["annotator"] == annotator)
+        if may and not b["reverted_at"]:
+            cols[7].button(
+                "Revert", key=f"label_revert_row-{bid}", on_click=revert_row, args=(ws, ctx.entry.name, annotator, bid),
+                help=f"Undo batch {bid[:8]}: its labels stop counting; it stays in this history.",
+            )
+    if any_batch or own_batch:
+        _revert_by_id(ctx, annotator, any_batch)
+
+
+def _revert_by_id(ctx, annotator: str, any_batch: bool) -> None:
+    """A batch id pasted from elsewhere (a colleague's message, the exported history)."""
+    help_text = "The whole id or its first 8 characters." + ("" if any_batch else " You can revert your own batches.")
+    batch_id = st.text_input("Batch id to revert", key="label_revert_id-", help=help_text)
+    if st.button("Revert batch", key="label_revert", disabled=not batch_id.strip()):
+        try:
+            n = _revert(ctx.ws, ctx.entry.name, annotator, batch_id.strip())
+        except ClipcoreError as exc:
+            context.show_error(exc)
+            return
+        _reverted(batch_id.strip(), n)
+        st.rerun()
+
+
+# -- the review queue ------------------------------------------------------------------------
+
+
+def _classes(ws) -> list[str]:
+    return sorted(set(lbl.current_label_arrays(ws).counts()) | set(resources.catalogue_summary(ws)["per_class"]))
+
+
+def review_view(ctx, annotator: str) -> None:
+    """A lead walks through a colleague's recent batches: Accept, or Correct the tiles
+    they deselect (a new batch giving those images the right class), or Skip."""
+    ws = ctx.ws
+    if not ctx.can("review"):
+        st.info("A lead (admin) reviews colleagues' batches here: accepts them or corrects them.")
+        return
+    guidelines_editor(ctx)
+    everyone = rv.review_queue(ws, annotator, limit=500)
+    people = [EVERYONE, *sorted({b["annotator"] for b in everyone})]
+    who = st.selectbox("Whose batches", people, key="label_review_who")
+    queue = [b for b in everyone if who == EVERYONE or b["annotator"] == who]
+    if not queue:
+        st.success("Nothing waiting for review: every colleague's batch is accepted, corrected or reverted.")
+        return
+    pos = int(st.session_state.get(REVIEW_POS, 0)) % len(queue)
+    b = queue[pos]
+    bid = str(b["batch_id"])
+    st.markdown(
+        f"**Batch {pos + 1} of {len(queue)} waiting** · {md(b['annotator'])} labelled {b['size']} images "
+        f"as **{md(b['class'])}** {md(human_time(b['created_at']))} ({md(lbl.describe_source(b['source']))})"
+    )
+    ids = rv.batch_images(ws, bid)
+    shown = ids[:REVIEW_TILES]
+    if len(ids) > len(shown):
+        st.caption(f"Showing the first {len(shown)} of {len(ids)} images.")
+    grid_key = f"label-review-{bid[:12]}"
+    kept = selected_ids(grid_key, shown)
+    wrong = [i for i in shown if i not in kept]
+    c1, c2, c3, c4 = st.columns([1, 2, 1.4, 1])
+    if c1.button("Accept", key="label_review_accept", type="primary", disabled=bool(wrong),
+                 help="The batch is right as it is." if not wrong else "Some tiles are marked wrong: correct them instead."):
+        _act(ctx, "review_accept", bid, lambda: rv.accept_batch(ws, bid, reviewer=annotator),
+             f"Accepted batch {bid[:8]} by {b['annotator']}.")
+    options = [c for c in _classes(ws) if c != b["class"]]
+    right = c2.selectbox("Right class for the tiles marked wrong", options, key="label_review_class",
+                         accept_new_options=True, index=None, placeholder="Choose or type the right class")
+    if c3.button(f"Correct {len(wrong)} image{'s' if len(wrong) != 1 else ''}", key="label_review_correct",
+                 disabled=not wrong or not right):
+        _act(ctx, "review_correct", bid, lambda: rv.correct_batch(ws, bid, wrong, right, reviewer=annotator),
+             f"Corrected {len(wrong)} images of batch {bid[:8]} to {right!r}; the correction is a batch of its own.")
+    if c4.button("Skip", key="label_review_skip", disabled=len(queue) < 2):
+        st.session_state[REVIEW_POS] = pos + 1
+        st.rerun()
+    st.caption(f"Click the tiles that are not {b['class']} to mark them wrong ({len(wrong)} marked); "
+               "Correct gives them the class chosen above.")
+    image_grid(ws, shown, key=grid_key, notes={i: b["class"] for i in shown}, columns=6, selectable=True, find_similar=False)
+
+
+def _act(ctx, action: str, batch_id: str, write, done: str) -> None:
+    try:
+        auth.permit("review", ctx.entry.name)
+        result = write()
+    except ClipcoreError as exc:
+        context.show_error(exc)
+        return
+    details = {"batch_id": batch_id}
+    if result:
+        details["correction_batch"] = result
+    auth.audit(action, ctx.entry.name, **details)
+    flash(done)
+    new_page()
+    st.rerun()
+
+
+# -- per-class guidelines ---------------------------------------------------------------------
+
+
+def show_guideline(ws, label: str) -> None:
+    """The lead's guideline for the class being assigned, if any (the Label view)."""
+    text = read_guidelines(ws).get(label)
+    if text:
+        st.info(f"**Guideline for {md(label)}:** {md(text)}", icon="📝")
+
+
+def _load_guideline(ws) -> None:
+    label = st.session_state.get("label_guideline_class")
+    st.session_state["label_guideline_text"] = read_guidelines(ws).get(label or "", "")
+
+
+def guidelines_editor(ctx) -> None:
+    """Leads write a short guideline per class; annotators see it on the Label view."""
+    ws = ctx.ws
+    with st.expander("Guidelines per class (shown to annotators while they label)"):
+        current = read_guidelines(ws)
+        label = st.selectbox("Class", sorted(set(_classes(ws)) | set(current)), index=None, key="label_guideline_class",
+                             accept_new_options=True, on_change=_load_guideline, args=(ws,), placeholder="Choose a class")
+        text = st.text_area("Guideline", key="label_guideline_text", max_chars=MAX_GUIDELINE_CHARS,
+                            help="What belongs in this class and what does not; empty removes it.")
+        if st.button("Save guideline", key="label_guideline_save", disabled=not label):
+            try:
+                auth.permit("review", ctx.entry.name)
+                save_guideline(ws, label, text)
+            except ClipcoreError as exc:
+                context.show_error(exc)
+                return
+            st.success(f"Saved the guideline for {md(label)}." if text.strip() else f"Removed the guideline for {md(label)}.")
