@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from clipcore.catalog import labels as lbl
 from clipcore.team import facets as fc
-from tests.gridview import grid_ids
+from tests.gridview import assign_tiles, grid_ids
 from tests.helpers import app_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_a_shared_link_opens_the_same_filter_and_assign_labels_the_selection(app
     assert at.sidebar.multiselect(key="browse_annotator").value == ["alice"]
     assert grid_ids(at) == ids[:5]
     at.selectbox(key="browse_class").set_value("text").run()
-    at.button(key="browse_assign").click().run()
+    assign_tiles(at)  # every tile still selected in the browser, then the grid's Assign
     assert not at.exception
     assert lbl.current_labels(ws) == {i: "text" for i in ids[:5]}
     newest = lbl.list_batches(ws)[0]

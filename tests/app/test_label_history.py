@@ -10,7 +10,7 @@ from clipcore.config import load_settings
 from clipcore.team import review as rv
 from clipcore.team.audit import read_actions
 from tests.app.test_roles import ALICE, BOB, LEAD, _app, _user, team  # noqa: F401 (fixture)
-from tests.gridview import click_tile, grid_ids
+from tests.gridview import assign_tiles, can_assign, grid_ids
 from tests.helpers import app_workspace
 
 
@@ -75,18 +75,18 @@ def test_a_lead_accepts_one_batch_and_corrects_another(team):
 
     at = _review(_app(_user(ALICE), "app_pages/label.py"))
     assert any("A lead (admin) reviews" in i.value for i in at.info)  # an annotator does not review
-    assert not [b for b in at.button if b.key == "label_review_accept"]
+    assert not can_assign(at)
 
     at = _review(_app(_user(LEAD), "app_pages/label.py"))
     assert grid_ids(at) == ids[4:10]  # newest first: bob's batch
-    at.button(key="label_review_accept").click().run()
+    assign_tiles(at)  # Apply with every tile still marked right: accepted
     assert rv.reviews(ws)[second]["verdict"] == "accepted"
     assert grid_ids(at) == ids[:4]  # then alice's
-    click_tile(at, 2, "select")  # the lead marks two tiles wrong
-    click_tile(at, 3, "select")
-    assert at.button(key="label_review_accept").disabled  # marked tiles: correct, not accept
+    assign_tiles(at, exclude=(2, 3))  # the lead marks two tiles wrong but chose no class yet
+    assert any("2 tiles marked wrong: choose the right class" in e.value for e in at.error)
+    assert first not in rv.reviews(ws)
     at.selectbox(key="label_review_class").set_value("map").run()
-    at.button(key="label_review_correct").click().run()
+    assign_tiles(at, exclude=(2, 3))
     assert not at.exception
     got = rv.reviews(ws)[first]
     assert got["verdict"] == "corrected"

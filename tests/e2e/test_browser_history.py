@@ -52,14 +52,14 @@ def test_revert_from_the_row_then_review_the_queue(streamlit_server, page, app_c
 
     page.get_by_text("Review", exact=True).click()
     assert _tiles(page) == ids[5:9]  # newest waiting batch first (the reverted one is not queued)
-    page.get_by_role("button", name="Accept").click()
+    grid_frame(page).get_by_role("button", name="Apply review").click()  # every tile still marked right: accept
     _wait(lambda: rv.reviews(ws).get(fix), "the acceptance")
     assert _tiles(page, ",".join(map(str, ids[5:9]))) == ids[:3]
     grid_frame(page).locator("figure[data-image-id]").nth(1).click()  # mark alice's second tile wrong
     page.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", timeout=90_000)
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Right class").click()
     page.get_by_role("option", name="illustration", exact=True).click()
-    page.get_by_role("button", name="Correct 1 image").click()
+    grid_frame(page).get_by_role("button", name="Apply review").click()
     got = _wait(lambda: rv.reviews(ws).get(keep), "the correction")
     assert got["verdict"] == "corrected" and lbl.current_labels(ws)[ids[1]] == "illustration"
     assert lbl.current_labels(ws)[ids[0]] == "cover"

@@ -21,7 +21,7 @@ from ui.core import context
 from ui.core import resources
 from ui.core.text import md
 from ui.label.review import flash, new_page
-from ui.widgets.grid import image_grid, selected_ids
+from ui.widgets.grid import image_grid
 
 RANKED = 1_000
 PER_PAGE = 48
@@ -111,9 +111,9 @@ def _panel(ws, table: fc.FacetTable, counts: dict, scope: str) -> tuple[dict, li
     return selection, flags
 
 
-def _assign(ws, ws_name: str, annotator: str, ids: list[int], selection: dict, flags: list[str]) -> None:
+def _assign(ws, ws_name: str, annotator: str, keep: list[int], selection: dict, flags: list[str]) -> None:
+    """The grid's Assign (the tiles still selected in the browser) with the chosen class."""
     target = st.session_state.get("browse_class")
-    keep = selected_ids(GRID, ids)
     if not target or not keep:
         return
     try:
@@ -157,12 +157,8 @@ def browse_view(ctx, annotator: str) -> None:
         return
     if ctx.can("label"):
         classes = sorted(set(table.facets["label"].values) | set(table.facets["ground_truth"].values))
-        a1, a2 = st.columns([2, 1])
-        a1.selectbox("Class to assign", classes, index=None, accept_new_options=True, key="browse_class",
-                     placeholder="Choose or type a class")
-        a2.button("Assign selected", key="browse_assign", type="primary", on_click=_assign,
-                  args=(ws, ctx.entry.name, annotator, ids, selection, flags),
-                  disabled=not st.session_state.get("browse_class"))
+        st.selectbox("Class to assign", classes, index=None, accept_new_options=True, key="browse_class",
+                     placeholder="Choose or type a class, then Assign selected in the grid (or press A)")
     label, pred = table.facets["label"], table.facets.get("prediction")
     notes = {}
     for i, r in zip(ids, table.rows_of(ids)):
@@ -170,4 +166,9 @@ def browse_view(ctx, annotator: str) -> None:
         if pred is not None and pred.codes[r] >= 0:
             parts.append(f"predicted {pred.values[pred.codes[r]]}")
         notes[i] = " · ".join(parts)
-    image_grid(ws, ids, key=GRID, notes=notes, columns=6, selectable=ctx.can("label"), similar_label="more like this")
+    may_assign = ctx.can("label") and bool(st.session_state.get("browse_class"))
+    grid = image_grid(ws, ids, key=GRID, notes=notes, columns=6, selectable=ctx.can("label"),
+                      assign_label="Assign selected" if may_assign else "", similar_label="more like this")
+    if grid.assigned is not None:
+        _assign(ws, ctx.entry.name, annotator, grid.assigned, selection, flags)
+        st.rerun()

@@ -20,10 +20,11 @@ from ui.core import context
 from ui.core import resources
 from ui.core.text import human_time, md, plural
 from ui.label.review import flash, new_page
-from ui.widgets.grid import image_grid, selected_ids
+from ui.widgets.grid import image_grid
 
 ROWS_PER_PAGE = 20
 EVERYONE = "(everyone)"
+REVIEW_APPLY = "Apply review"  # the review grid's button: accept, or correct the tiles marked wrong
 REVIEW_POS = "label_review_pos"  # how many batches of the queue the lead skipped
 REVIEW_TILES = 200  # a bigger batch (auto-accept) shows its first 200 images
 
@@ -184,26 +185,32 @@ def review_view(ctx, annotator: str) -> None:
     if len(ids) > len(shown):
         st.caption(f"Showing the first {len(shown)} of {len(ids)} images.")
     grid_key = f"label-review-{bid[:12]}"
-    kept = selected_ids(grid_key, shown)
-    wrong = [i for i in shown if i not in kept]
-    c1, c2, c3, c4 = st.columns([1, 2, 1.4, 1])
-    if c1.button("Accept", key="label_review_accept", type="primary", disabled=bool(wrong),
-                 help="The batch is right as it is." if not wrong else "Some tiles are marked wrong: correct them instead."):
-        _act(ctx, "review_accept", bid, lambda: rv.accept_batch(ws, bid, reviewer=annotator),
-             f"Accepted batch {bid[:8]} by {b['annotator']}.")
     options = [c for c in _classes(ws) if c != b["class"]]
-    right = c2.selectbox("Right class for the tiles marked wrong", options, key="label_review_class",
+    c1, c2 = st.columns([3, 1])
+    right = c1.selectbox("Right class for the tiles marked wrong", options, key="label_review_class",
                          accept_new_options=True, index=None, placeholder="Choose or type the right class")
-    if c3.button(f"Correct {len(wrong)} image{'s' if len(wrong) != 1 else ''}", key="label_review_correct",
-                 disabled=not wrong or not right):
-        _act(ctx, "review_correct", bid, lambda: rv.correct_batch(ws, bid, wrong, right, reviewer=annotator),
-             f"Corrected {len(wrong)} images of batch {bid[:8]} to {right!r}; the correction is a batch of its own.")
-    if c4.button("Skip", key="label_review_skip", disabled=len(queue) < 2):
+    if c2.button("Skip", key="label_review_skip", disabled=len(queue) < 2):
         st.session_state[REVIEW_POS] = pos + 1
         st.rerun()
-    st.caption(f"Click the tiles that are not {b['class']} to mark them wrong ({len(wrong)} marked); "
-               "Correct gives them the class chosen above.")
-    image_grid(ws, shown, key=grid_key, notes={i: b["class"] for i in shown}, columns=6, selectable=True, find_similar=False)
+    st.caption(f"Every tile starts as right. Click the tiles that are not {b['class']} to mark them wrong, then "
+               f"{REVIEW_APPLY} (or A): with none marked the batch is accepted; the marked tiles get the class "
+               "chosen above, as a batch of their own.")
+    # Marking happens in the browser; the grid sends the tiles still marked right once, on Apply.
+    grid = image_grid(ws, shown, key=grid_key, notes={i: b["class"] for i in shown}, columns=6, selectable=True,
+                      assign_label=REVIEW_APPLY, find_similar=False)
+    if grid.assigned is None:
+        return
+    kept = set(grid.assigned)
+    wrong = [i for i in shown if i not in kept]
+    if not wrong:
+        _act(ctx, "review_accept", bid, lambda: rv.accept_batch(ws, bid, reviewer=annotator),
+             f"Accepted batch {bid[:8]} by {b['annotator']}.")
+    elif not right:
+        st.error(f"{plural(len(wrong), 'tile')} marked wrong: choose the right class for them above, then {REVIEW_APPLY} again.",
+                 icon="🚫")
+    else:
+        _act(ctx, "review_correct", bid, lambda: rv.correct_batch(ws, bid, wrong, right, reviewer=annotator),
+             f"Corrected {plural(len(wrong), 'image')} of batch {bid[:8]} to {right!r}; the correction is a batch of its own.")
 
 
 def _act(ctx, action: str, batch_id: str, write, done: str) -> None:
