@@ -158,3 +158,25 @@ def test_compute_few_shot_scores_from_the_label_page(large_collection):
     at.run()
     assert not at.exception
     assert "Few-shot: stored (from the labels when it ran)." in _scores_expander(at).caption[0].value
+
+
+def test_compute_few_shot_scores_waits_for_labels_of_two_classes(large_collection):
+    """The crawler (issue 18) pressed it on a collection without Label-page labels: the job
+    failed every time ("few-shot suggestions need labels of at least 2 classes; got 0")."""
+    from clipcore.catalog import labels as lbl
+
+    ws = large_collection
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("app_pages/label.py")
+    at.query_params["annotator"] = "ada"
+    at.run()
+    assert not at.exception
+    button = at.button(key="predict_few")
+    assert button.disabled and "at least two classes" in button.help
+    truth = ws.ground_truth()
+    lbl.record_batch(ws, "cover", [i for i, t in truth.items() if t == "cover"][:2], annotator="ada", source={})
+    at.run()
+    assert at.button(key="predict_few").disabled  # one class is not enough either
+    lbl.record_batch(ws, "text", [i for i, t in truth.items() if t == "text"][:2], annotator="ada", source={})
+    at.run()
+    assert not at.exception and not at.button(key="predict_few").disabled

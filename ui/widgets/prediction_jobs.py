@@ -3,7 +3,10 @@ is stored, and the buttons that start a `predict` job (its progress: ``ui.widget
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
+
+from clipcore.catalog.labels import current_label_arrays
 
 from ui.widgets.jobs import job_panel, start_job_from_ui
 from ui.core.text import md
@@ -30,6 +33,11 @@ def render_prediction_jobs(ctx, *, zero_shot_ready: bool, few_shot_ready: bool) 
         may = ctx.can("start_jobs")
         c1.button("Compute zero-shot scores", key="predict_zero", disabled=not may, on_click=_start, args=(ctx, "zero-shot"),
                   help=None if may else f"Your role ({md(ctx.role)}) does not start jobs.")
-        c2.button("Compute few-shot scores", key="predict_few", disabled=not may, on_click=_start, args=(ctx, "few-shot"),
-                  help="A logistic probe on the current labels." if may else f"Your role ({md(ctx.role)}) does not start jobs.")
+        # The job trains on the Label page's labels: with fewer than two classes it can only fail.
+        labelled = len(np.unique(current_label_arrays(ws).codes))
+        few_help = (f"Your role ({md(ctx.role)}) does not start jobs." if not may
+                    else "A logistic probe on the current labels." if labelled >= 2
+                    else "Needs labels of at least two classes: label some images on the Label page first.")
+        c2.button("Compute few-shot scores", key="predict_few", disabled=not may or labelled < 2, on_click=_start,
+                  args=(ctx, "few-shot"), help=few_help)
         job_panel(ws, ctx.entry.name, "predict", key=KEY)
