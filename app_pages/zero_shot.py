@@ -208,24 +208,30 @@ s1, s2 = st.columns([3, 1])
 set_name = s1.text_input("Save as (name)", key=NAME)
 save = s2.button("Save as new version", type="primary", key="zs_save", width="stretch", disabled=not ctx.can("edit_prompts"))
 
-try:
-    classes = validate_classes(classes_from_rows(edited[["class", "prompt"]].itertuples(index=False, name=None)))
-    templates = validate_templates(templates_text.splitlines()) if use_templates else []
-    draft = PromptSet(set_name.strip() or "draft", classes, templates)
-    if save:
-        auth.permit("edit_prompts", ctx.entry.name)
-        saved = save_prompt_set(ws, set_name, classes, templates)
-        if saved.created:
-            _after_save(saved.name, saved.version)
-        st.info(f"Nothing changed since {md(saved.name)} version {saved.version}, so no new version was saved.")
-    # The draft is scored on every edit, for every visitor: under the server's cap on heavy
-    # in-process work, like prompt suggestions and model comparisons.
-    with heavy_slot("scoring the draft prompts", wait_s=classifier_cache.HEAVY_WAIT_S):
-        classifier = build_classifier(ctx.model, draft)
-        result = classify_matrix(classifier, matrix)
-except ClipcoreError as exc:
-    context.show_error(exc)
+rows = classes_from_rows(edited[["class", "prompt"]].itertuples(index=False, name=None))
+if len([c for c in rows if c]) < 2 and not save:
+    # A new or emptied set: nothing to score yet, which is no error.
+    st.info("Write at least two classes, each with a prompt, to score them on this collection.")
     result = None
+else:
+    try:
+        classes = validate_classes(rows)
+        templates = validate_templates(templates_text.splitlines()) if use_templates else []
+        draft = PromptSet(set_name.strip() or "draft", classes, templates)
+        if save:
+            auth.permit("edit_prompts", ctx.entry.name)
+            saved = save_prompt_set(ws, set_name, classes, templates)
+            if saved.created:
+                _after_save(saved.name, saved.version)
+            st.info(f"Nothing changed since {md(saved.name)} version {saved.version}, so no new version was saved.")
+        # The draft is scored on every edit, for every visitor: under the server's cap on heavy
+        # in-process work, like prompt suggestions and model comparisons.
+        with heavy_slot("scoring the draft prompts", wait_s=classifier_cache.HEAVY_WAIT_S):
+            classifier = build_classifier(ctx.model, draft)
+            result = classify_matrix(classifier, matrix)
+    except ClipcoreError as exc:
+        context.show_error(exc)
+        result = None
 
 if sampled:
     st.caption(

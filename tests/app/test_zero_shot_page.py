@@ -92,11 +92,10 @@ def test_two_classes_give_predictions_a_confusion_matrix_and_cell_images(app_con
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([{"class": "cover", "prompt": "book cover"}], "at least 2 classes"),
         ([{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "   "}], "has no prompt"),
         ([{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "p" * 2000 + "q"}], "2001 characters"),
     ],
-    ids=["one class", "empty prompt", "2001-char prompt"],
+    ids=["empty prompt", "2001-char prompt"],
 )
 def test_bad_prompt_sets_are_messages(app_config, rows, message):
     at = _open()
@@ -104,6 +103,23 @@ def test_bad_prompt_sets_are_messages(app_config, rows, message):
     assert not at.exception
     assert any(message in e.value for e in at.error)
     assert any("Fix the prompts" in i.value for i in at.info)
+
+
+def test_a_new_or_one_class_set_asks_for_classes_without_an_error(app_config):
+    """A set being written (New set, or one class so far) is not an error: the page asks for
+    a second class (the crawler found 'a classifier needs at least 2 classes; got 0')."""
+    from clipcore.classify.prompts import ensure_reference_prompt_set
+
+    ensure_reference_prompt_set(_ws(app_config))  # a stored set: the New set button is offered
+    at = _open()
+    at.button(key="zs_new_set").click().run()
+    assert not at.exception and not at.error
+    assert any("Write at least two classes" in i.value for i in at.info)
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}])
+    assert not at.exception and not at.error
+    assert any("Write at least two classes" in i.value for i in at.info)
+    at.button(key="zs_save").click().run()  # saving it is the user's action: then it is refused, saying why
+    assert any("at least 2 classes" in e.value for e in at.error)
 
 
 def test_save_versions_rename_duplicate_and_compare(app_config):

@@ -74,13 +74,10 @@ HAS_CONTENT = """() => { const m = document.querySelector('[data-testid="stMain"
 # Bugs the crawler found that are bigger than a small fix: each has its own strict xfail
 # below (it fails the day the bug is fixed, so the entry is removed then), and the error box
 # is kept out of the general check.
-KNOWN_BUGS = {
-    "new-empty-prompt-set": (
-        re.compile(r"a classifier needs at least 2 classes; got 0"),
-        "Zero-shot 'New set' shows a red error ('a classifier needs at least 2 classes; got 0') "
-        "instead of asking for classes",
-    ),
-}
+# name -> (pattern of its error box, what is wrong); empty: every bug the crawler found is
+# fixed (the last, Zero-shot 'New set' showing "a classifier needs at least 2 classes; got
+# 0", now asks for classes: test_zero_shot_page.py::test_a_new_or_one_class_set_asks_...).
+KNOWN_BUGS: dict[str, tuple[re.Pattern, str]] = {}
 DIALOG_JS = """() => [...document.querySelectorAll('[role="dialog"]')].some(d => d.checkVisibility())"""
 MAX_PRESSES_PER_PAGE = 60  # a guard against a page that keeps growing new controls
 CLI_WORDS = [
