@@ -108,7 +108,7 @@ def test_team_figures_show_progress_people_and_agreement(team):
     lbl.record_batch(ws, "cover", ids[:2], annotator=BOB, source={"kind": "text"})
     lbl.record_batch(ws, "text", ids[2:4], annotator=BOB, source={"kind": "text"})
     at = _history(_app(_user(LEAD), "app_pages/label.py"))
-    progress, people, agreement = [t.value for t in at.table]
+    progress, people, agreement = [t.value for t in at.dataframe][-3:]  # the team figures (user strings: no st.table)
     progress, people, agreement = (t.to_dict("index") for t in (progress, people, agreement))
     covers = sum(1 for v in ws.ground_truth().values() if v == "cover")
     assert progress["text"]["labelled"] == 2 and progress["cover"]["labelled"] == 2 and progress["cover"]["of"] == covers

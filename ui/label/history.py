@@ -74,13 +74,15 @@ def team_figures(ws) -> None:
         left, right = st.columns(2)
         progress = class_progress(ws)
         left.caption("Current labels per class, against the images of that class in the ground truth.")
-        left.table(pd.DataFrame(
+        # st.dataframe, not st.table: a table renders markdown in its cells, and these hold
+        # user strings (class names, annotators)
+        left.dataframe(pd.DataFrame(
             [{"class": r["class"], "labelled": r["labelled"], "of": "" if r["total"] is None else r["total"],
               "done": "" if not r["total"] else f"{r['labelled'] / r['total']:.0%}"} for r in progress],
             columns=["class", "labelled", "of", "done"]).set_index("class"))
         stats = lbl.annotator_stats(ws)
         right.caption("Per person: images decided (labelled or deselected) and current labels.")
-        right.table(pd.DataFrame([{"person": s["annotator"], "decided": s["decided"], "current labels": s["current"]} for s in stats],
+        right.dataframe(pd.DataFrame([{"person": s["annotator"], "decided": s["decided"], "current labels": s["current"]} for s in stats],
                                  columns=["person", "decided", "current labels"]).set_index("person"))
         pairs = annotator_agreement(ws)
         if not pairs:
@@ -88,7 +90,7 @@ def team_figures(ws) -> None:
             return
         st.caption("Agreement on images labelled by both people (each person's latest label); Cohen's kappa "
                    "where at least two images and two classes are involved.")
-        st.table(pd.DataFrame(
+        st.dataframe(pd.DataFrame(
             [{"people": f"{p['a']} · {p['b']}", "shared images": p["images"], "agree": f"{p['percent']:.0%}",
               "Cohen's kappa": "" if p["kappa"] is None else f"{p['kappa']:.2f}"} for p in pairs],
             columns=["people", "shared images", "agree", "Cohen's kappa"]).set_index("people"))

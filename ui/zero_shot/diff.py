@@ -11,6 +11,7 @@ from clipcore.classify.promptdiff import diff_prompt_sets, diff_templates, flipp
 from clipcore.classify.prompts import PromptSet
 from clipcore.classify.zeroshot import ZeroShotResult
 
+from ui.core.text import md
 from ui.widgets.grid import image_grid
 
 MAX_FLIP_TILES = 48
@@ -34,15 +35,16 @@ def render_prompt_diff(ws, a: PromptSet, b: PromptSet, ra: ZeroShotResult, rb: Z
     else:
         show_same = st.toggle("Show unchanged classes too", key="zs_diff_same")
         # A plain table (HTML, not the canvas grid): a diff is read, copied and searched as text.
+        # st.table renders markdown in its cells: class names and prompts are the user's, so escaped.
         st.table(
             pd.DataFrame(
                 [
                     {
-                        "class": d.name,
+                        "class": md(d.name),
                         "change": STATUS_WORDS[d.status],
-                        "removed (A only)": " · ".join(d.removed),
-                        "added (B only)": " · ".join(d.added),
-                        "kept": " · ".join(d.kept),
+                        "removed (A only)": " · ".join(map(md, d.removed)),
+                        "added (B only)": " · ".join(map(md, d.added)),
+                        "kept": " · ".join(map(md, d.kept)),
                     }
                     for d in (diffs if show_same else changed)
                 ],
