@@ -20,6 +20,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from clipcore.team.roles import allowed
+from tests.gridview import grids
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [None, "app_pages/search.py", "app_pages/zero_shot.py", "app_pages/few_shot.py", "app_pages/label.py",
@@ -82,6 +83,9 @@ def _buttons(at: AppTest) -> list[tuple[str, bool]]:
         key = b.key or ""
         name = b.label if (not key or key.startswith("FormSubmitter:")) else key
         out.append((name, bool(b.disabled)))
+    # The Label page's Assign lives in the grid component (selection in the browser): a
+    # selectable grid with an Assign button counts as the enabled button "label_assign".
+    out += [("label_assign", False)] if any(g["grid"] == "label-grid" and g["mode"] == "select" and g["assign"] for g in grids(at)) else []
     return out
 
 

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, start_streamlit, stop_streamlit
+from tests.e2e.conftest import CHROMIUM, start_streamlit, stop_streamlit
 from tests.e2e.test_browser_walk import ERRORS, IDLE
 
 COLLECTIONS = ["demo", "empty"]
@@ -361,10 +361,9 @@ def _crawl_page(page, crawl: Crawl, url: str, where: str, ws_root: Path, console
 
 
 @pytest.fixture(scope="module", params=COLLECTIONS)
-def crawl(request, _built_workspace, demo_dir, tmp_path_factory) -> Crawl:
-    """Crawl one collection on a scratch copy (destructive presses are fine here)."""
-    from playwright.sync_api import sync_playwright
-
+def crawl(request, browser, _built_workspace, demo_dir, tmp_path_factory) -> Crawl:
+    """Crawl one collection on a scratch copy (destructive presses are fine here), in the
+    session's Chromium (a second sync Playwright in one process is refused)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     tmp = tmp_path_factory.mktemp(f"crawl-{request.param}")
@@ -383,9 +382,8 @@ def crawl(request, _built_workspace, demo_dir, tmp_path_factory) -> Crawl:
     proc, base = start_streamlit(config, log=tmp / "streamlit.log")
     start = time.monotonic()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+        try:
             page = context.new_page()
             console: list[str] = []
             # A failed request is recorded with its URL (below), not as the console's bare line.
@@ -403,7 +401,8 @@ def crawl(request, _built_workspace, demo_dir, tmp_path_factory) -> Crawl:
                 url = f"{path}?ws={request.param}" if path.startswith("http") else f"{base}/{path.lstrip('/')}?ws={request.param}"
                 result.pages.append(title)
                 _crawl_page(page, result, url, title, ws_root, console)
-            browser.close()
+        finally:
+            context.close()
     finally:
         stop_streamlit(proc)
         result.seconds = time.monotonic() - start
