@@ -222,8 +222,10 @@ def _action_buttons(ctx, annotator: str, q: dict, sig: tuple, ids: list[int], so
     c_next, c_undo = q["slots"]
     c_next.button("Next page", key="label_next", shortcut="N", disabled=not ids, on_click=act.skip,
                   args=(ws, ctx.entry.name, annotator, sig, q["claim"]), width="stretch")
+    nothing_to_undo = lbl.last_batch(ws, annotator) is None
     c_undo.button("Undo last batch", key="label_undo", shortcut="U", on_click=act.undo, args=(ws, ctx.entry.name, annotator),
-                  width="stretch", disabled=not ctx.can("undo_own"))
+                  width="stretch", disabled=not ctx.can("undo_own") or nothing_to_undo,
+                  help="You have no batch to undo yet." if nothing_to_undo else None)
     st.text(f"Class to assign: {q['target']}")  # user text as plain text, never markdown or HTML
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from clipcore.catalog import labels as lbl
 from clipcore.catalog.exportzip import DEFAULT_MAX_MB, list_zips
 
 from ui.widgets.jobs import job_panel, start_job_from_ui
@@ -22,7 +23,9 @@ def zip_export(ctx) -> None:
     st.subheader("Download the images as a ZIP of class folders")
     st.caption(f"Every labelled original in a folder named after its class, up to {DEFAULT_MAX_MB:,} MB in all; "
                "built in the background, then offered here.")
-    if st.button("Build the ZIP", key="label_zip_build"):
+    nothing = not lbl.current_label_arrays(ws).counts()
+    if st.button("Build the ZIP", key="label_zip_build", disabled=nothing,
+                 help="Nothing is labelled yet: label some images first." if nothing else None):
         start_job_from_ui(ws, ctx.entry.name, "export-zip", key="label_zip", name=ctx.entry.name, max_mb=DEFAULT_MAX_MB)
     job_panel(ws, ctx.entry.name, "export-zip", key="label_zip", on_end=lambda job: None)
     for k, path in enumerate(list_zips(ws)[:SHOWN]):
