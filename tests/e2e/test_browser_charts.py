@@ -61,8 +61,9 @@ def test_evaluate_charts_keep_their_plot_height_with_every_method_and_a_baseline
         )
         try:  # Vega sizes the SVG and places the labels after its first render
             page.wait_for_function(
-                f"() => {{ const m = ({CHARTS_AFTER})('Confusion matrices'); "
-                f"return m.length > 0 && m.every(c => c.labels.length >= {2 * CLASSES}); }}", timeout=20_000,
+                f"() => {{ const m = ({CHARTS_AFTER})('Confusion matrices'); const c = ({CHARTS_AFTER})('Learning curve'); "
+                f"return c.length > 0 && c[0].plot >= {PLOT_HEIGHT - 2} && m.length > 0 "
+                f"&& m.every(x => x.labels.length >= {2 * CLASSES} && x.plot >= {CLASSES * 22}); }}", timeout=60_000,
             )
         except Exception:  # noqa: BLE001 - the asserts below say what is wrong
             pass
