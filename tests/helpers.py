@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -46,3 +47,31 @@ def app_workspace(app_config: Path):
     from clipcore.catalog.store import Workspace
 
     return Workspace(load_settings(config_path=app_config).workspaces[0].path)
+
+
+@contextmanager
+def heavy_slot_held(monkeypatch, what: str = "someone else's work"):
+    """While the block runs, another thread holds the server's only heavy slot
+    (``CLIPCORE_MAX_HEAVY=1``; pages wait 0.1 s for it), as a second visitor's suggestion
+    or comparison would."""
+    import threading
+
+    from clipcore.parallel import heavy_slot
+
+    monkeypatch.setenv("CLIPCORE_MAX_HEAVY", "1")
+    monkeypatch.setattr("ui.core.classifier_cache.HEAVY_WAIT_S", 0.1)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        with heavy_slot(what, limit=1):
+            entered.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert entered.wait(10), "the other thread never took the slot"
+        yield
+    finally:
+        release.set()
+        t.join(10)

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from ui.core.text import md
 
-from tests.helpers import app_workspace
+from tests.helpers import app_workspace, heavy_slot_held
 
 from tests.gridview import grid_tiles
 
@@ -78,29 +78,10 @@ def test_label_source_without_labels_shows_a_clear_error(app_config):
 
 def test_training_waits_for_a_heavy_slot_and_says_when_the_server_is_busy(app_config, monkeypatch):
     """Issue 19, item 7: in-process training for any visitor ran outside any cap."""
-    import threading
-
-    from clipcore.parallel import heavy_slot
-
     _unlabel(app_config, 6)
-    monkeypatch.setenv("CLIPCORE_MAX_HEAVY", "1")
-    monkeypatch.setattr("ui.core.classifier_cache.HEAVY_WAIT_S", 0.1)
-    entered, release = threading.Event(), threading.Event()
-
-    def hold():
-        with heavy_slot("someone else's suggestion", limit=1):
-            entered.set()
-            release.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    try:
-        assert entered.wait(10)
+    with heavy_slot_held(monkeypatch, "someone else's suggestion"):
         at = _open()
         assert not at.exception
         assert any("the server is busy" in e.value for e in at.error)
-    finally:
-        release.set()
-        t.join(10)
     at = _open()
     assert not any("the server is busy" in e.value for e in at.error)

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from ui.core.text import md
 
 from tests.gridview import click_tile, grid_ids
-from tests.helpers import app_workspace
+from tests.helpers import app_workspace, heavy_slot_held
 from streamlit.util import AttributeDictionary
 
 from clipcore import UNTRAINED_WARNING
@@ -217,30 +217,11 @@ def test_new_set_no_op_save_compare_defaults_and_prompt_lab(app_config):
 def test_draft_scoring_waits_for_a_heavy_slot_and_says_when_the_server_is_busy(app_config, monkeypatch):
     """Issue 19: the draft prompts were scored in the server on every edit, outside the cap
     that prompt suggestions and model comparisons take."""
-    import threading
-
-    from clipcore.parallel import heavy_slot
-
-    monkeypatch.setenv("CLIPCORE_MAX_HEAVY", "1")
-    monkeypatch.setattr("ui.core.classifier_cache.HEAVY_WAIT_S", 0.1)
-    entered, release = threading.Event(), threading.Event()
-
-    def hold():
-        with heavy_slot("someone else's comparison", limit=1):
-            entered.set()
-            release.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    try:
-        assert entered.wait(10)
+    with heavy_slot_held(monkeypatch, "someone else's comparison"):
         at = _open()
         assert not at.exception
         assert any("server is busy" in e.value for e in at.error)
         assert not [m for m in at.metric if m.label == "Images scored"]
-    finally:
-        release.set()
-        t.join()
     at = _open()
     assert not at.exception and _metric(at, "Images scored") == "32"
 
