@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from pathlib import Path
 
 import pytest
 
 from clipcore.catalog import labels as lbl
-from tests.e2e.conftest import free_port, start_header_proxy, start_streamlit, stop_streamlit
+from tests.e2e.conftest import free_port, start_header_proxy, start_streamlit, stop_streamlit, wait_until
 from tests.gridview import GRID_FIGURES_JS, assign_button
 from tests.helpers import app_workspace
 
@@ -71,14 +70,6 @@ def _goto_label(page, url: str) -> None:
     page.wait_for_function(f"() => ({TILE_COUNT})() > 0", timeout=60_000)
 
 
-def _wait(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)  # waiting for a click to land, not timing it
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _revert(page, batch_id: str) -> None:
@@ -105,13 +96,13 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
         _, bob = sessions["sub-bob"]
         # Both pages show the same 12 images; alice assigns first, then bob, from his older page.
         assign_button(alice).click()
-        _wait(lambda: len(lbl.list_batches(ws)) == 1, "alice's batch")
+        wait_until(lambda: len(lbl.list_batches(ws)) == 1, "alice's batch")
         assign_button(bob).click()
         bob.get_by_text(re.compile("12 images were labelled by alice\u200b?@lab.org since this page was drawn")).wait_for(timeout=60_000)
         assert len(lbl.list_batches(ws)) == 1  # nothing of alice's was overwritten
         bob.wait_for_function(f"() => ({TILE_COUNT})() === 12", timeout=60_000)
         assign_button(bob).click()
-        batches = _wait(lambda: len(lbl.list_batches(ws)) == 2 and lbl.list_batches(ws), "bob's batch")
+        batches = wait_until(lambda: len(lbl.list_batches(ws)) == 2 and lbl.list_batches(ws), "bob's batch")
         by = {b["annotator"]: b["batch_id"] for b in batches}
         assert set(by) == {ALICE, BOB}  # each batch carries the provider's identity, nobody else's
         assert len(lbl.current_labels(ws)) == 24
@@ -124,7 +115,7 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
         try:
             _goto_label(lead, oidc_app)
             _revert(lead, by[BOB])
-            _wait(lambda: any(b["reverted_by"] == LEAD for b in lbl.list_batches(ws)), "the admin's revert")
+            wait_until(lambda: any(b["reverted_by"] == LEAD for b in lbl.list_batches(ws)), "the admin's revert")
         finally:
             lead_ctx.close()
 

@@ -3,9 +3,10 @@ row, and a lead walks the review queue (accepts one batch, corrects a tile of an
 
 from __future__ import annotations
 
-import time
 
 import pytest
+
+from tests.e2e.conftest import wait_until
 
 from clipcore.catalog import labels as lbl
 from clipcore.team import review as rv
@@ -14,13 +15,7 @@ from tests.helpers import app_workspace
 
 
 def _wait(predicate, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.2)  # waiting for a click to land, not timing it
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, what, timeout)
 
 
 def _tiles(page, previous: str = "") -> list[int]:
