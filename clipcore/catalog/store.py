@@ -887,11 +887,16 @@ class Workspace:
         target = self.thumbnail_path(content_hash)
         if target.exists():
             return target
+        return self._write_derived(target, data, "a thumbnail")
+
+    def _write_derived(self, target: Path, data: bytes, what: str) -> Path:
+        """Write a file derived from an image (thumbnail, preview) atomically under the
+        workspace; an OS error is a ``WorkspaceError`` naming ``what``."""
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(target, data)
         except OSError as exc:
-            raise WorkspaceError(f"cannot write a thumbnail into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
+            raise WorkspaceError(f"cannot write {what} into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         return target
 
     def preview_path(self, content_hash: str) -> Path:
@@ -906,12 +911,7 @@ class Workspace:
         """
         self._refuse_write()
         target = self.preview_path(content_hash)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(target, data)
-        except OSError as exc:
-            raise WorkspaceError(f"cannot write a preview into {str(self.root)!r}: {describe_os_error(exc)}.") from exc
-        return target
+        return self._write_derived(target, data, "a preview")
 
     def skipped(self) -> list[dict]:
         """Files seen but not usable: [{path, reason}]."""
