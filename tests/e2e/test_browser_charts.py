@@ -21,13 +21,17 @@ from tests.helpers import app_workspace
 PLOT_HEIGHT = 360  # what ui/evaluate_results.py asks for
 CLASSES = 4  # the demo's
 
-# Per Vega chart after the heading named ``arguments[0]``: the plot area's height (its
-# background rectangle) and the axis labels drawn, in CSS pixels.
+# Per Vega chart in the section under the heading named ``arguments[0]`` (up to the next
+# heading: the embedding map further down has no axes on purpose): the plot area's height
+# (its background rectangle) and the axis labels drawn, in CSS pixels.
 CHARTS_AFTER = """(heading) => {
-  const head = [...document.querySelectorAll('[data-testid="stMain"] h3')].find(h => h.innerText.trim().startsWith(heading));
-  if (!head) return [];
+  const heads = [...document.querySelectorAll('[data-testid="stMain"] h3')];
+  const at = heads.findIndex(h => h.innerText.trim().startsWith(heading));
+  if (at < 0) return [];
+  const head = heads[at], next = heads[at + 1];
   return [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stVegaLiteChart"]')]
-    .filter(c => head.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING)
+    .filter(c => (head.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING)
+                 && !(next && (next.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING)))
     .map(c => {
       const plot = c.querySelector('svg path.background');
       const labels = [...c.querySelectorAll('svg .role-axis-label text')].filter(t => t.getAttribute('opacity') !== '0').map(t => t.textContent);
