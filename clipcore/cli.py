@@ -1059,7 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("%s took %.2fs", args.command, time.perf_counter() - started)
     except ClipcoreError as exc:
         if reporter is not None:
-            reporter.fail(str(exc))
+            reporter.fail(exc.for_app())  # a job's message is read in the app: its hint names the page's button
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (sqlite3.OperationalError, OSError) as exc:

@@ -74,7 +74,8 @@ def clean_annotator(name: Any) -> str:
     """
     text = str(name if name is not None else "").strip()
     if not text:
-        raise InputError("no annotator name; give your name (CLI: --annotator NAME).")
+        raise InputError("no annotator name;", cli_hint="give your name with --annotator NAME.",
+                         app_hint="type your name in the sidebar's name box.")
     if any(ch in text for ch in "\r\n\x00"):
         raise InputError("an annotator name must be one line.")
     if len(text) > MAX_ANNOTATOR_CHARS:
@@ -102,8 +103,10 @@ def _check_known(conn, ids: Sequence[int]) -> None:
         missing.extend(i for i in chunk if i not in found)
     if missing:
         raise InputError(
-            f"unknown or missing image id(s) {missing[:10]}; ids come from search results or `labels` "
-            "(a file deleted from its folder is missing after the next ingest)."
+            f"unknown or missing image id(s) {missing[:10]} (a file deleted from its folder is missing after "
+            "the next ingest).",
+            cli_hint="Ids come from search results or `labels`.",
+            app_hint="Reload the page to see the collection as it is now.",
         )
 
 

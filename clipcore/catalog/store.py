@@ -460,7 +460,15 @@ def _vectors_name(generation: int) -> str:
     return "vectors.f32" if generation == 0 else f"vectors.{generation}.f32"
 
 
-REBUILD_HINT = "run `python -m clipcore embed --rebuild` to recompute it"
+REBUILD_APP_HINT = "An admin presses Rebuild embeddings on Home to recompute them."
+
+
+def _needs_rebuild(message: str, key: str) -> "WorkspaceError":
+    """A damaged embedding set: the command (and the set's key) for the CLI, the button for
+    the app; the message itself speaks of "this model's embeddings", never the key."""
+    return WorkspaceError(
+        message, cli_hint=f"Run `python -m clipcore embed --rebuild` for {key!r} to recompute them.", app_hint=REBUILD_APP_HINT
+    )
 
 
 def _not_embedded(key: str, note: str = "") -> "WorkspaceError":
@@ -506,7 +514,9 @@ class Workspace:
             if not exists:
                 if not create:
                     raise WorkspaceError(
-                        f"workspace {str(self.root)!r} does not exist; run `python -m clipcore ingest DIR --workspace {root}` first."
+                        f"workspace {str(self.root)!r} does not exist.",
+                        cli_hint=f"Run `python -m clipcore ingest DIR --workspace {root}` first.",
+                        app_hint="Open Home and press Ingest new files to catalogue its folder.",
                     )
                 if read_only:
                     raise WorkspaceError(f"workspace {str(self.root)!r} does not exist, and a read-only open cannot create it.")
@@ -845,8 +855,10 @@ class Workspace:
         unknown = [i for i in wanted if i not in found]
         if unknown:
             raise InputError(
-                f"unknown or missing image id(s) {unknown[:10]}; ids come from search results or `info` "
-                "(a file deleted from its folder is missing after the next ingest)."
+                f"unknown or missing image id(s) {unknown[:10]} (a file deleted from its folder is missing after "
+                "the next ingest).",
+                cli_hint="Ids come from search results or `info`.",
+                app_hint="Reload the page to see the collection as it is now.",
             )
         return [found[i] for i in wanted]
 
@@ -1173,9 +1185,8 @@ class Workspace:
                 "SELECT dim, generation FROM embedding_sets WHERE id = ?", (set_id,)
             ).fetchone()
             if stored_dim != dim:
-                raise WorkspaceError(
-                    f"embeddings for {key!r} have dim {stored_dim} in this workspace, but the model gives {dim}; "
-                    f"{REBUILD_HINT}."
+                raise _needs_rebuild(
+                    f"this model's embeddings have dim {stored_dim} in this workspace, but the model gives {dim}.", key
                 )
             writer = EmbeddingWriter(self, set_id, folder / _vectors_name(int(generation)), dim, key)
             try:
@@ -1220,13 +1231,13 @@ class Workspace:
             except FileNotFoundError:
                 # A compaction or rebuild switched files between our snapshot and the open; read again.
                 if attempt == 2:
-                    raise WorkspaceError(
-                        f"the vectors file of {key!r} is missing from {str(self.embeddings_dir)!r}; {REBUILD_HINT}."
+                    raise _needs_rebuild(
+                        f"the vectors file of this model's embeddings is missing from {str(self.embeddings_dir)!r}.", key
                     ) from None
             except sqlite3.Error as exc:
                 raise WorkspaceError(f"cannot read the embeddings of {key!r}: {describe_os_error(exc)}.") from exc
             except (OSError, ValueError) as exc:
-                raise WorkspaceError(f"cannot read the vectors file of {key!r}: {exc}; {REBUILD_HINT}.") from exc
+                raise _needs_rebuild(f"cannot read the vectors file of this model's embeddings: {exc}.", key) from exc
         raise AssertionError("unreachable")
 
     def _load_embeddings(self, key: str) -> EmbeddingMatrix:
@@ -1252,17 +1263,17 @@ class Workspace:
             size = os.fstat(fh.fileno()).st_size
             row_bytes = dim * 4
             if size < n_rows * row_bytes:
-                raise WorkspaceError(
-                    f"the vectors file of {key!r} holds {size // row_bytes} rows but {n_rows} are committed "
-                    f"(it was truncated or replaced); {REBUILD_HINT}."
+                raise _needs_rebuild(
+                    f"the vectors file of this model's embeddings holds {size // row_bytes} rows but {n_rows} are committed "
+                    "(it was truncated or replaced).", key
                 )
             if size > (n_rows + pending) * row_bytes and self._longer_than_committed(set_id, path):
-                raise WorkspaceError(
-                    f"the vectors file of {key!r} holds {size / row_bytes:.0f} rows but only {n_rows} are committed "
-                    f"and {pending} being written (it was replaced or appended to by something else); {REBUILD_HINT}."
+                raise _needs_rebuild(
+                    f"the vectors file of this model's embeddings holds {size / row_bytes:.0f} rows but only {n_rows} are committed "
+                    f"and {pending} being written (it was replaced or appended to by something else).", key
                 )
             if rows[-1] >= n_rows:
-                raise WorkspaceError(f"the catalog points past the committed vectors of {key!r}; {REBUILD_HINT}.")
+                raise _needs_rebuild("the catalog points past the committed vectors of this model's embeddings.", key)
             mm = np.memmap(fh, dtype=np.float32, mode="r", shape=(n_rows, dim))
         if len(rows) == n_rows and rows[-1] == n_rows - 1:
             vectors = mm  # contiguous: every committed row is live, keep the zero-copy map
@@ -1335,8 +1346,8 @@ class Workspace:
                 if n_rows:
                     size = old_path.stat().st_size
                     if size < n_rows * dim * 4:
-                        raise WorkspaceError(
-                            f"the vectors file of {key!r} is shorter than its committed rows; {REBUILD_HINT}."
+                        raise _needs_rebuild(
+                            "the vectors file of this model's embeddings is shorter than its committed rows.", key
                         )
                     old = np.memmap(old_path, dtype=np.float32, mode="r", shape=(n_rows, dim))
                     data = np.ascontiguousarray(old[rows]).tobytes()
@@ -1345,7 +1356,7 @@ class Workspace:
                     data = b""
                 atomic_write_bytes(new_path, data)
             except FileNotFoundError:
-                raise WorkspaceError(f"the vectors file of {key!r} is missing; {REBUILD_HINT}.") from None
+                raise _needs_rebuild("the vectors file of this model's embeddings is missing.", key) from None
             except OSError as exc:
                 raise WorkspaceError(f"cannot compact {key!r}: {describe_os_error(exc)}.") from exc
             conn.execute("DELETE FROM embedding_rows WHERE set_id = ?", (set_id,))
@@ -1378,9 +1389,8 @@ class EmbeddingWriter:
             size = None
         if committed and (size is None or size < want):
             have = "is missing" if size is None else f"holds {size // (dim * 4)} rows"
-            raise WorkspaceError(
-                f"the vectors file of {key!r} {have} but {committed} rows are committed; it is never zero-extended: "
-                f"{REBUILD_HINT}."
+            raise _needs_rebuild(
+                f"the vectors file of this model's embeddings {have} but {committed} rows are committed; it is never zero-extended.", key
             )
         try:
             self._fh = open(path, "r+b" if size is not None else "w+b")

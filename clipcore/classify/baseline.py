@@ -152,26 +152,33 @@ def find_cached_baseline_weights(arch: str, cache_dir: str | None = None) -> Pat
     return None
 
 
-def baseline_offline_message(arch: str, reason: str, *, form: bool = False) -> str:
-    """The one message shown when ImageNet weights for the baseline are missing; with
-    ``form``, the ways out name the app's baseline form fields instead of CLI flags."""
+def baseline_offline_error(arch: str, reason: str) -> ModelUnavailableError:
+    """The one error raised when ImageNet weights for the baseline are missing: the ways out
+    name CLI flags in ``str`` and the app's baseline form fields in ``for_app()``."""
     spec = _check_arch(arch)
     timm_name, hub_id = spec.timm_name, spec.hf_hub_id or spec.timm_name
-    if form:
-        return (
-            f"ImageNet-pretrained weights for the {arch} baseline are not available: {reason}. "
+    cache = f"~/.cache/huggingface/hub/models--{hub_id.replace('/', '--')}"
+    return ModelUnavailableError(
+        f"ImageNet-pretrained weights for the {arch} baseline are not available: {reason}.",
+        cli_hint=(
+            f"Either run `python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"` on a connected "
+            f"machine and copy its Hugging Face cache ({cache}) "
+            f"here, or pass a local weights file with `baseline --arch {arch} --checkpoint FILE`. "
+            f"`--arch {TINY_ARCH}` trains a random-init network offline, for mechanics only."
+        ),
+        app_hint=(
             f"Either start this baseline once on a connected machine (it downloads the weights) and copy its "
-            f"Hugging Face cache (~/.cache/huggingface/hub/models--{hub_id.replace('/', '--')}) "
+            f"Hugging Face cache ({cache}) "
             f"here, or type the path of a local weights file in \"Local weights file\". "
             f"Network \"{TINY_ARCH}\" trains a random-init network offline, for mechanics only."
-        )
-    return (
-        f"ImageNet-pretrained weights for the {arch} baseline are not available: {reason}. "
-        f"Either run `python -c \"import timm; timm.create_model('{timm_name}', pretrained=True)\"` on a connected "
-        f"machine and copy its Hugging Face cache (~/.cache/huggingface/hub/models--{hub_id.replace('/', '--')}) "
-        f"here, or pass a local weights file with `baseline --arch {arch} --checkpoint FILE`. "
-        f"`--arch {TINY_ARCH}` trains a random-init network offline, for mechanics only."
+        ),
     )
+
+
+def baseline_offline_message(arch: str, reason: str, *, form: bool = False) -> str:
+    """The message of :func:`baseline_offline_error`; with ``form``, as the app words it."""
+    exc = baseline_offline_error(arch, reason)
+    return exc.for_app() if form else str(exc)
 
 
 def resolve_weights(
@@ -209,9 +216,9 @@ def resolve_weights(
     if cached is not None:
         return BaselineWeights(arch, timm_name, "cache", str(cached), size)
     if not allow_download or offline_forced():
-        raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and offline mode is on", form=form))
+        raise baseline_offline_error(arch, "not in the local cache and offline mode is on")
     if not host_reachable("huggingface.co"):
-        raise ModelUnavailableError(baseline_offline_message(arch, "not in the local cache and huggingface.co is unreachable", form=form))
+        raise baseline_offline_error(arch, "not in the local cache and huggingface.co is unreachable")
     return BaselineWeights(arch, timm_name, "download", None, size)
 
 
@@ -236,7 +243,7 @@ def build_network(weights: BaselineWeights, num_classes: int) -> Any:
         )
     except (RuntimeError, ValueError, OSError, KeyError) as exc:
         if weights.source == "download":
-            raise ModelUnavailableError(baseline_offline_message(weights.arch, f"download failed ({exc})")) from exc
+            raise baseline_offline_error(weights.arch, f"download failed ({exc})") from exc
         raise ModelUnavailableError(
             f"could not load {weights.path!r} into {weights.timm_name}: {exc}. "
             f"Pass a timm {weights.timm_name} checkpoint (ImageNet classifier head is replaced)."

@@ -162,7 +162,8 @@ def parse_ks(text: str | Sequence[int | str]) -> list[int | str]:
         else:
             raise InputError(f"k values must be positive integers or 'all' (e.g. 1,2,4,8,16,all); got {item!r}.")
     if not out:
-        raise InputError("no k values given; use e.g. --k 1,2,4,8,16,all.")
+        raise InputError("no k values given;", cli_hint="use e.g. --k 1,2,4,8,16,all.",
+                         app_hint="give at least one, e.g. 1, 2, 4, 8, 16 or all.")
     return list(dict.fromkeys(out))
 
 
@@ -225,7 +226,11 @@ def evaluate(
     missing_set = set(missing)
     test_ids = [i for i in split.test_ids if i not in missing_set]
     if not test_ids:
-        raise InputError(f"no hold-out image of split {split.name!r} is embedded with {matrix.key}; run `embed` first.")
+        raise InputError(
+            f"no hold-out image of split {split.name!r} is embedded with this model.",
+            cli_hint=f"Run `python -m clipcore embed` with {matrix.key} first.",
+            app_hint="Open Home and press Embed first.",
+        )
     usable = Split(
         split.name, split.seed, split.test_fraction, split.group_by,
         [i for i in split.train_ids if i not in missing_set], test_ids, split.labels, split.source, split.created_at,

@@ -154,8 +154,10 @@ def _groups_of(ws: Workspace, ids: Sequence[int], group_by: str) -> dict[int, st
 def _check_labels(labels: dict[int, str], source: str) -> None:
     if not labels:
         raise InputError(
-            f"no labelled images in source {source!r}; ingest with --labels-from-folders or a labels CSV, "
-            "or label images on the Label page first."
+            f"no labelled images in source {source!r};",
+            cli_hint="ingest with --labels-from-folders or a labels CSV, or label images on the Label page first.",
+            app_hint="label images on the Label page first (or add the folder again on Home with "
+            "\"Sub-folder names are class labels\" ticked).",
         )
     counts = Counter(labels.values())
     if len(counts) < 2:

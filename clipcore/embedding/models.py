@@ -109,9 +109,11 @@ def resolve_device(device: str = "auto") -> str:
             return "mps"
         return "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device auto or cpu.")
+        raise InputError("device 'cuda' was asked for but torch sees no CUDA GPU;", cli_hint="use --device auto or cpu.",
+                         app_hint=DEVICE_APP_HINT)
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError("device 'mps' was asked for but is not available; use --device auto or cpu.")
+        raise InputError("device 'mps' was asked for but is not available;", cli_hint="use --device auto or cpu.",
+                         app_hint=DEVICE_APP_HINT)
     return device
 
 
@@ -186,6 +188,9 @@ def host_reachable(host: str, timeout: float = NETWORK_PROBE_TIMEOUT_S, port: in
     worker.start()
     worker.join(timeout)
     return bool(result and result[0])
+
+
+DEVICE_APP_HINT = "set device = \"auto\" or \"cpu\" in the [model] section of clipcore.toml and restart the app."
 
 
 def offline_error(model: str, pretrained: str, reason: str) -> ModelUnavailableError:
@@ -562,9 +567,9 @@ def check_model_choice(
     register_tiny_model()
     name, tag, ckpt = (name or "").strip(), (pretrained or "").strip() or None, (checkpoint or "").strip() or None
     if not name:
-        raise InputError("Architecture: choose an open_clip architecture (e.g. ViT-B-32) or tiny.")
+        raise InputError("Architecture: choose a CLIP architecture (e.g. ViT-B-32) or tiny.")
     if name not in open_clip.list_models():
-        raise InputError(f"Architecture: unknown model {name!r}; use tiny or an open_clip architecture such as ViT-B-32.")
+        raise InputError(f"Architecture: unknown model {name!r}; use tiny or a CLIP architecture such as ViT-B-32.")
     if tag and ckpt:
         raise InputError("Pretrained tag and Local checkpoint: fill in one of them, not both.")
     if tag and name == TINY_MODEL:
@@ -790,8 +795,9 @@ def load_model(
         ckpt = Path(checkpoint).expanduser()
         if not ckpt.is_file():
             raise ModelUnavailableError(
-                f"checkpoint file {str(ckpt)!r} does not exist; fix the path in clipcore.toml, "
-                "CLIPCORE_CHECKPOINT or --checkpoint."
+                f"checkpoint file {str(ckpt)!r} does not exist;",
+                cli_hint="fix the path in clipcore.toml, CLIPCORE_CHECKPOINT or --checkpoint.",
+                app_hint="fix the checkpoint line of the [model] section in clipcore.toml and restart the app.",
             )
         weights = str(ckpt)
     elif pretrained is not None:

@@ -526,7 +526,10 @@ def _build_locked(
     _, committed, generation = ws.embedding_set(key)
     matrix = ws.load_embeddings(key)
     if ws.embedding_set(key)[2] != generation:
-        raise WorkspaceError(f"the embeddings of {key!r} were compacted or rebuilt during the build; run `index` again.")
+        raise WorkspaceError(
+            f"the embeddings of {key!r} were compacted or rebuilt during the build;",
+            cli_hint="run `index` again.", app_hint="start the index build again.",
+        )
     started = time.perf_counter()
     graph = build_faiss(matrix.vectors, codes=codes, m=m, ef_construction=ef_construction, progress=progress)
     build_s = time.perf_counter() - started
