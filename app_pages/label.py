@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 from clipcore.catalog import labels as lbl
-from clipcore.classify.prompts import ensure_reference_prompt_set
 from clipcore.errors import ClipcoreError, InputError
 from clipcore.team import ranking
 from ui.core import classifier_cache
@@ -72,8 +71,8 @@ def _annotator(ctx) -> str:
 
 
 def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
-    ensure_reference_prompt_set(ctx.ws, resources.catalogue_summary(ctx.ws)["per_class"])
-    return classifier_cache.zero_shot_probabilities(ctx.ws, ctx.key)
+    # Opening the page writes nothing: with no saved prompt set, the draft Zero-shot opens with.
+    return classifier_cache.zero_shot_probabilities(ctx.ws, ctx.key, resources.catalogue_summary(ctx.ws)["per_class"])
 
 
 # -- views ---------------------------------------------------------------------------------

@@ -527,7 +527,8 @@ def describe_source(source: Mapping[str, Any]) -> str:
     elif kind in ("zero-shot", "few-shot"):
         detail = str(source.get("class", ""))
         if source.get("prompt_set"):
-            detail += f" ({source['prompt_set']} v{source.get('prompt_set_version')})"
+            v = source.get("prompt_set_version")
+            detail += f" ({source['prompt_set']} " + (f"v{v})" if v is not None else "as first proposed, unsaved)")
     elif kind == "auto-accept":
         detail = f"confidence >= {source.get('threshold', 0):.3f}"
     else:

@@ -184,3 +184,25 @@ def test_an_annotator_is_told_when_a_colleague_relabelled_their_images(app_confi
     assert any("bob relabelled 1 of your image" in w.value for w in at.warning), [w.value for w in at.warning]
     bob = _open("bob")
     assert not any("relabelled" in w.value for w in bob.warning)
+
+
+def test_opening_label_writes_no_prompt_set_yet_ranks_by_the_one_zero_shot_would_open_with(app_config):
+    """Opening a page writes nothing (issue 18: a read-only workspace must open): with no saved
+    prompt set, the zero-shot query ranks by the draft Zero-shot opens with (the reference
+    study's prompts on the demo), and the batch says it was that unsaved draft."""
+    from clipcore.classify.prompts import list_prompt_sets
+
+    ws = _workspace(app_config)
+    assert list_prompt_sets(ws) == []
+    at = _open("alice")
+    assert "Most confident zero-shot" in at.selectbox(key="label_kind").options
+    at.selectbox(key="label_class").set_value("cover")
+    at.selectbox(key="label_kind").set_value("zero-shot").run()
+    assert not at.exception and len(_tile_ids(at)) > 0
+    assert list_prompt_sets(ws) == [] and ws.query("SELECT COUNT(*) FROM prompt_sets")[0][0] == 0
+    assign_tiles(at)
+    assert not at.exception
+    (batch,) = lbl.list_batches(ws)
+    assert batch["source"]["prompt_set"] == "reference study" and batch["source"]["prompt_set_version"] is None
+    assert "unsaved" in lbl.describe_source(batch["source"]) and "None" not in lbl.describe_source(batch["source"])
+    assert list_prompt_sets(ws) == []

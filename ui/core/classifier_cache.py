@@ -103,15 +103,28 @@ def fewshot_prediction(ws: Workspace, key: str, method: str, source: str, *, cro
 @st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
 def _zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_set: str, prompt_version: int):
     from clipcore.classify.prompts import load_prompt_set
+
+    ps = load_prompt_set(workspace_at(ws_path), prompt_set, prompt_version)
+    return _score_with(ps, ws_path, key, emb_version, prompt_version)
+
+
+def _score_with(ps, ws_path: str, key: str, emb_version: int, prompt_version: int | None):
     from clipcore.team.ranking import zero_shot_probabilities
     from clipcore.classify.zeroshot import build_classifier
 
     model = active_model().model
     if model.info.key != key:
         raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
-    ps = load_prompt_set(workspace_at(ws_path), prompt_set, prompt_version)
-    source = {"model": key, "prompt_set": prompt_set, "prompt_set_version": prompt_version}
+    source = {"model": key, "prompt_set": ps.name, "prompt_set_version": prompt_version}
     return zero_shot_probabilities(build_classifier(model, ps), embeddings_at(ws_path, key, emb_version), source)
+
+
+@st.cache_resource(show_spinner="Scoring every image with the prompt set...", max_entries=8)
+def _draft_zero_shot_probabilities(ws_path: str, key: str, emb_version: int, prompt_set_json: str):
+    from clipcore.classify.prompts import PromptSet
+
+    d = json.loads(prompt_set_json)
+    return _score_with(PromptSet(d["name"], d["classes"], d["templates"]), ws_path, key, emb_version, None)
 
 
 @st.cache_resource(show_spinner="Opening the stored predictions...", max_entries=8)
@@ -137,20 +150,28 @@ def scored_in_page(ws: Workspace, key: str) -> bool:
     return ws.embedding_set(key)[1] < in_page_max()
 
 
-def zero_shot_probabilities(ws: Workspace, key: str):
+def zero_shot_probabilities(ws: Workspace, key: str, classes=None):
     """Class probabilities of every image under the latest prompt set
     (``clipcore.team.ranking.ClassProbabilities``), or None without a set of 2+ classes.
 
+    With no saved set, the set a prompt editor opens with (``starting_prompt_set``: the
+    reference study's prompts or the class names, never written by opening a page), scored
+    in the page for a small collection (its source has ``prompt_set_version`` None).
     Stored ones (``python -m clipcore predict --zero-shot``) when current; else computed in
     the page for a small collection; else None (``ui.widgets.prediction_jobs`` offers the job).
-    Shared by all sessions; recomputed when the prompt set or embeddings change."""
-    from clipcore.classify.prompts import latest_prompt_set
+    Shared by all sessions; recomputed when the prompt set or embeddings change.
+    ``classes``: the ground truth's classes where the caller has them."""
+    from clipcore.classify.prompts import starting_prompt_set
     from clipcore.team.predictions import read_manifest, zero_shot_ref
 
-    ps = latest_prompt_set(ws)
+    ps, saved = starting_prompt_set(ws, classes)
     if ps is None or len(ps.classes) < 2:
         return None
     version = ws.embedding_version(key)
+    if not saved:  # a draft: nothing stored for it, and nothing written to score it
+        if not scored_in_page(ws, key):
+            return None
+        return _draft_zero_shot_probabilities(str(ws.root), key, version, json.dumps(ps.to_dict(), sort_keys=True))
     source = {"model": key, "prompt_set": ps.name, "prompt_set_version": ps.version}
     stored = _read_stored(ws, key, read_manifest(ws, key, "zero-shot", zero_shot_ref(ps.name, ps.version)), version, source)
     if stored is not None or not scored_in_page(ws, key):
