@@ -33,6 +33,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed (apt-get install chromium)"))
 
 
+# Whether Streamlit runs a script now, as the page shows it: its status widget. Streamlit
+# 1.67 draws a running icon (aria-label "Running...", no text) at once and a "Stop" button
+# after 500 ms; older versions wrote "Running..." as text. Any of them means busy.
+SCRIPT_RUNNING = """() => {
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  if (!status) return false;
+  if (status.querySelector('[data-testid="stStatusWidgetRunningIcon"], [aria-label^="Running"]')) return true;
+  return /running|\\bstop\\b/i.test(status.innerText);
+}"""
+# The page is settled: its main area is drawn, nothing in it is stale (greyed while a rerun
+# replaces it), and no script runs. For ``page.wait_for_function``.
+IDLE = f"""() => {{
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || main.querySelector('[data-stale="true"]')) return false;
+  return !({SCRIPT_RUNNING})();
+}}"""
+
+
 def wait_until(predicate, what: str, timeout: float = 60.0):
     """Poll ``predicate`` until it returns something truthy (returned), or fail naming
     ``what``: waiting for a click to land in the store, not timing it."""

@@ -14,8 +14,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import ROOT, start_streamlit, stop_streamlit
-from tests.e2e.test_browser_walk import IDLE
+from tests.e2e.conftest import IDLE, ROOT, start_streamlit, stop_streamlit
 from tests.helpers import app_workspace
 
 PLOT_HEIGHT = 360  # what ui/evaluate_results.py asks for

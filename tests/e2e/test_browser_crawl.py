@@ -51,8 +51,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, start_streamlit, stop_streamlit
-from tests.e2e.test_browser_walk import ERRORS, IDLE
+from tests.e2e.conftest import CHROMIUM, IDLE, SCRIPT_RUNNING, start_streamlit, stop_streamlit
+from tests.e2e.test_browser_walk import ERRORS
 
 COLLECTIONS = ["demo", "empty"]
 SKIP_LABELS = re.compile(r"^(Download model weights|Start baseline job|Cancel|Retry|View in the library's viewer)$")
@@ -67,13 +67,11 @@ EXPECTED_ERRORS = [
 # Opened at a page's own URL (/label), Streamlit's frontend first looks for its server one
 # level down (/label/_stcore/health, 404) before the root: its own probe, not the app's.
 BASE_PATH_PROBE = re.compile(r"/[a-z_]+/_stcore/(health|host-config)$")
-# No spinner or skeleton, and the status widget offers no "Stop" (it says "Running..." only
-# in some Streamlit versions; test_browser_walk's IDLE reads that word).
-NO_SPINNER = """() => {
+# No spinner or skeleton, and no script running (conftest's SCRIPT_RUNNING, which IDLE uses too).
+NO_SPINNER = f"""() => {{
   if (document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"]')) return false;
-  const status = document.querySelector('[data-testid="stStatusWidget"]');
-  return !(status && /running|stop/i.test(status.innerText));
-}"""
+  return !({SCRIPT_RUNNING})();
+}}"""
 HAS_CONTENT = """() => { const m = document.querySelector('[data-testid="stMain"]'); return !!m && m.innerText.trim().length > 0; }"""
 # Bugs the crawler found that are bigger than a small fix: each has its own strict xfail
 # below (it fails the day the bug is fixed, so the entry is removed then), and the error box

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import IDLE
 from tests.gridview import assign_button
-
-IDLE = """() => {
-  const main = document.querySelector('[data-testid="stMain"]');
-  if (!main || main.querySelector('[data-stale="true"]')) return false;
-  const status = document.querySelector('[data-testid="stStatusWidget"]');
-  return !(status && /running/i.test(status.innerText));
-}"""
 
 ERRORS = """() => {
   const out = [];
