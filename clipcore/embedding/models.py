@@ -270,7 +270,7 @@ def fetch_weights(
             offline_error(model, pretrained, f"download failed ({exc}); rerunning the download resumes it")
         ) from exc
     if not path:
-        raise offline_error(model, pretrained, "open_clip returned no file")
+        raise offline_error(model, pretrained, "the model library returned no weights file")
     return Path(path)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from clipcore.catalog.store import Workspace
+from clipcore.embedding.models import describe_key
 from clipcore.errors import ClipcoreError
 from clipcore.parallel import heavy_slot
 from ui.core.resources import active_model, embeddings_at, workspace_at
@@ -68,7 +69,7 @@ def _fewshot_prediction(
     if method in NEEDS_PROMPTS:
         model = active_model().model
         if model.info.key != key:
-            raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
+            raise ClipcoreError(f"the model changed from {describe_key(key)} to {describe_key(model.info.key)}; reload the page.")
         prompts = resolve_prompt_set(ws, classes=lambda: labelled_images(ws, source).values())
         zero_shot = build_classifier(model, prompts) if prompts is not None else None
     # In-process training, for any role that may view: under the server-wide cap (a busy
@@ -114,7 +115,7 @@ def _score_with(ps, ws_path: str, key: str, emb_version: int, prompt_version: in
 
     model = active_model().model
     if model.info.key != key:
-        raise ClipcoreError(f"model changed from {key} to {model.info.key}; reload the page.")
+        raise ClipcoreError(f"the model changed from {describe_key(key)} to {describe_key(model.info.key)}; reload the page.")
     source = {"model": key, "prompt_set": ps.name, "prompt_set_version": prompt_version}
     return zero_shot_probabilities(build_classifier(model, ps), embeddings_at(ws_path, key, emb_version), source)
 

@@ -19,7 +19,7 @@ import streamlit as st
 
 from clipcore.config import DEFAULT_DEMO_SOURCE, TINY_MODEL, Settings, WorkspaceEntry, load_settings
 from clipcore.errors import ClipcoreError, ModelUnavailableError
-from clipcore.embedding.models import ClipModel, load_model, rekey_legacy_sets
+from clipcore.embedding.models import ClipModel, describe_key, load_model, rekey_legacy_sets
 from clipcore.catalog.store import EmbeddingMatrix, Workspace
 
 from ui.core import state
@@ -199,7 +199,7 @@ def text_vector(model_key: str, text: str) -> np.ndarray:
     """(dim,) unit vector of one text with the active model (cached across reruns and sessions)."""
     model = active_model().model
     if model.info.key != model_key:
-        raise ClipcoreError(f"model changed from {model_key} to {model.info.key}; reload the page.")
+        raise ClipcoreError(f"the model changed from {describe_key(model_key)} to {describe_key(model.info.key)}; reload the page.")
     return model.encode_texts([text])[0]
 
 

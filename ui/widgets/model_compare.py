@@ -113,7 +113,7 @@ def render_add_model(ctx) -> None:
         return
     with st.expander("Embed with another model"):
         st.caption(
-            "Choose an open_clip architecture with a pretrained tag, or a local weights file in a model folder "
+            "Choose a CLIP architecture with a pretrained tag, or a local weights file in a model folder "
             "([model] folders in clipcore.toml). Only images without its embedding are embedded."
         )
         known = known_models()
