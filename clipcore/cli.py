@@ -292,6 +292,8 @@ def _iiif_policy(args: argparse.Namespace):
     try:
         return FetchPolicy(
             allow_private=allow_private,
+            private_hint=(defaults.private_hint if from_app
+                          else "allow them with --allow-private or [iiif] allow_private = true in clipcore.toml"),
             allow_local_files=bool(cfg.get("allow_local_files", not from_app)),
             timeout_s=float(args.timeout or cfg.get("timeout_s", defaults.timeout_s)),
             max_retries=int(args.retries if args.retries is not None else cfg.get("max_retries", defaults.max_retries)),

@@ -83,4 +83,6 @@ def test_iiif_sources_refused_from_the_app_by_default(app_config, books_folder, 
     # nothing imported: a failed job, with the first reason
     assert job["status"] == "failed" and job["message"].startswith("nothing was imported"), job
     assert "private or local address" in job["message"]
+    # the app's reader gets the config line an admin edits, not the CLI's flag
+    assert "allow_private line of the [iiif] section" in job["message"] and "--allow-private" not in job["message"], job
     assert server.log == []

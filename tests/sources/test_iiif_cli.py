@@ -82,6 +82,7 @@ def test_private_address_refused_without_the_flag_and_bad_size_exits_2(server, t
     assert proc.returncode == 2  # nothing imported and a source failed; the object is still printed
     refused = json.loads(proc.stdout)
     assert refused["downloaded"] == 0 and "private or local address" in refused["failed"][0]["reason"]
+    assert "--allow-private" in refused["failed"][0]["reason"]  # a person at a terminal gets the flag
     assert server.log == []
     bad = run_cli("import-iiif", f"{server.base}/manifests/b1.json", "--out", str(tmp_path / "o"), "--size", "1", "--json")
     assert bad.returncode == 2 and bad.stdout == ""

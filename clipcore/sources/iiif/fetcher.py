@@ -72,6 +72,9 @@ class FetchPolicy:
     max_manifest_bytes: int = 20 * 1024 * 1024
     allow_private: bool = False
     allow_local_files: bool = True
+    # How the refusal of a private address says to allow it: its reader decides (the CLI's
+    # flag for a person at a terminal; the config line for a job started from the app).
+    private_hint: str = "an admin can allow them with the allow_private line of the [iiif] section in clipcore.toml"
 
 
 # -- one request's deadline ------------------------------------------------------------------
@@ -159,7 +162,7 @@ def _blocked(ip: str) -> bool:
     return not addr.is_global or addr.is_multicast
 
 
-def _guarded_connect(allow_private: bool):
+def _guarded_connect(allow_private: bool, private_hint: str):
     def create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, **kw):
         host, port = address[0], address[1]
         deadline: _Deadline | None = getattr(_local, "deadline", None)
@@ -169,8 +172,7 @@ def _guarded_connect(allow_private: bool):
             peer = sockaddr[0]
             if not allow_private and _blocked(peer):
                 last = FetchError(
-                    f"refused: {host} is a private or local address ({peer}); "
-                    "allow it with --allow-private or [iiif] allow_private = true in clipcore.toml"
+                    f"refused: {host} is a private or local address ({peer}); {private_hint}"
                 )
                 continue
             sock = socket.socket(family, kind, proto)
@@ -199,8 +201,8 @@ def _guarded_connect(allow_private: bool):
     return create_connection
 
 
-def _opener(allow_private: bool) -> urllib.request.OpenerDirector:
-    connect = _guarded_connect(allow_private)
+def _opener(allow_private: bool, private_hint: str = FetchPolicy.private_hint) -> urllib.request.OpenerDirector:
+    connect = _guarded_connect(allow_private, private_hint)
 
     class _HTTP(http.client.HTTPConnection):
         def __init__(self, *a, **kw):
@@ -248,7 +250,7 @@ class Fetcher:
 
     def __init__(self, policy: FetchPolicy, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.policy = policy
-        self._opener = _opener(policy.allow_private)
+        self._opener = _opener(policy.allow_private, policy.private_hint)
         self._sleep = sleep
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
