@@ -58,3 +58,25 @@ def test_select_all_matching_labels_exactly_the_filtered_images_in_one_batch(str
     assert batches[0]["annotator"] == "lead"
     assert sorted(i for i, c in lbl.current_labels(ws).items() if c == "chosen") == want
     assert {i: c for i, c in lbl.current_labels(ws).items() if c != "chosen"} == {i: "cover" for i in ids[:3]}
+
+
+@pytest.mark.e2e
+def test_a_class_chosen_after_the_grid_is_drawn_brings_the_grids_assign_and_keeps_the_selection(streamlit_server, page, app_config):
+    from tests.gridview import EXCLUDED_JS, assign_button, grid_frame
+
+    ws = app_workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()]
+    page.goto(f"{streamlit_server}/label?annotator=lead&view=Browse")
+    assert _tiles(page) == ids
+    assert grid_frame(page).get_by_role("button", name="Assign selected").count() == 0  # no class yet
+    grid_frame(page).locator("figure[data-image-id]").first.click()  # exclude the first tile
+    page.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", polling="raf", timeout=60_000)
+    chooser = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Class to assign", exact=True))
+    chooser.click()
+    page.keyboard.type("chosen")
+    page.keyboard.press("Enter")
+    assign_button(page).wait_for(timeout=90_000)  # the same grid now offers Assign
+    assert page.evaluate(f"({EXCLUDED_JS})()") == 1  # and kept the selection made before
+    assign_button(page).click()
+    page.get_by_text("Labelled 31 as 'chosen'", exact=False).wait_for(timeout=90_000)
+    assert lbl.current_labels(ws) == {i: "chosen" for i in ids[1:]}
