@@ -26,7 +26,7 @@ from ui.core import context
 from ui.core import resources
 from ui.core.text import md
 from ui.label.review import flash, new_page
-from ui.widgets.grid import image_grid, thumbnail_paths
+from ui.widgets.grid import image_grid, take_assigned, thumbnail_paths
 
 RANKED = 1_000
 PER_PAGE = 48
@@ -34,6 +34,7 @@ NAMES = {"label": "Label", "ground_truth": "Ground truth", "prediction": "Predic
          "annotator": "Annotator", "book": "Book"}
 FLAG_NAMES = {"unlabelled": "Unlabelled", "disagrees": "Disagrees with prediction"}
 GRID = "browse-grid"
+DRAWN = "browse_drawn"  # the grid on screen: {"ids", "selection", "flags"}, for its Assign on the next run
 ALL = "browse_all_pending"  # "Select all N matching" pressed: {"key": filter state, "n": count then, "shown": count confirmed}
 SAMPLE = 6
 PARAM = "f_"  # URL keys: f_label=cover&f_label=map&f_unlabelled=1
@@ -219,6 +220,18 @@ def _assign(ws, ws_name: str, annotator: str, keep: list[int], selection: dict, 
     new_page()
 
 
+def apply_browse_assign(ctx, annotator: str) -> None:
+    """The Browse grid's Assign, applied before anything is drawn (as the Label view's is):
+    the same run then draws the next page and the new counts, instead of a run that draws
+    the old ones and a second run after it (one whole run less per label action)."""
+    drawn = st.session_state.get(DRAWN)
+    if not drawn:
+        return
+    keep = take_assigned(GRID, drawn["ids"])
+    if keep is not None:
+        _assign(ctx.ws, ctx.entry.name, annotator, keep, drawn["selection"], drawn["flags"])
+
+
 def browse_view(ctx, annotator: str) -> None:
     """Filters in the sidebar, the matching images as a grid, and Assign."""
     ws = ctx.ws
@@ -261,6 +274,7 @@ def browse_view(ctx, annotator: str) -> None:
     may_assign = ctx.can("label") and bool(st.session_state.get("browse_class"))
     grid = image_grid(ws, ids, key=GRID, notes=notes, columns=6, selectable=ctx.can("label"),
                       assign_label="Assign selected" if may_assign else "", similar_label="more like this")
-    if grid.assigned is not None:
+    st.session_state[DRAWN] = {"ids": ids, "selection": selection, "flags": flags}
+    if grid.assigned is not None:  # not taken by apply_browse_assign (a run of another page's view)
         _assign(ws, ctx.entry.name, annotator, grid.assigned, selection, flags)
         st.rerun()
