@@ -20,7 +20,7 @@ from ui.label import actions as act
 from ui.core import resources
 from ui.core import state
 from ui.widgets.grid import image_grid, take_assigned
-from ui.label.filters import browse_view
+from ui.label.filters import apply_browse_assign, browse_view
 from ui.label.history import history_view, review_view, show_guideline
 from ui.label.review import conflicts_view, export_view, show_flash, tell_relabelled
 from ui.widgets.prediction_jobs import render_prediction_jobs
@@ -292,6 +292,7 @@ def main() -> None:
     st.title("Label")
     annotator = _annotator(ctx)
     _apply_assign(ctx, annotator)  # checks the role again (ui.core.auth.permit)
+    apply_browse_assign(ctx, annotator)  # the same for the Browse view's grid
     tell_relabelled(ctx.ws, annotator)
     show_flash()
     if "label_view" not in st.session_state and st.query_params.get("view") in VIEWS:

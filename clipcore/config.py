@@ -38,6 +38,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 50_000_000
 # Below this many embedded images the pages score every image inside a run (about 0.1 s);
 # above it they read what a `predict` job stored (clipcore.team.predictions).
 DEFAULT_IN_PAGE_MAX = 50_000
+# "Select all N matching" on the Label page labels at most this many images in one batch.
+DEFAULT_MAX_LABEL_ALL = 10_000
 # Background jobs at once on this server, all workspaces together (clipcore.catalog.jobs).
 DEFAULT_MAX_JOBS = 2
 
@@ -65,12 +67,14 @@ class Limits:
     before decoding. ``max_upload_pixels`` / ``max_upload_bytes``: a query image uploaded in
     the app, checked from its header before decoding. ``in_page_max``: below this many
     embedded images a page scores every image itself; above, it reads stored scores.
+    ``max_label_all``: the most images "Select all N matching" labels in one batch.
     """
 
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     in_page_max: int = DEFAULT_IN_PAGE_MAX
+    max_label_all: int = DEFAULT_MAX_LABEL_ALL
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ def _env_int(env: Mapping[str, str], name: str) -> int | None:
         raise ConfigError(f"{name}: expected a whole number; got {raw!r}.") from None
 
 
-LIMIT_KEYS = ("max_image_pixels", "max_upload_pixels", "max_upload_bytes", "in_page_max")
+LIMIT_KEYS = ("max_image_pixels", "max_upload_pixels", "max_upload_bytes", "in_page_max", "max_label_all")
 
 
 def limits_from(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Limits:
@@ -187,6 +191,9 @@ def limits_from(config: Mapping[str, Any], env: Mapping[str, str] | None = None)
             _typed(table, "[limits]", "max_upload_bytes", int, DEFAULT_MAX_UPLOAD_BYTES), "[limits].max_upload_bytes"
         ),
         in_page_max=_positive(in_page, "[limits].in_page_max"),
+        max_label_all=_positive(
+            _typed(table, "[limits]", "max_label_all", int, DEFAULT_MAX_LABEL_ALL), "[limits].max_label_all"
+        ),
     )
 
 

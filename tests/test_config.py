@@ -64,6 +64,18 @@ def test_the_in_page_limit_comes_from_config_or_env(tmp_path, monkeypatch):
         in_page_max()
 
 
+def test_the_select_all_limit_comes_from_config(tmp_path, monkeypatch):
+    cfg = tmp_path / "clipcore.toml"
+    monkeypatch.setenv("CLIPCORE_CONFIG", str(cfg))
+    cfg.write_text("")
+    assert load_limits().max_label_all == 10_000
+    cfg.write_text("[limits]\nmax_label_all = 250\n")
+    assert load_limits().max_label_all == 250
+    cfg.write_text("[limits]\nmax_label_all = 0\n")
+    with pytest.raises(ConfigError, match="max_label_all"):
+        load_limits()
+
+
 def test_cli_reports_a_bad_config_in_one_line(tmp_path):
     cfg = tmp_path / "clipcore.toml"
     cfg.write_text('[model]\nfallback_to_tiny = "no"\n')

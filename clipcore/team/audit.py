@@ -34,6 +34,7 @@ AUDITED = (
     "job_cancel",  # a running or queued job stopped from the app
     "review_accept",  # a colleague's batch accepted in the review queue
     "review_correct",  # a colleague's batch corrected (a new batch) in the review queue
+    "label_all_matching",  # "Select all N matching": one class given to every image a filter matches
 )
 CSV_FIELDS = ("at", "who", "action", "workspace", "details")
 

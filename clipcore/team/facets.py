@@ -8,7 +8,8 @@ The arrays are read from SQL in three parts with their own cache keys, so a labe
 re-reads only the labels (``catalog_facets``: ``Workspace.change_count()``;
 ``label_facets``: ``catalog.labels.label_events_version``; predictions: the caller's
 stored scores). Named views (a filter saved by name) live in ``<workspace>/views.json``
-(written atomically; this module owns the file).
+(written atomically; this module owns the file). ``label_matching`` gives one class to
+every image a filter matches ("Select all N matching") as one label batch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcore.catalog.labels import clean_label
+from clipcore.catalog.labels import AssignResult, assign_page, clean_label
 from clipcore.catalog.store import Workspace, atomic_write_bytes
 from clipcore.errors import InputError
 
@@ -184,6 +185,81 @@ def facet_table(catalog: CatalogFacets, labels: LabelFacets, prediction: Codes |
         facets["prediction"] = prediction
     facets.update(annotator=labels.annotator, book=catalog.book)
     return FacetTable(catalog.ids, facets)
+
+
+# -- every image a filter matches ------------------------------------------------------------
+
+
+class MatchChanged(InputError):
+    """The filter matches another number of images than the one the user confirmed."""
+
+    def __init__(self, now: int, expected: int) -> None:
+        super().__init__(
+            f"{now:,} images match these filters now, not the {expected:,} you confirmed: the labels "
+            "changed meanwhile. Nothing was labelled; check the new count and confirm again."
+        )
+        self.now, self.expected = now, expected
+
+
+def matching_rows(
+    table: FacetTable, selection: Mapping[str, Sequence[str]], flags: Sequence[str] = (), rows: np.ndarray | None = None
+) -> np.ndarray:
+    """(k,) int64 row positions the filter matches: ascending over the whole table, or in the
+    order of ``rows`` (a ranked query's first results) when given."""
+    mask = table.mask(selection, flags)
+    if rows is None:
+        return np.flatnonzero(mask)
+    rows = np.asarray(rows, np.int64)
+    return rows[mask[rows]]
+
+
+def label_matching(
+    ws: Workspace,
+    table: FacetTable,
+    label: str,
+    selection: Mapping[str, Sequence[str]],
+    flags: Sequence[str] = (),
+    *,
+    annotator: str,
+    drawn_at: int,
+    limit: int,
+    rows: np.ndarray | None = None,
+    expected: int | None = None,
+    source: Mapping | None = None,
+) -> AssignResult:
+    """Give ``label`` to every image the filter matches, as one label batch (undone,
+    reverted and listed like any other).
+
+    ``table`` must be read after ``drawn_at`` (``catalog.labels.label_events_version(ws)[0]``)
+    so that the ids are those of the store now: an image another annotator labelled after
+    ``drawn_at`` is skipped in the writing transaction (``AssignResult.skipped``), never
+    overwritten.
+
+    Args:
+        rows: a ranked query's first results (row positions); None: the whole collection.
+        expected: the count the user confirmed; when the filter matches another number now,
+            nothing is written.
+        limit: the most images one call labels (``config.Limits.max_label_all``).
+        source: the batch's provenance; ``{"kind": "filter", "all_matching": n}`` is added.
+    Returns:
+        What was written (``catalog.labels.AssignResult``).
+    Raises:
+        MatchChanged: ``expected`` differs from the count now.
+        InputError: nothing matches, more than ``limit`` match, or a bad class or annotator.
+    """
+    ids = table.ids[matching_rows(table, selection, flags, rows)]
+    n = len(ids)
+    if expected is not None and n != int(expected):
+        raise MatchChanged(n, int(expected))
+    if n == 0:
+        raise InputError("no image matches these filters; nothing was labelled.")
+    if n > limit:
+        raise InputError(
+            f"{n:,} images match these filters; at most {limit:,} can be labelled at once. "
+            "Narrow the filters (a book, a ground-truth class, Unlabelled) and try again."
+        )
+    src = {**dict(source or {}), "kind": "filter", "all_matching": n}
+    return assign_page(ws, label, [int(i) for i in ids], annotator=annotator, source=src, drawn_at=drawn_at)
 
 
 # -- named views ------------------------------------------------------------------------------

@@ -105,3 +105,115 @@ def test_a_text_query_ranks_the_matches_and_the_counts_say_so(app_config):
     at.sidebar.checkbox(key="browse_unlabelled").check().run()
     assert grid_ids(at) == [i for i in ranked if i not in ids[:5]][:48]  # rank order, filtered
     assert at.query_params["f_text"] in ("a book cover", ["a book cover"])
+
+
+# -- "Select all N matching" --------------------------------------------------------------------
+
+
+def _unlabelled_of_class(ws, labelled: set[int]) -> tuple[str, list[int]]:
+    truth = {int(r[0]): r[1] for r in ws.query("SELECT image_id, label FROM ground_truth")}
+    cls = sorted(set(truth.values()))[0]
+    return cls, sorted(i for i, c in truth.items() if c == cls and i not in labelled)
+
+
+def _choose(at: AppTest, truth_class: str, target: str) -> AppTest:
+    at.sidebar.multiselect(key="browse_ground_truth").select(truth_class).run()
+    at.sidebar.checkbox(key="browse_unlabelled").check().run()
+    at.selectbox(key="browse_class").set_value(target).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_select_all_matching_asks_then_labels_every_match_in_one_batch(app_config):
+    from clipcore.config import load_settings
+    from clipcore.team.audit import read_actions
+
+    ws = app_workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice", source={"kind": "text"})
+    cls, want = _unlabelled_of_class(ws, set(ids[:3]))
+    at = _choose(_browse(), cls, "illustration")
+    button = at.button(key="browse_all")
+    assert button.label == f"Select all {len(want)} matching" and not button.disabled
+    assert len(lbl.list_batches(ws)) == 1
+    button.click().run()
+    assert any(f"to all **{len(want)}** images" in m.value and "illustration" in m.value for m in at.markdown)
+    sample = at.get("image")
+    assert len(sample) == 1 and len(sample[0].proto.imgs) == min(6, len(want))  # a sample of the matches
+    assert [i.caption for i in sample[0].proto.imgs] == [f"#{i}" for i in want[:6]]
+    assert len(lbl.list_batches(ws)) == 1  # nothing written before the confirmation
+    at.button(key="browse_all_ok").click().run()
+    assert not at.exception, at.exception
+    batches = lbl.list_batches(ws)
+    assert len(batches) == 2 and batches[0]["size"] == len(want) and batches[0]["source"]["all_matching"] == len(want)
+    now = lbl.current_labels(ws)
+    assert sorted(i for i, c in now.items() if c == "illustration") == want
+    assert at.sidebar.checkbox(key="browse_unlabelled").label == f"Unlabelled ({len(ids) - 3 - len(want)})"
+    assert any("No image matches" in i.value for i in at.info)  # the filter's images are all labelled now
+    entry = read_actions(load_settings().app_data)[0]  # newest first
+    assert (entry["action"], entry["details"]["images"], entry["details"]["label"]) == ("label_all_matching", len(want), "illustration")
+
+
+def test_select_all_says_when_the_count_changed_and_writes_only_what_was_confirmed(app_config):
+    ws = app_workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()]
+    cls, want = _unlabelled_of_class(ws, set())
+    assert len(want) >= 3
+    at = _choose(_browse(), cls, "illustration")
+    at.button(key="browse_all").click().run()
+    lbl.record_batch(ws, "other", want[:2], annotator="bob", source={"kind": "text"})  # a colleague, meanwhile
+    at.button(key="browse_all_ok").click().run()  # confirms the count drawn before bob's batch
+    assert not at.exception, at.exception
+    assert not any(c == "illustration" for c in lbl.current_labels(ws).values())  # nothing written
+    assert any(f"{len(want) - 2} images match these filters now, not the {len(want)} you confirmed" in w.value for w in at.warning)
+    assert any(f"{len(want) - 2} images match now (it said {len(want)})" in w.value for w in at.warning)
+    at.button(key="browse_all_ok").click().run()  # the new count, confirmed
+    now = lbl.current_labels(ws)
+    assert sorted(i for i, c in now.items() if c == "illustration") == want[2:]
+    assert (now[want[0]], now[want[1]]) == ("other", "other")
+
+
+def test_select_all_refuses_above_the_configured_limit(app_config):
+    app_config.write_text(app_config.read_text() + "\n[limits]\nmax_label_all = 3\n")
+    ws = app_workspace(app_config)
+    at = _browse()
+    at.sidebar.checkbox(key="browse_unlabelled").check().run()
+    at.selectbox(key="browse_class").set_value("illustration").run()
+    at.button(key="browse_all").click().run()
+    n = len(ws.image_ids())
+    assert any(f"{n} images match these filters; at most 3 can be labelled at once" in e.value for e in at.error)
+    assert at.button(key="browse_all_ok").disabled
+    assert lbl.list_batches(ws) == []
+    at.button(key="browse_all_cancel").click().run()
+    assert not [b for b in at.button if b.key == "browse_all_ok"]
+
+
+def test_select_all_is_for_annotators_and_admins_and_checked_again_at_the_click(app_config):
+    from tests.app.test_roles import ALICE, GUEST, TEAM, _user
+
+    app_config.write_text(app_config.read_text() + TEAM)
+    ws = app_workspace(app_config)
+
+    def browse(email):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+        at.user = _user(email)
+        at.query_params.update({"view": "Browse"})
+        at.switch_page("app_pages/label.py")
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    viewer = browse(GUEST)
+    assert viewer.button(key="browse_all").disabled
+    assert not [s for s in viewer.selectbox if s.key == "browse_class"]
+
+    alice = browse(ALICE)
+    alice.sidebar.checkbox(key="browse_unlabelled").check().run()
+    assert alice.button(key="browse_all").disabled  # no class chosen yet
+    alice.selectbox(key="browse_class").set_value("illustration").run()
+    alice.button(key="browse_all").click().run()
+    assert not alice.button(key="browse_all_ok").disabled
+    app_config.write_text(app_config.read_text().replace(f'annotators = ["{ALICE}", ', "annotators = ["))  # alice demoted
+    alice.button(key="browse_all_ok").click().run()
+    assert lbl.list_batches(ws) == []  # refused: the page is a viewer's now
+    assert alice.button(key="browse_all").disabled and not [b for b in alice.button if b.key == "browse_all_ok"]

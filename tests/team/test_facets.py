@@ -86,3 +86,69 @@ def test_views_are_saved_by_name(workspace):
     assert fc.saved_views(workspace) == {"bob's texts": {"filters": {"label": ["text"], "annotator": ["bob"]}, "flags": ["disagrees"]}}
     with pytest.raises(InputError, match="unknown filter"):
         fc.save_view(workspace, "x", {"colour": ["red"]})
+
+
+# -- "Select all N matching" ------------------------------------------------------------------
+
+
+def test_label_matching_gives_every_matching_image_the_class_in_one_batch(workspace):
+    ids = _setup(workspace)
+    old = lbl.current_labels(workspace)
+    want = [ids[k] for k in range(10, 20, 2)]  # book 0 (even positions of the first 20), unlabelled
+    assert want == sorted(i for i in ids[:20:2] if i not in old)
+    before = len(lbl.list_batches(workspace))
+    drawn = lbl.label_events_version(workspace)[0]
+    table = _table(workspace)
+    res = fc.label_matching(workspace, table, "chosen", {"book": ["Book 0"]}, ["unlabelled"], annotator="carol",
+                            drawn_at=drawn, limit=10_000, expected=len(want), source={"note": "x"})
+    assert (res.assigned, res.skipped) == (len(want), {})
+    batches = lbl.list_batches(workspace)
+    assert len(batches) == before + 1
+    assert batches[0]["batch_id"] == res.batch_id and batches[0]["size"] == len(want)
+    assert batches[0]["source"] == {"kind": "filter", "all_matching": len(want), "note": "x"}
+    now = lbl.current_labels(workspace)
+    assert sorted(i for i, c in now.items() if c == "chosen") == want
+    assert {i: c for i, c in now.items() if i not in want} == old  # the others untouched
+    lbl.revert_batch(workspace, res.batch_id, annotator="carol")  # a batch like any other: one revert undoes it
+    assert not any(c == "chosen" for c in lbl.current_labels(workspace).values())
+
+
+def test_label_matching_follows_a_ranked_subset_in_its_order(workspace):
+    ids = _setup(workspace)
+    table = _table(workspace)
+    rows = table.rows_of(list(reversed(ids[8:16])))  # a "ranking": 15, 14, ..., 8
+    got = fc.matching_rows(table, {}, ["unlabelled"], rows)
+    assert [int(i) for i in table.ids[got]] == [i for i in reversed(ids[8:16]) if i >= ids[10]]  # 8, 9 are labelled
+    res = fc.label_matching(workspace, table, "c", {}, ["unlabelled"], annotator="carol", rows=rows,
+                            drawn_at=lbl.label_events_version(workspace)[0], limit=100)
+    assert res.assigned == 6 and {i for i, c in lbl.current_labels(workspace).items() if c == "c"} == set(ids[10:16])
+
+
+def test_label_matching_refuses_above_the_limit_and_when_the_count_changed(workspace):
+    ids = _setup(workspace)
+    drawn = lbl.label_events_version(workspace)[0]
+    table = _table(workspace)
+    n = int(table.flag("unlabelled").sum())
+    with pytest.raises(InputError, match=f"{n:,} images match these filters; at most 5 can be labelled"):
+        fc.label_matching(workspace, table, "c", {}, ["unlabelled"], annotator="carol", drawn_at=drawn, limit=5)
+    with pytest.raises(fc.MatchChanged) as caught:
+        fc.label_matching(workspace, table, "c", {}, ["unlabelled"], annotator="carol", drawn_at=drawn, limit=100,
+                          expected=n + 1)
+    assert (caught.value.now, caught.value.expected) == (n, n + 1)
+    with pytest.raises(InputError, match="no image matches"):
+        fc.label_matching(workspace, table, "c", {"label": ["nothing"]}, annotator="carol", drawn_at=drawn, limit=100)
+    assert len(lbl.current_labels(workspace)) == 10  # nothing written by any of them
+    assert not any(c == "c" for c in lbl.current_labels(workspace).values())
+    assert len(ids) - 10 == n
+
+
+def test_label_matching_skips_images_a_colleague_labelled_after_the_table_was_read(workspace):
+    ids = _setup(workspace)
+    drawn = lbl.label_events_version(workspace)[0]
+    table = _table(workspace)  # the page's view: ids[12:] unlabelled
+    lbl.record_batch(workspace, "map", ids[12:14], annotator="bob", source={"kind": "text"})
+    res = fc.label_matching(workspace, table, "c", {}, ["unlabelled"], annotator="carol", drawn_at=drawn, limit=100)
+    assert res.skipped == {ids[12]: "bob", ids[13]: "bob"}
+    now = lbl.current_labels(workspace)
+    assert (now[ids[12]], now[ids[13]]) == ("map", "map")  # bob's labels kept
+    assert res.assigned == len(ids) - 12 and all(now[i] == "c" for i in ids[14:] + ids[10:12])
