@@ -214,7 +214,7 @@ def _assign(ws, ws_name: str, annotator: str, keep: list[int], selection: dict, 
         auth.permit("label", ws_name)
         batch = lbl.record_batch(ws, target, keep, annotator=annotator, source=_source(selection, flags))
     except ClipcoreError as exc:
-        flash(str(exc), "🚫")
+        flash(exc.for_app(), "🚫")
         return
     flash(f"Labelled {len(keep)} as {target!r} (batch {batch[:8]}).")
     new_page()

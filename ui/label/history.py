@@ -62,7 +62,7 @@ def revert_row(ws, ws_name: str, annotator: str, batch_id: str) -> None:
     try:
         n = _revert(ws, ws_name, annotator, batch_id)
     except ClipcoreError as exc:
-        flash(str(exc), "🚫")
+        flash(exc.for_app(), "🚫")
         return
     _reverted(batch_id, n)
 
