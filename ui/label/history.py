@@ -290,7 +290,7 @@ def guidelines_editor(ctx) -> None:
                 placeholder="Images labelled with this class", help="Shown as small thumbnails beside the guideline.",
             )
             if chosen:
-                _example_thumbnails(ws, chosen, captions=True)
+                _example_thumbnails(ws, chosen, width=110, captions=True)
             elif not candidates:
                 st.caption("No image is labelled with this class yet: label a few first, then pick examples here.")
         if st.button("Save guideline", key="label_guideline_save", disabled=not label):
