@@ -86,12 +86,3 @@ def test_originals_for_admins_thumbnails_for_every_role_that_may_view(team):
     (thumbs,) = (ws.root / "exports").glob("demo-labels-thumbnails-*.zip")
     at.run()
     assert [lab.split(" (")[0] for lab in _zip_downloads(at)] == [f"Download {thumbs.name}"]
-
-
-def test_the_export_view_reads_no_zip_until_its_button_is_pressed(app_config):
-    ws = app_workspace(app_config)
-    # Something named like a ZIP that cannot be read: drawing its button must not read it.
-    (ws.root / "exports" / "demo-labels-originals-20260101-000000.zip").mkdir(parents=True)
-    at = _export_view()
-    labels = [str(b.proto.label) for b in at.get("download_button")]
-    assert any(lab.startswith("Download demo-labels-originals-20260101-000000.zip") for lab in labels), labels

@@ -7,9 +7,6 @@ and downloading each content need the same permission."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import streamlit as st
 
 from clipcore.catalog import labels as lbl
@@ -27,13 +24,6 @@ CONTENT_LABELS = {
 
 def _params(ctx, content: str) -> dict:
     return {"name": ctx.entry.name, "max_mb": DEFAULT_MAX_MB, "content": content}
-
-
-def _reader(path: Path) -> Callable[[], bytes]:
-    """The file's bytes, read only when the button is pressed (Streamlit's deferred download):
-    a rerun of this view no longer reads every ZIP it offers. Streamlit still holds the one
-    file pressed in the server's memory while it is sent (its media storage is in memory)."""
-    return path.read_bytes
 
 
 def zip_contents(ctx) -> list[str]:
@@ -67,6 +57,6 @@ def zip_export(ctx) -> None:
         for k, path in enumerate(list_zips(ws, c)[:SHOWN]):
             size = path.stat().st_size
             st.download_button(
-                f"Download {path.name} ({size / 1e6:,.1f} MB)", _reader(path), file_name=path.name,
+                f"Download {path.name} ({size / 1e6:,.1f} MB)", path.read_bytes(), file_name=path.name,
                 mime="application/zip", key=f"label_zip_download_{c}_{k}", type="primary" if k == 0 else "secondary",
             )
