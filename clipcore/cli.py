@@ -577,14 +577,15 @@ def _human_labels(r: dict[str, Any]) -> str:
     return "\n".join(lines) or "no labels yet"
 
 
-@command("export-zip", human=lambda r: f"wrote {r['files']} originals in {len(r['classes'])} class folders to {r['zip']}")
+@command("export-zip", human=lambda r: f"wrote {r['files']} {r['content']} in {len(r['classes'])} class folders to {r['zip']}")
 def _cmd_export_zip(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from clipcore.catalog.exportzip import export_zip
 
     ws = _workspace(settings)
     bar = _Progress(args, "zip", unit="file")
     try:
-        return export_zip(ws, args.name or Path(settings.workspace).name, max_mb=args.max_mb, progress=bar)
+        return export_zip(ws, args.name or Path(settings.workspace).name, max_mb=args.max_mb, content=args.content,
+                          progress=bar)
     finally:
         bar.close()
 
@@ -974,7 +975,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export-zip", help="the class-folder export as one ZIP in the workspace's exports/ folder (a job)")
     p.add_argument("--name", help="the collection's name, at the start of the file name (default: the workspace folder's)")
-    p.add_argument("--max-mb", type=int, default=2048, help="refuse when the originals add up to more (default 2048)")
+    p.add_argument("--max-mb", type=int, default=2048, help="refuse when the files add up to more (default 2048)")
+    p.add_argument("--content", choices=["originals", "thumbnails"], default="originals",
+                   help="the labelled originals, or their ~256 px thumbnail JPEGs (default originals)")
     _common(p)
 
     p = sub.add_parser("index", help="build or rebuild the vector index of the workspace's embeddings")

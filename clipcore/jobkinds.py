@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from clipcore.catalog.exportzip import ZIP_CONTENTS
 from clipcore.catalog.jobs import launch_job
 from clipcore.catalog.store import Workspace
 from clipcore.errors import InputError
@@ -57,7 +58,9 @@ class JobKind:
     turns named parameters into the arguments after it (``--quiet`` is added);
     ``title`` names a running job on screen ("scoring job 3f2a…"), ``unit`` what its
     ``done``/``total`` count ("images"; None when the job reports its own message, as a
-    download does); ``action`` is the permission that starts it (``clipcore.team.roles``).
+    download does); ``action`` is the permission that starts it (``clipcore.team.roles``),
+    or ``action_of`` picks it from the command line where what a job hands out depends on
+    its arguments (``permission``).
     Limits are the same for every kind: one of it running or waiting per workspace, and at
     most ``CLIPCORE_MAX_JOBS`` running on the server (the rest wait in a queue).
     """
@@ -67,6 +70,11 @@ class JobKind:
     unit: str | None
     build: Callable[..., list[str]]
     action: str = "start_jobs"
+    action_of: Callable[[Sequence[str]], str] | None = None
+
+    def permission(self, args: Sequence[str]) -> str:
+        """The permission that starts, retries or cancels a job of this kind with ``args``."""
+        return self.action if self.action_of is None else self.action_of(list(args))
 
     def command_line(self, **params: Any) -> list[str]:
         """The arguments after ``python -m clipcore NAME`` for these parameters.
@@ -129,8 +137,17 @@ def _index(key: str) -> list[str]:
     return ["--key", key]
 
 
-def _export_zip(name: str, max_mb: int) -> list[str]:
-    return ["--name", str(name), "--max-mb", str(int(max_mb))]
+def _export_zip(name: str, max_mb: int, content: str = "originals") -> list[str]:
+    if content not in ZIP_CONTENTS:
+        raise InputError(f"export-zip: expected content {' or '.join(ZIP_CONTENTS)}; got {content!r}.")
+    return ["--name", str(name), "--max-mb", str(int(max_mb)), "--content", content]
+
+
+def _export_zip_action(args: Sequence[str]) -> str:
+    # Originals leave the server only for export_files holders; the ~256 px thumbnails are
+    # what every role that may "view" already looks at in the grids (clipcore.team.roles).
+    content = args[args.index("--content") + 1] if "--content" in args[:-1] else "originals"
+    return "view" if content == "thumbnails" else "export_files"
 
 
 KINDS: dict[str, JobKind] = {
@@ -144,7 +161,7 @@ KINDS: dict[str, JobKind] = {
         JobKind("evaluate", "evaluation", "fits", _evaluate),
         JobKind("baseline", "baseline", "fits", _baseline),
         JobKind("download-model", "download", None, _download),
-        JobKind("export-zip", "ZIP export", "files", _export_zip, action="export_files"),
+        JobKind("export-zip", "ZIP export", "files", _export_zip, action="export_files", action_of=_export_zip_action),
     )
 }
 

@@ -26,7 +26,7 @@ EXAMPLES = {
                  "prompt_set": ("reference", 2), "models": ["a/b@pp1"]},
     "baseline": {"arch": "tiny", "ks": [1, "all"], "draws": 1, "split": "default", "epochs": 2, "checkpoint": "/m/b0.pth"},
     "download-model": {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"},
-    "export-zip": {"name": "Hokusai prints", "max_mb": 512},
+    "export-zip": {"name": "Hokusai prints", "max_mb": 512, "content": "thumbnails"},
 }
 
 # Functions of the app that take a job kind by name.
@@ -117,3 +117,14 @@ def test_only_jobkinds_launches_processes():
         if p.name != "jobs.py" and p.name != "jobkinds.py" and "launch_job" in p.read_text(encoding="utf-8")
     ]
     assert not launching, f"start jobs through clipcore.jobkinds.start_job, not launch_job: {launching}"
+
+
+def test_a_thumbnail_zip_needs_view_and_an_originals_zip_export_files():
+    kind = job_kind("export-zip")
+    thumbs = kind.command_line(name="demo", max_mb=10, content="thumbnails")
+    originals = kind.command_line(name="demo", max_mb=10)
+    assert (kind.permission(thumbs), kind.permission(originals)) == ("view", "export_files")
+    assert kind.permission(["--name", "demo", "--max-mb", "10", "--quiet"]) == "export_files"  # a job started before --content
+    assert job_kind("embed").permission(["--model", "tiny"]) == "start_jobs"
+    with pytest.raises(InputError, match="expected content originals or thumbnails"):
+        kind.command_line(name="demo", max_mb=10, content="everything")

@@ -13,6 +13,7 @@ from clipcore.classify.evaluation import list_runs
 from clipcore.classify.splits import freeze_split
 from clipcore.embedding.models import embedding_set_key, load_model, record_embedding_model
 from clipcore.embedding.pipeline import embed_workspace
+from tests.app.test_roles import team  # noqa: F401 (fixture)
 from tests.helpers import app_workspace, wait_for_job
 from ui.core.text import md
 from tests.test_cli_models import save_tiny_checkpoint
@@ -109,3 +110,41 @@ def test_evaluate_runs_every_chosen_model_one_row_each(app_config):
     assert sum(m.endswith("· tiny (untrained)") for m in methods) == 2
     assert sum(m.endswith("· tiny (tiny-seed5.pt) (untrained)") for m in methods) == 2
     assert sum(m.startswith("zero-shot") for m in methods) == 2  # the same prompt set on each model
+
+
+def _embedded_per_model(at: AppTest) -> list[dict]:
+    (table,) = [d.value for d in at.dataframe if list(d.value.columns) == ["model", "embedded", "share"]]
+    return table.to_dict("records")
+
+
+def test_home_embeds_with_a_second_model_and_lists_what_each_model_embedded(app_config):
+    from clipcore.embedding.models import describe_key
+
+    ws = app_workspace(app_config)
+    folder = app_config.parent / "models"
+    folder.mkdir()
+    save_tiny_checkpoint(folder / "tiny-seed5.pt", seed=5)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()  # Home
+    assert not at.exception, at.exception
+    assert any(e.label == "Embed with another model" for e in at.expander)
+    assert len(_embedded_per_model(at)) == 1
+    _submit(at, "tiny", "", "tiny-seed5.pt")
+    (job,) = [j for j in list_jobs(ws) if j["kind"] == "embed"]
+    assert "--checkpoint" in job["args"]
+    assert wait_for_job(ws, job["id"], timeout=240)["status"] == "done"
+    at.run()
+    assert not at.exception, at.exception
+    other = next(k for k in ws.embedding_keys() if k != TINY_KEY)
+    rows = _embedded_per_model(at)
+    assert sorted((r["model"], r["embedded"]) for r in rows) == sorted([(describe_key(TINY_KEY), 32), (describe_key(other), 32)])
+
+
+def test_home_offers_no_second_model_to_annotators_or_viewers(team):
+    from tests.app.test_roles import ALICE, GUEST, _app, _user
+
+    for who in (ALICE, GUEST):
+        at = _app(_user(who))
+        assert not at.exception, at.exception
+        assert not any(e.label == "Embed with another model" for e in at.expander)
+        assert not [b for b in at.button if b.label == "Embed with this model"]

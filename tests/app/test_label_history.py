@@ -3,13 +3,15 @@ Review views (a lead accepts or corrects a colleague's batch), signed in with OI
 
 from __future__ import annotations
 
+import base64
+
 from streamlit.testing.v1 import AppTest
 
 from clipcore.catalog import labels as lbl
 from clipcore.config import load_settings
 from clipcore.team import review as rv
 from clipcore.team.audit import read_actions
-from tests.app.test_roles import ALICE, BOB, LEAD, _app, _user, team  # noqa: F401 (fixture)
+from tests.app.test_roles import ALICE, BOB, GUEST, LEAD, _app, _user, team  # noqa: F401 (fixture)
 from tests.gridview import assign_tiles, can_assign, grid_ids
 from tests.helpers import app_workspace
 
@@ -135,3 +137,37 @@ def test_a_lead_writes_a_guideline_and_the_annotator_sees_it_while_labelling(tea
     assert not any("Guideline for" in i.value for i in at.info)
     at = _review(_app(_user(ALICE), "app_pages/label.py"))
     assert not [b for b in at.button if b.key == "label_guideline_save"]  # annotators do not write them
+
+
+def _thumbnail_captions(at: AppTest) -> list[str]:
+    return [c for el in at.get("image") for c in el.captions]
+
+
+def test_a_lead_picks_example_images_the_annotator_sees_them_and_a_viewer_cannot(team):
+    from clipcore.team.guidelines import read_guideline_examples
+
+    ws = app_workspace(team)
+    truth = ws.ground_truth()
+    covers = [i for i in sorted(truth) if truth[i] == "cover"]
+    names = ws.paths(covers)
+    at = _review(_app(_user(LEAD), "app_pages/label.py"))
+    at.selectbox(key="label_guideline_class").set_value("cover").run()
+    picker = at.multiselect(key="label_guideline_examples")
+    assert set(picker.options) == {names[i] for i in covers}  # the images of that class, by file name
+    picker.set_value([covers[1], covers[0]]).run()
+    assert _thumbnail_captions(at) == [names[covers[1]].rsplit("/", 1)[-1], names[covers[0]].rsplit("/", 1)[-1]]
+    at.button(key="label_guideline_save").click().run()
+    assert not at.exception and read_guideline_examples(ws) == {"cover": [covers[1], covers[0]]}
+
+    at = _app(_user(ALICE), "app_pages/label.py")
+    at.selectbox(key="label_class").set_value("cover").run()
+    assert any("Examples of cover" in i.value for i in at.info)  # no text written: the examples alone
+    (shown,) = at.get("image")
+    thumbs = [ws.thumbnail_path(r.content_hash).read_bytes() for r in ws.images([covers[1], covers[0]])]
+    assert shown.value == [f"data:image/jpeg;base64,{base64.b64encode(t).decode()}" for t in thumbs]  # never an original
+    at.selectbox(key="label_class").set_value("text").run()
+    assert not any("Examples of" in i.value for i in at.info) and not at.get("image")
+
+    at = _review(_app(_user(GUEST), "app_pages/label.py"))
+    assert not [w for w in at.multiselect if w.key == "label_guideline_examples"]
+    assert not [b for b in at.button if b.key == "label_guideline_save"]

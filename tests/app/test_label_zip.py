@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from clipcore.catalog import labels as lbl
 from clipcore.catalog.jobs import list_jobs
+from tests.app.test_roles import team  # noqa: F401 (fixture)
 from tests.helpers import app_workspace, wait_for_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,3 +43,46 @@ def test_a_job_builds_the_zip_and_the_page_offers_it(app_config):
     at.run()
     labels = [str(b.proto.label) for b in at.get("download_button")]
     assert any(lab.startswith(f"Download {path.name}") for lab in labels), labels
+
+
+def _team_export_view(email: str) -> AppTest:
+    from tests.app.test_roles import _app, _user
+
+    at = _app(_user(email), "app_pages/label.py")
+    at.radio(key="label_view").set_value("Export").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _zip_downloads(at: AppTest) -> list[str]:
+    return [str(b.proto.label) for b in at.get("download_button") if "-labels-" in str(b.proto.label)]
+
+
+def test_originals_for_admins_thumbnails_for_every_role_that_may_view(team):
+    from clipcore.catalog.exportzip import export_zip
+    from tests.app.test_roles import ALICE, GUEST, LEAD
+
+    ws = app_workspace(team)
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice", source={"kind": "text"})
+    originals = Path(export_zip(ws, "demo")["zip"]).name  # built earlier by a lead
+
+    at = _team_export_view(LEAD)
+    assert at.radio(key="label_zip_content").options == ["Originals (the files as they are)",
+                                                         "Thumbnails (small JPEGs, about 256 px)"]
+    assert any(lab.startswith(f"Download {originals}") for lab in _zip_downloads(at))
+
+    for who in (ALICE, GUEST):  # an annotator and a viewer: thumbnails only, and never the originals' ZIP
+        at = _team_export_view(who)
+        assert not [r for r in at.radio if r.key == "label_zip_content"]
+        assert any("Thumbnails (small JPEGs" in c.value for c in at.caption)
+        assert _zip_downloads(at) == []
+    at.button(key="label_zip_build").click().run()
+    assert not at.exception
+    (job,) = [j for j in list_jobs(ws) if j["kind"] == "export-zip"]
+    assert job["args"][job["args"].index("--content") + 1] == "thumbnails"
+    done = wait_for_job(ws, job["id"], timeout=120)
+    assert done["status"] == "done", done
+    (thumbs,) = (ws.root / "exports").glob("demo-labels-thumbnails-*.zip")
+    at.run()
+    assert [lab.split(" (")[0] for lab in _zip_downloads(at)] == [f"Download {thumbs.name}"]

@@ -40,10 +40,11 @@ NEEDS = {
     "label_undo": "undo_own", "label_revert": "undo_own",
     "label_resolve": "resolve_conflicts", "label_bulk_resolve": "resolve_conflicts",
     "label_export_folders": "export_files",
+    "label_zip_build": "view",  # a ZIP of thumbnails for every role; originals only for export_files (tests/app/test_label_zip.py)
 }
 # what a viewer may press: looking, paging, choosing what to look at, downloading
 VIEWER_MAY = re.compile(
-    r"^(auth_sign_out|search_(clear_similar|first|prev|next)|zs_load|zs_new_set|label_(next|all|none|download)|"
+    r"^(auth_sign_out|search_(clear_similar|first|prev|next)|zs_load|zs_new_set|label_(next|all|none|download|zip_build)|"
     r"ev_csv|.*download.*|.*_(prev|next|first|clear).*)$"
 )
 

@@ -63,3 +63,29 @@ def test_guidelines_are_saved_per_class_and_removed_when_empty(workspace):
     assert set(read_guidelines(workspace)) == {"text"}
     with pytest.raises(InputError, match="Shorten it"):
         save_guideline(workspace, "text", "x" * (MAX_GUIDELINE_CHARS + 1))
+
+
+def test_guideline_examples_round_trip_in_order_and_drop_deleted_images(workspace):
+    from clipcore.errors import InputError
+    from clipcore.team.guidelines import (MAX_GUIDELINE_EXAMPLES, example_candidates, read_guideline_examples,
+                                          save_guideline_examples)
+
+    truth = workspace.ground_truth()
+    covers = [i for i in sorted(truth) if truth[i] == "cover"]
+    assert example_candidates(workspace, "cover") == covers  # nothing labelled yet: the ground truth
+    lbl.record_batch(workspace, "cover", [covers[-1]], annotator="alice", source={"kind": "text"})
+    assert example_candidates(workspace, "cover")[0] == covers[-1]  # labelled images first
+    assert example_candidates(workspace, "cover", limit=2) == [covers[-1], covers[0]]
+
+    save_guideline_examples(workspace, "cover", [covers[2], covers[0], covers[2]])
+    save_guideline_examples(workspace, "text", [covers[1]])
+    assert read_guideline_examples(workspace) == {"cover": [covers[2], covers[0]], "text": [covers[1]]}
+    with workspace.transaction() as conn:  # the file of covers[2] is gone from its folder
+        conn.execute("UPDATE images SET missing_since = 'now' WHERE id = ?", (covers[2],))
+    assert read_guideline_examples(workspace)["cover"] == [covers[0]]
+    with pytest.raises(InputError, match="unknown or missing image"):
+        save_guideline_examples(workspace, "cover", [covers[2]])
+    with pytest.raises(InputError, match="Keep the clearest"):
+        save_guideline_examples(workspace, "cover", covers[: MAX_GUIDELINE_EXAMPLES + 1])
+    save_guideline_examples(workspace, "text", [])
+    assert set(read_guideline_examples(workspace)) == {"cover"}

@@ -17,6 +17,7 @@ from ui.core import context
 from ui.core import resources
 from ui.home.download import DOWNLOAD_JOB, render_download_panel
 from ui.widgets.jobs import POLL_S, job_panel, start_job_from_ui
+from ui.widgets.model_compare import render_add_model
 from ui.core.text import code, md
 
 # Home follows every kind but the download (its own panel shows it).
@@ -61,6 +62,8 @@ def render_home() -> None:
             ),
             hide_index=True,
         )
+    if n and not getattr(ws, "read_only", False):
+        render_add_model(ctx, follow=False)  # its job shows in the panel under "Update the collection"
     if per_class:
         st.subheader("Ground truth by class")
         st.bar_chart(pd.Series(per_class, name="images").sort_index())

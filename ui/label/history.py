@@ -13,7 +13,8 @@ from clipcore.catalog import labels as lbl
 from clipcore.errors import ClipcoreError
 from clipcore.team import review as rv
 from clipcore.team.agreement import annotator_agreement, class_progress
-from clipcore.team.guidelines import MAX_GUIDELINE_CHARS, read_guidelines, save_guideline
+from clipcore.team.guidelines import (MAX_GUIDELINE_CHARS, MAX_GUIDELINE_EXAMPLES, example_candidates, read_guideline_examples,
+                                      read_guidelines, save_guideline, save_guideline_examples)
 
 from ui.core import auth
 from ui.core import context
@@ -234,20 +235,40 @@ def _act(ctx, action: str, batch_id: str, write, done: str) -> None:
 # -- per-class guidelines ---------------------------------------------------------------------
 
 
+def _example_thumbnails(ws, ids: list[int], width: int = 72, captions: bool = False) -> None:
+    """Small thumbnails (never the originals), with their file names as captions in the editor
+    (not on the Label view, where the grid's first row must stay on the first screen)."""
+    records = ws.images(ids)
+    st.image([resources.thumbnail_url(str(ws.thumbnail_path(r.content_hash))) for r in records],
+             caption=[r.path.rsplit("/", 1)[-1] for r in records] if captions else None, width=width)
+
+
 def show_guideline(ws, label: str) -> None:
-    """The lead's guideline for the class being assigned, if any (the Label view)."""
+    """The lead's guideline for the class being assigned, if any (the Label view): the text
+    with the example images the lead picked beside it."""
     text = read_guidelines(ws).get(label)
-    if text:
+    examples = read_guideline_examples(ws).get(label, [])
+    if not text and not examples:
+        return
+    if not examples:
         st.info(f"**Guideline for {md(label)}:** {md(text)}", icon="📝")
+        return
+    c_text, c_images = st.columns([2, 3], vertical_alignment="center")
+    c_text.info(f"**Guideline for {md(label)}:** {md(text)}" if text else f"**Examples of {md(label)}**", icon="📝")
+    with c_images:
+        _example_thumbnails(ws, examples)
 
 
 def _load_guideline(ws) -> None:
     label = st.session_state.get("label_guideline_class")
     st.session_state["label_guideline_text"] = read_guidelines(ws).get(label or "", "")
+    st.session_state["label_guideline_examples"] = read_guideline_examples(ws).get(label or "", [])
 
 
 def guidelines_editor(ctx) -> None:
-    """Leads write a short guideline per class; annotators see it on the Label view."""
+    """Leads write a short guideline per class, with a few example images picked from the
+    images labelled with that class (or whose ground truth it is); annotators see both on the
+    Label view."""
     ws = ctx.ws
     with st.expander("Guidelines per class (shown to annotators while they label)"):
         current = read_guidelines(ws)
@@ -255,11 +276,30 @@ def guidelines_editor(ctx) -> None:
                              accept_new_options=True, on_change=_load_guideline, args=(ws,), placeholder="Choose a class")
         text = st.text_area("Guideline", key="label_guideline_text", max_chars=MAX_GUIDELINE_CHARS,
                             help="What belongs in this class and what does not; empty removes it.")
+        chosen: list[int] = []
+        if label:
+            picked = [int(i) for i in st.session_state.get("label_guideline_examples", [])]
+            live = ws.live_subset(picked)  # an image deleted meanwhile is no option any more
+            chosen = [i for i in picked if i in live]
+            candidates = list(dict.fromkeys([*chosen, *example_candidates(ws, label)]))
+            names = {r.id: r.path for r in ws.images(candidates)}
+            st.session_state["label_guideline_examples"] = chosen
+            chosen = st.multiselect(
+                f"Example images (up to {MAX_GUIDELINE_EXAMPLES})", candidates, key="label_guideline_examples",
+                format_func=lambda i: names.get(i, f"image {i}"), max_selections=MAX_GUIDELINE_EXAMPLES,
+                placeholder="Images labelled with this class", help="Shown as small thumbnails beside the guideline.",
+            )
+            if chosen:
+                _example_thumbnails(ws, chosen, width=110, captions=True)
+            elif not candidates:
+                st.caption("No image is labelled with this class yet: label a few first, then pick examples here.")
         if st.button("Save guideline", key="label_guideline_save", disabled=not label):
             try:
                 auth.permit("review", ctx.entry.name)
                 save_guideline(ws, label, text)
+                save_guideline_examples(ws, label, chosen)
             except ClipcoreError as exc:
                 context.show_error(exc)
                 return
-            st.success(f"Saved the guideline for {md(label)}." if text.strip() else f"Removed the guideline for {md(label)}.")
+            saved = text.strip() or chosen
+            st.success(f"Saved the guideline for {md(label)}." if saved else f"Removed the guideline for {md(label)}.")

@@ -1,6 +1,6 @@
 """The one widget for background jobs: start a declared kind, follow it, show how it ended.
 
-``start_job_from_ui`` is the one start sequence (permission, ``ui.core.auth.start_kind``: audited,
+``start_job_from_ui`` is the one start sequence (the permission its command line needs, ``ui.core.auth.start_job``: audited,
 remember the job, show a refusal); ``job_panel`` the one progress loop: the newest job of
 the given kinds, its bar and a Cancel button while it runs (one ``st.fragment`` polling
 every ``POLL_S`` seconds, only while a job is active), then its failure with the log and a
@@ -21,7 +21,7 @@ from clipcore.catalog.store import Workspace
 from clipcore.errors import ClipcoreError
 from clipcore.jobkinds import job_kind
 from ui.core import auth
-from ui.core.auth import cancel_job, start_job, start_kind  # recorded in the audit log
+from ui.core.auth import cancel_job, start_job  # recorded in the audit log
 from ui.core.text import app_text, job_eta, md
 
 POLL_S = 1.5
@@ -33,8 +33,9 @@ def start_job_from_ui(ws: Workspace, workspace: str, kind: str, *, key: str, **p
 
     Returns the job id, or None (the reason is shown as an error)."""
     try:
-        auth.permit(job_kind(kind).action, workspace)
-        job_id = start_kind(ws, kind, **params)
+        args = job_kind(kind).command_line(**params)
+        auth.permit(job_kind(kind).permission(args), workspace)
+        job_id = start_job(ws, kind, args)
     except ClipcoreError as exc:
         st.error(md(exc), icon="🚫")
         return None
@@ -44,7 +45,7 @@ def start_job_from_ui(ws: Workspace, workspace: str, kind: str, *, key: str, **p
 
 def _retry(ws: Workspace, workspace: str, job: dict, key: str) -> None:
     try:
-        auth.permit(job_kind(job["kind"]).action, workspace)
+        auth.permit(job_kind(job["kind"]).permission(job["args"]), workspace)
         st.session_state[_STARTED.format(key)] = start_job(ws, job["kind"], job["args"])
     except ClipcoreError as exc:
         st.session_state[f"jobs_error_{key}"] = app_text(exc)
@@ -52,7 +53,7 @@ def _retry(ws: Workspace, workspace: str, job: dict, key: str) -> None:
 
 def _cancel(ws: Workspace, workspace: str, job: dict, key: str) -> None:
     try:
-        auth.permit(job_kind(job["kind"]).action, workspace)
+        auth.permit(job_kind(job["kind"]).permission(job["args"]), workspace)
         cancel_job(ws, job["id"])
     except ClipcoreError as exc:
         st.session_state[f"jobs_error_{key}"] = app_text(exc)
@@ -87,10 +88,14 @@ def job_panel(
     st.fragment(_panel, run_every=POLL_S if active else None)(ws, workspace, kinds, key, describe, on_end, recent, active)
 
 
+def _may(job: dict, workspace: str) -> bool:
+    """Whether the signed-in user may cancel or retry ``job`` (its kind's permission for its arguments)."""
+    return auth.can(job_kind(job["kind"]).permission(job.get("args") or []), workspace)
+
+
 def _panel(ws, workspace, kinds, key, describe, on_end, recent, was_active) -> None:
     jobs = [j for j in list_jobs(ws, limit=50) if j["kind"] in kinds][:10]
     active = [j for j in jobs if j["status"] in ACTIVE]
-    may = auth.can("start_jobs", workspace)
     error = st.session_state.pop(f"jobs_error_{key}", None)
     if error:
         st.error(md(error), icon="🚫")
@@ -98,7 +103,7 @@ def _panel(ws, workspace, kinds, key, describe, on_end, recent, was_active) -> N
         done, total = job.get("done") or 0, job.get("total") or 0
         bar, stop = st.columns([6, 1])
         bar.progress(min(done / total, 1.0) if total else 0.0, text=(describe or progress_text)(job))
-        stop.button("Cancel", key=f"{key}_cancel_{job['id']}", disabled=not may, on_click=_cancel,
+        stop.button("Cancel", key=f"{key}_cancel_{job['id']}", disabled=not _may(job, workspace), on_click=_cancel,
                     args=(ws, workspace, job, key), help="Stop this job; what it already committed stays.")
     if was_active and not active:
         # A job this panel followed ended: let the page read what it wrote.
@@ -106,7 +111,7 @@ def _panel(ws, workspace, kinds, key, describe, on_end, recent, was_active) -> N
             on_end(jobs[0])
         st.rerun(scope="app")
     if jobs and not active:
-        _ended(ws, workspace, jobs[0], key, may)
+        _ended(ws, workspace, jobs[0], key, _may(jobs[0], workspace))
     if recent and jobs:
         with st.expander("Recent jobs", expanded=bool(active)):
             st.dataframe(

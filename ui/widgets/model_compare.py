@@ -59,7 +59,7 @@ def render_zero_shot_comparison(ctx, prompt_set: PromptSet | None) -> None:
     if len(entries) < 2:
         st.info(
             "Only one model has embedded every hold-out image. An admin can embed the collection with another "
-            "model on the Evaluate page (\"Embed with another model\"); it then appears here."
+            "model on Home or the Evaluate page (\"Embed with another model\"); it then appears here."
         )
     try:
         with heavy_slot("comparing models", wait_s=30):
@@ -107,8 +107,10 @@ def other_model_choice(ctx, split: Split | None) -> list[str]:
     )
 
 
-def render_add_model(ctx) -> None:
-    """Admins: embed the collection with a second model as a background job, with progress."""
+def render_add_model(ctx, *, follow: bool = True) -> None:
+    """Admins: embed the collection with a second model as a background job, with progress
+    (on Evaluate and on Home). ``follow=False`` leaves the progress to a job panel of the page
+    that already follows embed jobs (Home's)."""
     if not ctx.can("start_jobs"):
         return
     with st.expander("Embed with another model"):
@@ -133,7 +135,8 @@ def render_add_model(ctx) -> None:
             submitted = st.form_submit_button("Embed with this model")
         if submitted:
             _start_embed(ctx, name, tag, checkpoint)
-        job_panel(ctx.ws, ctx.entry.name, "embed", key="mc_embed")
+        if follow:
+            job_panel(ctx.ws, ctx.entry.name, "embed", key="mc_embed")
 
 
 def _fill_known() -> None:
