@@ -41,8 +41,12 @@ def test_a_job_builds_the_zip_and_the_page_offers_it(app_config):
     with zipfile.ZipFile(path) as zf:
         assert len(zf.namelist()) == 3 and all(n.startswith("cover/") for n in zf.namelist())
     at.run()
-    labels = [str(b.proto.label) for b in at.get("download_button")]
-    assert any(lab.startswith(f"Download {path.name}") for lab in labels), labels
+    assert not [b for b in at.get("download_button") if "labels-" in str(b.proto.label)]  # read only when asked
+    (prepare,) = [b for b in at.button if str(b.label).startswith(f"Prepare {path.name}")]
+    prepare.click().run()
+    (download,) = [b for b in at.get("download_button") if str(b.proto.label).startswith(f"Download {path.name}")]
+    at.run()  # the next click: the file is no longer held for this person
+    assert not [b for b in at.get("download_button") if "labels-" in str(b.proto.label)]
 
 
 def _team_export_view(email: str) -> AppTest:
@@ -55,7 +59,9 @@ def _team_export_view(email: str) -> AppTest:
 
 
 def _zip_downloads(at: AppTest) -> list[str]:
-    return [str(b.proto.label) for b in at.get("download_button") if "-labels-" in str(b.proto.label)]
+    """The ZIPs offered (each first as a Prepare button), as "Download NAME (SIZE)"."""
+    return [str(b.label).replace("Prepare ", "Download ", 1) for b in at.button if str(b.label).startswith("Prepare ")
+            and "-labels-" in str(b.label)]
 
 
 def test_originals_for_admins_thumbnails_for_every_role_that_may_view(team):

@@ -46,6 +46,7 @@ def test_build_and_download_the_zip(streamlit_server, browser, app_config, tmp_p
 
 def _build_and_download(page, content: str, tmp_path):
     page.get_by_role("button", name="Build the ZIP").click(timeout=90_000)
+    page.get_by_role("button", name=re.compile(rf"^Prepare demo-labels-{content}-.*\.zip")).first.click(timeout=90_000)
     button = page.get_by_role("button", name=re.compile(rf"^Download demo-labels-{content}-.*\.zip"))
     button.first.wait_for(timeout=90_000)
     with page.expect_download(timeout=90_000) as info:

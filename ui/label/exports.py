@@ -16,6 +16,7 @@ from clipcore.jobkinds import job_kind
 from ui.widgets.jobs import job_panel, start_job_from_ui
 
 SHOWN = 3
+ZIP_WANTED = "label_zip_wanted"  # the ZIP a person asked to download, for one run
 CONTENT_LABELS = {
     "thumbnails": "Thumbnails (small JPEGs, about 256 px)",
     "originals": "Originals (the files as they are)",
@@ -53,10 +54,21 @@ def zip_export(ctx) -> None:
                  help="Nothing is labelled yet: label some images first." if nothing else None):
         start_job_from_ui(ws, ctx.entry.name, "export-zip", key="label_zip", **_params(ctx, content))
     job_panel(ws, ctx.entry.name, "export-zip", key="label_zip", on_end=lambda job: None)
+    # A ZIP is read into the server's memory (Streamlit's downloads are held there) only for
+    # the one a person asks for, and only until their next click: not every ZIP on every rerun.
+    wanted = st.session_state.pop(ZIP_WANTED, None)
     for c in contents:
         for k, path in enumerate(list_zips(ws, c)[:SHOWN]):
-            size = path.stat().st_size
-            st.download_button(
-                f"Download {path.name} ({size / 1e6:,.1f} MB)", path.read_bytes(), file_name=path.name,
-                mime="application/zip", key=f"label_zip_download_{c}_{k}", type="primary" if k == 0 else "secondary",
-            )
+            label = f"{path.name} ({path.stat().st_size / 1e6:,.1f} MB)"
+            if wanted == path.name:
+                st.download_button(
+                    f"Download {label}", path.read_bytes(), file_name=path.name, mime="application/zip",
+                    key=f"label_zip_download_{c}_{k}", type="primary", on_click="ignore",
+                )
+            else:
+                st.button(f"Prepare {label}", key=f"label_zip_prepare_{c}_{k}", on_click=_want, args=(path.name,),
+                          help="Reads the ZIP for your download; the Download button that follows stays until your next click.")
+
+
+def _want(name: str) -> None:
+    st.session_state[ZIP_WANTED] = name
