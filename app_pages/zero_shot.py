@@ -158,7 +158,7 @@ def _after_save(name: str, version: int) -> None:
     st.session_state[PENDING_LOAD] = (name, version)
     for key in COMPARE_KEYS:
         st.session_state.pop(key, None)
-    _flash("success", f"Saved {md(repr(name))} version {version}. Its accuracy is on the Accuracy tab.")
+    _flash("success", f"Saved {name!r} version {version}. Its accuracy is on the Accuracy tab.")  # escaped where shown
     st.rerun()
 
 

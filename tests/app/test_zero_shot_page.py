@@ -326,3 +326,13 @@ def test_load_into_editor_on_a_large_collection_says_what_the_editor_holds(app_c
         ["cover", "book cover"], ["cover", "a bound volume"], ["text", "printed text"], ["blank page", "an empty page"]]
     assert at.text_input(key="zs_name").value == "mine"
     assert at.checkbox(key="zs_use_templates").value is False
+
+
+def test_a_saved_set_name_with_markdown_characters_is_shown_as_typed(app_config):
+    """The "Saved ..." line was escaped twice: 'my_set*' showed as 'my\\_set\\*'."""
+    at = _open()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    at.text_input(key="zs_name").set_value("my_set*")
+    at.button(key="zs_save").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [md("Saved 'my_set*' version 1. Its accuracy is on the Accuracy tab.")]
