@@ -91,11 +91,34 @@ def _flash(kind: str, message: str) -> None:
     st.session_state[FLASH] = (kind, message)
 
 
+def _draft_differs(prompt_set: PromptSet) -> bool:
+    """Whether the editor holds anything but ``prompt_set`` as saved (another set, or unsaved edits)."""
+    if st.session_state.get(state.ZS_LOADED) != (prompt_set.name, prompt_set.version):
+        return True
+    edits = st.session_state.get(f"zs_editor_{st.session_state.get(state.ZS_EDITOR_GEN, 0)}") or {}
+    templates = "\n".join(prompt_set.templates or DEFAULT_TEMPLATES)
+    return (any(edits.get(k) for k in ("edited_rows", "added_rows", "deleted_rows"))
+            or st.session_state.get(NAME) != prompt_set.name
+            or st.session_state.get(USE_TEMPLATES) != bool(prompt_set.templates)
+            or st.session_state.get(TEMPLATES) != templates)
+
+
 def _on_load() -> None:
     try:
-        _load_into_editor(load_prompt_set(ws, st.session_state[SET_CHOICE], st.session_state.get(VERSION_CHOICE)))
+        loaded = load_prompt_set(ws, st.session_state[SET_CHOICE], st.session_state.get(VERSION_CHOICE))
     except ClipcoreError as exc:
         _flash("error", app_text(exc))
+        return
+    # Said every time: a press that changes no visible row (the editor held this version
+    # already) still says what the editor holds now.
+    what = f"{loaded.name!r} version {loaded.version}"  # the flash is escaped where it is shown
+    if _draft_differs(loaded):
+        n_prompts = sum(len(p) for p in loaded.classes.values())
+        _flash("success", f"Loaded {what} into the editor: {plural(len(loaded.classes), 'class')}, "
+                          f"{plural(n_prompts, 'prompt')}.")
+    else:
+        _flash("success", f"The editor already holds {what} as it was saved; nothing to load.")
+    _load_into_editor(loaded)
 
 
 def _on_rename() -> None:
@@ -135,7 +158,7 @@ def _after_save(name: str, version: int) -> None:
     st.session_state[PENDING_LOAD] = (name, version)
     for key in COMPARE_KEYS:
         st.session_state.pop(key, None)
-    _flash("success", f"Saved {md(repr(name))} version {version}. Its accuracy is on the Accuracy tab.")
+    _flash("success", f"Saved {name!r} version {version}. Its accuracy is on the Accuracy tab.")  # escaped where shown
     st.rerun()
 
 
@@ -146,9 +169,12 @@ elif state.ZS_EDITOR_ROWS not in st.session_state:
     _load_into_editor(_start, saved=_saved)
 
 st.title("Zero-shot classification")
+# One slot, filled or not: a message above the expander must not shift it to a new place in
+# the page (Streamlit would draw it anew, closed, under the user's hand after Load or Rename).
+flash_slot = st.empty()
 if FLASH in st.session_state:
     kind, message = st.session_state.pop(FLASH)
-    (st.success if kind == "success" else st.error)(md(message))
+    (flash_slot.success if kind == "success" else flash_slot.error)(md(message))
 
 # -- stored prompt sets ----------------------------------------------------------------
 sets = list_prompt_sets(ws)

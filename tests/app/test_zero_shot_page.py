@@ -287,3 +287,52 @@ def test_each_tab_says_which_images_it_scores(app_config):
     at.button(key="zs_save").click().run()
     assert any("Both versions scored on the same" in c.value for c in at.caption), [c.value for c in at.caption]
     assert any("hold-out" in c.value for c in at.caption if "Compare" not in c.value)
+
+
+def test_load_into_editor_on_a_large_collection_says_what_the_editor_holds(app_config, monkeypatch):
+    """Issue 18: the crawl with ``in_page_max = 16`` found "Load into editor" changing nothing
+    (pressed while the editor held that version already). Every press now ends with the
+    chosen version in the editor's widgets and a line saying which version it is."""
+    from clipcore.classify.prompts import save_prompt_set
+
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "16")  # the demo's 32 images count as a large collection
+    ws = _ws(app_config)
+    v1 = {"cover": ["book cover", "a bound volume"], "text": ["printed text"], "blank page": ["an empty page"]}
+    save_prompt_set(ws, "mine", v1)
+    save_prompt_set(ws, "mine", {"cover": ["book binding"], "text": ["cursive"]}, ["a scan of {}"])
+    at = _open()
+    assert not at.exception
+    assert any("scored on a sample" in c.value for c in at.caption)  # the large-collection path
+    assert any("Editing 'mine' version 2" in c.value for c in at.caption)
+
+    # The editor holds version 2 as saved: the press says so.
+    at.button(key="zs_load").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [md("The editor already holds 'mine' version 2 as it was saved; nothing to load.")]
+
+    # Unsaved edits: the press puts version 2 back.
+    _replace_rows(at, [{"class": "a", "prompt": "x"}, {"class": "b", "prompt": "y"}])
+    at.button(key="zs_load").click().run()
+    assert [s.value for s in at.success] == [md("Loaded 'mine' version 2 into the editor: 2 classes, 2 prompts.")]
+    assert at.data_editor(key=_editor_key(at)).value.values.tolist() == [["cover", "book binding"], ["text", "cursive"]]
+
+    # Another version: its prompts, name and templates are in the editor's widgets.
+    at.selectbox(key="zs_version").set_value(1).run()
+    at.button(key="zs_load").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [md("Loaded 'mine' version 1 into the editor: 3 classes, 4 prompts.")]
+    assert any("Editing 'mine' version 1" in c.value for c in at.caption)
+    assert at.data_editor(key=_editor_key(at)).value.values.tolist() == [
+        ["cover", "book cover"], ["cover", "a bound volume"], ["text", "printed text"], ["blank page", "an empty page"]]
+    assert at.text_input(key="zs_name").value == "mine"
+    assert at.checkbox(key="zs_use_templates").value is False
+
+
+def test_a_saved_set_name_with_markdown_characters_is_shown_as_typed(app_config):
+    """The "Saved ..." line was escaped twice: 'my_set*' showed as 'my\\_set\\*'."""
+    at = _open()
+    _replace_rows(at, [{"class": "cover", "prompt": "book cover"}, {"class": "text", "prompt": "printed text"}])
+    at.text_input(key="zs_name").set_value("my_set*")
+    at.button(key="zs_save").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [md("Saved 'my_set*' version 1. Its accuracy is on the Accuracy tab.")]

@@ -9,6 +9,7 @@ from clipcore.classify.prompts import load_prompt_set, save_prompt_set
 from clipcore.classify.zeroshot import build_classifier, classify_matrix
 from clipcore.embedding.models import load_model
 from tests.e2e.test_browser_history import _tiles
+from tests.e2e.test_browser_walk import ERRORS
 from tests.gridview import TILE_IDS_JS
 from tests.helpers import app_workspace
 
@@ -52,3 +53,32 @@ def test_prompt_diff_and_flipped_images(streamlit_server, page, app_config):
         assert set(_tiles(page, before)) == fixed
     else:
         page.get_by_text("No image of this kind").wait_for(timeout=90_000)
+
+
+@pytest.mark.e2e
+def test_load_into_editor_on_a_large_collection(app_config, request, page, monkeypatch):
+    """Issue 18: on a collection above the in-page limit the crawl found "Load into editor"
+    changing nothing (the editor held that version already). In Chromium: a press always
+    says what the editor holds, and another version's rows replace the editor's."""
+    ws = app_workspace(app_config)
+    save_prompt_set(ws, "mine", V1)
+    save_prompt_set(ws, "mine", V2)
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "16")  # the demo counts as large (the server inherits it)
+    url = request.getfixturevalue("streamlit_server")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{url}/zero_shot")
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("Editing 'mine' version 2", exact=False).first.wait_for(timeout=90_000)
+    # The editor's grid is drawn on a canvas: its row count is the header, the rows, the "add" row.
+    rows = main.locator('[data-testid="stDataFrame"] [aria-rowcount]').first
+    assert rows.get_attribute("aria-rowcount") == "6"  # version 2: four prompts
+    main.get_by_text("Prompt sets stored in this workspace").click()
+    main.get_by_role("button", name="Load into editor").click()
+    main.get_by_text("The editor already holds 'mine' version 2 as it was saved", exact=False).wait_for(timeout=90_000)
+    _choose(page, "Version", "1")  # the message above did not close the expander under the user's hand
+    main.get_by_role("button", name="Load into editor").click()
+    main.get_by_text("Loaded 'mine' version 1 into the editor: 3 classes, 3 prompts.").wait_for(timeout=90_000)
+    main.get_by_text("Editing 'mine' version 1", exact=False).first.wait_for(timeout=30_000)
+    page.wait_for_function("""() => document.querySelector('[data-testid="stDataFrame"] [aria-rowcount]')
+                              .getAttribute('aria-rowcount') === '5'""", timeout=30_000)  # version 1: three prompts
+    assert page.evaluate(ERRORS) == []

@@ -44,3 +44,38 @@ def test_compute_zero_shot_scores_in_chromium(app_config, request, page, monkeyp
     main.get_by_text("Zero-shot and few-shot scores of every image").first.click()
     main.get_by_text(STORED, exact=False).first.wait_for(timeout=60_000)
     assert page.evaluate(ERRORS) == []
+
+
+@pytest.mark.e2e
+def test_retry_of_a_failed_job_runs_it_to_its_end_in_chromium(app_config, request, page, monkeypatch):
+    """Issue 18: the crawler pressed Retry on a failed scoring job and its progress bar was
+    still shown 180 s later. Retry is pressed inside the job widget's fragment, which was
+    drawn without polling (no job was running then): the retried job must still be followed
+    to its end, the bar must go, and the page must say how it ended."""
+    ws = app_workspace(app_config)
+    ensure_reference_prompt_set(ws)
+    args = '["--zero-shot", "--model", "tiny", "--pretrained", "none", "--device", "cpu", "--precision", "fp32", "--quiet"]'
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, kind, args, status, message, started_at, updated_at, done, total) "
+            "VALUES ('oldfailure', 'predict', ?, 'failed', 'the disk is full', "
+            "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:01+00:00', 5, 232)",
+            (args,),
+        )
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "16")  # the demo counts as large: its scores are stored by a job
+    url = request.getfixturevalue("streamlit_server")
+
+    page.goto(f"{url}/zero_shot")
+    page.locator('[data-testid="stMain"] h1', has_text="Zero-shot").first.wait_for(timeout=90_000)
+    _settle(page)
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("The last scoring job failed: the disk is full", exact=False).first.wait_for(timeout=60_000)
+    main.get_by_role("button", name="Retry").click()
+    main.get_by_text(" finished.", exact=False).first.wait_for(timeout=180_000)  # "The scoring job <id> finished."
+    [retried] = [j for j in list_jobs(ws) if j["kind"] == "predict" and j["id"] != "oldfailure"]
+    assert retried["status"] == "done", retried["message"]
+    main.get_by_text(f"The scoring job {retried['id']} finished.").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stProgress"]').count() == 0
+    assert main.get_by_text("The last scoring job failed").count() == 0
+    main.get_by_text(STORED, exact=False).first.wait_for(timeout=30_000)  # the whole page reran: it reads the scores
+    assert page.evaluate(ERRORS) == []

@@ -5,7 +5,9 @@ remember the job, show a refusal); ``job_panel`` the one progress loop: the newe
 the given kinds, its bar and a Cancel button while it runs (one ``st.fragment`` polling
 every ``POLL_S`` seconds, only while a job is active), then its failure with the log and a
 Retry button, or that it finished. When a job the panel followed ends, the whole page
-reruns, so the page reads what the job wrote.
+reruns, so the page reads what the job wrote; when the fragment finds a job running that
+the page run before it did not (Retry and "Start it again" are pressed inside the fragment,
+which reruns alone, drawn without polling), the whole page reruns too, so the fragment polls.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def job_panel(
     ``on_end(job)`` runs once when a job this panel followed ends, before the page reruns;
     ``recent`` adds a table of the last jobs of these kinds."""
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    active = any(j["kind"] in kinds for j in list_jobs(ws, active_only=True, limit=50))
+    active = any(j["status"] in ACTIVE for j in _jobs_of(ws, kinds))
     st.fragment(_panel, run_every=POLL_S if active else None)(ws, workspace, kinds, key, describe, on_end, recent, active)
 
 
@@ -93,9 +95,19 @@ def _may(job: dict, workspace: str) -> bool:
     return auth.can(job_kind(job["kind"]).permission(job.get("args") or []), workspace)
 
 
+def _jobs_of(ws: Workspace, kinds: tuple[str, ...]) -> list[dict]:
+    """The last ten jobs of ``kinds``, newest first: the page run and its fragment read the
+    same list, so they agree on whether one is active (else the page would rerun forever)."""
+    return [j for j in list_jobs(ws, limit=50) if j["kind"] in kinds][:10]
+
+
 def _panel(ws, workspace, kinds, key, describe, on_end, recent, was_active) -> None:
-    jobs = [j for j in list_jobs(ws, limit=50) if j["kind"] in kinds][:10]
+    jobs = _jobs_of(ws, kinds)
     active = [j for j in jobs if j["status"] in ACTIVE]
+    if active and not was_active:
+        # A job started since the page ran (Retry pressed here reruns this fragment alone,
+        # which was drawn without polling): rerun the page, so the fragment polls it to its end.
+        st.rerun(scope="app")
     error = st.session_state.pop(f"jobs_error_{key}", None)
     if error:
         st.error(md(error), icon="🚫")
