@@ -75,3 +75,17 @@ def heavy_slot_held(monkeypatch, what: str = "someone else's work"):
     finally:
         release.set()
         t.join(10)
+
+
+def label_view(view: str, annotator: str = "lead", **query: str):
+    """An AppTest of the Label page opened as ``annotator`` (``?annotator=``, sign-in off)
+    with ``query`` in its URL, switched to ``view`` (Label, Browse, History, Export, ...)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=90)
+    at.query_params.update({"annotator": annotator, **query})
+    at.switch_page("app_pages/label.py")
+    at.run()
+    at.radio(key="label_view").set_value(view).run()
+    assert not at.exception, at.exception
+    return at

@@ -10,21 +10,13 @@ from streamlit.testing.v1 import AppTest
 from clipcore.catalog import labels as lbl
 from clipcore.team import facets as fc
 from tests.gridview import assign_tiles, grid_ids
-from tests.helpers import app_workspace
+from tests.helpers import label_view, app_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _browse(**query) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    at.query_params["annotator"] = "lead"
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.switch_page("app_pages/label.py")
-    at.run()
-    at.radio(key="label_view").set_value("Browse").run()
-    assert not at.exception, at.exception
-    return at
+    return label_view("Browse", **query)
 
 
 def _label_sql(ws) -> dict[int, str]:

@@ -11,19 +11,11 @@ from streamlit.testing.v1 import AppTest
 from clipcore.catalog import labels as lbl
 from clipcore.catalog.jobs import list_jobs
 from tests.app.test_roles import team  # noqa: F401 (fixture)
-from tests.helpers import app_workspace, wait_for_job
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import label_view, app_workspace, wait_for_job
 
 
 def _export_view() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    at.query_params["annotator"] = "lead"
-    at.switch_page("app_pages/label.py")
-    at.run()
-    at.radio(key="label_view").set_value("Export").run()
-    assert not at.exception, at.exception
-    return at
+    return label_view("Export")
 
 
 def test_a_job_builds_the_zip_and_the_page_offers_it(app_config):

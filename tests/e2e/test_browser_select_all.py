@@ -5,6 +5,7 @@ page's counts follow."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from clipcore.catalog import labels as lbl
 from tests.e2e.test_browser_filters import _close
@@ -47,7 +48,8 @@ def test_select_all_matching_labels_exactly_the_filtered_images_in_one_batch(str
     confirm = page.locator(".st-key-browse_all_confirm_box")
     confirm.get_by_text(f"to all {len(want)} images").wait_for(timeout=90_000)
     assert "chosen" in confirm.inner_text()
-    assert confirm.locator("img").count() == min(6, len(want))  # the sample
+    # the sample (its images arrive after the text: wait for them, do not count at once)
+    expect(confirm.locator("img")).to_have_count(min(6, len(want)), timeout=60_000)
     assert len(lbl.list_batches(ws)) == 1  # nothing written before the confirmation
     confirm.get_by_role("button", name=f"Label all {len(want)} as chosen").click()
 
