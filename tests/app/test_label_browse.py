@@ -76,6 +76,9 @@ def test_a_shared_link_opens_the_same_filter_and_assign_labels_the_selection(app
     assert (newest["annotator"], newest["source"]["kind"], newest["source"]["filters"]) == ("lead", "filter", {"annotator": ["alice"]})
     assert grid_ids(at) == []  # alice's labels are now lead's: nothing matches
     assert any("No image matches" in i.value for i in at.info)
+    # the counts follow the assign (the labels part is updated from the newer events only)
+    assert at.sidebar.multiselect(key="browse_label").options == ["text (5)"]
+    assert at.sidebar.multiselect(key="browse_annotator").options == ["lead (5)", "alice (0)"]  # alice stays chosen
 
 
 def test_the_link_opens_the_browse_view(app_config):
