@@ -141,13 +141,23 @@ def _applied(old: Codes, pos: np.ndarray, new_values: list[str]) -> Codes:
     return _pruned(codes, values)
 
 
+def _renamed(ws: Workspace, old: LabelFacets) -> bool:
+    """Whether an annotator of ``old`` has no batch any more: ``catalog.labels.rename_annotator``
+    (a migration) rewrote the events in place, which moves no version."""
+    return any(
+        not ws.query("SELECT 1 FROM label_batches WHERE annotator = ? LIMIT 1", (name,)) for name in old.annotator.values
+    )
+
+
 def updated_label_facets(ws: Workspace, old: LabelFacets) -> LabelFacets:
     """``old`` brought up to the store's label events now, over the same rows (``old.ids``).
 
     When only assigns happened since ``old.version`` (its event id grew, its reverted count
     did not), only the newer events are read and applied: each is newer than every event
-    ``old`` was built from, so it is its image's current label. A revert, or a version that
-    went backwards (a restored store), reads everything again (``label_facets``). Returns
+    ``old`` was built from, so it is its image's current label. A revert, a version that
+    went backwards (a restored store), or an annotator renamed since (a migration that
+    rewrites events in place; noticed at the next change of the version, as before) reads
+    everything again (``label_facets``). Returns
     ``old`` itself when nothing changed.
     """
     ids = old.ids if old.ids is not None else np.zeros(0, np.int64)
@@ -155,7 +165,7 @@ def updated_label_facets(ws: Workspace, old: LabelFacets) -> LabelFacets:
         version = label_events_version(ws)
         if version == old.version:
             return old
-        if version[1] != old.version[1] or version[0] < old.version[0] or old.ids is None:
+        if version[1] != old.version[1] or version[0] < old.version[0] or old.ids is None or _renamed(ws, old):
             return _full(ws.query(_CURRENT_SQL), ids, version)
         rows = ws.query(_NEWER_SQL, (old.version[0],))
     latest: dict[int, tuple[str, str]] = {}

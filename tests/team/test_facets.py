@@ -271,3 +271,18 @@ def test_a_version_that_went_backwards_reads_everything(workspace, monkeypatch):
     got = cache.current(ws)
     assert full.calls == 1
     assert _decoded(got.label)[:4] == ["cover", "cover", None, None]
+
+
+def test_an_annotator_renamed_in_place_is_read_again_at_the_next_action(workspace, monkeypatch):
+    ws = workspace
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice@example.org", source={"kind": "text"})
+    cache = fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+    cache.current(ws)
+    lbl.rename_annotator(ws, "alice@example.org", "alice")  # a sign-in identity migration: no version moves
+    lbl.record_batch(ws, "text", ids[5:6], annotator="bob", source={"kind": "text"})
+    full = _CountingFull(monkeypatch)
+    got = cache.current(ws)
+    assert full.calls == 1
+    _same_as_full_read(ws, got, cache.ids)
+    assert sorted(got.annotator.values) == ["alice", "bob"]
