@@ -94,6 +94,7 @@ class LabelFacets:
     annotator: Codes
     version: tuple[int, int] = (0, 0)
     ids: np.ndarray | None = None
+    anchor: str | None = None  # the batch of the event ``version[0]``: the same store's history
 
 
 _CURRENT_SQL = (
@@ -119,9 +120,14 @@ def _pruned(codes: np.ndarray, values: list[str]) -> Codes:
     return Codes(remap[codes], [v for v, u in zip(values, used) if u])
 
 
-def _full(rows, ids: np.ndarray, version: tuple[int, int]) -> LabelFacets:
+def _anchor(ws: Workspace, event_id: int) -> str | None:
+    rows = ws.query("SELECT batch_id FROM label_events WHERE id = ?", (event_id,))
+    return str(rows[0][0]) if rows else None
+
+
+def _full(rows, ids: np.ndarray, version: tuple[int, int], anchor: str | None) -> LabelFacets:
     label, annotator = _codes(ids, [(r[0], r[1]) for r in rows]), _codes(ids, [(r[0], r[2]) for r in rows])
-    return LabelFacets(_pruned(label.codes, label.values), _pruned(annotator.codes, annotator.values), version, ids)
+    return LabelFacets(_pruned(label.codes, label.values), _pruned(annotator.codes, annotator.values), version, ids, anchor)
 
 
 def label_facets(ws: Workspace, ids: np.ndarray) -> LabelFacets:
@@ -130,7 +136,8 @@ def label_facets(ws: Workspace, ids: np.ndarray) -> LabelFacets:
     with ws.snapshot():
         version = label_events_version(ws)
         rows = ws.query(_CURRENT_SQL)
-    return _full(rows, ids, version)
+        anchor = _anchor(ws, version[0])
+    return _full(rows, ids, version, anchor)
 
 
 def _applied(old: Codes, pos: np.ndarray, new_values: list[str]) -> Codes:
@@ -155,7 +162,8 @@ def updated_label_facets(ws: Workspace, old: LabelFacets) -> LabelFacets:
     When only assigns happened since ``old.version`` (its event id grew, its reverted count
     did not), only the newer events are read and applied: each is newer than every event
     ``old`` was built from, so it is its image's current label. A revert, a version that
-    went backwards (a restored store), or an annotator renamed since (a migration that
+    went backwards or whose latest event is not the one ``old`` saw (another store restored in
+    its place), or an annotator renamed since (a migration that
     rewrites events in place; noticed at the next change of the version, as before) reads
     everything again (``label_facets``). Returns
     ``old`` itself when nothing changed.
@@ -165,14 +173,18 @@ def updated_label_facets(ws: Workspace, old: LabelFacets) -> LabelFacets:
         version = label_events_version(ws)
         if version == old.version:
             return old
-        if version[1] != old.version[1] or version[0] < old.version[0] or old.ids is None or _renamed(ws, old):
-            return _full(ws.query(_CURRENT_SQL), ids, version)
+        anchor = _anchor(ws, version[0])
+        if (
+            version[1] != old.version[1] or version[0] < old.version[0] or old.ids is None
+            or _anchor(ws, old.version[0]) != old.anchor or _renamed(ws, old)
+        ):
+            return _full(ws.query(_CURRENT_SQL), ids, version, anchor)
         rows = ws.query(_NEWER_SQL, (old.version[0],))
     latest: dict[int, tuple[str, str]] = {}
     for image_id, label, annotator in rows:  # oldest first: the last one of an image wins
         latest[int(image_id)] = (str(label), str(annotator))
     if not latest or not len(ids):
-        return LabelFacets(old.label, old.annotator, version, old.ids)
+        return LabelFacets(old.label, old.annotator, version, old.ids, anchor)
     pid = np.fromiter(latest, np.int64, len(latest))
     pos = np.searchsorted(ids, pid)
     ok = np.minimum(pos, len(ids) - 1)
@@ -180,7 +192,8 @@ def updated_label_facets(ws: Workspace, old: LabelFacets) -> LabelFacets:
     kept = [v for v, h in zip(latest.values(), hit) if h]
     pos = pos[hit]
     return LabelFacets(
-        _applied(old.label, pos, [v[0] for v in kept]), _applied(old.annotator, pos, [v[1] for v in kept]), version, old.ids
+        _applied(old.label, pos, [v[0] for v in kept]), _applied(old.annotator, pos, [v[1] for v in kept]), version,
+        old.ids, anchor,
     )
 
 

@@ -286,3 +286,19 @@ def test_an_annotator_renamed_in_place_is_read_again_at_the_next_action(workspac
     assert full.calls == 1
     _same_as_full_read(ws, got, cache.ids)
     assert sorted(got.annotator.values) == ["alice", "bob"]
+
+
+def test_another_history_in_place_reads_everything_even_with_a_higher_version(workspace, monkeypatch):
+    ws = workspace
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice", source={"kind": "text"})
+    cache = fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+    cache.current(ws)
+    with ws.transaction() as conn:  # an older copy restored in place, then labelled past the cached version
+        conn.execute("DELETE FROM label_events")
+    lbl.record_batch(ws, "text", ids[3:9], annotator="bob", source={"kind": "text"})
+    full = _CountingFull(monkeypatch)
+    got = cache.current(ws)
+    assert full.calls == 1
+    _same_as_full_read(ws, got, cache.ids)
+    assert _decoded(got.label)[:4] == [None, None, None, "text"]
