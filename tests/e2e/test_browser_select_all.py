@@ -47,7 +47,9 @@ def test_select_all_matching_labels_exactly_the_filtered_images_in_one_batch(str
     confirm = page.locator(".st-key-browse_all_confirm_box")
     confirm.get_by_text(f"to all {len(want)} images").wait_for(timeout=90_000)
     assert "chosen" in confirm.inner_text()
-    assert confirm.locator("img").count() == min(6, len(want))  # the sample
+    # the sample: its images are drawn after the text (a count at once raced it under load)
+    confirm.locator("img").nth(min(6, len(want)) - 1).wait_for(timeout=60_000)
+    assert confirm.locator("img").count() == min(6, len(want))
     assert len(lbl.list_batches(ws)) == 1  # nothing written before the confirmation
     confirm.get_by_role("button", name=f"Label all {len(want)} as chosen").click()
 
