@@ -5,9 +5,12 @@ arrays, so that a filter is a boolean mask and the counts of every value are one
 first results).
 
 The arrays are read from SQL in three parts with their own cache keys, so a label action
-re-reads only the labels (``catalog_facets``: ``Workspace.change_count()``;
+touches only the labels (``catalog_facets``: ``Workspace.change_count()``;
 ``label_facets``: ``catalog.labels.label_events_version``; predictions: the caller's
-stored scores). Named views (a filter saved by name) live in ``<workspace>/views.json``
+stored scores). The labels part is brought up to date incrementally
+(``updated_label_facets``, kept by a ``LabelFacetsCache``): after an assign only the label
+events newer than the cached version are read and applied; a revert, or a version that
+went backwards, reads everything again. Named views (a filter saved by name) live in ``<workspace>/views.json``
 (written atomically; this module owns the file). ``label_matching`` gives one class to
 every image a filter matches ("Select all N matching") as one label batch.
 """
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from clipcore.catalog.labels import AssignResult, assign_page, clean_label
+from clipcore.catalog.labels import AssignResult, assign_page, clean_label, label_events_version
 from clipcore.catalog.store import Workspace, atomic_write_bytes
 from clipcore.errors import InputError
 
@@ -83,20 +87,133 @@ def catalog_facets(ws: Workspace) -> CatalogFacets:
 
 @dataclass(frozen=True)
 class LabelFacets:
-    """Current label and its annotator per row of ``ids``."""
+    """Current label and its annotator per row of ``ids``, as of ``version`` (the
+    ``catalog.labels.label_events_version`` read in the same snapshot)."""
 
     label: Codes
     annotator: Codes
+    version: tuple[int, int] = (0, 0)
+    ids: np.ndarray | None = None
+    anchor: str | None = None  # the batch of the event ``version[0]``: the same store's history
+
+
+_CURRENT_SQL = (
+    "SELECT e.image_id, e.label, e.annotator, MAX(e.id) FROM label_events e "
+    "JOIN label_batches b ON b.id = e.batch_id "
+    "WHERE e.kind = 'assign' AND b.reverted_at IS NULL GROUP BY e.image_id"
+)
+# Assigns newer than a version, oldest first (the primary key's range: no scan of older events).
+_NEWER_SQL = (
+    "SELECT e.image_id, e.label, e.annotator FROM label_events e "
+    "JOIN label_batches b ON b.id = e.batch_id "
+    "WHERE e.id > ? AND e.kind = 'assign' AND b.reverted_at IS NULL ORDER BY e.id"
+)
+
+
+def _pruned(codes: np.ndarray, values: list[str]) -> Codes:
+    """Drop values no row has (a class whose last image was relabelled, or whose images are
+    no longer live), so that an incremental update and a full read list the same values."""
+    used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
+    if used.all():
+        return Codes(codes, values)
+    remap = np.append(np.cumsum(used) - 1, -1).astype(np.int32)  # code -1 reads the last slot: -1
+    return Codes(remap[codes], [v for v, u in zip(values, used) if u])
+
+
+def _anchor(ws: Workspace, event_id: int) -> str | None:
+    rows = ws.query("SELECT batch_id FROM label_events WHERE id = ?", (event_id,))
+    return str(rows[0][0]) if rows else None
+
+
+def _full(rows, ids: np.ndarray, version: tuple[int, int], anchor: str | None) -> LabelFacets:
+    label, annotator = _codes(ids, [(r[0], r[1]) for r in rows]), _codes(ids, [(r[0], r[2]) for r in rows])
+    return LabelFacets(_pruned(label.codes, label.values), _pruned(annotator.codes, annotator.values), version, ids, anchor)
 
 
 def label_facets(ws: Workspace, ids: np.ndarray) -> LabelFacets:
-    """The current label (latest assign of a batch not reverted) and who made it, per row."""
-    rows = ws.query(
-        "SELECT e.image_id, e.label, e.annotator, MAX(e.id) FROM label_events e "
-        "JOIN label_batches b ON b.id = e.batch_id "
-        "WHERE e.kind = 'assign' AND b.reverted_at IS NULL GROUP BY e.image_id"
+    """The current label (latest assign of a batch not reverted) and who made it, per row
+    (one GROUP BY over every label event)."""
+    with ws.snapshot():
+        version = label_events_version(ws)
+        rows = ws.query(_CURRENT_SQL)
+        anchor = _anchor(ws, version[0])
+    return _full(rows, ids, version, anchor)
+
+
+def _applied(old: Codes, pos: np.ndarray, new_values: list[str]) -> Codes:
+    codes, values = old.codes.copy(), list(old.values)  # the cached table may be in use: never write it
+    index = {v: k for k, v in enumerate(values)}
+    codes[pos] = np.fromiter((index.setdefault(v, len(index)) for v in new_values), np.int32, len(new_values))
+    values = list(index)
+    return _pruned(codes, values)
+
+
+def _renamed(ws: Workspace, old: LabelFacets) -> bool:
+    """Whether an annotator of ``old`` has no batch any more: ``catalog.labels.rename_annotator``
+    (a migration) rewrote the events in place, which moves no version."""
+    return any(
+        not ws.query("SELECT 1 FROM label_batches WHERE annotator = ? LIMIT 1", (name,)) for name in old.annotator.values
     )
-    return LabelFacets(_codes(ids, [(r[0], r[1]) for r in rows]), _codes(ids, [(r[0], r[2]) for r in rows]))
+
+
+def updated_label_facets(ws: Workspace, old: LabelFacets) -> LabelFacets:
+    """``old`` brought up to the store's label events now, over the same rows (``old.ids``).
+
+    When only assigns happened since ``old.version`` (its event id grew, its reverted count
+    did not), only the newer events are read and applied: each is newer than every event
+    ``old`` was built from, so it is its image's current label. A revert, a version that
+    went backwards or whose latest event is not the one ``old`` saw (another store restored in
+    its place), or an annotator renamed since (a migration that
+    rewrites events in place; noticed at the next change of the version, as before) reads
+    everything again (``label_facets``). Returns
+    ``old`` itself when nothing changed.
+    """
+    ids = old.ids if old.ids is not None else np.zeros(0, np.int64)
+    with ws.snapshot():
+        version = label_events_version(ws)
+        if version == old.version:
+            return old
+        anchor = _anchor(ws, version[0])
+        if (
+            version[1] != old.version[1] or version[0] < old.version[0] or old.ids is None
+            or _anchor(ws, old.version[0]) != old.anchor or _renamed(ws, old)
+        ):
+            return _full(ws.query(_CURRENT_SQL), ids, version, anchor)
+        rows = ws.query(_NEWER_SQL, (old.version[0],))
+    latest: dict[int, tuple[str, str]] = {}
+    for image_id, label, annotator in rows:  # oldest first: the last one of an image wins
+        latest[int(image_id)] = (str(label), str(annotator))
+    if not latest or not len(ids):
+        return LabelFacets(old.label, old.annotator, version, old.ids, anchor)
+    pid = np.fromiter(latest, np.int64, len(latest))
+    pos = np.searchsorted(ids, pid)
+    ok = np.minimum(pos, len(ids) - 1)
+    hit = (pos < len(ids)) & (ids[ok] == pid)  # an image no longer live is not a row
+    kept = [v for v, h in zip(latest.values(), hit) if h]
+    pos = pos[hit]
+    return LabelFacets(
+        _applied(old.label, pos, [v[0] for v in kept]), _applied(old.annotator, pos, [v[1] for v in kept]), version,
+        old.ids, anchor,
+    )
+
+
+class LabelFacetsCache:
+    """The labels part over one catalogue read's rows (``ids``), kept up to date: the first
+    call reads every label, later ones apply what changed (``updated_label_facets``).
+    Thread-safe; what it returned once is never changed afterwards."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self._lock = threading.Lock()
+        self._facets: LabelFacets | None = None
+
+    def current(self, ws: Workspace) -> LabelFacets:
+        with self._lock:
+            if self._facets is None:
+                self._facets = label_facets(ws, self.ids)
+            else:
+                self._facets = updated_label_facets(ws, self._facets)
+            return self._facets
 
 
 def prediction_codes(ids: np.ndarray, pred_ids: np.ndarray, classes: Sequence[str], best: np.ndarray) -> Codes:

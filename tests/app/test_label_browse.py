@@ -68,6 +68,9 @@ def test_a_shared_link_opens_the_same_filter_and_assign_labels_the_selection(app
     assert (newest["annotator"], newest["source"]["kind"], newest["source"]["filters"]) == ("lead", "filter", {"annotator": ["alice"]})
     assert grid_ids(at) == []  # alice's labels are now lead's: nothing matches
     assert any("No image matches" in i.value for i in at.info)
+    # the counts follow the assign (the labels part is updated from the newer events only)
+    assert at.sidebar.multiselect(key="browse_label").options == ["text (5)"]
+    assert at.sidebar.multiselect(key="browse_annotator").options == ["lead (5)", "alice (0)"]  # alice stays chosen
 
 
 def test_the_link_opens_the_browse_view(app_config):
@@ -209,3 +212,25 @@ def test_select_all_is_for_annotators_and_admins_and_checked_again_at_the_click(
     alice.button(key="browse_all_ok").click().run()
     assert lbl.list_batches(ws) == []  # refused: the page is a viewer's now
     assert alice.button(key="browse_all").disabled and not [b for b in alice.button if b.key == "browse_all_ok"]
+
+
+def test_a_browse_assign_reads_no_aggregate_over_the_whole_catalogue(app_config, monkeypatch):
+    """A label action changes only the labels: the rerun it causes reads neither every
+    ground-truth row (the classes of the unsaved zero-shot draft) nor every label event
+    (the filters' labels part is updated from the newer events)."""
+    from clipcore.catalog.store import Workspace
+
+    ws = app_workspace(app_config)
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:5], annotator="alice", source={"kind": "text"})
+    at = _browse(f_annotator="alice")
+    at.selectbox(key="browse_class").set_value("text").run()
+    calls = []
+    real_counts, real_full = Workspace.ground_truth_counts, fc.label_facets
+    monkeypatch.setattr(Workspace, "ground_truth_counts", lambda self: calls.append("ground truth") or real_counts(self))
+    monkeypatch.setattr(fc, "label_facets", lambda *a: calls.append("labels") or real_full(*a))
+    assign_tiles(at)
+    assert not at.exception, at.exception
+    assert lbl.current_labels(ws) == {i: "text" for i in ids[:5]}
+    assert at.sidebar.multiselect(key="browse_label").options == ["text (5)"]
+    assert calls == []

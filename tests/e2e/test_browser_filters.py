@@ -67,3 +67,15 @@ def test_filter_counts_equal_sql_counts_and_the_url_keeps_the_filter(streamlit_s
     page.goto(page.url)  # the shared link: a new session opens the same view and filter
     page.get_by_text("6 images match").wait_for(timeout=90_000)
     assert _tiles(page) == shown
+
+    # A colleague labels meanwhile (a relabel and a new class): the next run updates the
+    # labels part from the newer events only, and the counts equal SQL counts again.
+    lbl.record_batch(ws, "map", ids[8:11], annotator="alice", source={"kind": "text"})
+    by_label = {r[0]: r[1] for r in ws.query(
+        "SELECT label, COUNT(*) FROM (SELECT e.image_id, e.label, MAX(e.id) FROM label_events e JOIN label_batches b "
+        "ON b.id = e.batch_id WHERE e.kind = 'assign' AND b.reverted_at IS NULL GROUP BY e.image_id) GROUP BY label")}
+    page.goto(f"{streamlit_server}/label?annotator=lead&view=Browse")
+    side.get_by_text(f"Unlabelled ({len(ids) - len(current) - 2})").wait_for(timeout=90_000)
+    assert _options(page, "Label") == sorted(f"{k} ({v})" for k, v in by_label.items()) == ["cover (3)", "map (3)", "text (5)"]
+    assert _options(page, "Ground truth") == sorted(f"{k} ({v})" for k, v in gt.items())
+    assert _options(page, "Annotator") == ["alice (6)", "bob (5)"]

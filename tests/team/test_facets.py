@@ -152,3 +152,153 @@ def test_label_matching_skips_images_a_colleague_labelled_after_the_table_was_re
     now = lbl.current_labels(workspace)
     assert (now[ids[12]], now[ids[13]]) == ("map", "map")  # bob's labels kept
     assert res.assigned == len(ids) - 12 and all(now[i] == "c" for i in ids[14:] + ids[10:12])
+
+
+# -- the labels part kept up to date incrementally ---------------------------------------------
+
+
+def _decoded(codes: fc.Codes) -> list:
+    return [codes.values[c] if c >= 0 else None for c in codes.codes]
+
+
+def _same_as_full_read(ws, got: fc.LabelFacets, ids) -> None:
+    full = fc.label_facets(ws, ids)
+    assert got.version == full.version == lbl.label_events_version(ws)
+    assert _decoded(got.label) == _decoded(full.label)
+    assert _decoded(got.annotator) == _decoded(full.annotator)
+    # no value that no row has (a class whose last image was relabelled is not offered)
+    assert sorted(got.label.values) == sorted(full.label.values)
+    assert sorted(got.annotator.values) == sorted(full.annotator.values)
+
+
+class _CountingFull:
+    """Wraps ``fc._full`` (the whole-table read) to count its calls."""
+
+    def __init__(self, monkeypatch):
+        self.calls, self._real = 0, fc._full
+        monkeypatch.setattr(fc, "_full", self)
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self._real(*args)
+
+
+def test_incremental_labels_equal_a_full_read_after_random_actions(workspace, monkeypatch):
+    """Assigns, relabels by two annotators, reverts and deletes (images gone missing, and
+    back) in a random order with a fixed seed: after every action the cached labels part
+    equals a full re-read, and its counts equal plain SQL counts."""
+    ws = workspace
+    rng = np.random.default_rng(20)
+    all_ids = [int(i) for i in ws.image_ids()]
+    classes = ["cover", "text", "illustration", "blank page", "map"]
+    full = _CountingFull(monkeypatch)
+    batches: list[str] = []
+    missing: set[int] = set()
+    changes, cache = None, None
+    incremental = reverts = deletes = 0
+    for step in range(200):
+        op = rng.choice(["assign", "assign", "assign", "revert", "delete"])
+        if op == "assign":
+            live = [i for i in all_ids if i not in missing]
+            ids = [int(i) for i in rng.choice(live, size=int(rng.integers(1, 8)), replace=False)]
+            cls = classes[int(rng.integers(0, 3 if step < 40 else len(classes)))]  # new classes appear later
+            who = ["alice", "bob"][int(rng.integers(0, 2))]
+            batch = lbl.record_batch(ws, cls, ids, annotator=who, source={"kind": "text"})
+            batches.append(batch)
+            if rng.random() < 0.3:  # a page with deselected tiles: rejects change no current label
+                lbl.record_batch(ws, cls, [], annotator=who, rejected_ids=ids[:1], source={"kind": "text"})
+        elif op == "revert" and batches:
+            lbl.revert_batch(ws, batches.pop(int(rng.integers(0, len(batches)))), annotator="alice")
+            reverts += 1
+        elif op == "delete":
+            gone = [int(i) for i in rng.choice(all_ids, size=2, replace=False) if int(i) not in missing]
+            back = [i for i in missing if rng.random() < 0.5]
+            ws.mark_missing(gone, back)
+            missing = (missing | set(gone)) - set(back)
+            deletes += 1
+        if rng.random() < 0.4:  # a colleague's action before this page's next rerun: several batches in one update
+            continue
+        # what ui.core.resources does: one cache per catalogue read (change counter)
+        if ws.change_count() != changes:
+            changes, cache = ws.change_count(), fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+        before = full.calls
+        got = cache.current(ws)
+        incremental += full.calls == before
+        _same_as_full_read(ws, got, cache.ids)
+        table = fc.facet_table(fc.catalog_facets(ws), got)
+        counts = table.counts()
+        assert counts["label"] == _sql_counts(ws, f"SELECT label, COUNT(*) FROM ({CURRENT}) GROUP BY label")
+        assert counts["annotator"] == _sql_counts(ws, f"SELECT annotator, COUNT(*) FROM ({CURRENT}) GROUP BY annotator")
+    assert reverts > 5 and deletes > 5 and incremental > 50  # every path was taken, most often the incremental one
+
+
+def test_an_assign_reads_only_newer_events_and_a_revert_reads_everything(workspace, monkeypatch):
+    ws = workspace
+    ids = [int(i) for i in ws.image_ids()]
+    cache = fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+    lbl.record_batch(ws, "cover", ids[:4], annotator="alice", source={"kind": "text"})
+    first = cache.current(ws)
+    full = _CountingFull(monkeypatch)
+    assert cache.current(ws) is first  # nothing changed: the same object, no read
+    batch = lbl.record_batch(ws, "text", ids[2:6], annotator="bob", source={"kind": "text"})
+    after = cache.current(ws)
+    assert full.calls == 0 and after is not first
+    assert _decoded(first.label)[:6] == ["cover"] * 4 + [None] * 2  # the earlier result is never written
+    assert _decoded(after.label)[:6] == ["cover"] * 2 + ["text"] * 4
+    assert _decoded(after.annotator)[:6] == ["alice"] * 2 + ["bob"] * 4
+    lbl.revert_batch(ws, batch, annotator="bob")
+    reverted = cache.current(ws)
+    assert full.calls == 1
+    assert _decoded(reverted.label)[:6] == ["cover"] * 4 + [None] * 2
+    assert reverted.annotator.values == ["alice"]  # bob has no current label left
+    lbl.record_batch(ws, "map", ids[:2], annotator="bob", source={"kind": "text"})  # two batches between reads:
+    lbl.record_batch(ws, "text", ids[1:3], annotator="alice", source={"kind": "text"})  # the later one wins
+    both = cache.current(ws)
+    assert full.calls == 1
+    assert _decoded(both.label)[:4] == ["map", "text", "text", "cover"]
+    assert _decoded(both.annotator)[:4] == ["bob", "alice", "alice", "alice"]
+
+
+def test_a_version_that_went_backwards_reads_everything(workspace, monkeypatch):
+    ws = workspace
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice", source={"kind": "text"})
+    cache = fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+    cache.current(ws)
+    with ws.transaction() as conn:  # a store restored from an older copy: its latest events are gone
+        conn.execute("DELETE FROM label_events WHERE image_id = ?", (ids[2],))
+    full = _CountingFull(monkeypatch)
+    got = cache.current(ws)
+    assert full.calls == 1
+    assert _decoded(got.label)[:4] == ["cover", "cover", None, None]
+
+
+def test_an_annotator_renamed_in_place_is_read_again_at_the_next_action(workspace, monkeypatch):
+    ws = workspace
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice@example.org", source={"kind": "text"})
+    cache = fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+    cache.current(ws)
+    lbl.rename_annotator(ws, "alice@example.org", "alice")  # a sign-in identity migration: no version moves
+    lbl.record_batch(ws, "text", ids[5:6], annotator="bob", source={"kind": "text"})
+    full = _CountingFull(monkeypatch)
+    got = cache.current(ws)
+    assert full.calls == 1
+    _same_as_full_read(ws, got, cache.ids)
+    assert sorted(got.annotator.values) == ["alice", "bob"]
+
+
+def test_another_history_in_place_reads_everything_even_with_a_higher_version(workspace, monkeypatch):
+    ws = workspace
+    ids = [int(i) for i in ws.image_ids()]
+    lbl.record_batch(ws, "cover", ids[:3], annotator="alice", source={"kind": "text"})
+    cache = fc.LabelFacetsCache(fc.catalog_facets(ws).ids)
+    cache.current(ws)
+    with ws.transaction() as conn:  # an older copy restored in place, then labelled past the cached version
+        conn.execute("DELETE FROM label_events")
+    lbl.record_batch(ws, "text", ids[3:9], annotator="bob", source={"kind": "text"})
+    full = _CountingFull(monkeypatch)
+    got = cache.current(ws)
+    assert full.calls == 1
+    _same_as_full_read(ws, got, cache.ids)
+    assert _decoded(got.label)[:4] == [None, None, None, "text"]

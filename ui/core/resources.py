@@ -243,10 +243,12 @@ def _catalog_facets(root: str, changes: int):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _label_facets(root: str, changes: int, events_version: tuple[int, int]):
-    from clipcore.team.facets import label_facets
+def _label_facets(root: str, changes: int):
+    """The labels part over this catalogue read's rows, brought up to date on every call (a
+    label action reads only the newer events; a revert reads every label again)."""
+    from clipcore.team.facets import LabelFacetsCache
 
-    return label_facets(workspace_at(root), _catalog_facets(root, changes).ids)
+    return LabelFacetsCache(_catalog_facets(root, changes).ids)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -259,16 +261,15 @@ def _prediction_facet(root: str, changes: int, source: str, _probs):
 
 def facet_table(ws: Workspace, probs=None):
     """``clipcore.team.facets.FacetTable`` of the workspace: the catalogue part cached on
-    ``change_count()``, the labels on the label events version, the prediction on its
-    scores' provenance (``probs``: ``team.ranking.ClassProbabilities`` or None), so a label
-    action re-reads the labels only."""
+    ``change_count()``, the labels kept up to date from the label events (only the events
+    newer than the cached ones are read after an assign), the prediction cached on its
+    scores' provenance (``probs``: ``team.ranking.ClassProbabilities`` or None)."""
     import json
 
-    from clipcore.catalog.labels import label_events_version
     from clipcore.team.facets import facet_table as build
 
     root, changes = str(ws.root), ws.change_count()
     pred = None
     if probs is not None:
         pred = _prediction_facet(root, changes, json.dumps(probs.source, sort_keys=True, default=str), probs)
-    return build(_catalog_facets(root, changes), _label_facets(root, changes, label_events_version(ws)), pred)
+    return build(_catalog_facets(root, changes), _label_facets(root, changes).current(ws), pred)
