@@ -72,7 +72,7 @@ def _annotator(ctx) -> str:
 
 def _zero_shot(ctx) -> ranking.ClassProbabilities | None:
     # Opening the page writes nothing: with no saved prompt set, the draft Zero-shot opens with.
-    return classifier_cache.zero_shot_probabilities(ctx.ws, ctx.key, resources.catalogue_summary(ctx.ws)["per_class"])
+    return classifier_cache.zero_shot_probabilities(ctx.ws, ctx.key)
 
 
 # -- views ---------------------------------------------------------------------------------

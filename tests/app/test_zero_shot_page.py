@@ -336,3 +336,20 @@ def test_a_saved_set_name_with_markdown_characters_is_shown_as_typed(app_config)
     at.button(key="zs_save").click().run()
     assert not at.exception
     assert [s.value for s in at.success] == [md("Saved 'my_set*' version 1. Its accuracy is on the Accuracy tab.")]
+
+
+def test_a_rerun_reads_no_count_over_every_ground_truth_row(app_config, monkeypatch):
+    """On a large collection (sampled; its scores come from a job) the draft prompt set's
+    classes come from the catalogue summary, cached on the change counter: a rerun does not
+    count every ground-truth row again (~320 ms at 1M images)."""
+    from clipcore.catalog.store import Workspace
+
+    monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "16")  # the demo counts as large
+    at = _open()
+    assert any("scored on a sample" in c.value for c in at.caption)
+    calls = []
+    real = Workspace.ground_truth_counts
+    monkeypatch.setattr(Workspace, "ground_truth_counts", lambda self: calls.append(1) or real(self))
+    at.run()
+    assert not at.exception, at.exception
+    assert calls == []

@@ -239,7 +239,7 @@ def browse_view(ctx, annotator: str) -> None:
     drawn_at = lbl.label_events_version(ws)[0]  # before the table: what "Select all" writes is checked against it
     # the ground truth's classes from the summary cached on the change counter: found from the
     # store, they are a GROUP BY over every ground-truth row on every rerun (~320 ms at 1M)
-    probs = classifier_cache.zero_shot_probabilities(ws, ctx.key, resources.catalogue_summary(ws)["per_class"])
+    probs = classifier_cache.zero_shot_probabilities(ws, ctx.key)
     table = resources.facet_table(ws, probs)
     text = st.text_input("Rank by text (optional)", key=_key("text"), placeholder="e.g. a map of a coastline").strip()
     rows = None
