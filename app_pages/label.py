@@ -163,7 +163,7 @@ def _query_controls(ctx, labels, zero_shot, few_ready: bool) -> dict | None:
     n = c_size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(48), key="label_n")
     text, image_id = None, None
     if kind == "text":
-        text = c_query.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target or ''}”").strip()
+        text = c_query.text_input("Text query", key="label_text", placeholder=f"empty: search for “{target}”" if target else "empty: search for the class's name").strip()
     elif kind == "image":
         image_id = int(c_query.number_input("Image id", min_value=1, step=1, key="label_image_id", help="Set for you by a tile's \"more like this\" button; ids are also shown in each image's viewer."))
     c_options, c_next, c_undo = st.columns([5, 1.2, 1.5], vertical_alignment="center")

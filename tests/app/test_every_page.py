@@ -96,3 +96,27 @@ def test_present_tells_the_story_with_the_workspace_numbers(app_config):
     # No configuration clutter: the sidebar holds only app.py's collection picker (before
     # app_pages/, a second AppTest in a process ran this page without app.py, so without it).
     assert [s.label for s in at.sidebar.selectbox] == ["Collection"] and not at.sidebar.text_input
+
+
+def test_label_with_no_class_yet_asks_for_one_without_an_empty_search_hint(_built_workspace, app_config, tmp_path, monkeypatch):
+    """A collection with no class anywhere (no ground truth, no labels, no prompt set): the
+    Label view asks for a class, and the text query's hint names no empty query (it read
+    'empty: search for “”')."""
+    from clipcore.catalog.store import Workspace
+
+    root = tmp_path / "classless-ws"
+    shutil.copytree(_built_workspace, root)
+    ws = Workspace(root)
+    with ws.transaction() as conn:
+        conn.execute("DELETE FROM ground_truth")
+    ws.close()
+    monkeypatch.setenv("CLIPCORE_CONFIG", str(_config(tmp_path, root)))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("app_pages/label.py")
+    at.query_params["annotator"] = "ada"
+    at.run()
+    assert not at.exception, _errors(at)
+    assert at.selectbox(key="label_class").value is None  # no class to start from
+    assert any("Choose or type the class" in i.value for i in at.info), [i.value for i in at.info]
+    hint = at.text_input(key="label_text").placeholder
+    assert "“”" not in hint and "class's name" in hint, hint

@@ -82,3 +82,50 @@ def test_evaluate_charts_keep_their_plot_height_with_every_method_and_a_baseline
         assert m["plot"] >= CLASSES * 22, m  # a readable row per class
         # every class named on both axes (Vega hides labels that would overlap: opacity 0)
         assert len(m["labels"]) >= 2 * CLASSES, m["labels"]
+
+
+# Per confusion matrix on the page: its title as drawn, and its plot area's size (CSS px).
+MATRICES = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stVegaLiteChart"]')]
+  .map(c => {
+    const plot = c.querySelector('svg path.background');
+    const title = c.querySelector('svg .role-title-text');
+    const box = plot ? plot.getBoundingClientRect() : {width: 0, height: 0};
+    return {title: title ? title.textContent : '', plot_w: box.width, plot_h: box.height, chart_w: c.getBoundingClientRect().width};
+  })"""
+
+
+@pytest.mark.e2e
+def test_a_long_prompt_set_name_does_not_squeeze_its_confusion_matrix(app_config, browser, tmp_path):
+    """Zero-shot's Compare versions titles each matrix with the set's name: a 500-character
+    name was given the chart's width and squeezed the cells to nothing."""
+    from clipcore.classify.prompts import save_prompt_set
+
+    ws = app_workspace(app_config)
+    classes = {"illustration": ["an illustration"], "text": ["printed text"], "blank page": ["an empty page"], "cover": ["a book cover"]}
+    long_name = "x" * 500
+    save_prompt_set(ws, long_name, classes)
+    save_prompt_set(ws, "short", {**classes, "text": ["a page of text"]})  # newest: B; the long one is A
+    ws.close()
+    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/zero_shot")
+        page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text="Compare versions").click(timeout=90_000)
+        page.wait_for_function(IDLE, timeout=90_000)
+        wanted = "() => { const m = (%s)(); return m.filter(x => /^(xxx|short)/.test(x.title) && x.plot_w > 100).length >= 2; }" % MATRICES
+        try:  # Vega lays the charts out after its first render
+            page.wait_for_function(wanted, timeout=60_000)
+        except Exception:  # noqa: BLE001 - the asserts below say what is wrong
+            pass
+        matrices = page.evaluate(MATRICES)
+    finally:
+        context.close()
+        stop_streamlit(proc)
+    long_ = [m for m in matrices if m["title"].startswith("xxx")]
+    short = [m for m in matrices if m["title"].startswith("short")]
+    assert long_ and short, matrices
+    # the long title is cut to the chart (an ellipsis), and its cells are as wide as B's
+    assert len(long_[0]["title"]) < 200 and long_[0]["title"].endswith("…"), long_[0]["title"][:60]
+    assert long_[0]["plot_w"] >= 0.8 * short[0]["plot_w"] and long_[0]["plot_w"] > 150, (long_[0]["plot_w"], short[0]["plot_w"])
+    assert long_[0]["plot_h"] >= CLASSES * 22, long_[0]

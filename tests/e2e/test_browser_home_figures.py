@@ -56,3 +56,24 @@ def test_embedded_figure_moves_while_the_embed_job_runs(page, demo_dir, tiny_mod
     finally:
         stop_streamlit(proc)
         ws.close()
+
+
+def test_home_first_screen_shows_the_figures_and_a_sample_of_the_collection(streamlit_server, browser):
+    """Journey 1 (the stakeholder demo): Home's first screen at 1440x900 says what the
+    collection is: the figures and a sample of its pages, not forms below which the
+    sample waited three screens down."""
+    from tests.gridview import TILE_IDS_JS, grid_frame
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{streamlit_server}/?annotator=lead")
+        page.wait_for_function(TILE_IDS_JS, timeout=WAIT_MS)  # the sample's images have loaded
+        page.get_by_text("Update the collection").first.wait_for(timeout=WAIT_MS)
+        assert page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTop") == 0
+        images = page.locator('[data-testid="stMetric"]').filter(has_text="Images").first.bounding_box()
+        first = grid_frame(page).locator("figure[data-image-id]").first.bounding_box()
+        assert images["y"] + images["height"] < 900, images
+        assert first["y"] + first["height"] < 900, first  # the whole first tile, without scrolling
+    finally:
+        context.close()

@@ -55,6 +55,12 @@ def render_home() -> None:
             if counts.get("missing") else ""
         )
     )
+    # What the collection is comes first (journey 1: counts, a sample, the classes on the
+    # first screen); the tools that change it (models, ingest, collections) follow.
+    _render_sample(ws, summary["sample"])
+    if per_class:
+        st.subheader("Ground truth by class")
+        st.bar_chart(pd.Series(per_class, name="images").sort_index())
     if embedded:
         st.dataframe(
             pd.DataFrame(
@@ -64,17 +70,17 @@ def render_home() -> None:
         )
     if n and not getattr(ws, "read_only", False):
         render_add_model(ctx, follow=False)  # its job shows in the panel under "Update the collection"
-    if per_class:
-        st.subheader("Ground truth by class")
-        st.bar_chart(pd.Series(per_class, name="images").sort_index())
     render_jobs(ws, ctx.entry, info, missing=n - embedded.get(ctx.key, 0))
     if counts["skipped"]:
         with st.expander(f"{counts['skipped']} skipped files"):
             st.dataframe(pd.DataFrame(ws.skipped()), hide_index=True)
     render_collections(ctx.entry, info)
     auth.render_audit_log(ctx.entry.name)
+
+
+def _render_sample(ws: Workspace, ids: list[int]) -> None:
+    """A few images of the collection, varied (the summary's sample), as a grid."""
     try:
-        ids = summary["sample"]
         if ids:
             from ui.widgets.grid import image_grid
 

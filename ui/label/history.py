@@ -235,6 +235,9 @@ def _act(ctx, action: str, batch_id: str, write, done: str) -> None:
 # -- per-class guidelines ---------------------------------------------------------------------
 
 
+GUIDELINE_PREVIEW_CHARS = 120  # about two lines beside the example thumbnails
+
+
 def _example_thumbnails(ws, ids: list[int], width: int = 72, captions: bool = False) -> None:
     """Small thumbnails (never the originals), with their file names as captions in the editor
     (not on the Label view, where the grid's first row must stay on the first screen)."""
@@ -251,12 +254,25 @@ def show_guideline(ws, label: str) -> None:
     if not text and not examples:
         return
     if not examples:
-        st.info(f"**Guideline for {md(label)}:** {md(text)}", icon="📝")
+        _guideline_text(st.container(), label, text)
         return
-    c_text, c_images = st.columns([2, 3], vertical_alignment="center")
-    c_text.info(f"**Guideline for {md(label)}:** {md(text)}" if text else f"**Examples of {md(label)}**", icon="📝")
+    c_text, c_images = st.columns([3, 2], vertical_alignment="center")
+    if text:
+        _guideline_text(c_text, label, text)
+    else:
+        c_text.info(f"**Examples of {md(label)}**", icon="📝")
     with c_images:
         _example_thumbnails(ws, examples)
+
+
+def _guideline_text(where, label: str, text: str) -> None:
+    """The guideline's opening (two lines at most) in a box, and a long one whole in a folded
+    expander: a guideline may hold 2,000 characters, which pushed the grid a screen down."""
+    shown = text if len(text) <= GUIDELINE_PREVIEW_CHARS else text[:GUIDELINE_PREVIEW_CHARS].rsplit(" ", 1)[0] + " …"
+    where.info(f"**Guideline for {md(label)}:** {md(shown)}", icon="📝")
+    if shown != text:
+        with where.expander("The whole guideline"):
+            st.markdown(md(text))
 
 
 def _load_guideline(ws) -> None:

@@ -64,7 +64,11 @@ def confusion_chart(cm: ConfusionMatrix, *, key: str, title: str = "", size: int
     clicked in this rerun, or None."""
     df = confusion_frame(cm)
     pick = alt.selection_point(name=_CELL, fields=["true", "predicted"], on="click", empty=False)
-    base = alt.Chart(df, title=title or alt.Undefined).encode(
+    # A long title (a prompt set's name can be 500 characters) is cut to the plot's width
+    # with an ellipsis: unbounded, Vega's fit-x autosize gave the title the width and
+    # squeezed the cells to nothing.
+    heading = alt.TitleParams(text=title, limit={"expr": "width"}, anchor="start") if title else alt.Undefined
+    base = alt.Chart(df, title=heading).encode(
         x=alt.X("predicted:N", sort=list(cm.labels), title="predicted", axis=alt.Axis(labelLimit=140)),
         y=alt.Y("true:N", sort=list(cm.labels), title="true", axis=alt.Axis(labelLimit=140)),
     )
