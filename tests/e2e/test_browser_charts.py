@@ -14,11 +14,12 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import IDLE, ROOT, start_streamlit, stop_streamlit
+from tests.e2e.conftest import IDLE, ROOT
 from tests.helpers import app_workspace
 
 PLOT_HEIGHT = 360  # what ui/evaluate_results.py asks for
 CLASSES = 4  # the demo's
+VIEWPORT = {"width": 1440, "height": 900}
 
 # Per Vega chart in the section under the heading named ``arguments[0]`` (up to the next
 # heading: the embedding map further down has no axes on purpose): the plot area's height
@@ -40,7 +41,7 @@ CHARTS_AFTER = """(heading) => {
 
 
 @pytest.mark.e2e
-def test_evaluate_charts_keep_their_plot_height_with_every_method_and_a_baseline(app_config, browser, tmp_path):
+def test_evaluate_charts_keep_their_plot_height_with_every_method_and_a_baseline(app_config, request, page):
     from tests.app.test_evaluate_page import _stored_baseline
 
     ws = app_workspace(app_config)
@@ -51,30 +52,25 @@ def test_evaluate_charts_keep_their_plot_height_with_every_method_and_a_baseline
         cwd=ROOT, check=True, timeout=300, env={**os.environ, "CLIPCORE_CONFIG": str(app_config)},
     )
     _stored_baseline(ws)  # a sixth legend entry, as after a baseline job
-    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(f"{url}/evaluate")
-        page.get_by_role("heading", name="Confusion matrices").wait_for(timeout=90_000)
-        page.wait_for_function(IDLE, timeout=90_000)
+    url = request.getfixturevalue("streamlit_server")  # started once the data is in place
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{url}/evaluate")
+    page.get_by_role("heading", name="Confusion matrices").wait_for(timeout=90_000)
+    page.wait_for_function(IDLE, timeout=90_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg path.background')].length >= 2",
+        timeout=60_000,
+    )
+    try:  # Vega sizes the SVG and places the labels after its first render
         page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg path.background')].length >= 2",
-            timeout=60_000,
+            f"() => {{ const m = ({CHARTS_AFTER})('Confusion matrices'); const c = ({CHARTS_AFTER})('Learning curve'); "
+            f"return c.length > 0 && c[0].plot >= {PLOT_HEIGHT - 2} && m.length > 0 "
+            f"&& m.every(x => x.labels.length >= {2 * CLASSES} && x.plot >= {CLASSES * 22}); }}", timeout=60_000,
         )
-        try:  # Vega sizes the SVG and places the labels after its first render
-            page.wait_for_function(
-                f"() => {{ const m = ({CHARTS_AFTER})('Confusion matrices'); const c = ({CHARTS_AFTER})('Learning curve'); "
-                f"return c.length > 0 && c[0].plot >= {PLOT_HEIGHT - 2} && m.length > 0 "
-                f"&& m.every(x => x.labels.length >= {2 * CLASSES} && x.plot >= {CLASSES * 22}); }}", timeout=60_000,
-            )
-        except Exception:  # noqa: BLE001 - the asserts below say what is wrong
-            pass
-        curve = page.evaluate(CHARTS_AFTER, "Learning curve")[0]
-        matrices = page.evaluate(CHARTS_AFTER, "Confusion matrices")
-    finally:
-        context.close()
-        stop_streamlit(proc)
+    except Exception:  # noqa: BLE001 - the asserts below say what is wrong
+        pass
+    curve = page.evaluate(CHARTS_AFTER, "Learning curve")[0]
+    matrices = page.evaluate(CHARTS_AFTER, "Confusion matrices")
     assert curve["plot"] >= PLOT_HEIGHT - 2 and curve["width"] >= 600, curve
     assert any("hold-out" in t or t == "all" for t in curve["labels"]), curve["labels"]
     assert matrices, "no confusion matrix drawn"
@@ -95,7 +91,7 @@ MATRICES = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-
 
 
 @pytest.mark.e2e
-def test_a_long_prompt_set_name_does_not_squeeze_its_confusion_matrix(app_config, browser, tmp_path):
+def test_a_long_prompt_set_name_does_not_squeeze_its_confusion_matrix(app_config, request, page):
     """Zero-shot's Compare versions titles each matrix with the set's name: a 500-character
     name was given the chart's width and squeezed the cells to nothing."""
     from clipcore.classify.prompts import save_prompt_set
@@ -106,22 +102,17 @@ def test_a_long_prompt_set_name_does_not_squeeze_its_confusion_matrix(app_config
     save_prompt_set(ws, long_name, classes)
     save_prompt_set(ws, "short", {**classes, "text": ["a page of text"]})  # newest: B; the long one is A
     ws.close()
-    proc, url = start_streamlit(app_config, log=tmp_path / "streamlit.log")
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(f"{url}/zero_shot")
-        page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text="Compare versions").click(timeout=90_000)
-        page.wait_for_function(IDLE, timeout=90_000)
-        wanted = "() => { const m = (%s)(); return m.filter(x => /^(xxx|short)/.test(x.title) && x.plot_w > 100).length >= 2; }" % MATRICES
-        try:  # Vega lays the charts out after its first render
-            page.wait_for_function(wanted, timeout=60_000)
-        except Exception:  # noqa: BLE001 - the asserts below say what is wrong
-            pass
-        matrices = page.evaluate(MATRICES)
-    finally:
-        context.close()
-        stop_streamlit(proc)
+    url = request.getfixturevalue("streamlit_server")
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{url}/zero_shot")
+    page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text="Compare versions").click(timeout=90_000)
+    page.wait_for_function(IDLE, timeout=90_000)
+    wanted = "() => { const m = (%s)(); return m.filter(x => /^(xxx|short)/.test(x.title) && x.plot_w > 100).length >= 2; }" % MATRICES
+    try:  # Vega lays the charts out after its first render
+        page.wait_for_function(wanted, timeout=60_000)
+    except Exception:  # noqa: BLE001 - the asserts below say what is wrong
+        pass
+    matrices = page.evaluate(MATRICES)
     long_ = [m for m in matrices if m["title"].startswith("xxx")]
     short = [m for m in matrices if m["title"].startswith("short")]
     assert long_ and short, matrices
