@@ -23,6 +23,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import json
 import logging
 import os
 import re
@@ -1439,6 +1440,19 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, target)
+
+
+def read_json_object(path: Path, what: str) -> dict:
+    """The JSON object in ``path`` (a small side file of a workspace: guidelines, saved
+    views), or {} when it is missing, unreadable or not an object (logged, naming ``what``)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        logger.warning("%s unreadable (%s): %s", what, path, exc)
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:

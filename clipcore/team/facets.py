@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from clipcore.catalog.labels import AssignResult, assign_page, clean_label, label_events_version
-from clipcore.catalog.store import Workspace, atomic_write_bytes
+from clipcore.catalog.store import Workspace, atomic_write_bytes, read_json_object
 from clipcore.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -384,15 +384,7 @@ def label_matching(
 
 def saved_views(ws: Workspace) -> dict[str, dict]:
     """Views saved by name: {name: {"filters": {facet: [values]}, "flags": [...]}}."""
-    path = ws.root / VIEWS_FILE
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.warning("saved views unreadable (%s): %s", path, exc)
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(ws.root / VIEWS_FILE, "saved views")
 
 
 def save_view(ws: Workspace, name: str, filters: Mapping[str, Sequence[str]], flags: Sequence[str] = ()) -> None:

@@ -11,7 +11,7 @@ import logging
 from typing import Iterable
 
 from clipcore.catalog.labels import clean_label, current_label_arrays, ground_truth_arrays
-from clipcore.catalog.store import Workspace, atomic_write_bytes
+from clipcore.catalog.store import Workspace, atomic_write_bytes, read_json_object
 from clipcore.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -24,15 +24,8 @@ MAX_GUIDELINE_EXAMPLES = 6  # small thumbnails beside the text, on one row
 
 def read_guidelines(ws: Workspace) -> dict[str, str]:
     """{class: guideline text}; {} when none is written (or the file is unreadable, logged)."""
-    path = ws.root / GUIDELINES_FILE
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.warning("guidelines unreadable (%s): %s", path, exc)
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    data = read_json_object(ws.root / GUIDELINES_FILE, "guidelines")
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def save_guideline(ws: Workspace, label: str, text: str) -> None:
@@ -54,16 +47,7 @@ def save_guideline(ws: Workspace, label: str, text: str) -> None:
 
 
 def _read_examples_file(ws: Workspace) -> dict[str, list[int]]:
-    path = ws.root / EXAMPLES_FILE
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.warning("guideline examples unreadable (%s): %s", path, exc)
-        return {}
-    if not isinstance(data, dict):
-        return {}
+    data = read_json_object(ws.root / EXAMPLES_FILE, "guideline examples")
     return {str(k): [int(i) for i in v if isinstance(i, int)] for k, v in data.items() if isinstance(v, list)}
 
 
