@@ -17,6 +17,14 @@ from tests.helpers import app_workspace
 STORED = "Zero-shot: stored for the latest prompt set."
 
 
+def _open(page, url: str, path: str, title: str):
+    """Open ``path``, wait for its title and for the page to settle; the main area."""
+    page.goto(f"{url}/{path}")
+    page.locator('[data-testid="stMain"] h1', has_text=title).first.wait_for(timeout=90_000)
+    _settle(page)
+    return page.locator('[data-testid="stMain"]')
+
+
 @pytest.mark.e2e
 def test_compute_zero_shot_scores_in_chromium(app_config, request, page, monkeypatch):
     ws = app_workspace(app_config)
@@ -27,10 +35,7 @@ def test_compute_zero_shot_scores_in_chromium(app_config, request, page, monkeyp
     monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "1000")  # the server inherits it
     url = request.getfixturevalue("streamlit_server")
 
-    page.goto(f"{url}/zero_shot")
-    page.locator('[data-testid="stMain"] h1', has_text="Zero-shot").first.wait_for(timeout=90_000)
-    _settle(page)
-    main = page.locator('[data-testid="stMain"]')
+    main = _open(page, url, "zero_shot", "Zero-shot")
     main.get_by_text("not stored for the latest prompt set yet", exact=False).first.wait_for(timeout=60_000)
     main.get_by_role("button", name="Compute zero-shot scores").click()
     main.get_by_text(STORED, exact=False).first.wait_for(timeout=180_000)  # polled by the job widget
@@ -38,9 +43,7 @@ def test_compute_zero_shot_scores_in_chromium(app_config, request, page, monkeyp
     assert [j["status"] for j in jobs] == ["done"] and jobs[0]["result"]["rows"] == 2032
     assert page.evaluate(ERRORS) == []
 
-    page.goto(f"{url}/label?annotator=ada")
-    page.locator('[data-testid="stMain"] h1', has_text="Label").first.wait_for(timeout=90_000)
-    _settle(page)
+    main = _open(page, url, "label?annotator=ada", "Label")
     main.get_by_text("Zero-shot and few-shot scores of every image").first.click()
     main.get_by_text(STORED, exact=False).first.wait_for(timeout=60_000)
     assert page.evaluate(ERRORS) == []
@@ -65,10 +68,7 @@ def test_retry_of_a_failed_job_runs_it_to_its_end_in_chromium(app_config, reques
     monkeypatch.setenv("CLIPCORE_IN_PAGE_MAX", "16")  # the demo counts as large: its scores are stored by a job
     url = request.getfixturevalue("streamlit_server")
 
-    page.goto(f"{url}/zero_shot")
-    page.locator('[data-testid="stMain"] h1', has_text="Zero-shot").first.wait_for(timeout=90_000)
-    _settle(page)
-    main = page.locator('[data-testid="stMain"]')
+    main = _open(page, url, "zero_shot", "Zero-shot")
     main.get_by_text("The last scoring job failed: the disk is full", exact=False).first.wait_for(timeout=60_000)
     main.get_by_role("button", name="Retry").click()
     main.get_by_text(" finished.", exact=False).first.wait_for(timeout=180_000)  # "The scoring job <id> finished."
