@@ -51,6 +51,28 @@ IDLE = f"""() => {{
 }}"""
 
 
+def choose(page, label: str, option: str, *, exact: bool = True, kind: str = "stSelectbox", timeout: float = 90.0) -> None:
+    """Pick ``option`` in the select box (or ``kind="stMultiSelect"``) labelled ``label``, as a
+    user would: once the page is settled, open the box and click the option. A rerun that
+    lands between the two redraws the box and closes its list (CI saw the option never come),
+    so the box is opened again until ``timeout``. ``exact`` applies to the option's name."""
+    box = page.locator(f'[data-testid="{kind}"]').filter(has=page.get_by_text(label, exact=True))
+    wanted = page.get_by_role("option", name=option, exact=exact).first
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page.wait_for_function(IDLE, timeout=90_000)
+        box.click()
+        try:
+            wanted.click(timeout=5_000)
+            return
+        except PlaywrightTimeout:  # the list closed under the click, or never opened
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+
+
 def wait_until(predicate, what: str, timeout: float = 60.0):
     """Poll ``predicate`` until it returns something truthy (returned), or fail naming
     ``what``: waiting for a click to land in the store, not timing it."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clipcore.catalog import labels as lbl
-from tests.e2e.conftest import free_port, start_header_proxy, start_streamlit, stop_streamlit, wait_until
+from tests.e2e.conftest import choose, free_port, start_header_proxy, start_streamlit, stop_streamlit, wait_until
 from tests.gridview import GRID_FIGURES_JS, assign_button
 from tests.helpers import app_workspace
 
@@ -89,8 +89,7 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
         for sub, (_, page) in sessions.items():
             _goto_label(page, oidc_app)
             assert page.get_by_label("Your name").count() == 0  # identity comes from the provider
-            page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
-            page.get_by_role("option", name="12", exact=True).click()
+            choose(page, "Per page", "12")
             page.wait_for_function(f"() => ({TILE_COUNT})() === 12", timeout=60_000)
         _, alice = sessions["sub-alice"]
         _, bob = sessions["sub-bob"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import choose
 from tests.gridview import TILE_IDS_JS
 from tests.helpers import app_workspace
 from tests.sources.iiif_server import add_books
@@ -24,8 +25,7 @@ def books(app_config, tmp_path, tiny_model):
 def test_search_one_book_shows_its_pages_and_credit(books, streamlit_server, page):
     page.goto(f"{streamlit_server}/search")
     page.locator('input[aria-label="Describe what you are looking for"]').wait_for(timeout=60_000)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Book").click()
-    page.get_by_role("option", name="Ehon <i>yamato</i> hiji (4 pages)").click()
+    choose(page, "Book", "Ehon <i>yamato</i> hiji (4 pages)")
     box = page.locator('input[aria-label="Describe what you are looking for"]')
     box.fill("a page with a picture")
     box.press("Enter")

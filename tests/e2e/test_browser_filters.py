@@ -8,6 +8,7 @@ import re
 import pytest
 
 from clipcore.catalog import labels as lbl
+from tests.e2e.conftest import choose
 from tests.e2e.test_browser_history import _tiles
 from tests.helpers import app_workspace
 
@@ -55,9 +56,7 @@ def test_filter_counts_equal_sql_counts_and_the_url_keeps_the_filter(streamlit_s
 
     all_tiles = _tiles(page)
     assert all_tiles == ids  # nothing chosen: the whole collection
-    box = side.locator('[data-testid="stMultiSelect"]').filter(has=page.get_by_text("Label", exact=True))
-    box.click()
-    page.get_by_role("option", name="text (6)").click()
+    choose(page, "Label", "text (6)", kind="stMultiSelect")
     _close(page)
     shown = _tiles(page, ",".join(map(str, all_tiles)))
     assert shown == sorted(i for i, (c, _) in current.items() if c == "text")

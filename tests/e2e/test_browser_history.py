@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import choose, wait_until
 
 from clipcore.catalog import labels as lbl
 from clipcore.team import review as rv
@@ -52,8 +52,7 @@ def test_revert_from_the_row_then_review_the_queue(streamlit_server, page, app_c
     assert _tiles(page, ",".join(map(str, ids[5:9]))) == ids[:3]
     grid_frame(page).locator("figure[data-image-id]").nth(1).click()  # mark alice's second tile wrong
     page.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", timeout=90_000)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Right class").click()
-    page.get_by_role("option", name="illustration", exact=True).click()
+    choose(page, "Right class for the tiles marked wrong", "illustration")
     grid_frame(page).get_by_role("button", name="Apply review").click()
     got = _wait(lambda: rv.reviews(ws).get(keep), "the correction")
     assert got["verdict"] == "corrected" and lbl.current_labels(ws)[ids[1]] == "illustration"

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import choose, wait_until
 from tests.gridview import EXCLUDED_JS, TILE_IDS_JS, grid_frame, assign_button
 from tests.helpers import app_workspace
 
@@ -33,17 +34,18 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
     # Claim mode on for both, so that they never get the same page.
     sessions = [_open(browser, streamlit_server, name) for name in ("alice", "bob")]
     try:
+        ws = app_workspace(app_config)
         pages = {}
-        for name, (_, page) in zip(("alice", "bob"), sessions):
+        for name, other, (_, page) in zip(("alice", "bob"), ("bob", "alice"), sessions):
             first = _tiles(page)
-            page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
-            page.get_by_role("option", name="12", exact=True).click()
+            choose(page, "Per page", "12")
             shown = _tiles(page, ",".join(map(str, first)))
             page.get_by_text("Options: learn as you go").click()  # the rarely changed options fold away
             page.get_by_text("Claim pages", exact=True).click()
-            page.wait_for_timeout(500)
-            pages[name] = _tiles(page, "")
-            assert len(shown) == 12 and len(pages[name]) == 12
+            # The toggle's outcome: twelve images held for this annotator, and the page shows them.
+            claimed = wait_until(lambda: (c := lbl.claimed_by_others(ws, other)) if len(c) == 12 else None, f"{name}'s claims")
+            pages[name] = wait_until(lambda: (t := _tiles(page, "")) if set(t) == claimed else None, f"{name}'s claimed page")
+            assert len(shown) == 12
         assert not set(pages["alice"]) & set(pages["bob"])
 
         # Both assign at (nearly) the same moment; alice first clicks her tiles 1 and 2 to
@@ -62,7 +64,6 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
         grid_frame(alice).get_by_text("11 of 12 selected").wait_for(timeout=30_000)
         assign_button(alice).click()
         assign_button(bob).click()
-        ws = app_workspace(app_config)
         deadline = time.monotonic() + 60
         while len(lbl.list_batches(ws)) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)  # waiting for both clicks to land, not timing them

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import choose
 from tests.gridview import EXCLUDED_JS, GRID_FIGURES_JS, LIGHTBOX, TILE_IDS_JS, assign_button, grid_frame
 from tests.helpers import app_workspace
 
@@ -52,8 +53,7 @@ def test_shift_click_ranges_keys_and_one_assign_store_exactly_the_selection(stre
         page = context.new_page()
         page.goto(f"{streamlit_server}/label?annotator=ada")
         first = _tiles(page)
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Per page").click()
-        page.get_by_role("option", name="12", exact=True).click()
+        choose(page, "Per page", "12")
         shown = _tiles(page, ",".join(map(str, first)))
         assert len(shown) == 12
         tiles = grid_frame(page).locator("figure[data-image-id]")

@@ -8,6 +8,7 @@ import pytest
 from clipcore.classify.prompts import load_prompt_set, save_prompt_set
 from clipcore.classify.zeroshot import build_classifier, classify_matrix
 from clipcore.embedding.models import load_model
+from tests.e2e.conftest import choose
 from tests.e2e.test_browser_history import _tiles
 from tests.e2e.test_browser_walk import ERRORS
 from tests.gridview import TILE_IDS_JS
@@ -15,11 +16,6 @@ from tests.helpers import app_workspace
 
 V1 = {"cover": ["book cover"], "text": ["printed text"], "blank page": ["an empty page"]}
 V2 = {"cover": ["book binding", "book cover"], "text": ["cursive Japanese ideograms"], "illustration": ["a woodblock print"]}
-
-
-def _choose(page, label: str, option: str) -> None:
-    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 @pytest.mark.e2e
@@ -38,8 +34,8 @@ def test_prompt_diff_and_flipped_images(streamlit_server, page, app_config):
 
     page.goto(f"{streamlit_server}/zero_shot")
     page.get_by_role("tab", name="Compare versions").click(timeout=90_000)
-    _choose(page, "A", "mine · version 1")
-    _choose(page, "B", "mine · version 2")
+    choose(page, "A", "mine · version 1")
+    choose(page, "B", "mine · version 2")
     table = page.locator('[data-testid="stTable"]')
     table.get_by_text("cursive Japanese ideograms").wait_for(timeout=90_000)
     row = table.locator("tr", has_text="cover")
@@ -75,7 +71,7 @@ def test_load_into_editor_on_a_large_collection(app_config, request, page, monke
     main.get_by_text("Prompt sets stored in this workspace").click()
     main.get_by_role("button", name="Load into editor").click()
     main.get_by_text("The editor already holds 'mine' version 2 as it was saved", exact=False).wait_for(timeout=90_000)
-    _choose(page, "Version", "1")  # the message above did not close the expander under the user's hand
+    choose(page, "Version", "1")  # the message above did not close the expander under the user's hand
     main.get_by_role("button", name="Load into editor").click()
     main.get_by_text("Loaded 'mine' version 1 into the editor: 3 classes, 3 prompts.").wait_for(timeout=90_000)
     main.get_by_text("Editing 'mine' version 1", exact=False).first.wait_for(timeout=30_000)

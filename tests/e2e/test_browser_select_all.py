@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from clipcore.catalog import labels as lbl
+from tests.e2e.conftest import choose
 from tests.e2e.test_browser_filters import _close
 from tests.e2e.test_browser_history import _tiles
 from tests.helpers import app_workspace
@@ -28,9 +29,7 @@ def test_select_all_matching_labels_exactly_the_filtered_images_in_one_batch(str
     page.get_by_text("Browse", exact=True).click()
     side = page.locator('[data-testid="stSidebar"]')
     side.get_by_text(f"Unlabelled ({unlabelled})").click()  # the checkbox
-    box = side.locator('[data-testid="stMultiSelect"]').filter(has=page.get_by_text("Ground truth", exact=True))
-    box.click()
-    page.get_by_role("option", name=f"{cls} (", exact=False).first.click()
+    choose(page, "Ground truth", f"{cls} (", exact=False, kind="stMultiSelect")
     _close(page)
     page.get_by_text(f"{len(want)} images match").wait_for(timeout=90_000)
     assert _tiles(page) == want
