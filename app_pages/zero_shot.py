@@ -14,6 +14,7 @@ import streamlit as st
 from clipcore.errors import ClipcoreError
 from clipcore.classify.prompts import (
     DEFAULT_TEMPLATES,
+    MAX_SET_NAME_CHARS,
     REFERENCE_PROMPT_SET_NAME,
     PromptSet,
     classes_from_rows,
@@ -194,9 +195,9 @@ with st.expander("Prompt sets stored in this workspace", expanded=not sets):
         c3.button("Load into editor", on_click=_on_load, key="zs_load", width="stretch")
         c4.button("New set", on_click=_on_new_set, key="zs_new_set", width="stretch", help="Start an empty set.")
         r1, r2, r3, r4 = st.columns([2, 1, 2, 1])
-        r1.text_input("Rename the set to", key="zs_rename_to")
+        r1.text_input("Rename the set to", key="zs_rename_to", max_chars=MAX_SET_NAME_CHARS)
         r2.button("Rename", on_click=_on_rename, key="zs_rename", width="stretch", disabled=not ctx.can("edit_prompts"))
-        r3.text_input("Duplicate this version as", key="zs_duplicate_as")
+        r3.text_input("Duplicate this version as", key="zs_duplicate_as", max_chars=MAX_SET_NAME_CHARS)
         r4.button("Duplicate", on_click=_on_duplicate, key="zs_duplicate", width="stretch", disabled=not ctx.can("edit_prompts"))
 
 # -- the editor ------------------------------------------------------------------------

@@ -7,12 +7,14 @@ versions can be compared on the same images.
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from clipcore.errors import InputError
 from clipcore.embedding.models import MAX_PROMPT_CHARS
+from clipcore.catalog.labels import MAX_LABEL_CHARS
 from clipcore.catalog.store import Workspace, utc_now
 
 # The reference study's hand-written prompts (national library, Japanese prints).
@@ -24,6 +26,25 @@ REFERENCE_PROMPTS: dict[str, list[str]] = {
     "cover": ["book cover", "book binding"],
 }
 DEFAULT_TEMPLATES: list[str] = ["a scan of {}", "a page showing {}", "a photo of {}", "an old book page with {}"]
+MAX_SET_NAME_CHARS = 100  # a name is shown in menus, chart titles and file names
+
+
+def clean_set_name(name: Any, *, empty: str = "a prompt set needs a name; type one.") -> str:
+    """A prompt set's name: stripped, non-empty, one line of printable text, at most
+    ``MAX_SET_NAME_CHARS`` characters. Sets stored before the cap keep their names.
+
+    Raises:
+        InputError: empty (the message ``empty``), holding a line break or control
+            character, or too long.
+    """
+    text = str(name if name is not None else "").strip()
+    if not text:
+        raise InputError(empty)
+    if any(unicodedata.category(ch)[0] == "C" for ch in text):  # line breaks, tabs, NUL, invisible marks
+        raise InputError("a prompt set's name must be one line of plain text.")
+    if len(text) > MAX_SET_NAME_CHARS:
+        raise InputError(f"a prompt set's name has {len(text)} characters; at most {MAX_SET_NAME_CHARS}.")
+    return text
 
 @dataclass(frozen=True)
 class PromptSet:
@@ -52,8 +73,9 @@ def validate_classes(classes: Mapping[str, Any], *, min_classes: int = 2) -> dic
 
     Strips whitespace, drops empty prompts, accepts a single string as one prompt.
     Raises:
-        InputError: fewer than ``min_classes`` classes, an empty class name, a class with
-            no prompt, a prompt over 2,000 characters, or a template without ``{}``.
+        InputError: fewer than ``min_classes`` classes, an empty, multi-line or over-long
+            class name (a class becomes a label: labels' rules), a class with no prompt, or a
+            prompt over 2,000 characters.
     """
     if not isinstance(classes, Mapping):
         raise InputError(f"prompts must be a mapping of class name to a list of prompts; got {type(classes).__name__}.")
@@ -62,6 +84,10 @@ def validate_classes(classes: Mapping[str, Any], *, min_classes: int = 2) -> dic
         label = str(name).strip()
         if not label:
             raise InputError("a class has an empty name; give every class a name.")
+        if any(ch in label for ch in "\r\n\x00"):
+            raise InputError(f"class name {label[:40]!r} spans several lines; use one line.")
+        if len(label) > MAX_LABEL_CHARS:
+            raise InputError(f"a class name has {len(label)} characters; at most {MAX_LABEL_CHARS}.")
         if isinstance(prompts, str):
             prompts = [prompts]
         if not isinstance(prompts, (list, tuple)):
@@ -134,9 +160,7 @@ def save_prompt_set(
     An unchanged save (same classes, prompts and templates as the newest version) stores
     nothing and returns that newest version: ``created`` tells the two apart.
     """
-    name = name.strip()
-    if not name:
-        raise InputError("a prompt set needs a name.")
+    name = clean_set_name(name)
     clean = validate_classes(classes)
     temps = validate_templates(templates or [])
     now = utc_now()
@@ -272,9 +296,7 @@ def rename_prompt_set(ws: Workspace, name: str, new_name: str) -> int:
     Raises:
         InputError: no such set, an empty new name, or a set with the new name exists.
     """
-    new_name = new_name.strip()
-    if not new_name:
-        raise InputError("the new name of the prompt set is empty; type a name.")
+    new_name = clean_set_name(new_name, empty="the new name of the prompt set is empty; type a name.")
     with ws.transaction() as conn:
         if conn.execute("SELECT 1 FROM prompt_sets WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
             raise InputError(f"no prompt set {name!r} to rename.")
@@ -291,7 +313,7 @@ def duplicate_prompt_set(ws: Workspace, name: str, new_name: str, version: int |
         InputError: no such set/version, an empty new name, or the new name is taken.
     """
     source = load_prompt_set(ws, name, version)
-    new_name = new_name.strip()
+    new_name = clean_set_name(new_name)
     if ws.query("SELECT 1 FROM prompt_sets WHERE name = ? LIMIT 1", (new_name,)):
         raise InputError(f"a prompt set named {new_name!r} already exists; choose another name.")
     return save_prompt_set(

@@ -129,3 +129,26 @@ def test_starting_prompt_set_writes_nothing_and_prefers_saved_then_reference_the
     save_prompt_set(workspace, "mine", {"a": ["x"], "b": ["y"]})
     stored, saved = starting_prompt_set(workspace, ["wool", "silk"])
     assert (stored.name, stored.version, saved) == ("mine", 1, True)
+
+
+def test_set_and_class_names_are_capped_when_saved_and_old_long_names_still_load(workspace):
+    """A prompt set's name is shown in menus, chart titles and file names; a class becomes a
+    label. Both are capped where they are saved (walk of issue 18: 500 characters went in)."""
+    with pytest.raises(InputError, match="101 characters; at most 100"):
+        save_prompt_set(workspace, "n" * 101, A)
+    with pytest.raises(InputError, match="one line"):
+        save_prompt_set(workspace, "two\nlines", A)
+    with pytest.raises(InputError, match="at most 200"):
+        save_prompt_set(workspace, "ok", {**A, "c" * 201: ["a long class"]})
+    with pytest.raises(InputError, match="one line"):
+        save_prompt_set(workspace, "ok", {**A, "two\nlines": ["a class"]})
+    kept = save_prompt_set(workspace, "版画　全集 " + "n" * 90, A)  # a full-width space is plain text
+    assert kept.name == "版画\u3000全集 " + "n" * 90
+    with pytest.raises(InputError, match="at most 100"):
+        rename_prompt_set(workspace, kept.name, "r" * 101)
+    with pytest.raises(InputError, match="at most 100"):
+        duplicate_prompt_set(workspace, kept.name, "d" * 101)
+    with workspace.transaction() as conn:  # a set saved before the cap
+        conn.execute("UPDATE prompt_sets SET name = ? WHERE name = ?", ("o" * 500, kept.name))
+    assert load_prompt_set(workspace, "o" * 500).classes == A
+    assert rename_prompt_set(workspace, "o" * 500, "short") == 1
