@@ -43,8 +43,8 @@ def test_two_annotators_label_at_once_and_nothing_is_lost(streamlit_server, brow
             page.get_by_text("Options: learn as you go").click()  # the rarely changed options fold away
             page.get_by_text("Claim pages", exact=True).click()
             # The toggle's outcome: twelve images held for this annotator, and the page shows them.
-            claimed = wait_until(lambda: (c := lbl.claimed_by_others(ws, other)) if len(c) == 12 else None, f"{name}'s claims")
-            pages[name] = wait_until(lambda: (t := _tiles(page, "")) if set(t) == claimed else None, f"{name}'s claimed page")
+            claimed = wait_until(lambda: c if len(c := lbl.claimed_by_others(ws, other)) == 12 else None, f"{name}'s claims")
+            pages[name] = wait_until(lambda: t if set(t := _tiles(page, "")) == claimed else None, f"{name}'s claimed page")
             assert len(shown) == 12
         assert not set(pages["alice"]) & set(pages["bob"])
 
