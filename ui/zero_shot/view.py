@@ -1,4 +1,5 @@
-"""The Zero-shot page's larger panels: the predictions table and the version comparison."""
+"""The Zero-shot page's tabs: accuracy with its confusion matrix, the predictions table, the version
+comparison and one prompt tried on its own."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
 from clipcore.catalog.metadata import image_metadata
 from clipcore.classify.metrics import ConfusionMatrix
 from clipcore.classify.prompts import list_prompt_sets, load_prompt_set, newest_versions, prompt_set_versions
-from clipcore.classify.zeroshot import build_classifier, classify_matrix, compare_results, prediction_rows, predictions_csv
+from clipcore.classify.zeroshot import (
+    build_classifier, cell_image_ids, classify_matrix, compare_results, evaluate_result, prediction_rows, predictions_csv,
+)
 from clipcore.errors import ClipcoreError
 
 from ui.core import context
 from ui.core import resources
 from ui.widgets.charts import confusion_chart
-from ui.widgets.grid import thumbnail_paths
+from ui.core.text import md
+from ui.widgets.grid import image_grid, more_like_this_on_search, thumbnail_paths
 from ui.zero_shot.diff import render_prompt_diff
 
 MAX_TABLE_ROWS = 1000
@@ -26,6 +30,54 @@ COMPARE_KEYS = ("zs_cmp_a", "zs_cmp_b")
 def summary_matrix(summary: dict) -> ConfusionMatrix:
     """The chart's dataclass from a summary's JSON-shaped confusion matrix."""
     return ConfusionMatrix(summary["confusion_matrix"]["labels"], np.asarray(summary["confusion_matrix"]["matrix"]))
+
+
+def render_accuracy(ws, result, truth: dict, sampled: bool) -> None:
+    """The draft's accuracy on the images with ground truth, its confusion matrix (click a cell
+    for its images) and the figures per class."""
+    summary = evaluate_result(result, truth) if result is not None else None
+    if result is None:
+        st.info("Fix the prompts above to see predictions.")
+        return
+    if summary is None:
+        st.info(
+            "No image has a ground-truth class that is one of these classes, so there is nothing to score. "
+            "The Predictions tab still lists every image."
+        )
+        return
+    st.caption(
+        f"Scored on the {summary['n']:,} images with a known class that is one of these classes"
+        + (" in the sample" if sampled else "") + ", the hold-out included (the Compare models tab scores "
+        "the hold-out only; the Prompt lab the labelled images outside it)."
+    )
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Accuracy", f"{summary['accuracy']:.1%}")
+    m2.metric("Balanced accuracy", f"{summary['balanced_accuracy']:.1%}")
+    m3.metric("Images scored", f"{summary['n']:,}")
+    if summary["left_out"]:
+        st.caption(
+            "Not scored (ground-truth class not in this set): "
+            + ", ".join(f"{md(label)} ({n})" for label, n in summary["left_out"].items())
+        )
+    left, right = st.columns([1, 1])
+    with left:
+        cell = confusion_chart(
+            summary_matrix(summary),
+            key="zs_confusion",
+            title="true class vs prediction (click a cell)",
+        )
+    with right:
+        st.dataframe(
+            pd.DataFrame(summary["per_class"]).style.format({"precision": "{:.1%}", "recall": "{:.1%}", "f1": "{:.1%}"}),
+            hide_index=True,
+        )
+    if cell is not None:
+        ids = cell_image_ids(result, truth, *cell)
+        st.text(f"{len(ids)} images of class {cell[0]} predicted as {cell[1]} (most confident first)")
+        conf = dict(zip(result.ids.tolist(), result.confidence.tolist()))
+        cell_grid = image_grid(ws, ids[:48], key="zs-cell", scores={i: conf[i] for i in ids[:48]})
+        if cell_grid.similar_to is not None:
+            more_like_this_on_search(cell_grid.similar_to)
 
 
 def render_predictions(ws, result, draft_name: str) -> None:
@@ -136,3 +188,17 @@ def render_compare(ctx, truth: dict) -> None:
                     )
         if comparison is not None:
             render_prompt_diff(ws, set_a, set_b, ra, rb, truth)
+
+
+def render_try(ctx) -> None:
+    """One prompt on its own: the 12 images it ranks highest."""
+    prompt = st.text_input("One prompt", key="zs_try", placeholder="e.g. book binding", help="See at once which images it ranks highest.")
+    if not prompt.strip():
+        return
+    try:
+        hits = resources.vector_index(ctx.ws, ctx.key).search(resources.text_vector(ctx.key, prompt), 12).hits
+        try_grid = image_grid(ctx.ws, [h.id for h in hits], key="zs-try", scores={h.id: h.score for h in hits})
+        if try_grid.similar_to is not None:
+            more_like_this_on_search(try_grid.similar_to)
+    except ClipcoreError as exc:
+        context.show_error(exc)
