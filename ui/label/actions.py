@@ -3,7 +3,7 @@ the query of the next page (computed by ``clipcore.team.loop``), and auto-accept
 confident suggestions.
 
 Callbacks run before the next script run, so they may set widget state; they report
-through ``label_review.flash``. Every write checks the role first (``ui.core.auth.permit``).
+through ``ui.label.review.flash``. Every write checks the role first (``ui.core.auth.permit``).
 """
 
 from __future__ import annotations
