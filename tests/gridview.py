@@ -132,3 +132,13 @@ LIGHTBOX = "[data-cc-lightbox]"
 def assign_button(page):
     """The Label page's Assign button: inside the grid's frame (it sends the selection)."""
     return grid_frame(page).get_by_role("button", name="Assign selected")
+
+
+def tiles_now(page) -> list[int]:
+    """Ids of the tiles the grids show now, in order, once their thumbnails have loaded; []
+    while the page reruns or a grid draws. A grid that stays on the page keeps its frame
+    and draws new arguments a moment after the script run ends (the page is no longer
+    stale, the frame still shows the old tiles): poll this for the tiles a change should
+    bring (``wait_until(lambda: tiles_now(page) == want, ...)``), never read it once."""
+    ids = page.evaluate(f"({TILE_IDS_JS})()")
+    return [int(i) for i in ids.split(",")] if ids else []

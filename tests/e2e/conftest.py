@@ -73,6 +73,55 @@ def choose(page, label: str, option: str, *, exact: bool = True, kind: str = "st
             page.keyboard.press("Escape")
 
 
+def open_tab(page, name: str, *, timeout: float = 90.0) -> None:
+    """Show the main area's tab ``name`` as a user would: once the page is settled, click it
+    and wait for the outcome, the tab marked selected. A rerun that redraws the tab bar
+    under the click can leave the old tab selected, so the tab is clicked again until
+    ``timeout`` (the test then reads what the tab shows, never the tab shown before)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    tab = page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text=name)
+    deadline = time.monotonic() + timeout
+    while True:
+        page.wait_for_function(IDLE, timeout=90_000)
+        tab.click(timeout=90_000)
+        try:
+            expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            if time.monotonic() > deadline:
+                raise
+
+
+def type_option(page, label: str, text: str, *, timeout: float = 90.0) -> None:
+    """Type ``text`` into the select box labelled ``label`` (one that takes new options) and
+    press Enter, once the page is settled, typing into the box's own input (never into the
+    page, whose keys are shortcuts); then wait for the outcome, the box holding ``text``.
+    A rerun that lands between the click and the typing redraws the box with its list
+    closed, so it is opened and typed into again until ``timeout``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
+    deadline = time.monotonic() + timeout
+    while True:
+        page.wait_for_function(IDLE, timeout=90_000)
+        box.click()
+        field = box.locator("input")
+        try:
+            field.press_sequentially(text, timeout=5_000)
+            field.press("Enter", timeout=5_000)
+            # chosen: the box holds the value, with its "Clear value" button (typed text alone has none)
+            expect(box.get_by_role("button", name="Clear value")).to_be_visible(timeout=5_000)
+            expect(field).to_have_value(text, timeout=5_000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+
+
 def wait_until(predicate, what: str, timeout: float = 60.0):
     """Poll ``predicate`` until it returns something truthy (returned), or fail naming
     ``what``: waiting for a click to land in the store, not timing it."""
