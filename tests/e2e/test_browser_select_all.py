@@ -8,9 +8,10 @@ import pytest
 from playwright.sync_api import expect
 
 from clipcore.catalog import labels as lbl
-from tests.e2e.conftest import choose
+from tests.e2e.conftest import choose, type_option, wait_until
 from tests.e2e.test_browser_filters import _close
 from tests.e2e.test_browser_history import _tiles
+from tests.gridview import tiles_now
 from tests.helpers import app_workspace
 
 
@@ -32,14 +33,12 @@ def test_select_all_matching_labels_exactly_the_filtered_images_in_one_batch(str
     choose(page, "Ground truth", f"{cls} (", exact=False, kind="stMultiSelect")
     _close(page)
     page.get_by_text(f"{len(want)} images match").wait_for(timeout=90_000)
-    assert _tiles(page) == want
+    # the grid stays on the page: its frame draws the filtered tiles a moment after the page settles
+    wait_until(lambda: tiles_now(page) == want, f"the grid to show the {len(want)} matching images", timeout=90)
 
     button = page.get_by_role("button", name=f"Select all {len(want)} matching")
     assert button.is_disabled()  # no class chosen yet
-    chooser = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Class to assign", exact=True))
-    chooser.click()
-    page.keyboard.type("chosen")
-    page.keyboard.press("Enter")
+    type_option(page, "Class to assign", "chosen")
     button.wait_for(timeout=60_000)
     page.wait_for_function("(b) => !b.disabled", arg=button.element_handle(), timeout=90_000)
     button.click()
@@ -72,10 +71,7 @@ def test_a_class_chosen_after_the_grid_is_drawn_brings_the_grids_assign_and_keep
     assert grid_frame(page).get_by_role("button", name="Assign selected").count() == 0  # no class yet
     grid_frame(page).locator("figure[data-image-id]").first.click()  # exclude the first tile
     page.wait_for_function(f"() => ({EXCLUDED_JS})() === 1", polling="raf", timeout=60_000)
-    chooser = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Class to assign", exact=True))
-    chooser.click()
-    page.keyboard.type("chosen")
-    page.keyboard.press("Enter")
+    type_option(page, "Class to assign", "chosen")
     assign_button(page).wait_for(timeout=90_000)  # the same grid now offers Assign
     assert page.evaluate(f"({EXCLUDED_JS})()") == 1  # and kept the selection made before
     assign_button(page).click()
