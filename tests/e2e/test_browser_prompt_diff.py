@@ -8,10 +8,9 @@ import pytest
 from clipcore.classify.prompts import load_prompt_set, save_prompt_set
 from clipcore.classify.zeroshot import build_classifier, classify_matrix
 from clipcore.embedding.models import load_model
-from tests.e2e.conftest import choose
-from tests.e2e.test_browser_history import _tiles
+from tests.e2e.conftest import choose, open_tab, wait_until
 from tests.e2e.test_browser_walk import ERRORS
-from tests.gridview import TILE_IDS_JS
+from tests.gridview import tiles_now
 from tests.helpers import app_workspace
 
 V1 = {"cover": ["book cover"], "text": ["printed text"], "blank page": ["an empty page"]}
@@ -33,7 +32,7 @@ def test_prompt_diff_and_flipped_images(streamlit_server, page, app_config):
     assert flipped
 
     page.goto(f"{streamlit_server}/zero_shot")
-    page.get_by_role("tab", name="Compare versions").click(timeout=90_000)
+    open_tab(page, "Compare versions")
     choose(page, "A", "mine · version 1")
     choose(page, "B", "mine · version 2")
     table = page.locator('[data-testid="stTable"]')
@@ -42,11 +41,15 @@ def test_prompt_diff_and_flipped_images(streamlit_server, page, app_config):
     assert "book binding" in row.inner_text() and "changed" in row.inner_text()
     assert "only in B" in table.locator("tr", has_text="illustration").inner_text()
 
-    assert set(_tiles(page)) == flipped
+    # The flipped images (the grid may be the one drawn for the versions before: its frame
+    # draws the new tiles a moment after the page settles, so wait for them, do not read once).
+    wait_until(lambda: set(tiles_now(page)) == flipped, f"the grid to show the {len(flipped)} flipped images", timeout=90)
     page.get_by_text("Fixed by B", exact=False).click()
     if fixed:
-        before = page.evaluate(f"({TILE_IDS_JS})()") or ""
-        assert set(_tiles(page, before)) == fixed
+        # The click's outcome, the grid showing the fixed images: read on the page as it is
+        # drawn, not compared with a "before" read after the click (a fast rerun had drawn
+        # the fixed images already, and a grid whose images did not change never differs).
+        wait_until(lambda: set(tiles_now(page)) == fixed, f"the grid to show the {len(fixed)} images fixed by B", timeout=90)
     else:
         page.get_by_text("No image of this kind").wait_for(timeout=90_000)
 
