@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import IDLE, ROOT
+from tests.e2e.conftest import IDLE, ROOT, open_tab
 from tests.helpers import app_workspace
 
 PLOT_HEIGHT = 360  # what ui/evaluate_results.py asks for
@@ -106,8 +106,7 @@ def test_a_long_prompt_set_name_does_not_squeeze_its_confusion_matrix(app_config
     url = request.getfixturevalue("streamlit_server")
     page.set_viewport_size(VIEWPORT)
     page.goto(f"{url}/zero_shot")
-    page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text="Compare versions").click(timeout=90_000)
-    page.wait_for_function(IDLE, timeout=90_000)
+    open_tab(page, "Compare versions")
     wanted = "() => { const m = (%s)(); return m.filter(x => /^(WWW|short)/.test(x.title) && x.plot_w > 100).length >= 2; }" % MATRICES
     try:  # Vega lays the charts out after its first render
         page.wait_for_function(wanted, timeout=60_000)

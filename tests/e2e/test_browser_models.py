@@ -9,6 +9,7 @@ from clipcore.classify.evaluation import ModelEntry, evaluate_models, save_run
 from clipcore.classify.splits import freeze_split
 from clipcore.embedding.models import embedding_set_key, load_model, record_embedding_model
 from clipcore.embedding.pipeline import embed_workspace
+from tests.e2e.conftest import open_tab
 from tests.e2e.test_browser_walk import ERRORS, _settle
 from tests.helpers import app_workspace
 from tests.test_cli_models import save_tiny_checkpoint
@@ -56,7 +57,7 @@ def test_two_models_side_by_side_in_chromium(app_config, request, page, tmp_path
     page.locator('[data-testid="stSidebarNav"] a', has_text="Zero-shot").first.click()
     page.locator('[data-testid="stMain"] h1', has_text="Zero-shot").first.wait_for(timeout=90_000)
     _settle(page)
-    page.get_by_role("tab", name="Compare models").click()
+    open_tab(page, "Compare models")
     _settle(page)
     main.get_by_text("each model's own text encoder").first.wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "zero-shot-compare-models.png"), full_page=True)
