@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import pytest
 
-from tests.e2e.conftest import start_streamlit, stop_streamlit
+from tests.e2e.conftest import choose, start_streamlit, stop_streamlit
 from tests.e2e.test_browser_search import CAPTIONS, GRID_READY, search_box
 
 
@@ -56,8 +56,7 @@ def test_chosen_collection_follows_to_search_and_survives_a_reload(two_collectio
     sidebar.get_by_text("untrained").first.wait_for(timeout=90_000)  # the model caption: the app is up
     assert _sidebar_collection(page) == "demo"
 
-    sidebar.get_by_role("button", name="Open").click()
-    page.get_by_role("option", name="Letters").click()
+    choose(page, "Collection", "Letters")  # once the page is settled (a rerun can close the list under the click)
     page.wait_for_url("**/?ws=Letters", timeout=30_000)
     page.get_by_role("heading", name="Letters").wait_for(timeout=30_000)
 
