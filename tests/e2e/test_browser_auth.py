@@ -12,7 +12,7 @@ import pytest
 
 from clipcore.catalog import labels as lbl
 from tests.e2e.conftest import choose, free_port, start_header_proxy, start_streamlit, stop_streamlit, wait_until
-from tests.gridview import GRID_FIGURES_JS, assign_button
+from tests.gridview import GRID_FIGURES_JS, assign_button, tiles_now
 from tests.helpers import app_workspace
 
 # Tiles drawn by the grid component (inside its frame), 0 while the app reruns.
@@ -99,7 +99,10 @@ def test_two_people_sign_in_label_at_once_and_only_the_admin_reverts_a_colleague
         assign_button(bob).click()
         bob.get_by_text(re.compile("12 images were labelled by alice\u200b?@lab.org since this page was drawn")).wait_for(timeout=60_000)
         assert len(lbl.list_batches(ws)) == 1  # nothing of alice's was overwritten
-        bob.wait_for_function(f"() => ({TILE_COUNT})() === 12", timeout=60_000)
+        # His next page: twelve images nobody has labelled (his old grid also had twelve, and
+        # an Assign pressed on it before it is replaced would be refused again).
+        taken = set(lbl.current_labels(ws))
+        wait_until(lambda: len(t := tiles_now(bob)) == 12 and not set(t) & taken, "bob's next page")
         assign_button(bob).click()
         batches = wait_until(lambda: len(lbl.list_batches(ws)) == 2 and lbl.list_batches(ws), "bob's batch")
         by = {b["annotator"]: b["batch_id"] for b in batches}
