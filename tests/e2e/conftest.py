@@ -51,75 +51,73 @@ IDLE = f"""() => {{
 }}"""
 
 
-def choose(page, label: str, option: str, *, exact: bool = True, kind: str = "stSelectbox", timeout: float = 90.0) -> None:
-    """Pick ``option`` in the select box (or ``kind="stMultiSelect"``) labelled ``label``, as a
-    user would: once the page is settled, open the box and click the option. A rerun that
-    lands between the two redraws the box and closes its list (CI saw the option never come),
-    so the box is opened again until ``timeout``. ``exact`` applies to the option's name."""
-    box = page.locator(f'[data-testid="{kind}"]').filter(has=page.get_by_text(label, exact=True))
-    wanted = page.get_by_role("option", name=option, exact=exact).first
+def until_it_lands(page, act, outcome, *, undo=None, timeout: float = 90.0) -> None:
+    """Do what a user does to a widget, as they would: once the page is settled (``IDLE``),
+    ``act()`` (open a box, click a tab), then ``outcome()``, which waits up to a few seconds
+    for the click's result and raises Playwright's TimeoutError or an AssertionError when it
+    does not come. A rerun landing between the two redraws the widget (a list closed, the old
+    tab kept), so ``undo()`` (if given) and do it again, until ``timeout``. The one mechanism
+    behind ``choose``, ``open_tab`` and ``type_option``."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     deadline = time.monotonic() + timeout
     while True:
         page.wait_for_function(IDLE, timeout=90_000)
-        box.click()
+        act()
         try:
-            wanted.click(timeout=5_000)
-            return
-        except PlaywrightTimeout:  # the list closed under the click, or never opened
-            if time.monotonic() > deadline:
-                raise
-            page.keyboard.press("Escape")
-
-
-def open_tab(page, name: str, *, timeout: float = 90.0) -> None:
-    """Show the main area's tab ``name`` as a user would: once the page is settled, click it
-    and wait for the outcome, the tab marked selected. A rerun that redraws the tab bar
-    under the click can leave the old tab selected, so the tab is clicked again until
-    ``timeout`` (the test then reads what the tab shows, never the tab shown before)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import expect
-
-    tab = page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text=name)
-    deadline = time.monotonic() + timeout
-    while True:
-        page.wait_for_function(IDLE, timeout=90_000)
-        tab.click(timeout=90_000)
-        try:
-            expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000)
+            outcome()
             return
         except (AssertionError, PlaywrightTimeout):
             if time.monotonic() > deadline:
                 raise
+            if undo is not None:
+                undo()
+
+
+def select_box(page, label: str, kind: str = "stSelectbox"):
+    """The select box (or ``kind="stMultiSelect"``) whose label is exactly ``label``."""
+    return page.locator(f'[data-testid="{kind}"]').filter(has=page.get_by_text(label, exact=True))
+
+
+def choose(page, label: str, option: str, *, exact: bool = True, kind: str = "stSelectbox", timeout: float = 90.0) -> None:
+    """Pick ``option`` in the select box (or ``kind="stMultiSelect"``) labelled ``label``: open
+    the box, click the option; opened again if a rerun closed its list (CI saw the option never
+    come). ``exact`` applies to the option's name."""
+    box = select_box(page, label, kind)
+    wanted = page.get_by_role("option", name=option, exact=exact).first
+    until_it_lands(page, box.click, lambda: wanted.click(timeout=5_000),
+                   undo=lambda: page.keyboard.press("Escape"), timeout=timeout)
+
+
+def open_tab(page, name: str, *, timeout: float = 90.0) -> None:
+    """Show the main area's tab ``name``: click it, and wait for the outcome, the tab marked
+    selected (a rerun that redraws the tab bar under the click can keep the old tab, so it
+    is clicked again; the test then reads what the tab shows, never the tab shown before)."""
+    from playwright.sync_api import expect
+
+    tab = page.locator('[data-testid="stMain"] [data-testid="stTab"]', has_text=name)
+    until_it_lands(page, lambda: tab.click(timeout=90_000),
+                   lambda: expect(tab).to_have_attribute("aria-selected", "true", timeout=5_000), timeout=timeout)
 
 
 def type_option(page, label: str, text: str, *, timeout: float = 90.0) -> None:
     """Type ``text`` into the select box labelled ``label`` (one that takes new options) and
-    press Enter, once the page is settled, typing into the box's own input (never into the
-    page, whose keys are shortcuts); then wait for the outcome, the box holding ``text``.
-    A rerun that lands between the click and the typing redraws the box with its list
-    closed, so it is opened and typed into again until ``timeout``."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    press Enter, typing into the box's own input (never into the page, whose keys are
+    shortcuts); the outcome: the box holds ``text``. Opened and typed into again if a rerun
+    closed its list between the click and the typing."""
     from playwright.sync_api import expect
 
-    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
-    deadline = time.monotonic() + timeout
-    while True:
-        page.wait_for_function(IDLE, timeout=90_000)
-        box.click()
-        field = box.locator("input")
-        try:
-            field.press_sequentially(text, timeout=5_000)
-            field.press("Enter", timeout=5_000)
-            # chosen: the box holds the value, with its "Clear value" button (typed text alone has none)
-            expect(box.get_by_role("button", name="Clear value")).to_be_visible(timeout=5_000)
-            expect(field).to_have_value(text, timeout=5_000)
-            return
-        except (AssertionError, PlaywrightTimeout):
-            if time.monotonic() > deadline:
-                raise
-            page.keyboard.press("Escape")
+    box = select_box(page, label)
+    field = box.locator("input")
+
+    def typed() -> None:
+        field.press_sequentially(text, timeout=5_000)
+        field.press("Enter", timeout=5_000)
+        # chosen: the box holds the value, with its "Clear value" button (typed text alone has none)
+        expect(box.get_by_role("button", name="Clear value")).to_be_visible(timeout=5_000)
+        expect(field).to_have_value(text, timeout=5_000)
+
+    until_it_lands(page, box.click, typed, undo=lambda: page.keyboard.press("Escape"), timeout=timeout)
 
 
 def wait_until(predicate, what: str, timeout: float = 60.0):

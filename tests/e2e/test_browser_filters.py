@@ -4,35 +4,21 @@ value shows exactly its images, and the URL carries the filter (opened again fro
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from clipcore.catalog import labels as lbl
-from tests.e2e.conftest import IDLE, choose
+from tests.e2e.conftest import choose, until_it_lands
 from tests.e2e.test_browser_history import _tiles
 from tests.helpers import app_workspace
 
 
 def _options(page, label: str) -> list[str]:
-    """The options of the sidebar's multiselect ``label``, read from its open list once the
-    page is settled (a rerun between the click and the read closes the list: it is opened
-    again, as in conftest.choose)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
+    """The options of the sidebar's multiselect ``label``, read from its open list (opened
+    again if a rerun closed it, as conftest.choose does)."""
     box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has=page.get_by_text(label, exact=True))
     options = page.get_by_role("option")
-    deadline = time.monotonic() + 90
-    while True:
-        page.wait_for_function(IDLE, timeout=90_000)
-        box.click()
-        try:
-            options.first.wait_for(timeout=5_000)
-            break
-        except PlaywrightTimeout:
-            if time.monotonic() > deadline:
-                raise
-            _close(page)
+    until_it_lands(page, box.click, lambda: options.first.wait_for(timeout=5_000), undo=lambda: _close(page))
     got = sorted(t for t in options.all_inner_texts() if t != "Select all")  # Streamlit's own first option
     _close(page)
     return got
