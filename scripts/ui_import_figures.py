@@ -14,7 +14,6 @@ import ast
 import collections
 import json
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,19 +38,30 @@ def _arrows(modules: dict[str, Path]) -> dict[str, set[str]]:
     return arrows
 
 
+def _longest_chain(arrows: dict[str, set[str]], modules: dict[str, Path]) -> int:
+    """The most modules on one import path; ValueError naming a module on a circle."""
+    longest: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def chain(name: str) -> int:
+        if name in longest:
+            return longest[name]
+        if name in visiting:
+            raise ValueError(name)
+        visiting.add(name)
+        longest[name] = 1 + max((chain(t) for t in arrows[name]), default=0)
+        visiting.discard(name)
+        return longest[name]
+
+    return max(chain(m) for m in modules)
+
+
 def main() -> int:
     modules = _modules()
     arrows = _arrows(modules)
-
-    @lru_cache(maxsize=None)
-    def chain(name: str, seen: frozenset = frozenset()) -> int:
-        if name in seen:
-            raise RecursionError(name)
-        return 1 + max((chain(t, seen | {name}) for t in arrows[name]), default=0)
-
     try:
-        longest = max(chain(m) for m in modules)
-    except RecursionError as exc:
+        longest = _longest_chain(arrows, modules)
+    except ValueError as exc:
         print(json.dumps({"circle_through": str(exc)}))
         return 1
     folders = collections.Counter(m.split(".")[1] for m in modules)
