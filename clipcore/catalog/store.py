@@ -671,10 +671,19 @@ class Workspace:
                 f"workspace {str(self.root)!r} needs migrations {pending} but is read-only; "
                 "open it once with write access (any clipcore command) to upgrade it."
             )
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError as exc:
-            raise WorkspaceError(f"cannot write to workspace {str(self.root)!r}: {describe_os_error(exc)}.") from exc
+        # Switching to WAL needs the file to itself, and SQLite answers "locked" at once, without
+        # its busy wait, while another process migrates a new catalog (two first ingests at
+        # once): wait for it here, as long as any write waits.
+        deadline = time.monotonic() + _busy_timeout_ms() / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise WorkspaceError(f"cannot write to workspace {str(self.root)!r}: {describe_os_error(exc)}.") from exc
         with self.transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"

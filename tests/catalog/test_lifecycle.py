@@ -202,3 +202,24 @@ def test_info_reports_live_and_missing(collection, tmp_path):
     assert out["vanished"] == 3 and out["total"] == 29 and out["missing"] == 3
     info = json.loads(run_cli("info", "--workspace", ws, "--json").stdout)
     assert info["images"] == 29 and info["missing"] == 3
+
+
+def test_a_new_catalog_opens_while_another_process_migrates_it(tmp_path):
+    """Two first ingests at once (CI saw it): one process switches a new catalog to WAL while
+    the other is inside its migration, which SQLite refuses at once, without its busy wait;
+    the open now waits for the other's transaction, as any write does."""
+    import sqlite3
+    import threading
+    import time
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    other = sqlite3.connect(root / Workspace(tmp_path / "probe").db_path.name, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE held (x)")  # a migration in progress elsewhere, no WAL yet
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    started = time.monotonic()
+    ws = Workspace(root)
+    assert time.monotonic() - started >= 0.4  # it waited for the other transaction
+    assert ws.counts()["images"] == 0
+    other.close()
